@@ -1,0 +1,58 @@
+//! TypeScript bindings for the API, generated from the Rust types (conventions 9).
+//!
+//! [`typescript`] renders every API type into one module, committed as `ui/src/bindings/api.ts`.
+//! The test `committed_bindings_are_up_to_date` fails when that file is stale; regenerate it with
+//! `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts` (or `UPDATE_BINDINGS=1 cargo test`).
+
+use ts_rs::{Config, TS};
+
+use crate::api;
+
+/// The committed file, relative to the repository root.
+pub const COMMITTED_PATH: &str = "ui/src/bindings/api.ts";
+
+/// The bindings module's full text.
+pub fn typescript() -> String {
+    let cfg = Config::default();
+    let decls = [
+        api::Request::decl(&cfg),
+        api::Response::decl(&cfg),
+        api::Status::decl(&cfg),
+        api::Profile::decl(&cfg),
+        api::Event::decl(&cfg),
+        api::ApiError::decl(&cfg),
+        api::ErrorKind::decl(&cfg),
+    ];
+    let mut out = String::from(
+        "// Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.\n\
+         // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.\n",
+    );
+    for decl in decls {
+        out.push('\n');
+        out.push_str("export ");
+        out.push_str(&decl);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_bindings_are_up_to_date() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(COMMITTED_PATH);
+        let fresh = typescript();
+        if std::env::var_os("UPDATE_BINDINGS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "{COMMITTED_PATH} is stale: run `UPDATE_BINDINGS=1 cargo test -p earshot-engine bindings` \
+             and commit the result"
+        );
+    }
+}

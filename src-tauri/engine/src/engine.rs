@@ -1,0 +1,283 @@
+//! The [`Engine`] handle: start, route requests, publish events, shut down.
+//!
+//! Start-up order matters for a user's data: the data-directory lock first (a second process
+//! never gets further), then the identity, then the store. Shutdown stops accepting calls, lets the
+//! store finish its queue and close (checkpointing the WAL), and gives up after a timeout rather
+//! than hanging the app's exit.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status};
+use crate::data_dir::{DataDirError, DataDirLock};
+use crate::identity::{self, IdentityError, Keypair, PeerId};
+use crate::store::{self, Closed, Store, StoreError, StoreOptions};
+use crate::{profile, VERSION};
+
+/// Events kept for slow subscribers; one that falls further behind is told how many it missed.
+const EVENT_BUFFER: usize = 1024;
+/// How long shutdown waits for the store to finish its queue.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What an engine needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data directory (design §4); created if missing.
+    pub data_dir: PathBuf,
+    pub store: StoreOptions,
+}
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            store: StoreOptions::default(),
+        }
+    }
+}
+
+/// Why the engine could not start. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A running engine. Cheap to clone; every clone talks to the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// This peer's key; its public half is the peer id.
+    keypair: Keypair,
+    peer_id: PeerId,
+    data_dir: PathBuf,
+    /// Handle on the store thread.
+    store: Store,
+    /// Fan-out of events to every subscriber.
+    events: broadcast::Sender<Event>,
+    /// Set once shutdown begins; later calls are refused.
+    shutting_down: AtomicBool,
+    /// Taken by shutdown: the store thread's completion and the data-directory lock.
+    teardown: Mutex<Option<(Closed, DataDirLock)>>,
+}
+
+impl Engine {
+    /// Locks the data directory, loads or creates the identity, opens the store.
+    pub async fn start(config: Config) -> Result<Engine, StartError> {
+        let lock = DataDirLock::acquire(&config.data_dir)?;
+        let keypair = identity::load_or_create(&config.data_dir)?;
+        let peer_id = keypair.public().to_peer_id();
+        let (store, closed) = Store::open(&config.data_dir.join(store::FILE_NAME), config.store).await?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                keypair,
+                peer_id,
+                data_dir: config.data_dir,
+                store,
+                events,
+                shutting_down: AtomicBool::new(false),
+                teardown: Mutex::new(Some((closed, lock))),
+            }),
+        })
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.peer_id
+    }
+
+    /// The identity key, for the network node.
+    pub fn keypair(&self) -> &Keypair {
+        &self.inner.keypair
+    }
+
+    /// A stream of every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Carries out one request.
+    pub async fn call(&self, request: Request) -> Result<Response, ApiError> {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return Err(ApiError::new(
+                ErrorKind::ShuttingDown,
+                "Earshot is shutting down; the request was not carried out.",
+            ));
+        }
+        let inner = &self.inner;
+        match request {
+            Request::Status => Ok(Response::Status(Status {
+                peer_id: inner.peer_id.to_base58(),
+                app_version: VERSION.to_string(),
+                data_dir: inner.data_dir.display().to_string(),
+                listen_addrs: Vec::new(),
+                online: false,
+            })),
+            Request::GetProfile => Ok(Response::Profile(profile::get(&inner.store).await?)),
+            Request::SetProfile { display_name } => {
+                let name = profile::validate_display_name(&display_name)?;
+                let profile = profile::set_display_name(&inner.store, name).await?;
+                self.publish(Event::ProfileChanged(profile.clone()));
+                Ok(Response::Profile(profile))
+            }
+        }
+    }
+
+    /// Stops accepting calls, closes the store (waiting at most a few seconds) and releases
+    /// the data directory. Calling it again does nothing.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let Some((closed, lock)) = self.inner.teardown.lock().expect("teardown lock").take() else {
+            return;
+        };
+        self.inner.store.close().await;
+        if !closed.wait(SHUTDOWN_TIMEOUT).await {
+            tracing::warn!("the database did not close within {SHUTDOWN_TIMEOUT:?}");
+        }
+        drop(lock);
+        tracing::info!(peer = %self.inner.peer_id, "engine stopped");
+    }
+
+    fn publish(&self, event: Event) {
+        // No subscribers is fine: events are facts, not requests.
+        let _ = self.inner.events.send(event);
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store error");
+        let kind = match error {
+            StoreError::Closed => ErrorKind::ShuttingDown,
+            _ => ErrorKind::Storage,
+        };
+        ApiError::new(kind, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Profile;
+
+    async fn started(dir: &std::path::Path) -> Engine {
+        Engine::start(Config::new(dir)).await.expect("the engine to start")
+    }
+
+    #[tokio::test]
+    async fn status_reports_the_peer_id_version_and_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        let Response::Status(status) = engine.call(Request::Status).await.unwrap() else {
+            panic!("status must answer with a Status");
+        };
+        assert!(status.peer_id.starts_with("12D3KooW"), "{}", status.peer_id);
+        assert_eq!(status.app_version, VERSION);
+        assert_eq!(status.data_dir, dir.path().display().to_string());
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_profile_set_is_read_back_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        engine
+            .call(Request::SetProfile {
+                display_name: "  Ada ".into(),
+            })
+            .await
+            .unwrap();
+        engine.shutdown().await;
+
+        let engine = started(dir.path()).await;
+        let answer = engine.call(Request::GetProfile).await.unwrap();
+        assert_eq!(
+            answer,
+            Response::Profile(Profile {
+                display_name: "Ada".into()
+            })
+        );
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn setting_the_profile_publishes_an_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        let mut events = engine.subscribe();
+        engine
+            .call(Request::SetProfile {
+                display_name: "Grace".into(),
+            })
+            .await
+            .unwrap();
+        let event = tokio::time::timeout(Duration::from_secs(2), events.recv())
+            .await
+            .expect("an event within 2 s")
+            .unwrap();
+        assert_eq!(
+            event,
+            Event::ProfileChanged(Profile {
+                display_name: "Grace".into()
+            })
+        );
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn an_invalid_name_is_refused_and_the_old_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        engine
+            .call(Request::SetProfile {
+                display_name: "Ada".into(),
+            })
+            .await
+            .unwrap();
+        let error = engine
+            .call(Request::SetProfile {
+                display_name: "x".repeat(65),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidInput);
+        assert_eq!(
+            engine.call(Request::GetProfile).await.unwrap(),
+            Response::Profile(Profile {
+                display_name: "Ada".into()
+            })
+        );
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_second_engine_on_the_same_data_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        let error = Engine::start(Config::new(dir.path())).await.err().expect("a second engine to be refused");
+        assert!(matches!(error, StartError::DataDir(DataDirError::InUse { .. })), "{error:?}");
+        engine.shutdown().await;
+        started(dir.path()).await.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn calls_after_shutdown_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        engine.shutdown().await;
+        let error = engine.call(Request::Status).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::ShuttingDown);
+    }
+}

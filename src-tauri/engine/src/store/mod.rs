@@ -1,0 +1,185 @@
+//! The SQLite store (design §8): one connection, owned by one thread; everyone else holds a
+//! cloneable [`Store`] handle and sends it closures through a bounded channel.
+//!
+//! Opening is careful because a user's history lives here. Before anything is written the file is
+//! checked: a damaged file, one written by a newer Earshot, or one locked by another program gives
+//! a [`StoreError`] naming the file and what to do, and the file is left exactly as it was. Only
+//! then is WAL switched on and the embedded migrations (`migrations/NNNN_name.sql`) applied, all of
+//! them in one transaction.
+
+mod open;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use open::{migrations, StoreOptions};
+
+/// The database file's name inside the data directory.
+pub const FILE_NAME: &str = "earshot.sqlite3";
+
+/// Jobs waiting for the store thread; callers wait (back-pressure) beyond this.
+const QUEUE_DEPTH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "{path} is damaged or is not an Earshot database ({detail}); Earshot left it untouched. \
+         Restore it from a backup, or move it away to start with an empty history"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+    #[error(
+        "{path} was written by a newer version of Earshot (schema {found}, this version knows up \
+         to {known}); Earshot left it untouched. Update Earshot to open it"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error(
+        "{path} is locked by another program; Earshot left it untouched. Close whatever holds it \
+         (another Earshot, a database browser) and try again"
+    )]
+    Locked { path: PathBuf },
+    #[error("cannot open the database {path}: {detail}")]
+    Open { path: PathBuf, detail: String },
+    #[error("database error in {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("the database has been closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Classifies a rusqlite error on `path`: damage and locks get their own advice.
+    pub fn from_sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode::*;
+        match source.sqlite_error_code() {
+            Some(NotADatabase | DatabaseCorrupt) => StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: source.to_string(),
+            },
+            Some(DatabaseBusy | DatabaseLocked) => StoreError::Locked {
+                path: path.to_path_buf(),
+            },
+            _ => StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+enum Command {
+    Run(Job),
+    Close,
+}
+
+/// A handle on the store thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// Jobs for the thread that owns the connection.
+    commands: mpsc::Sender<Command>,
+    /// The database file, for error messages.
+    path: PathBuf,
+}
+
+/// Signals that the store thread has finished (connection closed, WAL checkpointed).
+pub struct Closed(oneshot::Receiver<()>);
+
+impl Store {
+    /// Opens (or creates) the database at `path` on a new thread owned by the store.
+    pub async fn open(path: &Path, options: StoreOptions) -> Result<(Store, Closed), StoreError> {
+        let (commands, inbox) = mpsc::channel(QUEUE_DEPTH);
+        let (opened_tx, opened_rx) = oneshot::channel();
+        let (closed_tx, closed_rx) = oneshot::channel();
+        let owned_path = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("earshot-store".into())
+            .spawn(move || {
+                match open::open(&owned_path, &options) {
+                    Ok(conn) => {
+                        let _ = opened_tx.send(Ok(()));
+                        run(conn, inbox, &owned_path);
+                    }
+                    Err(e) => {
+                        let _ = opened_tx.send(Err(e));
+                    }
+                }
+                let _ = closed_tx.send(());
+            })
+            .map_err(|e| StoreError::Open {
+                path: path.to_path_buf(),
+                detail: format!("cannot start the database thread: {e}"),
+            })?;
+        opened_rx.await.map_err(|_| StoreError::Closed)??;
+        let store = Store {
+            commands,
+            path: path.to_path_buf(),
+        };
+        Ok((store, Closed(closed_rx)))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the store thread with the connection and returns its result.
+    /// rusqlite errors are classified against this store's file.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.commands
+            .send(Command::Run(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        result.map_err(|e| StoreError::from_sqlite(&self.path, e))
+    }
+
+    /// Asks the thread to finish the queued jobs and close the connection.
+    pub async fn close(&self) {
+        let _ = self.commands.send(Command::Close).await;
+    }
+}
+
+impl Closed {
+    /// Waits up to `timeout` for the store thread to finish; false if it did not.
+    pub async fn wait(self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.0).await.is_ok()
+    }
+}
+
+fn run(conn: Connection, mut inbox: mpsc::Receiver<Command>, path: &Path) {
+    let mut conn = conn;
+    while let Some(command) = inbox.blocking_recv() {
+        match command {
+            Command::Run(job) => job(&mut conn),
+            Command::Close => break,
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(path = %path.display(), error = %e, "closing the database failed");
+    }
+}
+
+/// Milliseconds since the Unix epoch, for `updated_at` columns.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

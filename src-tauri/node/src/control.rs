@@ -1,0 +1,255 @@
+//! The control protocol: the engine's API as JSON lines (documented in docs/control-protocol.md).
+//!
+//! ```text
+//! stdin  {"id":7,"call":{"type":"status"}}
+//! stdout {"id":7,"ok":{"type":"status","peer_id":"12D3KooW…",…}}
+//! stdout {"event":{"type":"profile_changed","display_name":"Ada"}}
+//! ```
+//!
+//! Calls run concurrently, so replies may come out of order; `id` (any JSON value the caller
+//! picks) pairs them. A line that is not valid JSON, lacks `call`, names an unknown operation or is
+//! longer than [`MAX_LINE`] gets an `err` reply (with the `id` when one could be read) and the
+//! node keeps going. End of input, Ctrl-C or SIGTERM stops it after the calls in flight finish.
+
+use std::io;
+
+use earshot_engine::api::{ApiError, Event, Request};
+use earshot_engine::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinSet;
+
+/// The longest request line accepted (1 MiB): far above any real call, small enough that a
+/// runaway writer cannot exhaust memory.
+pub const MAX_LINE: usize = 1 << 20;
+/// Output lines waiting for stdout; calls wait beyond this (back-pressure on a slow reader).
+const OUTPUT_QUEUE: usize = 256;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    #[serde(default)]
+    id: Value,
+    call: Request,
+}
+
+/// Parses one request line into its id and call, or the `err` reply to send instead.
+fn parse(line: &str) -> Result<(Value, Request), Value> {
+    let value: Value = serde_json::from_str(line)
+        .map_err(|e| reply_err(&Value::Null, &ApiError::malformed(format!("not valid JSON: {e}"))))?;
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    if !value.is_object() {
+        return Err(reply_err(&id, &ApiError::malformed("a request is a JSON object like {\"id\":1,\"call\":{\"type\":\"status\"}}")));
+    }
+    let envelope: Envelope = serde_json::from_value(value)
+        .map_err(|e| reply_err(&id, &ApiError::malformed(format!("not a valid request: {e}"))))?;
+    Ok((envelope.id, envelope.call))
+}
+
+fn reply_err(id: &Value, error: &ApiError) -> Value {
+    json!({ "id": id, "err": error })
+}
+
+/// Serves the protocol until `input` ends or the process is asked to stop.
+pub async fn serve<R, W>(engine: Engine, input: R, output: W) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (lines_out, lines_rx) = mpsc::channel::<Value>(OUTPUT_QUEUE);
+    let writer = tokio::spawn(write_lines(output, lines_rx));
+    let events = tokio::spawn(forward_events(engine.subscribe(), lines_out.clone()));
+
+    let mut reader = BufReader::new(input);
+    let mut calls = JoinSet::new();
+    let mut buffer = Vec::new();
+    loop {
+        tokio::select! {
+            read = read_line(&mut reader, &mut buffer) => match read? {
+                Line::End => break,
+                Line::TooLong(len) => {
+                    let error = ApiError::malformed(format!(
+                        "the request line is {len} bytes long; the limit is {MAX_LINE}"
+                    ));
+                    let _ = lines_out.send(reply_err(&Value::Null, &error)).await;
+                }
+                Line::Text => {
+                    let text = String::from_utf8_lossy(&buffer);
+                    let text = text.trim();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    match parse(text) {
+                        Err(reply) => {
+                            let _ = lines_out.send(reply).await;
+                        }
+                        Ok((id, call)) => {
+                            let engine = engine.clone();
+                            let out = lines_out.clone();
+                            calls.spawn(async move {
+                                let reply = match engine.call(call).await {
+                                    Ok(ok) => json!({ "id": id, "ok": ok }),
+                                    Err(err) => reply_err(&id, &err),
+                                };
+                                let _ = out.send(reply).await;
+                            });
+                        }
+                    }
+                }
+            },
+            Some(done) = calls.join_next() => log_panic(done),
+            () = stop_signal() => {
+                tracing::info!("asked to stop");
+                break;
+            }
+        }
+    }
+    while let Some(done) = calls.join_next().await {
+        log_panic(done);
+    }
+    events.abort();
+    drop(lines_out);
+    writer.await.map_err(io::Error::other)?
+}
+
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        tracing::error!(error = %e, "a call panicked");
+    }
+}
+
+enum Line {
+    Text,
+    TooLong(usize),
+    End,
+}
+
+/// Reads one line into `buffer` (without its newline), never holding more than [`MAX_LINE`]
+/// bytes: the rest of an oversized line is skipped.
+async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, buffer: &mut Vec<u8>) -> io::Result<Line> {
+    buffer.clear();
+    let mut total = 0usize;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(if total == 0 {
+                Line::End
+            } else if total > MAX_LINE {
+                Line::TooLong(total)
+            } else {
+                Line::Text
+            });
+        }
+        let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (&available[..i], true),
+            None => (available, false),
+        };
+        total += chunk.len();
+        if total <= MAX_LINE {
+            buffer.extend_from_slice(chunk);
+        } else {
+            buffer.clear();
+        }
+        let consumed = chunk.len() + usize::from(found_newline);
+        reader.consume(consumed);
+        if found_newline {
+            return Ok(if total > MAX_LINE { Line::TooLong(total) } else { Line::Text });
+        }
+    }
+}
+
+async fn forward_events(mut events: broadcast::Receiver<Event>, out: mpsc::Sender<Value>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                if out.send(json!({ "event": event })).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "the control client reads too slowly; events were dropped");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut lines: mpsc::Receiver<Value>) -> io::Result<()> {
+    while let Some(line) = lines.recv().await {
+        let mut bytes = serde_json::to_vec(&line).expect("JSON values to serialise");
+        bytes.push(b'\n');
+        output.write_all(&bytes).await?;
+        output.flush().await?;
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_line_yields_its_id_and_call() {
+        let (id, call) = parse(r#"{"id":7,"call":{"type":"status"}}"#).unwrap();
+        assert_eq!(id, json!(7));
+        assert_eq!(call, Request::Status);
+    }
+
+    #[test]
+    fn invalid_json_is_answered_with_a_null_id() {
+        let reply = parse("{nope").unwrap_err();
+        assert_eq!(reply["id"], Value::Null);
+        assert_eq!(reply["err"]["kind"], "malformed_request");
+    }
+
+    #[test]
+    fn an_unknown_operation_is_answered_with_the_callers_id() {
+        let reply = parse(r#"{"id":"x","call":{"type":"fly"}}"#).unwrap_err();
+        assert_eq!(reply["id"], "x");
+        assert_eq!(reply["err"]["kind"], "malformed_request");
+    }
+
+    #[test]
+    fn a_line_without_a_call_is_malformed() {
+        let reply = parse(r#"{"id":3}"#).unwrap_err();
+        assert_eq!(reply["id"], 3);
+        assert!(reply["err"]["message"].as_str().unwrap().contains("call"));
+    }
+
+    #[tokio::test]
+    async fn an_oversized_line_is_skipped_and_the_next_line_still_read() {
+        let mut input = vec![b'x'; MAX_LINE + 10];
+        input.extend_from_slice(b"\n{\"id\":1}\n");
+        let mut reader = BufReader::new(&input[..]);
+        let mut buffer = Vec::new();
+        assert!(matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::TooLong(n) if n == MAX_LINE + 10));
+        assert!(matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::Text));
+        assert_eq!(buffer, b"{\"id\":1}");
+        assert!(matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::End));
+    }
+}

@@ -1,0 +1,77 @@
+//! The desktop app's command line: `earshot [--data-dir DIR]`.
+
+use std::path::PathBuf;
+
+pub const HELP: &str = "\
+Earshot: message friends, see what they listen to, and listen together.
+
+usage: earshot [--data-dir DIR]
+
+options:
+  --data-dir DIR   where Earshot keeps its identity, history and logs
+                   (also EARSHOT_DATA_DIR; default: the per-OS app data folder).
+                   Only one Earshot may use a data directory at a time.
+  -h, --help       this help";
+
+#[derive(Debug, Default, PartialEq)]
+pub struct Args {
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Run(Args),
+    Help,
+}
+
+impl Args {
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
+        let mut parsed = Args::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "-h" | "--help" => return Ok(Parsed::Help),
+                "--data-dir" => {
+                    let dir = args.next().ok_or("--data-dir needs a directory")?;
+                    parsed.data_dir = Some(PathBuf::from(dir));
+                }
+                other => match other.strip_prefix("--data-dir=") {
+                    Some(dir) => parsed.data_dir = Some(PathBuf::from(dir)),
+                    // Ignore what the OS or a launcher may add (e.g. macOS's -psn_…).
+                    None if other.starts_with("-psn_") => {}
+                    None => return Err(format!("unknown argument {other:?}")),
+                },
+            }
+        }
+        Ok(Parsed::Run(parsed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Parsed, String> {
+        Args::parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn no_arguments_use_the_default_data_dir() {
+        assert_eq!(parse(&[]), Ok(Parsed::Run(Args::default())));
+    }
+
+    #[test]
+    fn the_data_dir_is_read_in_both_spellings() {
+        let expected = Ok(Parsed::Run(Args {
+            data_dir: Some("/d".into()),
+        }));
+        assert_eq!(parse(&["--data-dir", "/d"]), expected);
+        assert_eq!(parse(&["--data-dir=/d"]), expected);
+    }
+
+    #[test]
+    fn unknown_arguments_are_errors() {
+        assert!(parse(&["--frobnicate"]).is_err());
+        assert!(parse(&["--data-dir"]).is_err());
+    }
+}

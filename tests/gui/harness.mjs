@@ -1,0 +1,103 @@
+// Drives the real Earshot window: starts tauri-driver (which starts WebKitWebDriver, which starts
+// the app), opens a WebDriver session with WebdriverIO, and saves screenshots under
+// target/gui-screenshots/. Run under a display (the test command wraps it in xvfb-run).
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { remote } from 'webdriverio';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../..');
+const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(repoRoot, 'target');
+/** The app binary under test: a debug build with the UI embedded (default feature custom-protocol). */
+export const appBinary = process.env.EARSHOT_APP ?? path.join(targetDir, 'debug', 'earshot');
+export const screenshotDir = path.join(repoRoot, 'target', 'gui-screenshots');
+
+/** A free TCP port on loopback. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.end(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`tauri-driver did not listen on port ${port} within ${timeoutMs} ms`);
+}
+
+/** Starts tauri-driver on free ports; returns it with a stop() that ends it. */
+export async function startDriver() {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise((resolve) => driver.once('exit', resolve));
+  driver.once('error', (e) => {
+    throw new Error(`cannot start tauri-driver (install it with: cargo install tauri-driver --locked): ${e.message}`);
+  });
+  await waitForPort(port, 15000);
+  return {
+    port,
+    async stop() {
+      driver.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+    },
+  };
+}
+
+/** Launches the app on `dataDir` through the driver and returns the WebdriverIO browser. */
+export async function launchApp(driver, dataDir) {
+  const browser = await remote({
+    hostname: '127.0.0.1',
+    port: driver.port,
+    logLevel: 'error',
+    connectionRetryTimeout: 60000,
+    capabilities: {
+      browserName: 'wry',
+      'tauri:options': { application: appBinary, args: ['--data-dir', dataDir] },
+    },
+  });
+  return browser;
+}
+
+/** Saves a screenshot as target/gui-screenshots/<name>.png, after the next frame is painted. */
+export async function screenshot(browser, name) {
+  mkdirSync(screenshotDir, { recursive: true });
+  // A screenshot right after a DOM change can show the previous frame.
+  await browser.execute(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+  await new Promise((r) => setTimeout(r, 300));
+  const file = path.join(screenshotDir, `${name}.png`);
+  await browser.saveScreenshot(file);
+  return file;
+}
+
+/** A fresh data directory, removed by the returned cleanup. */
+export function tempDataDir() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'earshot-gui-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Finds the element with data-testid `id`, waiting for it to be displayed. */
+export async function byTestId(browser, id, timeout = 15000) {
+  const element = await browser.$(`[data-testid="${id}"]`);
+  await element.waitForDisplayed({ timeout, timeoutMsg: `[data-testid="${id}"] was not shown within ${timeout} ms` });
+  return element;
+}

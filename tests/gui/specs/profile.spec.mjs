@@ -1,0 +1,87 @@
+// The first look at the real window: the frame is there, the name set in Settings is saved,
+// and it is still there after the app is quit and started again on the same data directory.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { byTestId, launchApp, screenshot, startDriver, tempDataDir } from '../harness.mjs';
+
+describe('the profile in Settings', () => {
+  let driver;
+  const data = tempDataDir();
+
+  before(async () => {
+    driver = await startDriver();
+  });
+
+  after(async () => {
+    await driver?.stop();
+    data.cleanup();
+  });
+
+  it('shows the frame with every section and the status line', async () => {
+    const browser = await launchApp(driver, data.dir);
+    try {
+      for (const section of ['friends', 'messages', 'library', 'jam', 'settings']) {
+        await byTestId(browser, `nav-${section}`);
+      }
+      await byTestId(browser, 'section-friends');
+      const peer = await byTestId(browser, 'peer-id');
+      await browser.waitUntil(async () => (await peer.getText()).startsWith('Peer 12D3KooW'), {
+        timeout: 10000,
+        timeoutMsg: 'the status line never showed the peer id',
+      });
+      assert.match(await (await byTestId(browser, 'online-state')).getText(), /Offline/);
+      await screenshot(browser, 'frame-friends');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
+
+  it('saves the display name and shows it again after a restart', async () => {
+    let browser = await launchApp(driver, data.dir);
+    try {
+      await (await byTestId(browser, 'nav-settings')).click();
+      const input = await byTestId(browser, 'display-name-input');
+      await browser.waitUntil(async () => (await input.getValue()) !== '', { timeout: 10000, timeoutMsg: 'the stored name never loaded' });
+      await input.clearValue();
+      await input.setValue('Ada Lovelace');
+      await (await byTestId(browser, 'display-name-save')).click();
+      const result = await byTestId(browser, 'display-name-result');
+      assert.match(await result.getText(), /Saved/);
+      assert.equal(await (await byTestId(browser, 'profile-name')).getText(), 'Ada Lovelace');
+      await screenshot(browser, 'settings-saved');
+    } finally {
+      await browser.deleteSession();
+    }
+
+    browser = await launchApp(driver, data.dir);
+    try {
+      const name = await byTestId(browser, 'profile-name');
+      await browser.waitUntil(async () => (await name.getText()) === 'Ada Lovelace', {
+        timeout: 10000,
+        timeoutMsg: `after a restart the sidebar showed "${await name.getText()}"`,
+      });
+      await (await byTestId(browser, 'nav-settings')).click();
+      assert.equal(await (await byTestId(browser, 'display-name-input')).getValue(), 'Ada Lovelace');
+      await screenshot(browser, 'settings-after-restart');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
+
+  it('explains an invalid name and keeps Save disabled', async () => {
+    const browser = await launchApp(driver, data.dir);
+    try {
+      await (await byTestId(browser, 'nav-settings')).click();
+      const input = await byTestId(browser, 'display-name-input');
+      await browser.waitUntil(async () => (await input.getValue()) !== '', { timeout: 10000 });
+      await input.clearValue();
+      await input.setValue('x'.repeat(70));
+      const help = await byTestId(browser, 'display-name-help');
+      await browser.waitUntil(async () => /limit is 64/.test(await help.getText()), { timeout: 5000 });
+      assert.equal(await (await byTestId(browser, 'display-name-save')).isEnabled(), false);
+      await screenshot(browser, 'settings-invalid-name');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
+});

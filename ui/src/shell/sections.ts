@@ -1,0 +1,78 @@
+// The app's sections, in navigation order, with what each will hold. Sections whose feature has
+// not landed yet show their `coming` list so a newcomer knows what to expect.
+
+export type SectionId = 'friends' | 'messages' | 'library' | 'jam' | 'settings';
+
+export interface Section {
+  id: SectionId;
+  label: string;
+  /** One line under the section title. */
+  tagline: string;
+  /** What is on its way, for sections not built yet; empty when the section is live. */
+  coming: string[];
+}
+
+export const SECTIONS: Section[] = [
+  {
+    id: 'friends',
+    label: 'Friends',
+    tagline: 'Pair with the people you listen with. No accounts, no server: just you and them.',
+    coming: [
+      'Share an invite link or QR code; a friend opens it and you are paired',
+      'Accept or reject friend requests from people nearby on your network',
+      'See who is online, and whether you are connected directly or through a relay',
+      'Unfriend or block, with confirmation',
+    ],
+  },
+  {
+    id: 'messages',
+    label: 'Messages',
+    tagline: 'Talk with friends one to one or in groups, even when they are offline.',
+    coming: [
+      'Direct and group chats, kept on your computer and searchable',
+      'Share tracks, albums and playlists as cards your friends can play',
+      'React with emoji; message requests, block and report',
+      'Delivered through any friend who holds the conversation, never through a server',
+    ],
+  },
+  {
+    id: 'library',
+    label: 'Library',
+    tagline: 'Your music, scanned from your folders and played without gaps.',
+    coming: [
+      'Add music folders; tracks, albums and artists with cover art',
+      'Gapless playback with a queue, shuffle and repeat',
+      'Playlists and recently played',
+      'MP3, FLAC, Ogg Vorbis, WAV, AAC and ALAC',
+    ],
+  },
+  {
+    id: 'jam',
+    label: 'Jam',
+    tagline: 'Listen together, in sync, from wherever you are.',
+    coming: [
+      'Request to Jam from a chat; your friend hosts and your playback lines up with theirs',
+      'A shared queue that everyone in the Jam can edit',
+      'Playback aligned to within a millisecond across real networks',
+    ],
+  },
+  {
+    id: 'settings',
+    label: 'Settings',
+    tagline: 'Your profile and how Earshot runs on this computer.',
+    coming: [],
+  },
+];
+
+export function sectionById(id: SectionId): Section {
+  const section = SECTIONS.find((s) => s.id === id);
+  if (!section) throw new Error(`unknown section ${id}`);
+  return section;
+}
+
+/** The section `step` places away from `id` in navigation order, wrapping around. */
+export function neighbour(id: SectionId, step: number): SectionId {
+  const index = SECTIONS.findIndex((s) => s.id === id);
+  const next = (index + step + SECTIONS.length) % SECTIONS.length;
+  return SECTIONS[next]!.id;
+}
