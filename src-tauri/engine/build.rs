@@ -36,7 +36,10 @@ fn main() {
 
     let mut out = String::from("/// `(name, sql)` of every migration, in order.\npub const MIGRATIONS: &[(&str, &str)] = &[\n");
     for (_, name, path) in &files {
-        out.push_str(&format!("    ({name:?}, include_str!({:?})),\n", path.display().to_string()));
+        out.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("migrations.rs");

@@ -71,7 +71,8 @@ export async function launchApp(driver, dataDir) {
     logLevel: 'error',
     connectionRetryTimeout: 60000,
     capabilities: {
-      browserName: 'wry',
+      // WebKitWebDriver speaks classic WebDriver only; WebdriverIO 9 asks for BiDi unless told.
+      'wdio:enforceWebDriverClassic': true,
       'tauri:options': { application: appBinary, args: ['--data-dir', dataDir] },
     },
   });
@@ -100,4 +101,16 @@ export async function byTestId(browser, id, timeout = 15000) {
   const element = await browser.$(`[data-testid="${id}"]`);
   await element.waitForDisplayed({ timeout, timeoutMsg: `[data-testid="${id}"] was not shown within ${timeout} ms` });
   return element;
+}
+
+/** Waits until the element with data-testid `id` shows exactly `expected`; fails saying what it showed. */
+export async function waitForText(browser, id, expected, timeout = 10000) {
+  const element = await byTestId(browser, id, timeout);
+  let last = '';
+  try {
+    // innerText, not getText(): WebKitWebDriver's text atom returns "" for a span inside a <button>.
+    await browser.waitUntil(async () => (last = String(await element.getProperty('innerText')).trim()) === expected, { timeout });
+  } catch {
+    throw new Error(`[data-testid="${id}"] showed "${last}", expected "${expected}"`);
+  }
 }

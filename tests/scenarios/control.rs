@@ -9,7 +9,10 @@ use crate::util::{node_binary, wait_with_timeout, Node, Peers, CALL_TIMEOUT};
 
 fn peer_id(node: &mut Node) -> String {
     let status = node.call(json!({"type": "status"})).unwrap();
-    status["peer_id"].as_str().expect("status to carry a peer_id").to_string()
+    status["peer_id"]
+        .as_str()
+        .expect("status to carry a peer_id")
+        .to_string()
 }
 
 #[test]
@@ -17,11 +20,18 @@ fn status_reports_a_peer_id_that_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(dir.path());
     let first = peer_id(&mut node);
-    assert!(first.starts_with("12D3KooW"), "not a libp2p ed25519 peer id: {first}");
+    assert!(
+        first.starts_with("12D3KooW"),
+        "not a libp2p ed25519 peer id: {first}"
+    );
     assert!(node.stop().success());
 
     let mut node = Node::start(dir.path());
-    assert_eq!(peer_id(&mut node), first, "the identity must be reused after a restart");
+    assert_eq!(
+        peer_id(&mut node),
+        first,
+        "the identity must be reused after a restart"
+    );
 }
 
 #[test]
@@ -37,13 +47,20 @@ fn a_second_node_on_the_same_data_dir_exits_non_zero_and_says_why() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_with_timeout(&mut second, CALL_TIMEOUT).expect("the second node to exit by itself");
+    let status =
+        wait_with_timeout(&mut second, CALL_TIMEOUT).expect("the second node to exit by itself");
     let output = second.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
 
     assert!(!status.success(), "a second node must fail");
-    assert!(stderr.contains("already using the data directory"), "stderr: {stderr}");
-    assert!(output.stdout.is_empty(), "the refused node must not speak the protocol");
+    assert!(
+        stderr.contains("already using the data directory"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "the refused node must not speak the protocol"
+    );
 }
 
 #[test]
@@ -54,7 +71,11 @@ fn the_data_dir_can_also_come_from_the_environment() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert!(dir.path().join("identity.key").exists());
     assert!(dir.path().join("earshot.sqlite3").exists());
 }
@@ -74,9 +95,15 @@ fn malformed_lines_get_an_error_reply_and_the_node_keeps_going() {
 
     node.send_line(&"x".repeat(2 << 20));
     let reply = node.next_reply(|_| true);
-    assert!(reply["err"]["message"].as_str().unwrap().contains("limit"), "{reply}");
+    assert!(
+        reply["err"]["message"].as_str().unwrap().contains("limit"),
+        "{reply}"
+    );
 
-    assert!(node.call(json!({"type": "status"})).is_ok(), "the node must still answer");
+    assert!(
+        node.call(json!({"type": "status"})).is_ok(),
+        "the node must still answer"
+    );
 }
 
 #[test]
@@ -87,19 +114,22 @@ fn an_invalid_display_name_is_refused_with_invalid_input() {
         .call(json!({"type": "set_profile", "display_name": "   "}))
         .unwrap_err();
     assert_eq!(error["kind"], "invalid_input");
-    assert!(error["message"].as_str().unwrap().contains("empty"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("empty"),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_profile_change_is_pushed_as_an_event_and_persists() {
     let dir = tempfile::tempdir().unwrap();
     let mut node = Node::start(dir.path());
-    node.call(json!({"type": "set_profile", "display_name": "Ada"})).unwrap();
+    node.call(json!({"type": "set_profile", "display_name": "Ada"}))
+        .unwrap();
     let event = node.wait_event("profile_changed", Duration::from_secs(5));
     assert_eq!(event["display_name"], "Ada");
-    assert!(node.stop().success());
 
-    let mut node = Node::start(dir.path());
+    let mut node = node.restart();
     let profile = node.call(json!({"type": "get_profile"})).unwrap();
     assert_eq!(profile, json!({"type": "profile", "display_name": "Ada"}));
 }

@@ -47,8 +47,9 @@ impl Node {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("earshot-node printed a non-JSON line {line:?}: {e}"));
+                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("earshot-node printed a non-JSON line {line:?}: {e}")
+                });
                 if tx.send(value).is_err() {
                     return;
                 }
@@ -63,7 +64,8 @@ impl Node {
             next_id: 1,
             data_dir: data_dir.to_path_buf(),
         };
-        node.call(json!({"type": "status"})).expect("a fresh node to answer status");
+        node.call(json!({"type": "status"}))
+            .expect("a fresh node to answer status");
         node
     }
 
@@ -91,7 +93,9 @@ impl Node {
     pub fn next_reply(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + CALL_TIMEOUT;
         loop {
-            let line = self.recv_until(deadline).expect("a reply before the timeout");
+            let line = self
+                .recv_until(deadline)
+                .expect("a reply before the timeout");
             if line.get("event").is_some() {
                 self.events.push_back(line["event"].clone());
             } else if wanted(&line) {
@@ -129,10 +133,19 @@ impl Node {
         }
     }
 
+    /// Stops the node cleanly and starts it again on the same data directory.
+    pub fn restart(self) -> Node {
+        let dir = self.data_dir.clone();
+        let status = self.stop();
+        assert!(status.success(), "earshot-node exited with {status:?}");
+        Node::start(&dir)
+    }
+
     /// Closes stdin (end of input) and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
         drop(self.stdin.take());
-        wait_with_timeout(&mut self.child, CALL_TIMEOUT).expect("earshot-node to exit at end of input")
+        wait_with_timeout(&mut self.child, CALL_TIMEOUT)
+            .expect("earshot-node to exit at end of input")
     }
 }
 

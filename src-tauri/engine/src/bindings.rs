@@ -42,7 +42,9 @@ mod tests {
 
     #[test]
     fn committed_bindings_are_up_to_date() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(COMMITTED_PATH);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(COMMITTED_PATH);
         let fresh = typescript();
         if std::env::var_os("UPDATE_BINDINGS").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

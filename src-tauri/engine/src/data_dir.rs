@@ -23,7 +23,11 @@ pub fn default_dir() -> Option<PathBuf> {
 /// The directory to use: an explicit choice, else `EARSHOT_DATA_DIR`, else the per-OS default.
 pub fn resolve(explicit: Option<PathBuf>) -> Result<PathBuf, DataDirError> {
     explicit
-        .or_else(|| std::env::var_os(ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+        .or_else(|| {
+            std::env::var_os(ENV_VAR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .or_else(default_dir)
         .ok_or(DataDirError::NoDefault)
 }

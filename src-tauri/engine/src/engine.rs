@@ -78,7 +78,8 @@ impl Engine {
         let lock = DataDirLock::acquire(&config.data_dir)?;
         let keypair = identity::load_or_create(&config.data_dir)?;
         let peer_id = keypair.public().to_peer_id();
-        let (store, closed) = Store::open(&config.data_dir.join(store::FILE_NAME), config.store).await?;
+        let (store, closed) =
+            Store::open(&config.data_dir.join(store::FILE_NAME), config.store).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
         Ok(Engine {
@@ -173,7 +174,9 @@ mod tests {
     use crate::api::Profile;
 
     async fn started(dir: &std::path::Path) -> Engine {
-        Engine::start(Config::new(dir)).await.expect("the engine to start")
+        Engine::start(Config::new(dir))
+            .await
+            .expect("the engine to start")
     }
 
     #[tokio::test]
@@ -266,8 +269,14 @@ mod tests {
     async fn a_second_engine_on_the_same_data_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let engine = started(dir.path()).await;
-        let error = Engine::start(Config::new(dir.path())).await.err().expect("a second engine to be refused");
-        assert!(matches!(error, StartError::DataDir(DataDirError::InUse { .. })), "{error:?}");
+        let error = Engine::start(Config::new(dir.path()))
+            .await
+            .err()
+            .expect("a second engine to be refused");
+        assert!(
+            matches!(error, StartError::DataDir(DataDirError::InUse { .. })),
+            "{error:?}"
+        );
         engine.shutdown().await;
         started(dir.path()).await.shutdown().await;
     }

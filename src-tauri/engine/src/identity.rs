@@ -34,12 +34,10 @@ pub enum IdentityError {
 pub fn load_or_create(dir: &Path) -> Result<Keypair, IdentityError> {
     let path = dir.join(KEY_FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => {
-            Keypair::from_protobuf_encoding(&bytes).map_err(|e| IdentityError::Damaged {
-                path: path.clone(),
-                reason: e.to_string(),
-            })
-        }
+        Ok(bytes) => Keypair::from_protobuf_encoding(&bytes).map_err(|e| IdentityError::Damaged {
+            path: path.clone(),
+            reason: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let keypair = Keypair::generate_ed25519();
             write_new(&path, &keypair)?;

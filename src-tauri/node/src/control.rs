@@ -37,14 +37,27 @@ struct Envelope {
 
 /// Parses one request line into its id and call, or the `err` reply to send instead.
 fn parse(line: &str) -> Result<(Value, Request), Value> {
-    let value: Value = serde_json::from_str(line)
-        .map_err(|e| reply_err(&Value::Null, &ApiError::malformed(format!("not valid JSON: {e}"))))?;
+    let value: Value = serde_json::from_str(line).map_err(|e| {
+        reply_err(
+            &Value::Null,
+            &ApiError::malformed(format!("not valid JSON: {e}")),
+        )
+    })?;
     let id = value.get("id").cloned().unwrap_or(Value::Null);
     if !value.is_object() {
-        return Err(reply_err(&id, &ApiError::malformed("a request is a JSON object like {\"id\":1,\"call\":{\"type\":\"status\"}}")));
+        return Err(reply_err(
+            &id,
+            &ApiError::malformed(
+                "a request is a JSON object like {\"id\":1,\"call\":{\"type\":\"status\"}}",
+            ),
+        ));
     }
-    let envelope: Envelope = serde_json::from_value(value)
-        .map_err(|e| reply_err(&id, &ApiError::malformed(format!("not a valid request: {e}"))))?;
+    let envelope: Envelope = serde_json::from_value(value).map_err(|e| {
+        reply_err(
+            &id,
+            &ApiError::malformed(format!("not a valid request: {e}")),
+        )
+    })?;
     Ok((envelope.id, envelope.call))
 }
 
@@ -128,7 +141,10 @@ enum Line {
 
 /// Reads one line into `buffer` (without its newline), never holding more than [`MAX_LINE`]
 /// bytes: the rest of an oversized line is skipped.
-async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, buffer: &mut Vec<u8>) -> io::Result<Line> {
+async fn read_line<R: AsyncBufReadExt + Unpin>(
+    reader: &mut R,
+    buffer: &mut Vec<u8>,
+) -> io::Result<Line> {
     buffer.clear();
     let mut total = 0usize;
     loop {
@@ -155,7 +171,11 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(reader: &mut R, buffer: &mut Vec<
         let consumed = chunk.len() + usize::from(found_newline);
         reader.consume(consumed);
         if found_newline {
-            return Ok(if total > MAX_LINE { Line::TooLong(total) } else { Line::Text });
+            return Ok(if total > MAX_LINE {
+                Line::TooLong(total)
+            } else {
+                Line::Text
+            });
         }
     }
 }
@@ -169,14 +189,20 @@ async fn forward_events(mut events: broadcast::Receiver<Event>, out: mpsc::Sende
                 }
             }
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "the control client reads too slowly; events were dropped");
+                tracing::warn!(
+                    missed,
+                    "the control client reads too slowly; events were dropped"
+                );
             }
             Err(broadcast::error::RecvError::Closed) => return,
         }
     }
 }
 
-async fn write_lines<W: AsyncWrite + Unpin>(mut output: W, mut lines: mpsc::Receiver<Value>) -> io::Result<()> {
+async fn write_lines<W: AsyncWrite + Unpin>(
+    mut output: W,
+    mut lines: mpsc::Receiver<Value>,
+) -> io::Result<()> {
     while let Some(line) = lines.recv().await {
         let mut bytes = serde_json::to_vec(&line).expect("JSON values to serialise");
         bytes.push(b'\n');
@@ -247,9 +273,17 @@ mod tests {
         input.extend_from_slice(b"\n{\"id\":1}\n");
         let mut reader = BufReader::new(&input[..]);
         let mut buffer = Vec::new();
-        assert!(matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::TooLong(n) if n == MAX_LINE + 10));
-        assert!(matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::Text));
+        assert!(
+            matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::TooLong(n) if n == MAX_LINE + 10)
+        );
+        assert!(matches!(
+            read_line(&mut reader, &mut buffer).await.unwrap(),
+            Line::Text
+        ));
         assert_eq!(buffer, b"{\"id\":1}");
-        assert!(matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::End));
+        assert!(matches!(
+            read_line(&mut reader, &mut buffer).await.unwrap(),
+            Line::End
+        ));
     }
 }

@@ -2,7 +2,7 @@
 // and it is still there after the app is quit and started again on the same data directory.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { byTestId, launchApp, screenshot, startDriver, tempDataDir } from '../harness.mjs';
+import { byTestId, launchApp, screenshot, startDriver, tempDataDir, waitForText } from '../harness.mjs';
 
 describe('the profile in Settings', () => {
   let driver;
@@ -47,7 +47,7 @@ describe('the profile in Settings', () => {
       await (await byTestId(browser, 'display-name-save')).click();
       const result = await byTestId(browser, 'display-name-result');
       assert.match(await result.getText(), /Saved/);
-      assert.equal(await (await byTestId(browser, 'profile-name')).getText(), 'Ada Lovelace');
+      await waitForText(browser, 'profile-name', 'Ada Lovelace');
       await screenshot(browser, 'settings-saved');
     } finally {
       await browser.deleteSession();
@@ -55,11 +55,7 @@ describe('the profile in Settings', () => {
 
     browser = await launchApp(driver, data.dir);
     try {
-      const name = await byTestId(browser, 'profile-name');
-      await browser.waitUntil(async () => (await name.getText()) === 'Ada Lovelace', {
-        timeout: 10000,
-        timeoutMsg: `after a restart the sidebar showed "${await name.getText()}"`,
-      });
+      await waitForText(browser, 'profile-name', 'Ada Lovelace');
       await (await byTestId(browser, 'nav-settings')).click();
       assert.equal(await (await byTestId(browser, 'display-name-input')).getValue(), 'Ada Lovelace');
       await screenshot(browser, 'settings-after-restart');

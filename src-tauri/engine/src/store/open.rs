@@ -80,15 +80,13 @@ pub(super) fn open(path: &Path, options: &StoreOptions) -> Result<Connection, St
     }
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(sqlite)?;
-    migrations()
-        .to_latest(&mut conn)
-        .map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => sqlite(err),
-            other => StoreError::Open {
-                path: path.to_path_buf(),
-                detail: format!("migrating the schema failed: {other}"),
-            },
-        })?;
+    migrations().to_latest(&mut conn).map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => sqlite(err),
+        other => StoreError::Open {
+            path: path.to_path_buf(),
+            detail: format!("migrating the schema failed: {other}"),
+        },
+    })?;
     Ok(conn)
 }
 
@@ -105,13 +103,17 @@ mod tests {
 
     #[test]
     fn the_migrations_are_valid() {
-        migrations().validate().expect("migrations to apply cleanly to an empty database");
+        migrations()
+            .validate()
+            .expect("migrations to apply cleanly to an empty database");
     }
 
     #[tokio::test]
     async fn a_new_database_is_in_wal_mode_with_foreign_keys_and_the_latest_schema() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _closed) = Store::open(&dir.path().join(FILE_NAME), fast()).await.unwrap();
+        let (store, _closed) = Store::open(&dir.path().join(FILE_NAME), fast())
+            .await
+            .unwrap();
         let (mode, fk, version): (String, i64, i64) = store
             .call(|c| {
                 Ok((
@@ -131,14 +133,26 @@ mod tests {
     async fn a_corrupt_file_is_reported_by_name_and_left_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
-        let garbage: Vec<u8> = (0..8192u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let garbage: Vec<u8> = (0..8192u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         std::fs::write(&path, &garbage).unwrap();
 
-        let error = Store::open(&path, fast()).await.err().expect("a corrupt file to be refused");
+        let error = Store::open(&path, fast())
+            .await
+            .err()
+            .expect("a corrupt file to be refused");
 
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
-        assert!(error.to_string().contains(&path.display().to_string()), "{error}");
-        assert_eq!(std::fs::read(&path).unwrap(), garbage, "the file must not change");
+        assert!(
+            error.to_string().contains(&path.display().to_string()),
+            "{error}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            garbage,
+            "the file must not change"
+        );
         assert!(!dir.path().join(format!("{FILE_NAME}-wal")).exists());
     }
 
@@ -148,18 +162,26 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 999;").unwrap();
+            conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 999;")
+                .unwrap();
         }
         let before = std::fs::read(&path).unwrap();
 
-        let error = Store::open(&path, fast()).await.err().expect("a newer schema to be refused");
+        let error = Store::open(&path, fast())
+            .await
+            .err()
+            .expect("a newer schema to be refused");
 
         assert!(
             matches!(error, StoreError::TooNew { found: 999, .. }),
             "{error:?}"
         );
         assert!(error.to_string().contains("newer version"), "{error}");
-        assert_eq!(std::fs::read(&path).unwrap(), before, "the file must not change");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file must not change"
+        );
     }
 
     #[tokio::test]
@@ -168,17 +190,29 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         let holder = Connection::open(&path).unwrap();
         holder
-            .execute_batch("CREATE TABLE theirs (x); INSERT INTO theirs VALUES (1); BEGIN EXCLUSIVE;")
+            .execute_batch(
+                "CREATE TABLE theirs (x); INSERT INTO theirs VALUES (1); BEGIN EXCLUSIVE;",
+            )
             .unwrap();
         let before = std::fs::read(&path).unwrap();
 
-        let error = Store::open(&path, fast()).await.err().expect("a locked file to be refused");
+        let error = Store::open(&path, fast())
+            .await
+            .err()
+            .expect("a locked file to be refused");
 
         assert!(matches!(error, StoreError::Locked { .. }), "{error:?}");
-        assert!(error.to_string().contains(&path.display().to_string()), "{error}");
+        assert!(
+            error.to_string().contains(&path.display().to_string()),
+            "{error}"
+        );
         holder.execute_batch("COMMIT").unwrap();
         drop(holder);
-        assert_eq!(std::fs::read(&path).unwrap(), before, "the file must not change");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "the file must not change"
+        );
     }
 
     #[tokio::test]
@@ -195,7 +229,11 @@ mod tests {
 
         let (store, _closed) = Store::open(&path, fast()).await.unwrap();
         let value: String = store
-            .call(|c| c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| r.get(0)))
+            .call(|c| {
+                c.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {
+                    r.get(0)
+                })
+            })
             .await
             .unwrap();
         assert_eq!(value, "1");
