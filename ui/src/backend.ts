@@ -3,7 +3,7 @@
 // here and never call `invoke` themselves.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import type { ApiError, ErrorKind, Event, Profile, Request, Response, Status } from './bindings/api';
+import type { ApiError, ErrorKind, Event, Friend, InviteLink, NearbyPeer, PeerCard, Profile, Request, Response, Status } from './bindings/api';
 
 /** The window event that carries engine events (src-tauri/src/lib.rs: ENGINE_EVENT). */
 const ENGINE_EVENT = 'engine-event';
@@ -63,6 +63,55 @@ export async function getProfile(): Promise<Profile> {
 
 export async function setProfile(displayName: string): Promise<Profile> {
   return expectResponse(await call({ type: 'set_profile', display_name: displayName }), 'profile');
+}
+
+export async function createInvite(lifetimeSecs?: number): Promise<InviteLink> {
+  return expectResponse(await call({ type: 'create_invite', lifetime_secs: lifetimeSecs }), 'invite');
+}
+
+export async function redeemInvite(link: string): Promise<Friend> {
+  return expectResponse(await call({ type: 'redeem_invite', link }), 'friend');
+}
+
+export async function listFriends(): Promise<Friend[]> {
+  return expectResponse(await call({ type: 'list_friends' }), 'friends').friends;
+}
+
+export async function listRequests(): Promise<{ incoming: PeerCard[]; outgoing: PeerCard[] }> {
+  const { incoming, outgoing } = expectResponse(await call({ type: 'list_requests' }), 'requests');
+  return { incoming, outgoing };
+}
+
+export async function listBlocked(): Promise<PeerCard[]> {
+  return expectResponse(await call({ type: 'list_blocked' }), 'blocked').peers;
+}
+
+export async function listNearby(): Promise<NearbyPeer[]> {
+  return expectResponse(await call({ type: 'list_nearby' }), 'nearby').peers;
+}
+
+export async function sendFriendRequest(peerId: string): Promise<void> {
+  expectResponse(await call({ type: 'send_friend_request', peer_id: peerId }), 'done');
+}
+
+export async function acceptRequest(peerId: string): Promise<Friend> {
+  return expectResponse(await call({ type: 'accept_request', peer_id: peerId }), 'friend');
+}
+
+export async function rejectRequest(peerId: string): Promise<void> {
+  expectResponse(await call({ type: 'reject_request', peer_id: peerId }), 'done');
+}
+
+export async function removeFriend(peerId: string): Promise<void> {
+  expectResponse(await call({ type: 'remove_friend', peer_id: peerId }), 'done');
+}
+
+export async function blockPeer(peerId: string): Promise<void> {
+  expectResponse(await call({ type: 'block', peer_id: peerId }), 'done');
+}
+
+export async function unblockPeer(peerId: string): Promise<void> {
+  expectResponse(await call({ type: 'unblock', peer_id: peerId }), 'done');
 }
 
 /** Calls `handler` for every engine event until the returned function is called. */

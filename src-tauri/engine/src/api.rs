@@ -17,7 +17,45 @@ pub enum Request {
     /// The user's own profile.
     GetProfile,
     /// Change the display name (1–64 characters after trimming).
-    SetProfile { display_name: String },
+    SetProfile {
+        display_name: String,
+    },
+    /// A one-time invite link (valid 24 hours unless `lifetime_secs` says otherwise).
+    CreateInvite {
+        #[ts(optional, as = "Option<u32>")]
+        lifetime_secs: Option<u64>,
+    },
+    /// Redeem a friend's invite link: on success both sides are friends.
+    RedeemInvite {
+        link: String,
+    },
+    ListFriends,
+    /// Pending friend requests, both ways.
+    ListRequests,
+    /// Ask a peer (usually one found nearby) to be friends.
+    SendFriendRequest {
+        peer_id: String,
+    },
+    AcceptRequest {
+        peer_id: String,
+    },
+    /// Decline an incoming request, or withdraw an outgoing one. The other side is not told.
+    RejectRequest {
+        peer_id: String,
+    },
+    RemoveFriend {
+        peer_id: String,
+    },
+    /// Refuse every connection from the peer; drops friendship and requests.
+    Block {
+        peer_id: String,
+    },
+    Unblock {
+        peer_id: String,
+    },
+    ListBlocked,
+    /// Earshot peers found on the local network.
+    ListNearby,
 }
 
 /// The answer to a [`Request`].
@@ -26,6 +64,80 @@ pub enum Request {
 pub enum Response {
     Status(Status),
     Profile(Profile),
+    Invite(InviteLink),
+    Friend(Friend),
+    Friends {
+        friends: Vec<Friend>,
+    },
+    Requests {
+        incoming: Vec<PeerCard>,
+        outgoing: Vec<PeerCard>,
+    },
+    Blocked {
+        peers: Vec<PeerCard>,
+    },
+    Nearby {
+        peers: Vec<NearbyPeer>,
+    },
+    /// The operation was carried out; there is nothing to return.
+    Done,
+}
+
+/// An invite to share as a link or QR code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct InviteLink {
+    /// `earshot://invite/…`
+    pub link: String,
+    /// Unix milliseconds.
+    #[ts(type = "number")]
+    pub expires_at: i64,
+    /// The addresses the link tells the friend to try.
+    pub addresses: Vec<String>,
+}
+
+/// A friend, with how they are connected right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Friend {
+    pub peer_id: String,
+    /// Their name as they chose it (or a short form of their id until they tell us).
+    pub display_name: String,
+    /// `null` when offline.
+    pub connection: Option<ConnectionKind>,
+    /// Unix milliseconds since we became friends.
+    #[ts(type = "number")]
+    pub since: i64,
+    /// Unix milliseconds of the last connection, if any.
+    #[ts(type = "number | null")]
+    pub last_seen: Option<i64>,
+}
+
+pub use crate::net::ConnectionKind;
+
+/// A peer in a request or block list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PeerCard {
+    pub peer_id: String,
+    /// What they called themselves, if they said.
+    pub display_name: Option<String>,
+    /// Unix milliseconds since the request or block.
+    #[ts(type = "number")]
+    pub since: i64,
+}
+
+/// An Earshot peer on the local network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct NearbyPeer {
+    pub peer_id: String,
+    /// `friend`, `requested_out` or `requested_in`; `null` for a stranger.
+    pub relationship: Option<Relationship>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Relationship {
+    Friend,
+    RequestedOut,
+    RequestedIn,
 }
 
 /// This peer: identity, version, where its data lives, and its network state.
@@ -52,6 +164,24 @@ pub struct Profile {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     ProfileChanged(Profile),
+    /// The addresses this peer can be reached at changed.
+    ListenAddressesChanged {
+        listen_addrs: Vec<String>,
+    },
+    FriendAdded(Friend),
+    /// A friend's name or connection changed.
+    FriendUpdated(Friend),
+    FriendRemoved {
+        peer_id: String,
+    },
+    /// Someone asked to be friends.
+    RequestReceived(PeerCard),
+    /// The pending requests changed (sent, accepted, rejected, withdrawn).
+    RequestsChanged,
+    BlockedChanged,
+    NearbyChanged {
+        peers: Vec<NearbyPeer>,
+    },
 }
 
 /// Why a call failed. `kind` tells the caller what to do; `message` is for people.
@@ -74,6 +204,10 @@ pub enum ErrorKind {
     NotFound,
     /// The database failed; the message names the file. Retrying may help if it was busy.
     Storage,
+    /// The other peer could not be reached or did not answer. Retry when they are online.
+    Unreachable,
+    /// The operation needs networking, which is off for this engine.
+    Offline,
     /// The engine is shutting down; the request was not carried out.
     ShuttingDown,
     /// A bug: nothing the caller can do but report it.

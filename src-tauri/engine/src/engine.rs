@@ -14,7 +14,9 @@ use tokio::sync::broadcast;
 
 use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status};
 use crate::data_dir::{DataDirError, DataDirLock};
+use crate::friends::Friends;
 use crate::identity::{self, IdentityError, Keypair, PeerId};
+use crate::net::{self, NetConfig, NetError};
 use crate::store::{self, Closed, Store, StoreError, StoreOptions};
 use crate::{profile, VERSION};
 
@@ -29,13 +31,26 @@ pub struct Config {
     /// The data directory (design §4); created if missing.
     pub data_dir: PathBuf,
     pub store: StoreOptions,
+    /// The peer-to-peer node; `None` runs without networking (friends' operations then fail
+    /// with `offline`).
+    pub net: Option<NetConfig>,
 }
 
 impl Config {
+    /// A full peer on `data_dir`, listening on every interface with LAN discovery.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
             store: StoreOptions::default(),
+            net: Some(NetConfig::default()),
+        }
+    }
+
+    /// A peer with no networking at all.
+    pub fn offline(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            net: None,
+            ..Self::new(data_dir)
         }
     }
 }
@@ -49,6 +64,8 @@ pub enum StartError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Net(#[from] NetError),
 }
 
 /// A running engine. Cheap to clone; every clone talks to the same engine.
@@ -64,6 +81,8 @@ struct Inner {
     data_dir: PathBuf,
     /// Handle on the store thread.
     store: Store,
+    /// The network node and the friends service, when networking is on.
+    net: Option<(net::Client, Friends)>,
     /// Fan-out of events to every subscriber.
     events: broadcast::Sender<Event>,
     /// Set once shutdown begins; later calls are refused.
@@ -81,6 +100,25 @@ impl Engine {
         let (store, closed) =
             Store::open(&config.data_dir.join(store::FILE_NAME), config.store).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let net = match config.net {
+            Some(mut net_config) => {
+                let wanted = net_config.listen.clone();
+                net_config.listen = store.call(move |c| net::ports::apply(c, &wanted)).await?;
+                let (client, net_events) = match net::start(keypair.clone(), net_config) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        store.close().await;
+                        closed.wait(SHUTDOWN_TIMEOUT).await;
+                        return Err(e.into());
+                    }
+                };
+                let friends =
+                    Friends::start(store.clone(), client.clone(), events.clone(), net_events)
+                        .await?;
+                Some((client, friends))
+            }
+            None => None,
+        };
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -88,6 +126,7 @@ impl Engine {
                 peer_id,
                 data_dir: config.data_dir,
                 store,
+                net,
                 events,
                 shutting_down: AtomicBool::new(false),
                 teardown: Mutex::new(Some((closed, lock))),
@@ -119,20 +158,94 @@ impl Engine {
         }
         let inner = &self.inner;
         match request {
-            Request::Status => Ok(Response::Status(Status {
-                peer_id: inner.peer_id.to_base58(),
-                app_version: VERSION.to_string(),
-                data_dir: inner.data_dir.display().to_string(),
-                listen_addrs: Vec::new(),
-                online: false,
-            })),
+            Request::Status => Ok(Response::Status(self.status().await)),
             Request::GetProfile => Ok(Response::Profile(profile::get(&inner.store).await?)),
             Request::SetProfile { display_name } => {
                 let name = profile::validate_display_name(&display_name)?;
                 let profile = profile::set_display_name(&inner.store, name).await?;
                 self.publish(Event::ProfileChanged(profile.clone()));
+                if let Some((_, friends)) = &inner.net {
+                    friends.announce_profile().await;
+                }
                 Ok(Response::Profile(profile))
             }
+            friends_request => self.call_friends(friends_request).await,
+        }
+    }
+
+    async fn call_friends(&self, request: Request) -> Result<Response, ApiError> {
+        let Some((_, friends)) = &self.inner.net else {
+            return Err(ApiError::new(
+                ErrorKind::Offline,
+                "Networking is off for this peer, so friends cannot be reached.",
+            ));
+        };
+        Ok(match request {
+            Request::CreateInvite { lifetime_secs } => {
+                Response::Invite(friends.create_invite(lifetime_secs).await?)
+            }
+            Request::RedeemInvite { link } => Response::Friend(friends.redeem_invite(&link).await?),
+            Request::ListFriends => Response::Friends {
+                friends: friends.list_friends().await?,
+            },
+            Request::ListRequests => {
+                let (incoming, outgoing) = friends.list_requests().await?;
+                Response::Requests { incoming, outgoing }
+            }
+            Request::SendFriendRequest { peer_id } => {
+                friends.send_friend_request(&peer_id).await?;
+                Response::Done
+            }
+            Request::AcceptRequest { peer_id } => {
+                Response::Friend(friends.accept_request(&peer_id).await?)
+            }
+            Request::RejectRequest { peer_id } => {
+                friends.reject_request(&peer_id).await?;
+                Response::Done
+            }
+            Request::RemoveFriend { peer_id } => {
+                friends.remove_friend(&peer_id).await?;
+                Response::Done
+            }
+            Request::Block { peer_id } => {
+                friends.block(&peer_id).await?;
+                Response::Done
+            }
+            Request::Unblock { peer_id } => {
+                friends.unblock(&peer_id).await?;
+                Response::Done
+            }
+            Request::ListBlocked => Response::Blocked {
+                peers: friends.list_blocked().await?,
+            },
+            Request::ListNearby => Response::Nearby {
+                peers: friends.nearby().await?,
+            },
+            Request::Status | Request::GetProfile | Request::SetProfile { .. } => {
+                unreachable!("answered by Engine::call")
+            }
+        })
+    }
+
+    /// This peer's status, with the network's current addresses.
+    pub async fn status(&self) -> Status {
+        let inner = &self.inner;
+        let listen_addrs = match &inner.net {
+            Some((client, _)) => client
+                .addresses()
+                .await
+                .unwrap_or_default()
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            None => Vec::new(),
+        };
+        Status {
+            peer_id: inner.peer_id.to_base58(),
+            app_version: VERSION.to_string(),
+            data_dir: inner.data_dir.display().to_string(),
+            listen_addrs,
+            online: inner.net.is_some(),
         }
     }
 
@@ -143,6 +256,9 @@ impl Engine {
         let Some((closed, lock)) = self.inner.teardown.lock().expect("teardown lock").take() else {
             return;
         };
+        if let Some((client, _)) = &self.inner.net {
+            client.shutdown(SHUTDOWN_TIMEOUT).await;
+        }
         self.inner.store.close().await;
         if !closed.wait(SHUTDOWN_TIMEOUT).await {
             tracing::warn!("the database did not close within {SHUTDOWN_TIMEOUT:?}");
@@ -174,7 +290,7 @@ mod tests {
     use crate::api::Profile;
 
     async fn started(dir: &std::path::Path) -> Engine {
-        Engine::start(Config::new(dir))
+        Engine::start(Config::offline(dir))
             .await
             .expect("the engine to start")
     }
@@ -269,7 +385,7 @@ mod tests {
     async fn a_second_engine_on_the_same_data_dir_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let engine = started(dir.path()).await;
-        let error = Engine::start(Config::new(dir.path()))
+        let error = Engine::start(Config::offline(dir.path()))
             .await
             .err()
             .expect("a second engine to be refused");

@@ -21,8 +21,10 @@ pub mod api;
 pub mod bindings;
 pub mod data_dir;
 mod engine;
+pub mod friends;
 pub mod identity;
 pub mod logging;
+pub mod net;
 pub mod profile;
 pub mod store;
 

@@ -6,12 +6,15 @@
 //! Subcommands cover tooling that needs no running peer, such as regenerating the UI's bindings.
 
 mod control;
+mod relay;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use earshot_engine::net::NetConfig;
 use earshot_engine::{data_dir, logging, Config, Engine};
+use libp2p::{Multiaddr, PeerId};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -30,14 +33,65 @@ struct Cli {
     #[arg(long, global = true, env = data_dir::ENV_VAR, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    net: NetArgs,
+
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// How the peer joins the network.
+#[derive(clap::Args, Debug, Clone)]
+struct NetArgs {
+    /// Address to listen on (repeatable) [default: TCP and QUIC on every interface, random ports].
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// A relay to reserve a slot on, ending in /p2p/<relay peer id> (repeatable).
+    #[arg(long = "relay", value_name = "MULTIADDR")]
+    relays: Vec<Multiaddr>,
+    /// Do not look for peers on the local network (mDNS).
+    #[arg(long)]
+    no_mdns: bool,
+    /// Run with no networking at all.
+    #[arg(long, conflicts_with_all = ["listen", "relays", "no_mdns"])]
+    offline: bool,
+}
+
+impl NetArgs {
+    fn config(&self) -> Option<NetConfig> {
+        if self.offline {
+            return None;
+        }
+        let mut config = NetConfig::default();
+        if !self.listen.is_empty() {
+            config.listen = self.listen.clone();
+        }
+        config.relays = self.relays.clone();
+        config.mdns = !self.no_mdns;
+        Some(config)
+    }
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a peer and serve the control protocol on stdin/stdout (the default).
     Serve,
+    /// Run a relay for friends: circuits without the default 2-minute / 128 KiB cap, served only
+    /// to the allowed peers. Prints one JSON line per event (listening, reserved, circuit).
+    Relay {
+        /// Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+        #[arg(long = "listen", value_name = "MULTIADDR", required = true)]
+        listen: Vec<Multiaddr>,
+        /// Address others reach this relay at, if not a listen address (repeatable).
+        #[arg(long = "external", value_name = "MULTIADDR")]
+        external: Vec<Multiaddr>,
+        /// A peer id allowed to use the relay (repeatable).
+        #[arg(long = "allow", value_name = "PEER_ID")]
+        allow: Vec<PeerId>,
+        /// A file of allowed peer ids, one per line (# starts a comment).
+        #[arg(long = "allow-file", value_name = "FILE")]
+        allow_file: Option<PathBuf>,
+    },
     /// Write the UI's TypeScript bindings of the API to FILE (or stdout with `-`).
     Bindings {
         #[arg(value_name = "FILE")]
@@ -49,7 +103,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Bindings { out } => write_bindings(&out),
-        Command::Serve => serve(cli.data_dir),
+        Command::Serve => serve(cli.data_dir, cli.net.config()),
+        Command::Relay {
+            listen,
+            external,
+            allow,
+            allow_file,
+        } => relay::run(cli.data_dir, listen, external, allow, allow_file),
     }
 }
 
@@ -70,7 +130,7 @@ fn write_bindings(out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn serve(data_dir: Option<PathBuf>) -> ExitCode {
+fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>) -> ExitCode {
     let data_dir = match data_dir::resolve(data_dir) {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
@@ -83,7 +143,11 @@ fn serve(data_dir: Option<PathBuf>) -> ExitCode {
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async move {
-        let engine = match Engine::start(Config::new(&data_dir)).await {
+        let config = Config {
+            net,
+            ..Config::new(&data_dir)
+        };
+        let engine = match Engine::start(config).await {
             Ok(engine) => engine,
             // Before logging starts: a refused start must not touch the other process's logs.
             Err(e) => return fail(&e),
@@ -99,7 +163,7 @@ fn serve(data_dir: Option<PathBuf>) -> ExitCode {
     })
 }
 
-fn fail(message: &dyn std::fmt::Display) -> ExitCode {
+pub(crate) fn fail(message: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("earshot-node: {message}");
     ExitCode::from(2)
 }

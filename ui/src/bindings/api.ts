@@ -1,9 +1,9 @@
 // Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.
 // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.
 
-export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, };
+export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" };
 
-export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile;
+export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "done" };
 
 export type Status = { 
 /**
@@ -21,8 +21,60 @@ online: boolean, };
 
 export type Profile = { display_name: string, };
 
-export type Event = { "type": "profile_changed" } & Profile;
+export type InviteLink = { 
+/**
+ * `earshot://invite/…`
+ */
+link: string, 
+/**
+ * Unix milliseconds.
+ */
+expires_at: number, 
+/**
+ * The addresses the link tells the friend to try.
+ */
+addresses: Array<string>, };
+
+export type Friend = { peer_id: string, 
+/**
+ * Their name as they chose it (or a short form of their id until they tell us).
+ */
+display_name: string, 
+/**
+ * `null` when offline.
+ */
+connection: ConnectionKind | null, 
+/**
+ * Unix milliseconds since we became friends.
+ */
+since: number, 
+/**
+ * Unix milliseconds of the last connection, if any.
+ */
+last_seen: number | null, };
+
+export type ConnectionKind = "direct" | "relayed";
+
+export type PeerCard = { peer_id: string, 
+/**
+ * What they called themselves, if they said.
+ */
+display_name: string | null, 
+/**
+ * Unix milliseconds since the request or block.
+ */
+since: number, };
+
+export type NearbyPeer = { peer_id: string, 
+/**
+ * `friend`, `requested_out` or `requested_in`; `null` for a stranger.
+ */
+relationship: Relationship | null, };
+
+export type Relationship = "friend" | "requested_out" | "requested_in";
+
+export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "nearby_changed", peers: Array<NearbyPeer>, };
 
 export type ApiError = { kind: ErrorKind, message: string, };
 
-export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "shutting_down" | "internal";
+export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "internal";

@@ -17,12 +17,7 @@ export const SECTIONS: Section[] = [
     id: 'friends',
     label: 'Friends',
     tagline: 'Pair with the people you listen with. No accounts, no server: just you and them.',
-    coming: [
-      'Share an invite link or QR code; a friend opens it and you are paired',
-      'Accept or reject friend requests from people nearby on your network',
-      'See who is online, and whether you are connected directly or through a relay',
-      'Unfriend or block, with confirmation',
-    ],
+    coming: [],
   },
   {
     id: 'messages',

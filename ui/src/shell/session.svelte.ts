@@ -23,6 +23,9 @@ export async function startSession(): Promise<void> {
       case 'profile_changed':
         session.profile = { display_name: event.display_name };
         break;
+      case 'listen_addresses_changed':
+        if (session.status) session.status.listen_addrs = event.listen_addrs;
+        break;
     }
   });
   try {

@@ -1,0 +1,273 @@
+//! The peer-to-peer node (design §6): one task owns the libp2p `Swarm` ([`EventLoop`]); everyone
+//! else holds a cloneable [`Client`] and receives [`NetEvent`]s from one bounded channel.
+//!
+//! Transports: TCP and QUIC, Noise, Yamux, plus the relay client. Behaviours: identify, ping (which
+//! also detects dead friends), AutoNAT, mDNS (LAN discovery, short query interval), DCUtR (hole
+//! punching over relayed connections), the block list, and the `/earshot/pair/1` protocol.
+//!
+//! Connections are never closed for idleness (libp2p's 10 s default would drop friends); instead
+//! the event loop closes a stranger's connection once its grace period passes, and closes a
+//! connection whose pings fail. Deciding who is a friend is the friends service's job: it tells
+//! the loop with [`Client::set_friends`].
+
+mod event_loop;
+pub mod ports;
+pub mod protocol;
+pub mod relay;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::request_response::ResponseChannel;
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+pub use event_loop::EventLoop;
+use protocol::{PairRequest, PairResponse};
+
+/// Commands waiting for the event loop.
+const COMMAND_QUEUE: usize = 256;
+/// Events waiting for the friends service.
+const EVENT_QUEUE: usize = 1024;
+
+/// How the node runs.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Relays to reserve a slot on (each ends in `/p2p/<relay id>`).
+    pub relays: Vec<Multiaddr>,
+    /// How long a stranger may stay connected to redeem an invite or send a request.
+    pub stranger_grace: Duration,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".parse().expect("a valid multiaddr"),
+                "/ip4/0.0.0.0/udp/0/quic-v1"
+                    .parse()
+                    .expect("a valid multiaddr"),
+            ],
+            mdns: true,
+            relays: Vec::new(),
+            // Long enough for a redeem round trip over a slow relay; short enough that a
+            // scanning stranger does not hold connections open.
+            stranger_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+impl NetConfig {
+    /// Loopback only, no mDNS: for tests and for peers that should stay on this machine.
+    pub fn loopback() -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a valid multiaddr")],
+            mdns: false,
+            ..Self::default()
+        }
+    }
+}
+
+/// How a peer is reached right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    Direct,
+    Relayed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot start the network: {0}")]
+    Start(String),
+    #[error("cannot reach the peer: {0}")]
+    Unreachable(String),
+    #[error("the peer did not answer in time")]
+    Timeout,
+    #[error("the peer does not speak Earshot's protocol")]
+    Unsupported,
+    #[error("the connection failed: {0}")]
+    Failed(String),
+    #[error("the network is shutting down")]
+    Closed,
+}
+
+/// Something that happened on the network.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// A peer sent a pairing request; answer it through `reply`.
+    InboundPair {
+        peer: PeerId,
+        request: PairRequest,
+        reply: Reply,
+    },
+    /// A peer's best connection changed: `Some` when connected, `None` when the last one closed.
+    Connection {
+        peer: PeerId,
+        kind: Option<ConnectionKind>,
+    },
+    /// A peer told us (identify) where it listens.
+    PeerAddresses {
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+    },
+    /// The set of peers seen on the LAN changed.
+    Nearby(Vec<(PeerId, Vec<Multiaddr>)>),
+    /// Our own addresses changed.
+    ListenAddresses(Vec<Multiaddr>),
+}
+
+/// The way back to a peer that sent us a request.
+#[derive(Debug)]
+pub struct Reply {
+    channel: ResponseChannel<PairResponse>,
+    client: Client,
+}
+
+impl Reply {
+    pub async fn send(self, response: PairResponse) {
+        let _ = self
+            .client
+            .commands
+            .send(Command::Respond {
+                channel: self.channel,
+                response,
+            })
+            .await;
+    }
+}
+
+#[derive(Debug)]
+enum Command {
+    SendPair {
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: PairRequest,
+        reply: oneshot::Sender<Result<PairResponse, NetError>>,
+    },
+    Respond {
+        channel: ResponseChannel<PairResponse>,
+        response: PairResponse,
+    },
+    Dial {
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+    },
+    Disconnect {
+        peer: PeerId,
+    },
+    Block {
+        peer: PeerId,
+    },
+    Unblock {
+        peer: PeerId,
+    },
+    SetFriends {
+        friends: HashSet<PeerId>,
+    },
+    Addresses {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A handle on the event loop. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    local_peer: PeerId,
+}
+
+/// Starts the node: builds the swarm, starts listening, spawns the event loop.
+pub fn start(
+    keypair: Keypair,
+    config: NetConfig,
+) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
+    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+    let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let client = Client {
+        commands,
+        local_peer: keypair.public().to_peer_id(),
+    };
+    let event_loop = EventLoop::new(keypair, config, inbox, events, client.clone())?;
+    tokio::spawn(event_loop.run());
+    Ok((client, events_rx))
+}
+
+impl Client {
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer
+    }
+
+    /// Sends a pairing request (dialling `addresses` if not connected) and waits for the answer.
+    pub async fn send_pair(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: PairRequest,
+    ) -> Result<PairResponse, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SendPair {
+            peer,
+            addresses,
+            request,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NetError::Closed)?
+    }
+
+    /// Dials `peer` if it is not connected (errors surface as no connection event).
+    pub async fn dial(&self, peer: PeerId, addresses: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.send(Command::Dial { peer, addresses }).await
+    }
+
+    pub async fn disconnect(&self, peer: PeerId) -> Result<(), NetError> {
+        self.send(Command::Disconnect { peer }).await
+    }
+
+    /// Refuses every connection from `peer` and closes the open ones.
+    pub async fn block(&self, peer: PeerId) -> Result<(), NetError> {
+        self.send(Command::Block { peer }).await
+    }
+
+    pub async fn unblock(&self, peer: PeerId) -> Result<(), NetError> {
+        self.send(Command::Unblock { peer }).await
+    }
+
+    /// Tells the loop whose connections to keep.
+    pub async fn set_friends(&self, friends: HashSet<PeerId>) -> Result<(), NetError> {
+        self.send(Command::SetFriends { friends }).await
+    }
+
+    /// Where this node can be reached: listen addresses (relayed ones included) and confirmed
+    /// external addresses, the most widely useful first.
+    pub async fn addresses(&self) -> Result<Vec<Multiaddr>, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Addresses { reply }).await?;
+        answer.await.map_err(|_| NetError::Closed)
+    }
+
+    /// Stops the event loop, closing every connection.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let (done, finished) = oneshot::channel();
+        if self.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = tokio::time::timeout(timeout, finished).await;
+        }
+    }
+
+    async fn send(&self, command: Command) -> Result<(), NetError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| NetError::Closed)
+    }
+}
