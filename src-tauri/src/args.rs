@@ -5,17 +5,22 @@ use std::path::PathBuf;
 pub const HELP: &str = "\
 Earshot: message friends, see what they listen to, and listen together.
 
-usage: earshot [--data-dir DIR]
+usage: earshot [--data-dir DIR] [earshot://invite/…]
 
 options:
   --data-dir DIR   where Earshot keeps its identity, history and logs
                    (also EARSHOT_DATA_DIR; default: the per-OS app data folder).
                    Only one Earshot may use a data directory at a time.
-  -h, --help       this help";
+  -h, --help       this help
+
+An earshot://invite/… link on the command line is redeemed at start (this is also how the
+system hands Earshot a clicked invite link).";
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Args {
     pub data_dir: Option<PathBuf>,
+    /// An `earshot://` link to open at start.
+    pub link: Option<String>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -39,6 +44,7 @@ impl Args {
                     Some(dir) => parsed.data_dir = Some(PathBuf::from(dir)),
                     // Ignore what the OS or a launcher may add (e.g. macOS's -psn_…).
                     None if other.starts_with("-psn_") => {}
+                    None if other.starts_with("earshot:") => parsed.link = Some(other.to_string()),
                     None => return Err(format!("unknown argument {other:?}")),
                 },
             }
@@ -64,9 +70,18 @@ mod tests {
     fn the_data_dir_is_read_in_both_spellings() {
         let expected = Ok(Parsed::Run(Args {
             data_dir: Some("/d".into()),
+            link: None,
         }));
         assert_eq!(parse(&["--data-dir", "/d"]), expected);
         assert_eq!(parse(&["--data-dir=/d"]), expected);
+    }
+
+    #[test]
+    fn an_invite_link_is_taken_to_open_at_start() {
+        let Ok(Parsed::Run(args)) = parse(&["earshot://invite/abc"]) else {
+            panic!("a link must parse");
+        };
+        assert_eq!(args.link.as_deref(), Some("earshot://invite/abc"));
     }
 
     #[test]

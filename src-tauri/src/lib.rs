@@ -48,10 +48,13 @@ pub fn run() -> ExitCode {
     let app = tauri::Builder::default()
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![call])
-        .setup(|app| {
+        .setup(move |app| {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
-            tauri::async_runtime::spawn(bridge_events(engine, handle));
+            tauri::async_runtime::spawn(bridge_events(engine.clone(), handle));
+            if let Some(link) = args.link.clone() {
+                tauri::async_runtime::spawn(open_link(engine, link));
+            }
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -68,6 +71,15 @@ pub fn run() -> ExitCode {
         }
     });
     ExitCode::SUCCESS
+}
+
+/// Opens an `earshot://` link given at start: today, redeems an invite. The window learns of the
+/// new friend through the usual `friend_added` event.
+async fn open_link(engine: Engine, link: String) {
+    match engine.call(Request::RedeemInvite { link }).await {
+        Ok(_) => tracing::info!("redeemed the invite given at start"),
+        Err(error) => tracing::warn!(%error, "the invite given at start could not be redeemed"),
+    }
 }
 
 /// Re-emits engine events to the window until the engine stops.

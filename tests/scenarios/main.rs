@@ -5,4 +5,5 @@
 //! path; `util` spawns and talks to nodes, each other module is one area of behaviour.
 
 mod control;
+mod friends;
 mod util;

@@ -26,16 +26,43 @@ pub struct Node {
     stdin: Option<ChildStdin>,
     lines: Receiver<Value>,
     events: VecDeque<Value>,
+    /// Lines that are neither replies nor events (e.g. the demo friend's invite line).
+    others: VecDeque<Value>,
     next_id: u64,
     pub data_dir: PathBuf,
+    /// The command-line arguments after `--data-dir DIR`, reused on restart.
+    args: Vec<String>,
+    /// A wrapper to run the node under (e.g. `ip netns exec NS`), reused on restart.
+    wrapper: Vec<String>,
 }
 
+/// Loopback only and no LAN discovery: tests stay independent of each other.
+pub const LOOPBACK: &[&str] = &["--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns"];
+
 impl Node {
-    /// Starts a node on `data_dir` and waits until it answers `status`.
+    /// Starts a node on `data_dir` (loopback only) and waits until it answers `status`.
     pub fn start(data_dir: &Path) -> Node {
-        let mut child = Command::new(node_binary())
+        Node::start_with(data_dir, LOOPBACK, &[])
+    }
+
+    /// Starts `[wrapper…] earshot-node --data-dir DIR args…` and waits until it answers `status`.
+    pub fn start_with(data_dir: &Path, args: &[&str], wrapper: &[&str]) -> Node {
+        let (program, prefix) = match wrapper.split_first() {
+            Some((program, rest)) => (
+                PathBuf::from(program),
+                rest.iter().map(|s| s.to_string()).collect(),
+            ),
+            None => (node_binary(), Vec::new()),
+        };
+        let mut command = Command::new(program);
+        command.args(&prefix);
+        if !wrapper.is_empty() {
+            command.arg(node_binary());
+        }
+        let mut child = command
             .arg("--data-dir")
             .arg(data_dir)
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -61,8 +88,11 @@ impl Node {
             stdin,
             lines,
             events: VecDeque::new(),
+            others: VecDeque::new(),
             next_id: 1,
             data_dir: data_dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
         };
         node.call(json!({"type": "status"}))
             .expect("a fresh node to answer status");
@@ -100,6 +130,10 @@ impl Node {
                 self.events.push_back(line["event"].clone());
             } else if wanted(&line) {
                 return line;
+            } else if line.get("id").is_none()
+                || line.get("ok").is_none() && line.get("err").is_none()
+            {
+                self.others.push_back(line);
             } else {
                 panic!("an unexpected reply arrived: {line}");
             }
@@ -119,6 +153,7 @@ impl Node {
             match line.get("event") {
                 Some(event) if event["type"] == kind => return event.clone(),
                 Some(event) => self.events.push_back(event.clone()),
+                None if line.get("id").is_none() => self.others.push_back(line),
                 None => panic!("an unexpected reply arrived while waiting for {kind}: {line}"),
             }
         }
@@ -133,12 +168,81 @@ impl Node {
         }
     }
 
-    /// Stops the node cleanly and starts it again on the same data directory.
+    /// The first line that was neither a reply nor an event and has `key`.
+    pub fn other_line(&mut self, key: &str) -> Value {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        loop {
+            if let Some(i) = self.others.iter().position(|l| l.get(key).is_some()) {
+                return self.others.remove(i).expect("the position just found");
+            }
+            let line = self
+                .recv_until(deadline)
+                .unwrap_or_else(|| panic!("no line with {key:?}"));
+            if line.get("event").is_some() {
+                self.events.push_back(line["event"].clone());
+            } else {
+                self.others.push_back(line);
+            }
+        }
+    }
+
+    /// The process id, e.g. to send it a signal.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash or a pulled plug would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the node cleanly and starts it again on the same data directory, same arguments.
     pub fn restart(self) -> Node {
         let dir = self.data_dir.clone();
+        let args = self.args.clone();
+        let wrapper = self.wrapper.clone();
         let status = self.stop();
         assert!(status.success(), "earshot-node exited with {status:?}");
-        Node::start(&dir)
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        Node::start_with(&dir, &args, &wrapper)
+    }
+
+    /// Starts the same node again after it was killed.
+    pub fn start_again(data_dir: &Path, args: &[&str], wrapper: &[&str]) -> Node {
+        Node::start_with(data_dir, args, wrapper)
+    }
+
+    /// Polls `list_friends` until `friend` shows `connected` (true) or offline (false);
+    /// returns how long that took.
+    pub fn wait_friend_online(
+        &mut self,
+        friend: &str,
+        connected: bool,
+        timeout: Duration,
+    ) -> Duration {
+        let started = Instant::now();
+        loop {
+            let friends = self
+                .call(serde_json::json!({"type": "list_friends"}))
+                .expect("list_friends to answer");
+            let listed = friends["friends"]
+                .as_array()
+                .expect("a friends array")
+                .iter()
+                .any(|f| f["peer_id"] == friend && f["connection"].is_null() != connected);
+            if listed {
+                return started.elapsed();
+            }
+            if started.elapsed() > timeout {
+                panic!(
+                    "{friend} did not become {} within {timeout:?}: {friends}",
+                    if connected { "online" } else { "offline" }
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Closes stdin (end of input) and waits for the process to exit.

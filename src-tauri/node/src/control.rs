@@ -114,6 +114,7 @@ where
             },
             Some(done) = calls.join_next() => log_panic(done),
             () = stop_signal() => {
+                STOP_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!("asked to stop");
                 break;
             }
@@ -212,8 +213,15 @@ async fn write_lines<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
+static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C or SIGTERM ended the last `serve`.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Resolves on Ctrl-C or (on Unix) SIGTERM.
-async fn stop_signal() {
+pub async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

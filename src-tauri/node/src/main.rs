@@ -5,7 +5,9 @@
 //! and `<data dir>/logs`. It stops cleanly at end of input, on Ctrl-C or on SIGTERM.
 //! Subcommands cover tooling that needs no running peer, such as regenerating the UI's bindings.
 
+mod bench;
 mod control;
+mod demo;
 mod relay;
 
 use std::path::PathBuf;
@@ -92,6 +94,25 @@ enum Command {
         #[arg(long = "allow-file", value_name = "FILE")]
         allow_file: Option<PathBuf>,
     },
+    /// Run a demo friend: names itself, prints an invite, accepts every friend request, and
+    /// serves the control protocol; keeps running after end of input until Ctrl-C or SIGTERM.
+    DemoFriend {
+        /// The demo friend's display name.
+        #[arg(long, default_value = "Robin (demo friend)")]
+        name: String,
+    },
+    /// Measure something and print one JSON object.
+    Bench {
+        /// What to measure.
+        #[arg(value_enum)]
+        what: bench::Bench,
+        /// Print JSON (the only format; accepted for clarity in scripts).
+        #[arg(long)]
+        json: bool,
+        /// How many runs to take the median of.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Write the UI's TypeScript bindings of the API to FILE (or stdout with `-`).
     Bindings {
         #[arg(value_name = "FILE")]
@@ -103,7 +124,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Bindings { out } => write_bindings(&out),
-        Command::Serve => serve(cli.data_dir, cli.net.config()),
+        Command::Serve => serve(cli.data_dir, cli.net.config(), Mode::Serve),
+        Command::DemoFriend { name } => {
+            serve(cli.data_dir, cli.net.config(), Mode::DemoFriend(name))
+        }
+        Command::Bench { what, runs, .. } => bench(what, runs),
         Command::Relay {
             listen,
             external,
@@ -130,7 +155,29 @@ fn write_bindings(out: &std::path::Path) -> ExitCode {
     }
 }
 
-fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>) -> ExitCode {
+enum Mode {
+    Serve,
+    DemoFriend(String),
+}
+
+fn bench(what: bench::Bench, runs: usize) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(bench::run(what, runs.max(1))) {
+        Ok(figures) => {
+            println!("{figures}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("the benchmark failed: {e:#}")),
+    }
+}
+
+fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitCode {
     let data_dir = match data_dir::resolve(data_dir) {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
@@ -154,12 +201,18 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>) -> ExitCode {
         };
         let _log_guard = logging::init(&data_dir, "earshot-node");
         tracing::info!(peer = %engine.peer_id(), "serving the control protocol on stdin/stdout");
-        let outcome = control::serve(engine.clone(), tokio::io::stdin(), tokio::io::stdout()).await;
+        let code = match mode {
+            Mode::Serve => {
+                match control::serve(engine.clone(), tokio::io::stdin(), tokio::io::stdout()).await
+                {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(&format!("control protocol failed: {e}")),
+                }
+            }
+            Mode::DemoFriend(name) => demo::run(engine.clone(), name).await,
+        };
         engine.shutdown().await;
-        match outcome {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&format!("control protocol failed: {e}")),
-        }
+        code
     })
 }
 

@@ -1,0 +1,147 @@
+//! Pairing and friendship between separate `earshot-node` processes.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::util::{Node, LOOPBACK};
+
+fn peer_id(node: &mut Node) -> String {
+    node.call(json!({"type": "status"})).unwrap()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn invite(node: &mut Node) -> String {
+    let invite = node.call(json!({"type": "create_invite"})).unwrap();
+    invite["link"].as_str().expect("an invite link").to_string()
+}
+
+fn friend_names(node: &mut Node) -> Vec<String> {
+    let friends = node.call(json!({"type": "list_friends"})).unwrap();
+    let mut names: Vec<String> = friends["friends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["display_name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn named(dir: &std::path::Path, name: &str) -> Node {
+    let mut node = Node::start(dir);
+    node.call(json!({"type": "set_profile", "display_name": name}))
+        .unwrap();
+    node
+}
+
+#[test]
+fn two_processes_pair_by_invite_and_stay_friends_across_restarts() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut ada = named(dirs[0].path(), "Ada");
+    let mut grace = named(dirs[1].path(), "Grace");
+    let (ada_id, grace_id) = (peer_id(&mut ada), peer_id(&mut grace));
+
+    let link = invite(&mut ada);
+    let friend = grace
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+    assert_eq!(friend["display_name"], "Ada");
+    let added = ada.wait_event("friend_added", Duration::from_secs(10));
+    assert_eq!(added["display_name"], "Grace");
+
+    let mut ada = ada.restart();
+    let mut grace = grace.restart();
+    ada.wait_friend_online(&grace_id, true, Duration::from_secs(20));
+    grace.wait_friend_online(&ada_id, true, Duration::from_secs(20));
+    assert_eq!(friend_names(&mut ada), ["Grace"]);
+    assert_eq!(friend_names(&mut grace), ["Ada"]);
+}
+
+#[test]
+fn three_processes_pair_through_invites() {
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ];
+    let mut ada = named(dirs[0].path(), "Ada");
+    let mut grace = named(dirs[1].path(), "Grace");
+    let mut linus = named(dirs[2].path(), "Linus");
+
+    let link = invite(&mut ada);
+    grace
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+    let link = invite(&mut grace);
+    linus
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+
+    assert_eq!(friend_names(&mut ada), ["Grace"]);
+    assert_eq!(friend_names(&mut grace), ["Ada", "Linus"]);
+    assert_eq!(friend_names(&mut linus), ["Grace"]);
+}
+
+#[test]
+fn a_reused_invite_is_refused_with_a_clear_error() {
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ];
+    let mut ada = named(dirs[0].path(), "Ada");
+    let mut grace = named(dirs[1].path(), "Grace");
+    let mut linus = named(dirs[2].path(), "Linus");
+    let link = invite(&mut ada);
+    grace
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+
+    let error = linus
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap_err();
+
+    assert_eq!(error["kind"], "invalid_input");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("already been used"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_malformed_invite_is_refused_without_dialling() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start(dir.path());
+    let error = node
+        .call(json!({"type": "redeem_invite", "link": "earshot://invite/%%%"}))
+        .unwrap_err();
+    assert_eq!(error["kind"], "invalid_input");
+    assert!(
+        error["message"].as_str().unwrap().contains("damaged"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_demo_friend_prints_an_invite_and_accepts_whoever_redeems_it() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut args = LOOPBACK.to_vec();
+    args.push("demo-friend");
+    let mut demo = Node::start_with(dirs[0].path(), &args, &[]);
+    let line = demo.other_line("demo_invite");
+    let link = line["demo_invite"].as_str().unwrap().to_string();
+    let mut me = named(dirs[1].path(), "Newcomer");
+
+    let friend = me
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+
+    assert_eq!(friend["display_name"], "Robin (demo friend)");
+    demo.wait_event("friend_added", Duration::from_secs(10));
+}
