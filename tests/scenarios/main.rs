@@ -6,4 +6,6 @@
 
 mod control;
 mod friends;
+mod lab;
+mod netns;
 mod util;

@@ -63,7 +63,11 @@ impl Node {
             .arg("--data-dir")
             .arg(data_dir)
             .args(args)
-            .env("RUST_LOG", "warn")
+            // EARSHOT_TEST_LOG=debug (any RUST_LOG filter) shows what the nodes do.
+            .env(
+                "RUST_LOG",
+                std::env::var("EARSHOT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -186,11 +190,6 @@ impl Node {
         }
     }
 
-    /// The process id, e.g. to send it a signal.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Kills the process at once (SIGKILL), as a crash or a pulled plug would.
     pub fn kill(mut self) {
         let _ = self.child.kill();
@@ -207,11 +206,6 @@ impl Node {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
         Node::start_with(&dir, &args, &wrapper)
-    }
-
-    /// Starts the same node again after it was killed.
-    pub fn start_again(data_dir: &Path, args: &[&str], wrapper: &[&str]) -> Node {
-        Node::start_with(data_dir, args, wrapper)
     }
 
     /// Polls `list_friends` until `friend` shows `connected` (true) or offline (false);

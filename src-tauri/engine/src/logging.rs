@@ -21,7 +21,7 @@ pub fn init(data_dir: &Path, file_prefix: &str) -> Option<WorkerGuard> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
-        .with_target(false)
+        .with_target(true)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let dir = data_dir.join("logs");
     let appender = std::fs::create_dir_all(&dir)

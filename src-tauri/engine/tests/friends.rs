@@ -289,6 +289,33 @@ async fn a_friend_who_stops_is_shown_offline_and_online_again_when_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_friend_connection_stays_up_past_the_dead_link_threshold() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut ada = Peer::start(dirs[0].path(), "Ada").await;
+    let grace = Peer::start(dirs[1].path(), "Grace").await;
+    grace.redeem(&ada.invite().await).await.unwrap();
+    let grace_id = grace.id.clone();
+    ada.wait_friend_connection(&grace_id, Some(ConnectionKind::Direct))
+        .await;
+
+    // Longer than the 7 s without a ping that marks a link dead: answered pings keep it alive.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout_at(deadline, ada.events.recv()).await {
+            Ok(Ok(Event::FriendUpdated(f))) => {
+                assert!(f.connection.is_some(), "Grace dropped while healthy: {f:?}")
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    ada.wait_friend_connection(&grace_id, Some(ConnectionKind::Direct))
+        .await;
+    ada.stop().await;
+    grace.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfriending_removes_the_friend_on_both_sides() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let ada = Peer::start(dirs[0].path(), "Ada").await;

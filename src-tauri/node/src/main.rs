@@ -194,12 +194,12 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
             net,
             ..Config::new(&data_dir)
         };
+        // Logging first, so the network's first seconds (listening, relay reservations) are kept.
+        let _log_guard = logging::init(&data_dir, "earshot-node");
         let engine = match Engine::start(config).await {
             Ok(engine) => engine,
-            // Before logging starts: a refused start must not touch the other process's logs.
             Err(e) => return fail(&e),
         };
-        let _log_guard = logging::init(&data_dir, "earshot-node");
         tracing::info!(peer = %engine.peer_id(), "serving the control protocol on stdin/stdout");
         let code = match mode {
             Mode::Serve => {

@@ -24,12 +24,18 @@ use crate::store::{now_millis, Store, StoreError};
 use invite::Invite;
 use store::{PeerRow, Relationship};
 
+/// Pause before the single retry of a pairing request that reached no address.
+const PAIR_RETRY_PAUSE: Duration = Duration::from_millis(500);
 /// Incoming requests kept at most; beyond this new ones are dropped (a flood is not stored).
 const MAX_INCOMING_REQUESTS: i64 = 200;
-/// Re-dial backoff for a friend who is away: 1 s doubling to 10 s. A friend who comes back also
-/// dials us and is announced by mDNS on a LAN, so the cap only matters across networks.
+/// Re-dial backoff for a friend who is away: 1 s doubling to 2 s while they were seen in the last
+/// two minutes (a restart or a replugged cable is over in seconds: "back online within 3 s"),
+/// then 30 s, so friends away for days cost a dial now and then. A friend who comes back also
+/// dials us, and is announced by mDNS on a LAN.
 const REDIAL_FIRST: Duration = Duration::from_secs(1);
-const REDIAL_MAX: Duration = Duration::from_secs(10);
+const REDIAL_RECENT_MAX: Duration = Duration::from_secs(2);
+const REDIAL_AWAY: Duration = Duration::from_secs(30);
+const RECENTLY_SEEN: Duration = Duration::from_secs(120);
 
 /// A handle on the friends service. Cheap to clone.
 #[derive(Clone)]
@@ -47,6 +53,8 @@ struct Shared {
     nearby: Mutex<HashMap<PeerId, Vec<Multiaddr>>>,
     /// When to dial each absent friend next, and the current backoff.
     redial: Mutex<HashMap<PeerId, (Instant, Duration)>>,
+    /// When each friend was last connected (this run).
+    last_connected: Mutex<HashMap<PeerId, Instant>>,
 }
 
 impl Friends {
@@ -65,6 +73,7 @@ impl Friends {
                 connected: Mutex::default(),
                 nearby: Mutex::default(),
                 redial: Mutex::default(),
+                last_connected: Mutex::default(),
             }),
         };
         let blocked = friends.rows(Relationship::Blocked).await?;
@@ -379,6 +388,12 @@ impl Friends {
 
     async fn redial_due(&self) {
         let now = Instant::now();
+        let recent: HashMap<PeerId, Instant> = self
+            .shared
+            .last_connected
+            .lock()
+            .expect("last_connected lock")
+            .clone();
         let due: Vec<PeerId> = {
             let mut redial = self.lock_redial();
             let due: Vec<PeerId> = redial
@@ -388,8 +403,15 @@ impl Friends {
                 .collect();
             for peer in &due {
                 if let Some((at, backoff)) = redial.get_mut(peer) {
+                    let seen_recently = recent
+                        .get(peer)
+                        .is_some_and(|t| now.duration_since(*t) < RECENTLY_SEEN);
+                    *backoff = if seen_recently {
+                        (*backoff * 2).min(REDIAL_RECENT_MAX)
+                    } else {
+                        (*backoff * 2).clamp(REDIAL_FIRST, REDIAL_AWAY)
+                    };
                     *at = now + *backoff;
-                    *backoff = (*backoff * 2).min(REDIAL_MAX);
                 }
             }
             due
@@ -471,9 +493,7 @@ impl Friends {
             profile: self.my_card().await?,
         };
         let answer = self
-            .shared
-            .net
-            .send_pair(inviter, invite.addresses.clone(), request)
+            .send_pair_retrying(inviter, invite.addresses.clone(), request)
             .await
             .map_err(|e| unreachable_error("Your friend's computer", e))?;
         match answer {
@@ -538,9 +558,7 @@ impl Friends {
             profile: self.my_card().await?,
         };
         let answer = self
-            .shared
-            .net
-            .send_pair(peer, addresses, request)
+            .send_pair_retrying(peer, addresses, request)
             .await
             .map_err(|e| unreachable_error("That peer", e))?;
         match answer {
@@ -576,9 +594,7 @@ impl Friends {
             profile: self.my_card().await?,
         };
         let answer = self
-            .shared
-            .net
-            .send_pair(peer, addresses, request)
+            .send_pair_retrying(peer, addresses, request)
             .await
             .map_err(|e| unreachable_error("The person who asked", e))?;
         match answer {
@@ -720,6 +736,30 @@ impl Friends {
     }
 
     // ----------------------------------------------------------------- helpers
+
+    /// Sends a pairing request the user is waiting on, trying once more after a short pause when
+    /// no address answered: one of several concurrent dials failing (a hole-punch attempt, a
+    /// stale address) can fail a request whose relayed path was about to succeed.
+    async fn send_pair_retrying(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        request: PairRequest,
+    ) -> Result<PairResponse, NetError> {
+        match self
+            .shared
+            .net
+            .send_pair(peer, addresses.clone(), request.clone())
+            .await
+        {
+            Err(NetError::Unreachable(first)) => {
+                tracing::debug!(%peer, error = %first, "pairing request unreachable; retrying once");
+                tokio::time::sleep(PAIR_RETRY_PAUSE).await;
+                self.shared.net.send_pair(peer, addresses, request).await
+            }
+            other => other,
+        }
+    }
 
     fn parse_other(&self, peer_id: &str) -> Result<PeerId, ApiError> {
         let peer: PeerId = peer_id

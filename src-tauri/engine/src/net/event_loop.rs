@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use libp2p::core::transport::ListenerId;
 use libp2p::core::ConnectedPoint;
 use libp2p::identity::Keypair;
 use libp2p::multiaddr::Protocol;
@@ -30,6 +31,14 @@ const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(2);
 /// vanishes (kill -9, cable pulled) shows offline well within 10 s.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 const PING_TIMEOUT: Duration = Duration::from_secs(4);
+/// A connection with no successful ping for this long is dead (a pulled cable): with pings every
+/// 2 s this is three missed rounds, and it keeps "offline within 10 s" true. libp2p's ping alone
+/// would take ~18 s (its first failure is silent, the next waits on a 10 s stream timeout).
+const DEAD_AFTER: Duration = Duration::from_secs(7);
+/// How long `addresses` waits for the first listen address after start.
+const ADDRESS_WAIT: Duration = Duration::from_secs(3);
+/// How soon to reserve again after a relay reservation ends.
+const RELAY_RETRY: Duration = Duration::from_secs(5);
 /// A pairing round trip over a slow relay fits easily.
 const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -60,12 +69,23 @@ pub struct EventLoop {
     pending_pair: HashMap<OutboundRequestId, oneshot::Sender<Result<PairResponse, NetError>>>,
     /// Open connections per peer, and whether each is relayed.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
-    /// Peers whose connections are kept.
+    /// When each connection last proved alive (established, or a ping answered).
+    alive: HashMap<ConnectionId, (PeerId, Instant)>,
+    /// Peers whose connections are kept: friends, and the relays we reserve on.
     friends: HashSet<PeerId>,
+    /// The configured relays' peer ids (never closed as strangers).
+    relays: HashSet<PeerId>,
+    /// Circuit listeners (reservations) by listener, with their relay's address.
+    relay_listeners: HashMap<ListenerId, Multiaddr>,
+    /// Relays to reserve on again, and when.
+    relay_retries: Vec<(Instant, Multiaddr)>,
     /// Strangers to disconnect once their grace period ends.
     stranger_deadlines: HashMap<PeerId, Instant>,
     /// Peers seen on the LAN.
     nearby: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Callers of `addresses` waiting for the first listen address (an invite made right after
+    /// start must not come out empty), with when to give up and answer anyway.
+    waiting_for_addresses: Vec<(Instant, oneshot::Sender<Vec<Multiaddr>>)>,
     config: NetConfig,
 }
 
@@ -147,12 +167,15 @@ impl EventLoop {
                     .map_err(|e| NetError::Start(format!("cannot listen on {any_port}: {e}")))?;
             }
         }
+        // The circuit listener dials the relay itself: dialling it here as well would make that
+        // dial fail ("already dialling") and the reservation would never be made.
+        let mut relay_listeners = HashMap::new();
         for relay in &config.relays {
-            if let Err(e) = swarm.dial(relay.clone()) {
-                tracing::warn!(%relay, error = %e, "cannot dial the relay");
-            }
-            if let Err(e) = swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
-                tracing::warn!(%relay, error = %e, "cannot reserve on the relay");
+            match swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
+                Ok(id) => {
+                    relay_listeners.insert(id, relay.clone());
+                }
+                Err(e) => tracing::warn!(%relay, error = %e, "cannot reserve on the relay"),
             }
         }
         Ok(EventLoop {
@@ -162,9 +185,14 @@ impl EventLoop {
             swarm,
             pending_pair: HashMap::new(),
             connections: HashMap::new(),
+            alive: HashMap::new(),
             friends: HashSet::new(),
+            relays: config.relays.iter().filter_map(peer_of).collect(),
+            relay_listeners,
+            relay_retries: Vec::new(),
             stranger_deadlines: HashMap::new(),
             nearby: HashMap::new(),
+            waiting_for_addresses: Vec::new(),
             config,
         })
     }
@@ -185,7 +213,12 @@ impl EventLoop {
                     None => return,
                 },
                 event = self.swarm.select_next_some() => self.handle_event(event).await,
-                _ = tick.tick() => self.close_expired_strangers(),
+                _ = tick.tick() => {
+                    self.answer_address_waiters(false);
+                    self.close_expired_strangers();
+                    self.retry_relays();
+                    self.drop_dead_connections().await;
+                }
             }
         }
     }
@@ -258,7 +291,12 @@ impl EventLoop {
                 self.friends = friends;
             }
             Command::Addresses { reply } => {
-                let _ = reply.send(self.addresses());
+                if self.swarm.listeners().next().is_none() && !self.config.listen.is_empty() {
+                    self.waiting_for_addresses
+                        .push((Instant::now() + ADDRESS_WAIT, reply));
+                } else {
+                    let _ = reply.send(self.addresses());
+                }
             }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }
@@ -276,6 +314,80 @@ impl EventLoop {
             }
         }
         out
+    }
+
+    /// Declares connections without a recent ping dead: reported at once, then closed (a graceful
+    /// close over a dead link can itself take long).
+    async fn drop_dead_connections(&mut self) {
+        let now = Instant::now();
+        let dead: Vec<(ConnectionId, PeerId)> = self
+            .alive
+            .iter()
+            .filter(|(_, (_, at))| now.duration_since(*at) > DEAD_AFTER)
+            .map(|(id, (peer, _))| (*id, *peer))
+            .collect();
+        for (id, peer) in dead {
+            tracing::debug!(%peer, "no ping answered for {DEAD_AFTER:?}; the connection is dead");
+            self.alive.remove(&id);
+            self.forget_connection(peer, id).await;
+            self.swarm.close_connection(id);
+        }
+    }
+
+    /// Removes a connection from the books, reporting the peer's new state if it changed.
+    async fn forget_connection(&mut self, peer: PeerId, id: ConnectionId) {
+        let before = self.best_kind(&peer);
+        if let Some(connections) = self.connections.get_mut(&peer) {
+            connections.remove(&id);
+            if connections.is_empty() {
+                self.connections.remove(&peer);
+                self.stranger_deadlines.remove(&peer);
+            }
+        }
+        let after = self.best_kind(&peer);
+        if before != after {
+            emit(&self.events, NetEvent::Connection { peer, kind: after }).await;
+        }
+    }
+
+    /// Answers callers waiting for addresses: all of them when `now_known`, else those whose
+    /// wait is over.
+    fn answer_address_waiters(&mut self, now_known: bool) {
+        if self.waiting_for_addresses.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let addresses = self.addresses();
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiting_for_addresses)
+            .into_iter()
+            .partition(|(deadline, _)| now_known || *deadline <= now);
+        self.waiting_for_addresses = wait;
+        for (_, reply) in due {
+            let _ = reply.send(addresses.clone());
+        }
+    }
+
+    /// Reserves again on relays whose reservation ended (relay restarted, network changed).
+    fn retry_relays(&mut self) {
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.relay_retries)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.relay_retries = later;
+        for (_, relay) in due {
+            match self
+                .swarm
+                .listen_on(relay.clone().with(Protocol::P2pCircuit))
+            {
+                Ok(id) => {
+                    self.relay_listeners.insert(id, relay);
+                }
+                Err(error) => {
+                    tracing::warn!(%relay, %error, "cannot reserve on the relay; retrying");
+                    self.relay_retries.push((now + RELAY_RETRY, relay));
+                }
+            }
+        }
     }
 
     fn close_expired_strangers(&mut self) {
@@ -319,7 +431,8 @@ impl EventLoop {
                     .entry(peer_id)
                     .or_default()
                     .insert(connection_id, endpoint.is_relayed());
-                if !self.friends.contains(&peer_id) {
+                self.alive.insert(connection_id, (peer_id, Instant::now()));
+                if !self.friends.contains(&peer_id) && !self.relays.contains(&peer_id) {
                     self.stranger_deadlines
                         .entry(peer_id)
                         .or_insert_with(|| Instant::now() + self.config.stranger_grace);
@@ -343,41 +456,33 @@ impl EventLoop {
                 cause,
                 ..
             } => {
-                let before = self.best_kind(&peer_id);
-                if let Some(connections) = self.connections.get_mut(&peer_id) {
-                    connections.remove(&connection_id);
-                    if connections.is_empty() {
-                        self.connections.remove(&peer_id);
-                        self.stranger_deadlines.remove(&peer_id);
-                    }
-                }
                 tracing::debug!(peer = %peer_id, cause = ?cause, "connection closed");
-                let after = self.best_kind(&peer_id);
-                if before != after {
-                    emit(
-                        &self.events,
-                        NetEvent::Connection {
-                            peer: peer_id,
-                            kind: after,
-                        },
-                    )
-                    .await;
-                }
+                self.alive.remove(&connection_id);
+                self.forget_connection(peer_id, connection_id).await;
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
+                self.answer_address_waiters(true);
                 emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
             }
-            SwarmEvent::ExpiredListenAddr { .. }
-            | SwarmEvent::ExternalAddrConfirmed { .. }
-            | SwarmEvent::ExternalAddrExpired { .. } => {
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                tracing::info!(%address, "reachable at");
+                emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
+            }
+            SwarmEvent::ExpiredListenAddr { .. } | SwarmEvent::ExternalAddrExpired { .. } => {
                 emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
             }
             SwarmEvent::ListenerClosed {
-                addresses, reason, ..
+                listener_id,
+                addresses,
+                reason,
             } => {
-                if let Err(error) = reason {
-                    tracing::warn!(?addresses, %error, "a listener closed (a relay reservation may have failed)");
+                if let Some(relay) = self.relay_listeners.remove(&listener_id) {
+                    tracing::warn!(%relay, ?reason, "the relay reservation ended; reserving again in {RELAY_RETRY:?}");
+                    self.relay_retries
+                        .push((Instant::now() + RELAY_RETRY, relay));
+                } else if let Err(error) = reason {
+                    tracing::warn!(?addresses, %error, "a listener closed");
                 }
                 emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
             }
@@ -467,14 +572,19 @@ impl EventLoop {
                 peer,
                 connection,
                 result,
-            }) => {
-                if let Err(failure) = result {
+            }) => match result {
+                Ok(_) => {
+                    if let Some((_, at)) = self.alive.get_mut(&connection) {
+                        *at = Instant::now();
+                    }
+                }
+                Err(failure) => {
                     // Ping does not close a dead connection by itself; without this a friend whose
                     // cable was pulled would look online until TCP gave up, minutes later.
                     tracing::debug!(%peer, %failure, "ping failed; closing the connection");
                     self.swarm.close_connection(connection);
                 }
-            }
+            },
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, address) in found {
                     if peer == *self.swarm.local_peer_id() {
@@ -555,4 +665,12 @@ async fn emit(events: &mpsc::Sender<NetEvent>, event: NetEvent) {
     if events.send(event).await.is_err() {
         tracing::debug!("no one listens to network events any more");
     }
+}
+
+/// The peer id at the end of `address` (`…/p2p/<id>`), if any.
+fn peer_of(address: &Multiaddr) -> Option<PeerId> {
+    address.iter().find_map(|p| match p {
+        Protocol::P2p(peer) => Some(peer),
+        _ => None,
+    })
 }

@@ -110,7 +110,14 @@ pub async fn run(
             event = swarm.select_next_some() => event,
         };
         let report = match event {
-            SwarmEvent::NewListenAddr { address, .. } => Some(RelayEvent::Listening(address)),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                // Reservations carry the relay's external addresses, and clients refuse one
+                // without any: unless told otherwise, where we listen is where we are reached.
+                if config.external.is_empty() && !is_loopback(&address) {
+                    swarm.add_external_address(address.clone());
+                }
+                Some(RelayEvent::Listening(address))
+            }
             SwarmEvent::IncomingConnectionError {
                 peer_id: Some(peer),
                 ..
@@ -146,4 +153,12 @@ pub async fn run(
             let _ = events.try_send(report);
         }
     }
+}
+
+fn is_loopback(address: &Multiaddr) -> bool {
+    address.iter().any(|p| match p {
+        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_loopback(),
+        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }

@@ -1,0 +1,179 @@
+//! A network lab in Linux network namespaces: hosts, bridges, veth links and NAT routers made with
+//! `ip` and `nft`, removed again when the [`Lab`] is dropped (design §9, layer 3).
+//!
+//! Every name carries a per-process prefix, so labs of concurrent test binaries never collide.
+//! Addresses are test ranges inside the lab's own namespaces; nothing leaves this machine.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+/// Labs run one at a time within a test binary: they are cheap, and serial runs keep timings honest.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Why namespaces cannot be used here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    if !cfg!(target_os = "linux") {
+        return Some("network namespaces exist on Linux only".into());
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        == Some("0");
+    if !root {
+        return Some("creating network namespaces needs root".into());
+    }
+    for tool in ["ip", "nft"] {
+        if Command::new(tool).arg("-V").output().is_err() {
+            return Some(format!(
+                "`{tool}` is not installed (apt-get install iproute2 nftables)"
+            ));
+        }
+    }
+    None
+}
+
+/// Skips the calling test with a printed reason when namespaces are unavailable.
+macro_rules! require_netns {
+    () => {
+        if let Some(reason) = crate::lab::unavailable() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+}
+pub(crate) use require_netns;
+
+pub struct Lab {
+    prefix: String,
+    namespaces: Vec<String>,
+}
+
+fn sh(args: &[&str]) {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("to run a lab command");
+    assert!(
+        output.status.success(),
+        "lab command failed: {}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Lab {
+            prefix: format!("es{}x{n}", std::process::id() % 100_000),
+            namespaces: Vec::new(),
+        }
+    }
+
+    /// The full name of namespace `name`.
+    pub fn ns_name(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// Creates namespace `name` with its loopback up; returns its full name.
+    pub fn host(&mut self, name: &str) -> String {
+        let ns = self.ns_name(name);
+        sh(&["ip", "netns", "add", &ns]);
+        self.namespaces.push(ns.clone());
+        sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// `ip netns exec NS` as a wrapper for a process.
+    pub fn wrapper(ns: &str) -> Vec<String> {
+        vec!["ip".into(), "netns".into(), "exec".into(), ns.into()]
+    }
+
+    /// Runs a command inside `ns`.
+    pub fn exec(&self, ns: &str, args: &[&str]) {
+        let mut full = vec!["ip", "netns", "exec", ns];
+        full.extend_from_slice(args);
+        sh(&full);
+    }
+
+    /// A bridge named `br0` inside `ns` (a switch).
+    pub fn switch(&mut self, name: &str) -> String {
+        let ns = self.host(name);
+        sh(&["ip", "-n", &ns, "link", "add", "br0", "type", "bridge"]);
+        sh(&["ip", "-n", &ns, "link", "set", "br0", "up"]);
+        ns
+    }
+
+    /// Plugs `host` into the switch `switch_ns` with interface `ifname` and address `cidr`.
+    pub fn plug(&mut self, switch_ns: &str, host: &str, ifname: &str, cidr: &str) {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (inside, port) = (format!("v{n}h"), format!("v{n}s"));
+        sh(&[
+            "ip", "link", "add", &inside, "type", "veth", "peer", "name", &port,
+        ]);
+        sh(&["ip", "link", "set", &inside, "netns", host]);
+        sh(&["ip", "link", "set", &port, "netns", switch_ns]);
+        sh(&["ip", "-n", host, "link", "set", &inside, "name", ifname]);
+        sh(&["ip", "-n", host, "addr", "add", cidr, "dev", ifname]);
+        sh(&["ip", "-n", host, "link", "set", ifname, "up"]);
+        sh(&["ip", "-n", switch_ns, "link", "set", &port, "master", "br0"]);
+        sh(&["ip", "-n", switch_ns, "link", "set", &port, "up"]);
+    }
+
+    /// Takes `ifname` in `host` down or up: a pulled or replugged cable.
+    pub fn cable(&self, host: &str, ifname: &str, up: bool) {
+        sh(&[
+            "ip",
+            "-n",
+            host,
+            "link",
+            "set",
+            ifname,
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    pub fn default_route(&self, host: &str, via: &str) {
+        sh(&["ip", "-n", host, "route", "add", "default", "via", via]);
+    }
+
+    /// Makes `router` a NAT: forwards, and masquerades what leaves through `wan`.
+    pub fn masquerade(&self, router: &str, wan: &str) {
+        self.exec(router, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        self.exec(router, &["nft", "add", "table", "ip", "nat"]);
+        self.exec(
+            router,
+            &[
+                "nft",
+                "add chain ip nat post { type nat hook postrouting priority srcnat ; }",
+            ],
+        );
+        self.exec(
+            router,
+            &[
+                "nft",
+                "add",
+                "rule",
+                "ip",
+                "nat",
+                "post",
+                "oifname",
+                wan,
+                "masquerade",
+            ],
+        );
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! Friends across real network topologies in Linux network namespaces: a LAN, two NATs with a
+//! relay, and friends who vanish. Run as root on Linux; skipped with a printed reason elsewhere.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::lab::{require_netns, Lab, SERIAL};
+use crate::util::Node;
+
+fn peer_id(node: &mut Node) -> String {
+    node.call(json!({"type": "status"})).unwrap()["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn start_in(lab_ns: &str, dir: &std::path::Path, args: &[&str]) -> Node {
+    let wrapper = Lab::wrapper(lab_ns);
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    Node::start_with(dir, args, &wrapper)
+}
+
+/// Two hosts plugged into one switch.
+fn lan(lab: &mut Lab) -> (String, String) {
+    let switch = lab.switch("sw");
+    let a = lab.host("a");
+    let b = lab.host("b");
+    lab.plug(&switch, &a, "eth0", "10.77.0.11/24");
+    lab.plug(&switch, &b, "eth0", "10.77.0.12/24");
+    (a, b)
+}
+
+const LAN_ARGS: &[&str] = &[
+    "--listen",
+    "/ip4/0.0.0.0/tcp/0",
+    "--listen",
+    "/ip4/0.0.0.0/udp/0/quic-v1",
+];
+
+fn make_friends(a: &mut Node, b: &mut Node) {
+    let link = a.call(json!({"type": "create_invite"})).unwrap()["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+}
+
+#[test]
+fn two_peers_on_one_lan_find_each_other_and_pair_by_request() {
+    require_netns!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new();
+    let (ns_a, ns_b) = lan(&mut lab);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+
+    let started = Instant::now();
+    let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
+    let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
+    let b_id = peer_id(&mut b);
+    let a_id = peer_id(&mut a);
+    loop {
+        let nearby = a.wait_event("nearby_changed", Duration::from_secs(10));
+        if nearby["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == b_id.as_str())
+        {
+            break;
+        }
+    }
+    let discovered = started.elapsed();
+    eprintln!("LAN discovery over a bridge: {discovered:?}");
+    assert!(
+        discovered < Duration::from_secs(5),
+        "mDNS took {discovered:?}"
+    );
+
+    a.call(json!({"type": "send_friend_request", "peer_id": b_id}))
+        .unwrap();
+    let request = b.wait_event("request_received", Duration::from_secs(10));
+    assert_eq!(request["peer_id"], a_id.as_str());
+    b.call(json!({"type": "accept_request", "peer_id": a_id}))
+        .unwrap();
+    a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+}
+
+#[test]
+fn a_friend_killed_with_sigkill_goes_offline_within_ten_seconds_and_returns() {
+    require_netns!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new();
+    let (ns_a, ns_b) = lan(&mut lab);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
+    let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
+    let b_id = peer_id(&mut b);
+    make_friends(&mut a, &mut b);
+    a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+
+    b.kill();
+    let offline = a.wait_friend_online(&b_id, false, Duration::from_secs(10));
+    eprintln!("offline after SIGKILL: {offline:?}");
+
+    let _b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
+    let online = a.wait_friend_online(&b_id, true, Duration::from_secs(3));
+    eprintln!("online again after restart: {online:?}");
+}
+
+#[test]
+fn a_friend_whose_cable_is_pulled_goes_offline_within_ten_seconds_and_returns() {
+    require_netns!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new();
+    let (ns_a, ns_b) = lan(&mut lab);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
+    let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
+    let b_id = peer_id(&mut b);
+    make_friends(&mut a, &mut b);
+    a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+
+    lab.cable(&ns_b, "eth0", false);
+    let offline = a.wait_friend_online(&b_id, false, Duration::from_secs(10));
+    eprintln!("offline after the cable was pulled: {offline:?}");
+
+    lab.cable(&ns_b, "eth0", true);
+    let online = a.wait_friend_online(&b_id, true, Duration::from_secs(15));
+    eprintln!("online again after replugging: {online:?}");
+}
+
+/// Two homes behind NAT routers, a relay on the "internet" between them:
+///
+/// ```text
+///  a (10.1.0.2) ── nat-a ─┐                        ┌─ nat-b ── b (10.2.0.2)
+///                         ├── switch "net" (198.51.100.0/24) ──┤
+///                         └──────── relay (198.51.100.10) ─────┘
+/// ```
+#[test]
+fn peers_behind_separate_nats_pair_through_a_relay_and_report_hole_punching() {
+    require_netns!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut lab = Lab::new();
+    let net = lab.switch("net");
+    let relay_ns = lab.host("relay");
+    lab.plug(&net, &relay_ns, "eth0", "198.51.100.10/24");
+    let mut homes = Vec::new();
+    for (name, wan_ip, lan_net) in [
+        ("a", "198.51.100.2/24", "10.1.0"),
+        ("b", "198.51.100.3/24", "10.2.0"),
+    ] {
+        let router = lab.host(&format!("nat{name}"));
+        lab.plug(&net, &router, "wan", wan_ip);
+        let home = lab.switch(&format!("home{name}"));
+        lab.plug(&home, &router, "lan", &format!("{lan_net}.1/24"));
+        let host = lab.host(name);
+        lab.plug(&home, &host, "eth0", &format!("{lan_net}.2/24"));
+        lab.default_route(&host, &format!("{lan_net}.1"));
+        lab.masquerade(&router, "wan");
+        homes.push(host);
+    }
+    let dirs = [
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    ];
+    let home_args = [
+        "--no-mdns",
+        "--listen",
+        "/ip4/0.0.0.0/tcp/0",
+        "--listen",
+        "/ip4/0.0.0.0/udp/0/quic-v1",
+    ];
+
+    // Learn the three identities, then start the relay for the two friends.
+    let relay_id = peer_id(&mut start_in(&relay_ns, dirs[2].path(), &["--offline"]));
+    let a_id = peer_id(&mut start_in(&homes[0], dirs[0].path(), &["--offline"]));
+    let b_id = peer_id(&mut start_in(&homes[1], dirs[1].path(), &["--offline"]));
+    let mut relay = std::process::Command::new("ip")
+        .args(["netns", "exec", &relay_ns])
+        .arg(crate::util::node_binary())
+        .arg("--data-dir")
+        .arg(dirs[2].path())
+        .args([
+            "relay",
+            "--listen",
+            "/ip4/198.51.100.10/tcp/4001",
+            "--listen",
+            "/ip4/198.51.100.10/udp/4001/quic-v1",
+        ])
+        .args(["--allow", &a_id, "--allow", &b_id])
+        .env(
+            "RUST_LOG",
+            std::env::var("EARSHOT_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _relay_guard = KillOnDrop(&mut relay);
+    std::thread::sleep(Duration::from_millis(500));
+    // Over QUIC, so the relay observes UDP addresses: DCUtR's UDP hole punching gets through
+    // masquerading NATs far more often than TCP simultaneous open does.
+    let relay_addr = format!("/ip4/198.51.100.10/udp/4001/quic-v1/p2p/{relay_id}");
+    let mut args: Vec<&str> = home_args.to_vec();
+    args.extend(["--relay", &relay_addr]);
+    let mut a = start_in(&homes[0], dirs[0].path(), &args);
+    let mut b = start_in(&homes[1], dirs[1].path(), &args);
+
+    // Both homes settle first (each holds a reservation, as a peer that has been running would).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !b.call(json!({"type": "status"})).unwrap()["listen_addrs"]
+        .to_string()
+        .contains("p2p-circuit")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "B got no reservation on the relay within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A's invite carries its relayed address once the reservation is accepted.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let link = loop {
+        let invite = a.call(json!({"type": "create_invite"})).unwrap();
+        let relayed = invite["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().contains("p2p-circuit"));
+        if relayed {
+            break invite["link"].as_str().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no relayed address after 20 s: {invite}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let started = Instant::now();
+    let friend = b
+        .call(json!({"type": "redeem_invite", "link": link}))
+        .unwrap();
+    eprintln!(
+        "paired across two NATs through the relay in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(friend["peer_id"], a_id.as_str());
+    a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+
+    // Give DCUtR a moment to punch through, then report what the friends list says.
+    std::thread::sleep(Duration::from_secs(5));
+    let friends = a.call(json!({"type": "list_friends"})).unwrap();
+    let kind = friends["friends"][0]["connection"].clone();
+    eprintln!("connection after hole punching attempts: {kind} (\"direct\" = DCUtR upgraded the relayed connection)");
+    assert!(
+        kind == "direct" || kind == "relayed",
+        "the friends must be connected: {friends}"
+    );
+}
+
+struct KillOnDrop<'a>(&'a mut std::process::Child);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
