@@ -14,6 +14,7 @@ export const repoRoot = path.resolve(here, '../..');
 const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(repoRoot, 'target');
 /** The app binary under test: a debug build with the UI embedded (default feature custom-protocol). */
 export const appBinary = process.env.EARSHOT_APP ?? path.join(targetDir, 'debug', 'earshot');
+export const nodeBinary = path.join(targetDir, 'debug', 'earshot-node');
 export const screenshotDir = path.join(repoRoot, 'target', 'gui-screenshots');
 
 /** A free TCP port on loopback. */
@@ -113,4 +114,38 @@ export async function waitForText(browser, id, expected, timeout = 10000) {
   } catch {
     throw new Error(`[data-testid="${id}"] showed "${last}", expected "${expected}"`);
   }
+}
+
+/**
+ * Starts `earshot-node demo-friend` on its own data directory (loopback only) and resolves with
+ * its invite link; `stop()` ends it.
+ */
+export async function startDemoFriend() {
+  const data = tempDataDir();
+  const child = spawn(nodeBinary, ['--data-dir', data.dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', 'demo-friend'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const link = await new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error('the demo friend printed no invite within 15 s')), 15000);
+    child.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      const match = buffered.match(/"demo_invite":"([^"]+)"/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`the demo friend exited with ${code}`)));
+  });
+  return {
+    link,
+    async stop() {
+      child.stdin.end();
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      child.stdout.destroy();
+      data.cleanup();
+    },
+  };
 }

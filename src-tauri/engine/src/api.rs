@@ -128,6 +128,8 @@ pub struct PeerCard {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct NearbyPeer {
     pub peer_id: String,
+    /// Their name, when they are a friend or asked to be one; `null` for a stranger.
+    pub display_name: Option<String>,
     /// `friend`, `requested_out` or `requested_in`; `null` for a stranger.
     pub relationship: Option<Relationship>,
 }

@@ -29,7 +29,7 @@ describe('the profile in Settings', () => {
         timeout: 10000,
         timeoutMsg: 'the status line never showed the peer id',
       });
-      assert.match(await (await byTestId(browser, 'online-state')).getText(), /Offline/);
+      assert.match(String(await (await byTestId(browser, 'online-state')).getProperty('innerText')), /Online · 0 friends connected/);
       await screenshot(browser, 'frame-friends');
     } finally {
       await browser.deleteSession();

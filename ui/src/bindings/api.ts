@@ -67,6 +67,10 @@ since: number, };
 
 export type NearbyPeer = { peer_id: string, 
 /**
+ * Their name, when they are a friend or asked to be one; `null` for a stranger.
+ */
+display_name: string | null, 
+/**
  * `friend`, `requested_out` or `requested_in`; `null` for a stranger.
  */
 relationship: Relationship | null, };

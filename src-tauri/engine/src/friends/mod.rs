@@ -707,7 +707,9 @@ impl Friends {
             .collect();
         let mut out = Vec::new();
         for peer in peers {
-            let relationship = match self.row(peer).await?.map(|r| r.relationship) {
+            let row = self.row(peer).await?;
+            let display_name = row.as_ref().and_then(|r| r.display_name.clone());
+            let relationship = match row.map(|r| r.relationship) {
                 Some(Relationship::Blocked) => continue,
                 Some(Relationship::Friend) => Some(api::Relationship::Friend),
                 Some(Relationship::RequestedIn) => Some(api::Relationship::RequestedIn),
@@ -716,6 +718,7 @@ impl Friends {
             };
             out.push(NearbyPeer {
                 peer_id: peer.to_base58(),
+                display_name,
                 relationship,
             });
         }
