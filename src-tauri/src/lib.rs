@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use earshot_engine::api::{ApiError, Request, Response};
 use earshot_engine::{data_dir, logging, Config, Engine};
 use tauri::{Emitter, Manager, RunEvent, State};
+use tauri_plugin_deep_link::DeepLinkExt;
 
 /// The window event carrying each engine event (payload: `api::Event`).
 pub const ENGINE_EVENT: &str = "engine-event";
@@ -46,6 +47,7 @@ pub fn run() -> ExitCode {
     let _log_guard = logging::init(&dir, "earshot");
 
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_deep_link::init())
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![call])
         .setup(move |app| {
@@ -53,7 +55,19 @@ pub fn run() -> ExitCode {
             let engine = app.state::<Engine>().inner().clone();
             tauri::async_runtime::spawn(bridge_events(engine.clone(), handle));
             if let Some(link) = args.link.clone() {
-                tauri::async_runtime::spawn(open_link(engine, link));
+                tauri::async_runtime::spawn(open_link(engine.clone(), link));
+            }
+            // Links clicked while Earshot runs (macOS delivers even the first one this way).
+            let opened = engine.clone();
+            app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    tauri::async_runtime::spawn(open_link(opened.clone(), url.to_string()));
+                }
+            });
+            // Installed bundles declare the scheme; a development build registers it at run time.
+            #[cfg(any(target_os = "linux", windows))]
+            if let Err(error) = app.deep_link().register_all() {
+                tracing::warn!(%error, "cannot register the earshot:// link scheme");
             }
             Ok(())
         })
