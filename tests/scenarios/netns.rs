@@ -203,10 +203,15 @@ fn peers_behind_separate_nats_pair_through_a_relay_and_report_hole_punching() {
     // Over QUIC, so the relay observes UDP addresses: DCUtR's UDP hole punching gets through
     // masquerading NATs far more often than TCP simultaneous open does.
     let relay_addr = format!("/ip4/198.51.100.10/udp/4001/quic-v1/p2p/{relay_id}");
+    // A is given the relay by flag; B chooses it in Settings while running (applied at once).
     let mut args: Vec<&str> = home_args.to_vec();
     args.extend(["--relay", &relay_addr]);
     let mut a = start_in(&homes[0], dirs[0].path(), &args);
-    let mut b = start_in(&homes[1], dirs[1].path(), &args);
+    let mut b = start_in(&homes[1], dirs[1].path(), &home_args);
+    let relays = b
+        .call(json!({"type": "set_relays", "relays": [relay_addr]}))
+        .unwrap();
+    assert_eq!(relays["relays"][0], relay_addr.as_str());
 
     // Both homes settle first (each holds a reservation, as a peer that has been running would).
     let deadline = Instant::now() + Duration::from_secs(20);

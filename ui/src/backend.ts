@@ -114,6 +114,21 @@ export async function unblockPeer(peerId: string): Promise<void> {
   expectResponse(await call({ type: 'unblock', peer_id: peerId }), 'done');
 }
 
+export interface RelaySettings {
+  relays: string[];
+  fromCommandLine: string[];
+}
+
+export async function getRelays(): Promise<RelaySettings> {
+  const r = expectResponse(await call({ type: 'get_relays' }), 'relays');
+  return { relays: r.relays, fromCommandLine: r.from_command_line };
+}
+
+export async function setRelays(relays: string[]): Promise<RelaySettings> {
+  const r = expectResponse(await call({ type: 'set_relays', relays }), 'relays');
+  return { relays: r.relays, fromCommandLine: r.from_command_line };
+}
+
 /** Calls `handler` for every engine event until the returned function is called. */
 export function onEngineEvent(handler: (event: Event) => void): Promise<UnlistenFn> {
   return listen<Event>(ENGINE_EVENT, (message) => handler(message.payload));

@@ -56,6 +56,12 @@ pub enum Request {
     ListBlocked,
     /// Earshot peers found on the local network.
     ListNearby,
+    /// The relays this peer reserves on (Settings).
+    GetRelays,
+    /// Replace the relays chosen in Settings; each is `/…/p2p/<relay peer id>`. Applied at once.
+    SetRelays {
+        relays: Vec<String>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -78,6 +84,11 @@ pub enum Response {
     },
     Nearby {
         peers: Vec<NearbyPeer>,
+    },
+    /// Relays chosen in Settings, and those given on the command line for this run.
+    Relays {
+        relays: Vec<String>,
+        from_command_line: Vec<String>,
     },
     /// The operation was carried out; there is nothing to return.
     Done,

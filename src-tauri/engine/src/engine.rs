@@ -83,6 +83,8 @@ struct Inner {
     store: Store,
     /// The network node and the friends service, when networking is on.
     net: Option<(net::Client, Friends)>,
+    /// Relays given on the command line (kept in addition to those from Settings).
+    command_line_relays: Vec<libp2p::Multiaddr>,
     /// Fan-out of events to every subscriber.
     events: broadcast::Sender<Event>,
     /// Set once shutdown begins; later calls are refused.
@@ -100,10 +102,17 @@ impl Engine {
         let (store, closed) =
             Store::open(&config.data_dir.join(store::FILE_NAME), config.store).await?;
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let mut command_line_relays = Vec::new();
         let net = match config.net {
             Some(mut net_config) => {
                 let wanted = net_config.listen.clone();
                 net_config.listen = store.call(move |c| net::ports::apply(c, &wanted)).await?;
+                command_line_relays = net_config.relays.clone();
+                for relay in store.call(|c| net::relays::load(c)).await? {
+                    if !net_config.relays.contains(&relay) {
+                        net_config.relays.push(relay);
+                    }
+                }
                 let (client, net_events) = match net::start(keypair.clone(), net_config) {
                     Ok(started) => started,
                     Err(e) => {
@@ -127,6 +136,7 @@ impl Engine {
                 data_dir: config.data_dir,
                 store,
                 net,
+                command_line_relays,
                 events,
                 shutting_down: AtomicBool::new(false),
                 teardown: Mutex::new(Some((closed, lock))),
@@ -221,9 +231,55 @@ impl Engine {
             Request::ListNearby => Response::Nearby {
                 peers: friends.nearby().await?,
             },
+            Request::GetRelays => self.relays().await?,
+            Request::SetRelays { relays } => {
+                if relays.len() > net::relays::MAX_RELAYS {
+                    return Err(ApiError::invalid_input(format!(
+                        "At most {} relays can be used.",
+                        net::relays::MAX_RELAYS
+                    )));
+                }
+                let parsed = relays
+                    .iter()
+                    .filter(|r| !r.trim().is_empty())
+                    .map(|r| net::relays::parse(r))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(ApiError::invalid_input)?;
+                let stored = parsed.clone();
+                self.inner
+                    .store
+                    .call(move |c| net::relays::save(c, &stored))
+                    .await?;
+                let mut all = self.inner.command_line_relays.clone();
+                all.extend(
+                    parsed
+                        .into_iter()
+                        .filter(|r| !self.inner.command_line_relays.contains(r)),
+                );
+                if let Some((client, _)) = &self.inner.net {
+                    client
+                        .set_relays(all)
+                        .await
+                        .map_err(|e| ApiError::new(ErrorKind::ShuttingDown, e.to_string()))?;
+                }
+                self.relays().await?
+            }
             Request::Status | Request::GetProfile | Request::SetProfile { .. } => {
                 unreachable!("answered by Engine::call")
             }
+        })
+    }
+
+    async fn relays(&self) -> Result<Response, ApiError> {
+        let stored = self.inner.store.call(|c| net::relays::load(c)).await?;
+        Ok(Response::Relays {
+            relays: stored.iter().map(|a| a.to_string()).collect(),
+            from_command_line: self
+                .inner
+                .command_line_relays
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
         })
     }
 

@@ -678,3 +678,41 @@ async fn a_request_to_a_peer_with_no_known_address_fails_with_a_clear_error() {
     ada.stop().await;
     grace.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_chosen_in_settings_are_checked_kept_and_listed_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let relay = "/ip4/203.0.113.5/udp/4001/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+    let peer = Peer::start(dir.path(), "Ada").await;
+
+    let error = peer
+        .call(Request::SetRelays {
+            relays: vec!["/ip4/203.0.113.5/tcp/4001".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+    assert!(error.message.contains("/p2p/"), "{}", error.message);
+
+    let answer = peer
+        .call(Request::SetRelays {
+            relays: vec![relay.into(), "  ".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        Response::Relays {
+            relays: vec![relay.into()],
+            from_command_line: vec![]
+        }
+    );
+    peer.stop().await;
+
+    let peer = Peer::start(dir.path(), "Ada").await;
+    let Response::Relays { relays, .. } = peer.call(Request::GetRelays).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(relays, [relay]);
+    peer.stop().await;
+}

@@ -298,6 +298,33 @@ impl EventLoop {
                     let _ = reply.send(self.addresses());
                 }
             }
+            Command::SetRelays { relays } => {
+                let wanted: HashSet<Multiaddr> = relays.iter().cloned().collect();
+                let dropped: Vec<ListenerId> = self
+                    .relay_listeners
+                    .iter()
+                    .filter(|(_, relay)| !wanted.contains(*relay))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in dropped {
+                    self.relay_listeners.remove(&id);
+                    self.swarm.remove_listener(id);
+                }
+                self.relay_retries
+                    .retain(|(_, relay)| wanted.contains(relay));
+                let known: HashSet<Multiaddr> = self
+                    .relay_listeners
+                    .values()
+                    .chain(self.relay_retries.iter().map(|(_, r)| r))
+                    .cloned()
+                    .collect();
+                let now = Instant::now();
+                for relay in relays.iter().filter(|r| !known.contains(*r)) {
+                    self.relay_retries.push((now, relay.clone()));
+                }
+                self.relays = relays.iter().filter_map(peer_of).collect();
+                self.retry_relays();
+            }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }
     }

@@ -14,6 +14,7 @@ mod event_loop;
 pub mod ports;
 pub mod protocol;
 pub mod relay;
+pub mod relays;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -174,6 +175,9 @@ enum Command {
     Addresses {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    SetRelays {
+        relays: Vec<Multiaddr>,
+    },
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -254,6 +258,11 @@ impl Client {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Addresses { reply }).await?;
         answer.await.map_err(|_| NetError::Closed)
+    }
+
+    /// Reserves on exactly these relays from now on (new ones are reserved, dropped ones released).
+    pub async fn set_relays(&self, relays: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.send(Command::SetRelays { relays }).await
     }
 
     /// Stops the event loop, closing every connection.

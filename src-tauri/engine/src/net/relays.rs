@@ -1,0 +1,88 @@
+//! The relays a peer reserves on, as chosen in Settings (stored) and by `--relay` (this run only).
+
+use libp2p::multiaddr::Protocol;
+use libp2p::Multiaddr;
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::store::now_millis;
+
+const KEY: &str = "net.relays";
+/// More relays than this is a mistake, not a configuration.
+pub const MAX_RELAYS: usize = 8;
+
+/// Checks one relay address as a person typed it: a multiaddr ending in `/p2p/<relay id>`.
+pub fn parse(text: &str) -> Result<Multiaddr, String> {
+    let text = text.trim();
+    let address: Multiaddr = text.parse().map_err(|_| {
+        format!("\"{text}\" is not an address like /ip4/203.0.113.5/udp/4001/quic-v1/p2p/12D3KooW…")
+    })?;
+    let protocols: Vec<Protocol> = address.iter().collect();
+    if protocols.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        return Err(format!(
+            "\"{text}\" is a relayed address; give the relay's own address"
+        ));
+    }
+    if !matches!(protocols.last(), Some(Protocol::P2p(_))) {
+        return Err(format!(
+            "\"{text}\" must end with /p2p/ and the relay's peer id (the relay prints it)"
+        ));
+    }
+    Ok(address)
+}
+
+/// The stored relays (unreadable entries are skipped).
+pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Multiaddr>> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [KEY], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let list: Vec<String> = text
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    Ok(list.iter().filter_map(|a| parse(a).ok()).collect())
+}
+
+pub fn save(conn: &Connection, relays: &[Multiaddr]) -> rusqlite::Result<()> {
+    let list: Vec<String> = relays.iter().map(|a| a.to_string()).collect();
+    conn.execute(
+        "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3",
+        (
+            KEY,
+            serde_json::to_string(&list).expect("strings to serialise"),
+            now_millis(),
+        ),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RELAY: &str = "/ip4/203.0.113.5/udp/4001/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN";
+
+    #[test]
+    fn a_relay_address_must_name_the_relay() {
+        assert!(parse(RELAY).is_ok());
+        assert!(parse(" /ip4/203.0.113.5/tcp/4001 ")
+            .unwrap_err()
+            .contains("/p2p/"));
+        assert!(parse("relay.example")
+            .unwrap_err()
+            .contains("not an address"));
+        let circuit = format!("{RELAY}/p2p-circuit");
+        assert!(parse(&circuit).unwrap_err().contains("relayed"));
+    }
+
+    #[test]
+    fn saved_relays_load_back() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at INTEGER NOT NULL)")
+            .unwrap();
+        assert!(load(&conn).unwrap().is_empty());
+        save(&conn, &[parse(RELAY).unwrap()]).unwrap();
+        assert_eq!(load(&conn).unwrap(), vec![parse(RELAY).unwrap()]);
+    }
+}
