@@ -80,4 +80,29 @@ describe('the profile in Settings', () => {
       await browser.deleteSession();
     }
   });
+
+  it('explains a bad relay address and saves a good one', async () => {
+    const browser = await launchApp(driver, data.dir);
+    try {
+      await (await byTestId(browser, 'nav-settings')).click();
+      const input = await byTestId(browser, 'relays-input');
+      await input.setValue('/ip4/203.0.113.5/tcp/4001');
+      await (await byTestId(browser, 'relays-save')).click();
+      const result = await byTestId(browser, 'relays-result');
+      await browser.waitUntil(async () => /\/p2p\//.test(String(await result.getProperty('innerText'))), {
+        timeout: 10000,
+        timeoutMsg: 'no explanation for a relay address without a peer id',
+      });
+      await input.clearValue();
+      await input.setValue('/ip4/203.0.113.5/udp/4001/quic-v1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN');
+      await (await byTestId(browser, 'relays-save')).click();
+      await browser.waitUntil(async () => /^Saved/.test(String(await result.getProperty('innerText'))), {
+        timeout: 10000,
+        timeoutMsg: 'a valid relay was not saved',
+      });
+      await screenshot(browser, 'settings-relays');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
 });
