@@ -87,25 +87,54 @@ fn two_peers_on_one_lan_find_each_other_and_pair_by_request() {
     a.wait_friend_online(&b_id, true, Duration::from_secs(10));
 }
 
+/// Two friends on one switch, connected. Fields drop in order: nodes first, then the lab.
+struct FriendsOnLan {
+    a: Node,
+    b: Option<Node>,
+    b_id: String,
+    ns_b: String,
+    dirs: [tempfile::TempDir; 2],
+    lab: Lab,
+}
+
+impl FriendsOnLan {
+    fn start() -> FriendsOnLan {
+        let mut lab = Lab::new();
+        let (ns_a, ns_b) = lan(&mut lab);
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
+        let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
+        let b_id = peer_id(&mut b);
+        make_friends(&mut a, &mut b);
+        a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+        FriendsOnLan {
+            a,
+            b: Some(b),
+            b_id,
+            ns_b,
+            dirs,
+            lab,
+        }
+    }
+}
+
 #[test]
 fn a_friend_killed_with_sigkill_goes_offline_within_ten_seconds_and_returns() {
     require_netns!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new();
-    let (ns_a, ns_b) = lan(&mut lab);
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
-    let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
-    let b_id = peer_id(&mut b);
-    make_friends(&mut a, &mut b);
-    a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+    let mut lan = FriendsOnLan::start();
+    let b_id = lan.b_id.clone();
 
-    b.kill();
-    let offline = a.wait_friend_online(&b_id, false, Duration::from_secs(10));
+    lan.b.take().expect("b is running").kill();
+    let offline = lan
+        .a
+        .wait_friend_online(&b_id, false, Duration::from_secs(10));
     eprintln!("offline after SIGKILL: {offline:?}");
 
-    let _b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
-    let online = a.wait_friend_online(&b_id, true, Duration::from_secs(3));
+    let _b = start_in(&lan.ns_b, lan.dirs[1].path(), LAN_ARGS);
+    let online = lan
+        .a
+        .wait_friend_online(&b_id, true, Duration::from_secs(3));
     eprintln!("online again after restart: {online:?}");
 }
 
@@ -113,21 +142,19 @@ fn a_friend_killed_with_sigkill_goes_offline_within_ten_seconds_and_returns() {
 fn a_friend_whose_cable_is_pulled_goes_offline_within_ten_seconds_and_returns() {
     require_netns!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut lab = Lab::new();
-    let (ns_a, ns_b) = lan(&mut lab);
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
-    let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
-    let b_id = peer_id(&mut b);
-    make_friends(&mut a, &mut b);
-    a.wait_friend_online(&b_id, true, Duration::from_secs(10));
+    let mut lan = FriendsOnLan::start();
+    let b_id = lan.b_id.clone();
 
-    lab.cable(&ns_b, "eth0", false);
-    let offline = a.wait_friend_online(&b_id, false, Duration::from_secs(10));
+    lan.lab.cable(&lan.ns_b, "eth0", false);
+    let offline = lan
+        .a
+        .wait_friend_online(&b_id, false, Duration::from_secs(10));
     eprintln!("offline after the cable was pulled: {offline:?}");
 
-    lab.cable(&ns_b, "eth0", true);
-    let online = a.wait_friend_online(&b_id, true, Duration::from_secs(15));
+    lan.lab.cable(&lan.ns_b, "eth0", true);
+    let online = lan
+        .a
+        .wait_friend_online(&b_id, true, Duration::from_secs(15));
     eprintln!("online again after replugging: {online:?}");
 }
 

@@ -161,12 +161,9 @@ enum Mode {
 }
 
 fn bench(what: bench::Bench, runs: usize) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(code) => return code,
     };
     match runtime.block_on(bench::run(what, runs.max(1))) {
         Ok(figures) => {
@@ -182,12 +179,9 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
         Ok(dir) => dir,
         Err(e) => return fail(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let config = Config {
@@ -214,6 +208,14 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
         engine.shutdown().await;
         code
     })
+}
+
+/// The multi-threaded tokio runtime every subcommand runs on, or the exit code saying why not.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fail(&format!("cannot start the async runtime: {e}")))
 }
 
 pub(crate) fn fail(message: &dyn std::fmt::Display) -> ExitCode {

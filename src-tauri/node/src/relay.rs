@@ -48,12 +48,9 @@ pub fn run(
     };
     let _log_guard = earshot_engine::logging::init(&dir, "earshot-relay");
     let peer = keypair.public().to_peer_id();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::runtime() {
         Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         let (events, mut reports) = mpsc::channel(256);

@@ -3,22 +3,15 @@
 
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
-use crate::store::now_millis;
+use crate::store::settings;
 
 const KEY: &str = "net.listen_ports";
 
 /// Replaces port 0 in `listen` with the port used last time for the same transport.
 pub fn apply(conn: &Connection, listen: &[Multiaddr]) -> rusqlite::Result<Vec<Multiaddr>> {
-    let text: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [KEY], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let remembered: Vec<(String, u16)> = text
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let remembered: Vec<(String, u16)> = settings::get(conn, KEY)?.unwrap_or_default();
     Ok(listen
         .iter()
         .map(|address| {
@@ -44,16 +37,7 @@ pub fn remember(conn: &Connection, addresses: &[Multiaddr]) -> rusqlite::Result<
     if ports.is_empty() {
         return Ok(());
     }
-    conn.execute(
-        "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3",
-        (
-            KEY,
-            serde_json::to_string(&ports).expect("ports to serialise"),
-            now_millis(),
-        ),
-    )?;
-    Ok(())
+    settings::put(conn, KEY, &ports)
 }
 
 fn transport(address: &Multiaddr) -> Option<&'static str> {

@@ -2,9 +2,9 @@
 
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
-use crate::store::now_millis;
+use crate::store::settings;
 
 const KEY: &str = "net.relays";
 /// More relays than this is a mistake, not a configuration.
@@ -32,29 +32,13 @@ pub fn parse(text: &str) -> Result<Multiaddr, String> {
 
 /// The stored relays (unreadable entries are skipped).
 pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Multiaddr>> {
-    let text: Option<String> = conn
-        .query_row("SELECT value FROM settings WHERE key = ?1", [KEY], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let list: Vec<String> = text
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let list: Vec<String> = settings::get(conn, KEY)?.unwrap_or_default();
     Ok(list.iter().filter_map(|a| parse(a).ok()).collect())
 }
 
 pub fn save(conn: &Connection, relays: &[Multiaddr]) -> rusqlite::Result<()> {
     let list: Vec<String> = relays.iter().map(|a| a.to_string()).collect();
-    conn.execute(
-        "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3",
-        (
-            KEY,
-            serde_json::to_string(&list).expect("strings to serialise"),
-            now_millis(),
-        ),
-    )?;
-    Ok(())
+    settings::put(conn, KEY, &list)
 }
 
 #[cfg(test)]

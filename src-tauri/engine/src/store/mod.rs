@@ -8,6 +8,7 @@
 //! them in one transaction.
 
 mod open;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
