@@ -31,7 +31,7 @@ const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(2);
 /// vanishes (kill -9, cable pulled) shows offline well within 10 s.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
 const PING_TIMEOUT: Duration = Duration::from_secs(4);
-/// A connection with no successful ping for this long is dead (a pulled cable): with pings every
+/// A friend's connection with no successful ping for this long is dead (a pulled cable): with pings every
 /// 2 s this is three missed rounds, and it keeps "offline within 10 s" true. libp2p's ping alone
 /// would take ~18 s (its first failure is silent, the next waits on a 10 s stream timeout).
 const DEAD_AFTER: Duration = Duration::from_secs(7);
@@ -350,7 +350,11 @@ impl EventLoop {
         let dead: Vec<(ConnectionId, PeerId)> = self
             .alive
             .iter()
-            .filter(|(_, (_, at))| now.duration_since(*at) > DEAD_AFTER)
+            // Only friends: the rule exists to show a vanished friend offline quickly. A relay's
+            // connection (which carries every circuit) is left to the transport's own timeouts.
+            .filter(|(_, (peer, at))| {
+                self.friends.contains(peer) && now.duration_since(*at) > DEAD_AFTER
+            })
             .map(|(id, (peer, _))| (*id, *peer))
             .collect();
         for (id, peer) in dead {
