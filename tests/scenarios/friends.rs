@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::util::{Node, LOOPBACK};
+use crate::util::{dirs, Node, LOOPBACK};
 
 fn peer_id(node: &mut Node) -> String {
     node.call(json!({"type": "status"})).unwrap()["peer_id"]
@@ -39,7 +39,7 @@ fn named(dir: &std::path::Path, name: &str) -> Node {
 
 #[test]
 fn two_processes_pair_by_invite_and_stay_friends_across_restarts() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut ada = named(dirs[0].path(), "Ada");
     let mut grace = named(dirs[1].path(), "Grace");
     let (ada_id, grace_id) = (peer_id(&mut ada), peer_id(&mut grace));
@@ -62,11 +62,7 @@ fn two_processes_pair_by_invite_and_stay_friends_across_restarts() {
 
 #[test]
 fn three_processes_pair_through_invites() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs = dirs::<3>();
     let mut ada = named(dirs[0].path(), "Ada");
     let mut grace = named(dirs[1].path(), "Grace");
     let mut linus = named(dirs[2].path(), "Linus");
@@ -87,11 +83,7 @@ fn three_processes_pair_through_invites() {
 
 #[test]
 fn a_reused_invite_is_refused_with_a_clear_error() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs = dirs::<3>();
     let mut ada = named(dirs[0].path(), "Ada");
     let mut grace = named(dirs[1].path(), "Grace");
     let mut linus = named(dirs[2].path(), "Linus");
@@ -130,7 +122,7 @@ fn a_malformed_invite_is_refused_without_dialling() {
 
 #[test]
 fn the_demo_friend_prints_an_invite_and_accepts_whoever_redeems_it() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut args = LOOPBACK.to_vec();
     args.push("demo-friend");
     let mut demo = Node::start_with(dirs[0].path(), &args, &[]);

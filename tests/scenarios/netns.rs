@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::lab::{require_netns, Lab, SERIAL};
-use crate::util::Node;
+use crate::util::{dirs, Node};
 
 fn peer_id(node: &mut Node) -> String {
     node.call(json!({"type": "status"})).unwrap()["peer_id"]
@@ -53,7 +53,7 @@ fn two_peers_on_one_lan_find_each_other_and_pair_by_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut lab = Lab::new();
     let (ns_a, ns_b) = lan(&mut lab);
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
 
     let started = Instant::now();
     let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
@@ -101,7 +101,7 @@ impl FriendsOnLan {
     fn start() -> FriendsOnLan {
         let mut lab = Lab::new();
         let (ns_a, ns_b) = lan(&mut lab);
-        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let dirs = dirs::<2>();
         let mut a = start_in(&ns_a, dirs[0].path(), LAN_ARGS);
         let mut b = start_in(&ns_b, dirs[1].path(), LAN_ARGS);
         let b_id = peer_id(&mut b);
@@ -188,11 +188,7 @@ fn peers_behind_separate_nats_pair_through_a_relay_and_report_hole_punching() {
         lab.masquerade(&router, "wan");
         homes.push(host);
     }
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs = dirs::<3>();
     let home_args = [
         "--no-mdns",
         "--listen",

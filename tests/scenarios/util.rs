@@ -292,3 +292,8 @@ impl Peers {
         Peers { nodes, _root: root }
     }
 }
+
+/// `N` fresh data directories.
+pub fn dirs<const N: usize>() -> [tempfile::TempDir; N] {
+    std::array::from_fn(|_| tempfile::tempdir().expect("a temporary directory"))
+}

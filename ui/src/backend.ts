@@ -119,14 +119,17 @@ export interface RelaySettings {
   fromCommandLine: string[];
 }
 
-export async function getRelays(): Promise<RelaySettings> {
-  const r = expectResponse(await call({ type: 'get_relays' }), 'relays');
+function toRelaySettings(response: Response): RelaySettings {
+  const r = expectResponse(response, 'relays');
   return { relays: r.relays, fromCommandLine: r.from_command_line };
 }
 
+export async function getRelays(): Promise<RelaySettings> {
+  return toRelaySettings(await call({ type: 'get_relays' }));
+}
+
 export async function setRelays(relays: string[]): Promise<RelaySettings> {
-  const r = expectResponse(await call({ type: 'set_relays', relays }), 'relays');
-  return { relays: r.relays, fromCommandLine: r.from_command_line };
+  return toRelaySettings(await call({ type: 'set_relays', relays }));
 }
 
 /** Calls `handler` for every engine event until the returned function is called. */

@@ -17,6 +17,19 @@ struct Peer {
     id: String,
 }
 
+/// `N` fresh data directories.
+fn dirs<const N: usize>() -> [tempfile::TempDir; N] {
+    std::array::from_fn(|_| tempfile::tempdir().expect("a temporary directory"))
+}
+
+/// Makes `invitee` a friend of `inviter` through a fresh invite.
+async fn befriend(inviter: &Peer, invitee: &Peer) {
+    invitee
+        .redeem(&inviter.invite().await)
+        .await
+        .expect("the invite to be redeemed");
+}
+
 /// Every interface with mDNS on: peers on one machine find each other as on a LAN.
 fn lan() -> NetConfig {
     NetConfig {
@@ -125,7 +138,7 @@ impl Peer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_peers_become_friends_by_invite_and_see_each_others_names() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
 
@@ -153,11 +166,7 @@ async fn two_peers_become_friends_by_invite_and_see_each_others_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invite_works_once() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs = dirs::<3>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
     let linus = Peer::start(dirs[2].path(), "Linus").await;
@@ -188,7 +197,7 @@ async fn an_invite_works_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_invite_is_refused_and_the_forger_learns_no_name() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let mallory = Peer::start(dirs[1].path(), "Mallory").await;
 
@@ -222,7 +231,7 @@ async fn a_forged_invite_is_refused_and_the_forger_learns_no_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_invite_is_refused_before_dialling() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
     let Response::Invite(invite) = ada
@@ -248,10 +257,10 @@ async fn an_expired_invite_is_refused_before_dialling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_are_kept_and_reconnect_after_both_restart() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     let (ada_id, grace_id) = (ada.id.clone(), grace.id.clone());
     ada.stop().await;
     grace.stop().await;
@@ -271,10 +280,10 @@ async fn friends_are_kept_and_reconnect_after_both_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_friend_who_stops_is_shown_offline_and_online_again_when_back() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     let grace_id = grace.id.clone();
     ada.wait_friend_connection(&grace_id, Some(ConnectionKind::Direct))
         .await;
@@ -290,10 +299,10 @@ async fn a_friend_who_stops_is_shown_offline_and_online_again_when_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_friend_connection_stays_up_past_the_dead_link_threshold() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     let grace_id = grace.id.clone();
     ada.wait_friend_connection(&grace_id, Some(ConnectionKind::Direct))
         .await;
@@ -317,10 +326,10 @@ async fn a_healthy_friend_connection_stays_up_past_the_dead_link_threshold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unfriending_removes_the_friend_on_both_sides() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let mut grace = Peer::start(dirs[1].path(), "Grace").await;
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     let grace_id = grace.id.clone();
 
     ada.call(Request::RemoveFriend { peer_id: grace_id })
@@ -340,10 +349,10 @@ async fn unfriending_removes_the_friend_on_both_sides() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_friend_is_disconnected_and_cannot_come_back() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let mut grace = Peer::start(dirs[1].path(), "Grace").await;
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     let (ada_id, grace_id) = (ada.id.clone(), grace.id.clone());
     grace
         .wait_friend_connection(&ada_id, Some(ConnectionKind::Direct))
@@ -382,16 +391,12 @@ async fn a_blocked_friend_is_disconnected_and_cannot_come_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_peers_pair_through_one_inviter() {
-    let dirs = [
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    ];
+    let dirs = dirs::<3>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
     let linus = Peer::start(dirs[2].path(), "Linus").await;
 
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     linus.redeem(&ada.invite().await).await.unwrap();
 
     let mut names: Vec<String> = ada
@@ -415,10 +420,10 @@ async fn three_peers_pair_through_one_inviter() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_change_reaches_connected_friends() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let mut grace = Peer::start(dirs[1].path(), "Grace").await;
-    grace.redeem(&ada.invite().await).await.unwrap();
+    befriend(&ada, &grace).await;
     grace
         .wait_friend_connection(&ada.id, Some(ConnectionKind::Direct))
         .await;
@@ -547,7 +552,7 @@ async fn a_stranger_who_knows_the_address_gets_nothing_and_is_disconnected() {
 /// Peers on one LAN find each other by mDNS; one sends a request, the other accepts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_found_nearby_can_be_asked_and_accepted_as_a_friend() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut ada = Peer::start_with(dirs[0].path(), "Ada", lan()).await;
     let mut grace = Peer::start_with(dirs[1].path(), "Grace", lan()).await;
     let grace_id = grace.id.clone();
@@ -611,7 +616,7 @@ async fn a_peer_found_nearby_can_be_asked_and_accepted_as_a_friend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_request_is_dropped_without_telling_the_sender() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let mut ada = Peer::start_with(dirs[0].path(), "Ada", lan()).await;
     let mut grace = Peer::start_with(dirs[1].path(), "Grace", lan()).await;
     let (ada_id, grace_id) = (ada.id.clone(), grace.id.clone());
@@ -651,7 +656,7 @@ async fn a_declined_request_is_dropped_without_telling_the_sender() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_to_a_peer_with_no_known_address_fails_with_a_clear_error() {
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let dirs = dirs::<2>();
     let ada = Peer::start(dirs[0].path(), "Ada").await;
     let grace = Peer::start(dirs[1].path(), "Grace").await;
 

@@ -388,13 +388,12 @@ impl Friends {
 
     async fn redial_due(&self) {
         let now = Instant::now();
-        let recent: HashMap<PeerId, Instant> = self
-            .shared
-            .last_connected
-            .lock()
-            .expect("last_connected lock")
-            .clone();
         let due: Vec<PeerId> = {
+            let last_connected = self
+                .shared
+                .last_connected
+                .lock()
+                .expect("last_connected lock");
             let mut redial = self.lock_redial();
             let due: Vec<PeerId> = redial
                 .iter()
@@ -403,7 +402,7 @@ impl Friends {
                 .collect();
             for peer in &due {
                 if let Some((at, backoff)) = redial.get_mut(peer) {
-                    let seen_recently = recent
+                    let seen_recently = last_connected
                         .get(peer)
                         .is_some_and(|t| now.duration_since(*t) < RECENTLY_SEEN);
                     *backoff = if seen_recently {
@@ -705,9 +704,19 @@ impl Friends {
             .keys()
             .copied()
             .collect();
+        // One trip to the store for the whole list.
+        let rows = self
+            .shared
+            .store
+            .call(move |c| {
+                peers
+                    .into_iter()
+                    .map(|peer| Ok((peer, store::get(c, &peer)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
         let mut out = Vec::new();
-        for peer in peers {
-            let row = self.row(peer).await?;
+        for (peer, row) in rows {
             let display_name = row.as_ref().and_then(|r| r.display_name.clone());
             let relationship = match row.map(|r| r.relationship) {
                 Some(Relationship::Blocked) => continue,

@@ -21,7 +21,7 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{PairRequest, PairResponse, MAX_PAIR_MESSAGE, PAIR_PROTOCOL};
-use super::{Client, Command, ConnectionKind, NetConfig, NetError, NetEvent, Reply};
+use super::{is_loopback, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent, Reply};
 
 /// Identify's protocol version: peers of other apps are told apart by it.
 pub const IDENTIFY_PROTOCOL: &str = "/earshot/1.0.0";
@@ -155,7 +155,7 @@ impl EventLoop {
         for address in &config.listen {
             if let Err(error) = swarm.listen_on(address.clone()) {
                 // A remembered port may be taken by now: any port is better than none.
-                let any_port = without_port(address);
+                let any_port = super::ports::with_port(address, 0);
                 if any_port == *address {
                     return Err(NetError::Start(format!(
                         "cannot listen on {address}: {error}"
@@ -669,25 +669,6 @@ impl EventLoop {
 
 fn remote_address(endpoint: &ConnectedPoint) -> &Multiaddr {
     endpoint.get_remote_address()
-}
-
-fn is_loopback(address: &Multiaddr) -> bool {
-    address.iter().any(|p| match p {
-        Protocol::Ip4(ip) => ip.is_loopback(),
-        Protocol::Ip6(ip) => ip.is_loopback(),
-        _ => false,
-    })
-}
-
-fn without_port(address: &Multiaddr) -> Multiaddr {
-    address
-        .iter()
-        .map(|p| match p {
-            Protocol::Tcp(_) => Protocol::Tcp(0),
-            Protocol::Udp(_) => Protocol::Udp(0),
-            other => other,
-        })
-        .collect()
 }
 
 /// Sends `event` to the friends service. Borrowing only the sender keeps the event loop's future

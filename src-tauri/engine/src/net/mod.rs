@@ -28,6 +28,16 @@ use tokio::sync::{mpsc, oneshot};
 pub use event_loop::EventLoop;
 use protocol::{PairRequest, PairResponse};
 
+/// Whether `address` is on the loopback interface.
+pub(crate) fn is_loopback(address: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    address.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
 /// Commands waiting for the event loop.
 const COMMAND_QUEUE: usize = 256;
 /// Events waiting for the friends service.

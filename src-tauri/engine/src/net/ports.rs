@@ -64,12 +64,13 @@ fn has_port_zero(address: &Multiaddr) -> bool {
     port(address) == Some(0)
 }
 
-fn with_port(address: &Multiaddr, new: u16) -> Multiaddr {
+/// `address` with its TCP or UDP port set to `new` (0 = any free port).
+pub(crate) fn with_port(address: &Multiaddr, new: u16) -> Multiaddr {
     address
         .iter()
         .map(|p| match p {
-            Protocol::Tcp(0) => Protocol::Tcp(new),
-            Protocol::Udp(0) => Protocol::Udp(new),
+            Protocol::Tcp(_) => Protocol::Tcp(new),
+            Protocol::Udp(_) => Protocol::Udp(new),
             other => other,
         })
         .collect()

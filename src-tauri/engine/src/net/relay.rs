@@ -15,7 +15,7 @@ use libp2p::{allow_block_list, identify, noise, ping, relay, tcp, yamux, Multiad
 use tokio::sync::mpsc;
 
 use super::event_loop::IDENTIFY_PROTOCOL;
-use super::NetError;
+use super::{is_loopback, NetError};
 
 /// A circuit may carry a whole evening of jamming.
 pub const MAX_CIRCUIT_DURATION: Duration = Duration::from_secs(12 * 60 * 60);
@@ -153,12 +153,4 @@ pub async fn run(
             let _ = events.try_send(report);
         }
     }
-}
-
-fn is_loopback(address: &Multiaddr) -> bool {
-    address.iter().any(|p| match p {
-        libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_loopback(),
-        libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_loopback(),
-        _ => false,
-    })
 }
