@@ -721,3 +721,48 @@ async fn relays_chosen_in_settings_are_checked_kept_and_listed_after_a_restart()
     assert_eq!(relays, [relay]);
     peer.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_peers_on_one_lan_pair_by_requests() {
+    let dirs = dirs::<3>();
+    let mut ada = Peer::start_with(dirs[0].path(), "Ada", lan()).await;
+    let mut grace = Peer::start_with(dirs[1].path(), "Grace", lan()).await;
+    let mut linus = Peer::start_with(dirs[2].path(), "Linus", lan()).await;
+    let (grace_id, linus_id) = (grace.id.clone(), linus.id.clone());
+    ada.wait_for("Grace and Linus nearby", |e| {
+        matches!(e, Event::NearbyChanged { peers }
+            if [&grace_id, &linus_id].iter().all(|id| peers.iter().any(|p| &p.peer_id == *id)))
+    })
+    .await;
+
+    for (asked, id) in [(&mut grace, &grace_id), (&mut linus, &linus_id)] {
+        ada.call(Request::SendFriendRequest {
+            peer_id: id.clone(),
+        })
+        .await
+        .unwrap();
+        asked
+            .wait_for("the request", |e| matches!(e, Event::RequestReceived(_)))
+            .await;
+        asked
+            .call(Request::AcceptRequest {
+                peer_id: ada.id.clone(),
+            })
+            .await
+            .unwrap();
+    }
+
+    let mut names: Vec<String> = ada
+        .friends()
+        .await
+        .into_iter()
+        .map(|f| f.display_name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Grace", "Linus"]);
+    assert_eq!(grace.friends().await[0].display_name, "Ada");
+    assert_eq!(linus.friends().await[0].display_name, "Ada");
+    for peer in [ada, grace, linus] {
+        peer.stop().await;
+    }
+}
