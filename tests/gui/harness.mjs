@@ -43,6 +43,22 @@ async function waitForPort(port, timeoutMs) {
   throw new Error(`tauri-driver did not listen on port ${port} within ${timeoutMs} ms`);
 }
 
+/**
+ * Ends a child process: SIGTERM, then SIGKILL if it has not exited within 5 s (saying so, since a
+ * process that ignores SIGTERM is a bug worth seeing). Never hangs the suite.
+ */
+async function stopProcess(child, name, exited = undefined) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = exited ?? new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timedOut = await Promise.race([gone.then(() => false), new Promise((r) => setTimeout(() => r(true), 5000))]);
+  if (timedOut) {
+    console.error(`# ${name} did not stop within 5 s of SIGTERM; killing it`);
+    child.kill('SIGKILL');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 2000))]);
+  }
+}
+
 /** Starts tauri-driver on free ports; returns it with a stop() that ends it. */
 export async function startDriver() {
   const port = await freePort();
@@ -58,8 +74,7 @@ export async function startDriver() {
   return {
     port,
     async stop() {
-      driver.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      await stopProcess(driver, 'tauri-driver', exited);
     },
   };
 }
@@ -141,9 +156,7 @@ export async function startDemoFriend() {
   return {
     link,
     async stop() {
-      child.stdin.end();
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      await stopProcess(child, 'the demo friend');
       child.stdout.destroy();
       data.cleanup();
     },

@@ -137,3 +137,21 @@ fn the_demo_friend_prints_an_invite_and_accepts_whoever_redeems_it() {
     assert_eq!(friend["display_name"], "Robin (demo friend)");
     demo.wait_event("friend_added", Duration::from_secs(10));
 }
+
+#[test]
+fn the_demo_friend_stops_on_sigterm_whether_or_not_its_input_is_open() {
+    // Two ways this once hung forever: SIGTERM landing as stdin closed was lost between serving and
+    // waiting; and with stdin left open, the runtime waited on the blocked stdin read at exit.
+    let dirs = dirs::<1>();
+    let mut args = LOOPBACK.to_vec();
+    args.push("demo-friend");
+    for (round, close_input) in [true, false, true, false].into_iter().enumerate() {
+        let mut demo = Node::start_with(dirs[0].path(), &args, &[]);
+        demo.other_line("demo_invite");
+        let status = demo.terminate(close_input, Duration::from_secs(10));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "round {round}: the demo friend did not exit cleanly within 10 s of SIGTERM: {status:?}"
+        );
+    }
+}

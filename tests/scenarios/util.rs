@@ -248,6 +248,20 @@ impl Node {
     }
 
     /// Closes stdin (end of input) and waits for the process to exit.
+    /// Sends SIGTERM (closing stdin at the same instant when `close_input`) and returns the exit
+    /// status, or None if the node is still running after `timeout`.
+    pub fn terminate(mut self, close_input: bool, timeout: Duration) -> Option<ExitStatus> {
+        if close_input {
+            drop(self.stdin.take());
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("to run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        wait_with_timeout(&mut self.child, timeout)
+    }
+
     pub fn stop(mut self) -> ExitStatus {
         drop(self.stdin.take());
         wait_with_timeout(&mut self.child, CALL_TIMEOUT)

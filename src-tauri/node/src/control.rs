@@ -113,11 +113,7 @@ where
                 }
             },
             Some(done) = calls.join_next() => log_panic(done),
-            () = stop_signal() => {
-                STOP_REQUESTED.store(true, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!("asked to stop");
-                break;
-            }
+            () = stop_signal() => break,
         }
     }
     while let Some(done) = calls.join_next().await {
@@ -213,15 +209,40 @@ async fn write_lines<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-static STOP_REQUESTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// The process-wide stop flag, set once Ctrl-C or SIGTERM arrives. One listener is installed for
+/// the whole process (by [`listen_for_stop`], early), so a signal that lands between two waits —
+/// say while `serve` is returning at end of input — is never lost.
+static STOP: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> = std::sync::OnceLock::new();
 
-/// Whether Ctrl-C or SIGTERM ended the last `serve`.
-pub fn stop_requested() -> bool {
-    STOP_REQUESTED.load(std::sync::atomic::Ordering::Relaxed)
+/// Installs the Ctrl-C / SIGTERM listener (idempotent). Call it inside the runtime, before any
+/// work a signal should interrupt.
+pub fn listen_for_stop() -> tokio::sync::watch::Receiver<bool> {
+    STOP.get_or_init(|| {
+        let (set, flag) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("asked to stop");
+            let _ = set.send(true);
+            // Keep the sender alive so receivers see `true`, not a closed channel.
+            std::future::pending::<()>().await;
+        });
+        flag
+    })
+    .clone()
 }
 
-/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+/// Whether Ctrl-C or SIGTERM has arrived.
+pub fn stop_requested() -> bool {
+    STOP.get().is_some_and(|flag| *flag.borrow())
+}
+
+/// Resolves once Ctrl-C or SIGTERM has arrived (at once if it already has).
 pub async fn stop_signal() {
+    let mut flag = listen_for_stop();
+    let _ = flag.wait_for(|stopped| *stopped).await;
+}
+
+async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -183,7 +183,8 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
+        control::listen_for_stop();
         let config = Config {
             net,
             ..Config::new(&data_dir)
@@ -207,7 +208,11 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
         };
         engine.shutdown().await;
         code
-    })
+    });
+    // tokio's stdin reads on a blocking thread that only returns when a line or end of input
+    // arrives; a plain runtime drop would wait for it forever after SIGTERM with stdin still open.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
 }
 
 /// The multi-threaded tokio runtime every subcommand runs on, or the exit code saying why not.

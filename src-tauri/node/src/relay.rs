@@ -64,10 +64,9 @@ pub fn run(
             external,
             allowed: allow.into_iter().collect::<HashSet<_>>(),
         };
-        let stop = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        let outcome = engine_relay::run(keypair, config, events, stop).await;
+        crate::control::listen_for_stop();
+        let outcome =
+            engine_relay::run(keypair, config, events, crate::control::stop_signal()).await;
         let _ = printer.await;
         match outcome {
             Ok(()) => ExitCode::SUCCESS,

@@ -18,7 +18,7 @@ describe('the Friends page', () => {
     await demo?.stop();
     await driver?.stop();
     data.cleanup();
-  });
+  }, { timeout: 30000 });
 
   it('creates an invite with a link and a QR code', async () => {
     const browser = await launchApp(driver, data.dir);

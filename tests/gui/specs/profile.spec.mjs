@@ -15,7 +15,7 @@ describe('the profile in Settings', () => {
   after(async () => {
     await driver?.stop();
     data.cleanup();
-  });
+  }, { timeout: 30000 });
 
   it('shows the frame with every section and the status line', async () => {
     const browser = await launchApp(driver, data.dir);
