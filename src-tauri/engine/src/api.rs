@@ -62,6 +62,146 @@ pub enum Request {
     SetRelays {
         relays: Vec<String>,
     },
+
+    // ── Library ──────────────────────────────────────────────────────────────────────────────
+    /// Add a music folder (absolute path) and scan it; progress arrives as `scan_progress` events.
+    AddFolder {
+        path: String,
+    },
+    /// Stop scanning and watching a folder and forget its tracks.
+    RemoveFolder {
+        path: String,
+    },
+    ListFolders,
+    /// Rescan every folder now (unchanged files are skipped).
+    Rescan,
+    /// Files the last scans could not add, with the reason.
+    ScanReport,
+    /// Tracks, optionally only those matching `query` (every word in title, artist or album),
+    /// of one album, or of one artist; sorted by artist, album, disc, track.
+    ListTracks {
+        #[ts(optional)]
+        query: Option<String>,
+        #[ts(optional)]
+        album: Option<AlbumKey>,
+        #[ts(optional)]
+        artist: Option<String>,
+    },
+    ListAlbums,
+    ListArtists,
+    /// Search titles, artists and albums at once.
+    Search {
+        query: String,
+    },
+    /// Cover art by hash, as a `data:` URL; `thumb` asks for the small version made for lists.
+    GetArt {
+        hash: String,
+        #[serde(default)]
+        #[ts(optional)]
+        thumb: Option<bool>,
+    },
+    ListPlaylists,
+    GetPlaylist {
+        id: i64,
+    },
+    CreatePlaylist {
+        name: String,
+    },
+    RenamePlaylist {
+        id: i64,
+        name: String,
+    },
+    DeletePlaylist {
+        id: i64,
+    },
+    /// Append tracks (by hash), or insert them at `position`.
+    AddToPlaylist {
+        id: i64,
+        hashes: Vec<String>,
+        #[ts(optional)]
+        position: Option<u32>,
+    },
+    RemoveFromPlaylist {
+        id: i64,
+        position: u32,
+    },
+    MoveInPlaylist {
+        id: i64,
+        from: u32,
+        to: u32,
+    },
+    /// The most recently played tracks, newest first.
+    RecentlyPlayed {
+        #[ts(optional)]
+        limit: Option<u32>,
+    },
+
+    // ── Player ───────────────────────────────────────────────────────────────────────────────
+    /// Replace the queue with `hashes` and play from `start` (default 0).
+    Play {
+        hashes: Vec<String>,
+        #[ts(optional)]
+        start: Option<u32>,
+    },
+    /// Insert tracks right after the current one.
+    PlayNext {
+        hashes: Vec<String>,
+    },
+    /// Append tracks to the queue.
+    AddToQueue {
+        hashes: Vec<String>,
+    },
+    /// Jump to an entry of the queue.
+    PlayQueueIndex {
+        index: u32,
+    },
+    MoveInQueue {
+        from: u32,
+        to: u32,
+    },
+    RemoveFromQueue {
+        index: u32,
+    },
+    /// Empty the queue and stop.
+    ClearQueue,
+    Pause,
+    Resume,
+    TogglePause,
+    Next,
+    /// Back to the start of the track, or to the previous one within its first 3 seconds.
+    Previous,
+    Seek {
+        #[ts(type = "number")]
+        position_ms: u64,
+    },
+    /// 0–100.
+    SetVolume {
+        volume: u8,
+    },
+    SetShuffle {
+        on: bool,
+    },
+    SetRepeat {
+        mode: RepeatMode,
+    },
+    GetPlayer,
+    ListOutputDevices,
+    /// Use this output device (a name from `list_output_devices`), or the system default.
+    SetOutputDevice {
+        #[ts(optional)]
+        name: Option<String>,
+    },
+    /// Scheduled playback, the jam's foundation: frame `frame` of the track must leave the output
+    /// device at `at_ns` on the engine clock (the system's monotonic clock, see `clock_now`).
+    PlayAt {
+        hash: String,
+        #[ts(type = "number")]
+        frame: u64,
+        #[ts(type = "number")]
+        at_ns: u64,
+    },
+    /// The engine clock now, in nanoseconds (the system's monotonic clock).
+    ClockNow,
 }
 
 /// The answer to a [`Request`].
@@ -90,8 +230,187 @@ pub enum Response {
         relays: Vec<String>,
         from_command_line: Vec<String>,
     },
+    Folders {
+        folders: Vec<String>,
+    },
+    ScanReport {
+        problems: Vec<ScanProblem>,
+    },
+    Tracks {
+        tracks: Vec<Track>,
+    },
+    Albums {
+        albums: Vec<Album>,
+    },
+    Artists {
+        artists: Vec<Artist>,
+    },
+    SearchResults {
+        tracks: Vec<Track>,
+        albums: Vec<Album>,
+        artists: Vec<Artist>,
+    },
+    Art {
+        data_url: String,
+    },
+    Playlists {
+        playlists: Vec<Playlist>,
+    },
+    Playlist {
+        playlist: Playlist,
+        items: Vec<PlaylistItem>,
+    },
+    Plays {
+        plays: Vec<Play>,
+    },
+    Player(PlayerState),
+    OutputDevices {
+        devices: Vec<String>,
+        #[ts(optional)]
+        default: Option<String>,
+    },
+    Clock {
+        #[ts(type = "number")]
+        now_ns: u64,
+    },
     /// The operation was carried out; there is nothing to return.
     Done,
+}
+
+/// A scanned track. `hash` (BLAKE3 of the file) is its identity, here and across peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Track {
+    pub hash: String,
+    pub path: String,
+    pub title: String,
+    pub artists: Vec<String>,
+    /// The artists joined for display.
+    pub artist: String,
+    pub album: String,
+    pub album_artist: String,
+    pub track_no: Option<u32>,
+    pub disc_no: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: String,
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub codec: String,
+    /// Cover art hash, for `get_art`.
+    pub art: Option<String>,
+}
+
+/// Names an album: its title and album artist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AlbumKey {
+    pub album: String,
+    pub album_artist: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Album {
+    pub album: String,
+    pub album_artist: String,
+    pub year: Option<i32>,
+    pub tracks: u32,
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+    pub art: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Artist {
+    pub name: String,
+    pub albums: u32,
+    pub tracks: u32,
+    pub art: Option<String>,
+}
+
+/// A file a scan could not add, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ScanProblem {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What one scan did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ScanSummary {
+    /// Audio files found.
+    pub seen: u32,
+    pub added: u32,
+    pub updated: u32,
+    /// Skipped because size and modification time did not change.
+    pub unchanged: u32,
+    /// Tracks whose files are gone.
+    pub removed: u32,
+    pub failed: u32,
+    #[ts(type = "number")]
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Playlist {
+    pub id: i64,
+    pub name: String,
+    pub tracks: u32,
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+}
+
+/// One entry of a playlist; `track` is `null` when no file with that hash is in the library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PlaylistItem {
+    pub position: u32,
+    pub hash: String,
+    pub track: Option<Track>,
+}
+
+/// One entry of the play history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Play {
+    pub hash: String,
+    pub title: String,
+    pub artist: String,
+    pub album: String,
+    #[ts(type = "number")]
+    pub played_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackState {
+    Stopped,
+    Playing,
+    Paused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatMode {
+    #[default]
+    Off,
+    /// Start the queue again after its last track.
+    All,
+    /// Play the current track again and again.
+    One,
+}
+
+/// The player: what plays, what comes next and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct PlayerState {
+    pub state: PlaybackState,
+    /// The queue in play order; `index` is the current entry.
+    pub queue: Vec<Track>,
+    pub index: Option<u32>,
+    #[ts(type = "number")]
+    pub position_ms: u64,
+    pub volume: u8,
+    pub shuffle: bool,
+    pub repeat: RepeatMode,
+    /// The output device in use, when one is open.
+    pub device: Option<String>,
 }
 
 /// An invite to share as a link or QR code.
@@ -195,6 +514,41 @@ pub enum Event {
     NearbyChanged {
         peers: Vec<NearbyPeer>,
     },
+    /// A scan is under way.
+    ScanProgress {
+        seen: u32,
+        done: u32,
+        failed: u32,
+        current: String,
+    },
+    ScanFinished(ScanSummary),
+    /// Tracks, folders or playlists changed; lists on screen should be reloaded.
+    LibraryChanged,
+    /// The queue, the current track, play/pause, volume, shuffle, repeat or device changed.
+    PlayerChanged(PlayerState),
+    /// Where the current track is, about ten times a second while it plays.
+    PlayerPosition {
+        #[ts(type = "number")]
+        position_ms: u64,
+        #[ts(type = "number")]
+        duration_ms: u64,
+    },
+    /// Something the listener should know: a file that could not be played, a lost device.
+    PlayerMessage {
+        message: String,
+    },
+    /// How far scheduled playback is from its schedule, about once a second.
+    SyncReport {
+        /// Measured (smoothed) output error in microseconds; positive means late.
+        error_us: i32,
+        /// Frames dropped and duplicated so far to stay on time.
+        #[ts(type = "number")]
+        dropped: u64,
+        #[ts(type = "number")]
+        duplicated: u64,
+        /// Large corrections made by jumping.
+        jumps: u32,
+    },
 }
 
 /// Why a call failed. `kind` tells the caller what to do; `message` is for people.
@@ -223,6 +577,10 @@ pub enum ErrorKind {
     Offline,
     /// The engine is shutting down; the request was not carried out.
     ShuttingDown,
+    /// No audio output device could be opened (none present, or it went away).
+    NoAudioDevice,
+    /// The file cannot be read or decoded; the message says why.
+    Unplayable,
     /// A bug: nothing the caller can do but report it.
     Internal,
 }

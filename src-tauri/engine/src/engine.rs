@@ -16,9 +16,11 @@ use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status};
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::friends::Friends;
 use crate::identity::{self, IdentityError, Keypair, PeerId};
+use crate::library::Library;
 use crate::net::{self, NetConfig, NetError};
+use crate::player::{OutputKind, Player};
 use crate::store::{self, Closed, Store, StoreError, StoreOptions};
-use crate::{profile, VERSION};
+use crate::{clock, profile, VERSION};
 
 /// Events kept for slow subscribers; one that falls further behind is told how many it missed.
 const EVENT_BUFFER: usize = 1024;
@@ -34,6 +36,8 @@ pub struct Config {
     /// The peer-to-peer node; `None` runs without networking (friends' operations then fail
     /// with `offline`).
     pub net: Option<NetConfig>,
+    /// Where the player's sound goes: the system's devices, or a software sink in tests.
+    pub audio: OutputKind,
 }
 
 impl Config {
@@ -43,6 +47,7 @@ impl Config {
             data_dir: data_dir.into(),
             store: StoreOptions::default(),
             net: Some(NetConfig::default()),
+            audio: OutputKind::default(),
         }
     }
 
@@ -87,6 +92,8 @@ struct Inner {
     command_line_relays: Vec<libp2p::Multiaddr>,
     /// Fan-out of events to every subscriber.
     events: broadcast::Sender<Event>,
+    library: Library,
+    player: Player,
     /// Set once shutdown begins; later calls are refused.
     shutting_down: AtomicBool,
     /// Taken by shutdown: the store thread's completion and the data-directory lock.
@@ -128,6 +135,13 @@ impl Engine {
             }
             None => None,
         };
+        let library = Library::start(store.clone(), events.clone())
+            .await
+            .map_err(|e| StoreError::Open {
+                path: store.path().to_path_buf(),
+                detail: e.message,
+            })?;
+        let player = Player::start(library.clone(), events.clone(), config.audio);
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -138,6 +152,8 @@ impl Engine {
                 net,
                 command_line_relays,
                 events,
+                library,
+                player,
                 shutting_down: AtomicBool::new(false),
                 teardown: Mutex::new(Some((closed, lock))),
             }),
@@ -179,6 +195,146 @@ impl Engine {
                 }
                 Ok(Response::Profile(profile))
             }
+            Request::AddFolder { path } => Ok(Response::Folders {
+                folders: inner.library.add_folder(&path).await?,
+            }),
+            Request::RemoveFolder { path } => Ok(Response::Folders {
+                folders: inner.library.remove_folder(&path).await?,
+            }),
+            Request::ListFolders => Ok(Response::Folders {
+                folders: inner.library.folders().await?,
+            }),
+            Request::Rescan => {
+                inner.library.rescan().await?;
+                Ok(Response::Done)
+            }
+            Request::ScanReport => Ok(Response::ScanReport {
+                problems: inner.library.report().await?,
+            }),
+            Request::ListTracks {
+                query,
+                album,
+                artist,
+            } => Ok(Response::Tracks {
+                tracks: inner
+                    .library
+                    .tracks(query.as_deref(), album, artist)
+                    .await?,
+            }),
+            Request::ListAlbums => Ok(Response::Albums {
+                albums: inner.library.albums().await?,
+            }),
+            Request::ListArtists => Ok(Response::Artists {
+                artists: inner.library.artists().await?,
+            }),
+            Request::Search { query } => {
+                let (tracks, albums, artists) = inner.library.search(&query).await?;
+                Ok(Response::SearchResults {
+                    tracks,
+                    albums,
+                    artists,
+                })
+            }
+            Request::GetArt { hash, thumb } => Ok(Response::Art {
+                data_url: inner.library.art(&hash, thumb.unwrap_or(false)).await?,
+            }),
+            Request::ListPlaylists => Ok(Response::Playlists {
+                playlists: inner.library.playlists().await?,
+            }),
+            Request::GetPlaylist { id } => {
+                let (playlist, items) = inner.library.playlist(id).await?;
+                Ok(Response::Playlist { playlist, items })
+            }
+            Request::CreatePlaylist { name } => {
+                let playlist = inner.library.create_playlist(&name).await?;
+                Ok(Response::Playlist {
+                    playlist,
+                    items: Vec::new(),
+                })
+            }
+            Request::RenamePlaylist { id, name } => {
+                inner.library.rename_playlist(id, &name).await?;
+                let (playlist, items) = inner.library.playlist(id).await?;
+                Ok(Response::Playlist { playlist, items })
+            }
+            Request::DeletePlaylist { id } => {
+                inner.library.delete_playlist(id).await?;
+                Ok(Response::Done)
+            }
+            Request::AddToPlaylist {
+                id,
+                hashes,
+                position,
+            } => {
+                // Only tracks in the library can be added (an unknown hash is refused).
+                inner.library.tracks_by_hash(&hashes).await?;
+                let (playlist, items) = inner
+                    .library
+                    .edit_playlist(id, move |entries| {
+                        let at =
+                            position.map_or(entries.len(), |p| (p as usize).min(entries.len()));
+                        entries.splice(at..at, hashes);
+                        Ok(())
+                    })
+                    .await?;
+                Ok(Response::Playlist { playlist, items })
+            }
+            Request::RemoveFromPlaylist { id, position } => {
+                let (playlist, items) = inner
+                    .library
+                    .edit_playlist(id, move |entries| {
+                        if (position as usize) < entries.len() {
+                            entries.remove(position as usize);
+                            Ok(())
+                        } else {
+                            Err(format!("The playlist has no entry {position}."))
+                        }
+                    })
+                    .await?;
+                Ok(Response::Playlist { playlist, items })
+            }
+            Request::MoveInPlaylist { id, from, to } => {
+                let (playlist, items) = inner
+                    .library
+                    .edit_playlist(id, move |entries| {
+                        let (from, to) = (from as usize, to as usize);
+                        if from < entries.len() && to < entries.len() {
+                            let entry = entries.remove(from);
+                            entries.insert(to, entry);
+                            Ok(())
+                        } else {
+                            Err(format!("The playlist has no entry {}.", from.max(to)))
+                        }
+                    })
+                    .await?;
+                Ok(Response::Playlist { playlist, items })
+            }
+            Request::RecentlyPlayed { limit } => Ok(Response::Plays {
+                plays: inner.library.recent_plays(limit.unwrap_or(50)).await?,
+            }),
+            Request::ClockNow => Ok(Response::Clock {
+                now_ns: clock::now_ns(),
+            }),
+            Request::Play { .. }
+            | Request::PlayNext { .. }
+            | Request::AddToQueue { .. }
+            | Request::PlayQueueIndex { .. }
+            | Request::MoveInQueue { .. }
+            | Request::RemoveFromQueue { .. }
+            | Request::ClearQueue
+            | Request::Pause
+            | Request::Resume
+            | Request::TogglePause
+            | Request::Next
+            | Request::Previous
+            | Request::Seek { .. }
+            | Request::SetVolume { .. }
+            | Request::SetShuffle { .. }
+            | Request::SetRepeat { .. }
+            | Request::GetPlayer
+            | Request::ListOutputDevices
+            | Request::SetOutputDevice { .. }
+            | Request::PlayAt { .. } => inner.player.call(request).await,
             friends_request => self.call_friends(friends_request).await,
         }
     }
@@ -264,9 +420,7 @@ impl Engine {
                 }
                 self.relays().await?
             }
-            Request::Status | Request::GetProfile | Request::SetProfile { .. } => {
-                unreachable!("answered by Engine::call")
-            }
+            _ => unreachable!("answered by Engine::call"),
         })
     }
 
@@ -312,6 +466,12 @@ impl Engine {
         let Some((closed, lock)) = self.inner.teardown.lock().expect("teardown lock").take() else {
             return;
         };
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, self.inner.player.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the player did not stop within {SHUTDOWN_TIMEOUT:?}");
+        }
         if let Some((client, _)) = &self.inner.net {
             client.shutdown(SHUTDOWN_TIMEOUT).await;
         }

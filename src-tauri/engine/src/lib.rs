@@ -19,12 +19,15 @@
 
 pub mod api;
 pub mod bindings;
+pub mod clock;
 pub mod data_dir;
 mod engine;
 pub mod friends;
 pub mod identity;
+pub mod library;
 pub mod logging;
 pub mod net;
+pub mod player;
 pub mod profile;
 pub mod store;
 

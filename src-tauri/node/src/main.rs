@@ -8,6 +8,7 @@
 mod bench;
 mod control;
 mod demo;
+mod play;
 mod relay;
 
 use std::path::PathBuf;
@@ -101,6 +102,23 @@ enum Command {
         #[arg(long, default_value = "Robin (demo friend)")]
         name: String,
     },
+    /// Play one audio file through the real output device (its folder is added to the library),
+    /// optionally so that it starts at an exact instant; prints scheduled playback's error
+    /// once a second as `{"sync":{...}}` lines.
+    Play {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Start at this Unix time in milliseconds (two processes given the same value start
+        /// together) [default: in 300 ms].
+        #[arg(long, value_name = "UNIX_MS")]
+        at_unix_ms: Option<u64>,
+        /// The first frame to play.
+        #[arg(long, default_value_t = 0)]
+        frame: u64,
+        /// Stop after this many seconds [default: at the end of the track].
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
     /// Measure something and print one JSON object.
     Bench {
         /// What to measure.
@@ -128,6 +146,21 @@ fn main() -> ExitCode {
         Command::DemoFriend { name } => {
             serve(cli.data_dir, cli.net.config(), Mode::DemoFriend(name))
         }
+        Command::Play {
+            file,
+            at_unix_ms,
+            frame,
+            seconds,
+        } => serve(
+            cli.data_dir,
+            cli.net.config(),
+            Mode::Play(play::PlayArgs {
+                file,
+                at_unix_ms,
+                frame,
+                seconds,
+            }),
+        ),
         Command::Bench { what, runs, .. } => bench(what, runs),
         Command::Relay {
             listen,
@@ -158,6 +191,7 @@ fn write_bindings(out: &std::path::Path) -> ExitCode {
 enum Mode {
     Serve,
     DemoFriend(String),
+    Play(play::PlayArgs),
 }
 
 fn bench(what: bench::Bench, runs: usize) -> ExitCode {
@@ -205,6 +239,7 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
                 }
             }
             Mode::DemoFriend(name) => demo::run(engine.clone(), name).await,
+            Mode::Play(args) => play::run(engine.clone(), args).await,
         };
         engine.shutdown().await;
         code

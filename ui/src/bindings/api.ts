@@ -1,9 +1,9 @@
 // Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.
 // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.
 
-export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, };
+export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: bigint, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: bigint, name: string, } | { "type": "delete_playlist", id: bigint, } | { "type": "add_to_playlist", id: bigint, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: bigint, position: number, } | { "type": "move_in_playlist", id: bigint, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" };
 
-export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "done" };
+export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "done" };
 
 export type Status = { 
 /**
@@ -77,8 +77,72 @@ relationship: Relationship | null, };
 
 export type Relationship = "friend" | "requested_out" | "requested_in";
 
-export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "nearby_changed", peers: Array<NearbyPeer>, };
+export type Track = { hash: string, path: string, title: string, artists: Array<string>, 
+/**
+ * The artists joined for display.
+ */
+artist: string, album: string, album_artist: string, track_no: number | null, disc_no: number | null, year: number | null, genre: string, duration_ms: number, sample_rate: number, channels: number, codec: string, 
+/**
+ * Cover art hash, for `get_art`.
+ */
+art: string | null, };
+
+export type AlbumKey = { album: string, album_artist: string, };
+
+export type Album = { album: string, album_artist: string, year: number | null, tracks: number, duration_ms: number, art: string | null, };
+
+export type Artist = { name: string, albums: number, tracks: number, art: string | null, };
+
+export type ScanProblem = { path: string, reason: string, };
+
+export type ScanSummary = { 
+/**
+ * Audio files found.
+ */
+seen: number, added: number, updated: number, 
+/**
+ * Skipped because size and modification time did not change.
+ */
+unchanged: number, 
+/**
+ * Tracks whose files are gone.
+ */
+removed: number, failed: number, elapsed_ms: number, };
+
+export type Playlist = { id: bigint, name: string, tracks: number, duration_ms: number, };
+
+export type PlaylistItem = { position: number, hash: string, track: Track | null, };
+
+export type Play = { hash: string, title: string, artist: string, album: string, played_at: number, };
+
+export type PlaybackState = "stopped" | "playing" | "paused";
+
+export type RepeatMode = "off" | "all" | "one";
+
+export type PlayerState = { state: PlaybackState, 
+/**
+ * The queue in play order; `index` is the current entry.
+ */
+queue: Array<Track>, index: number | null, position_ms: number, volume: number, shuffle: boolean, repeat: RepeatMode, 
+/**
+ * The output device in use, when one is open.
+ */
+device: string | null, };
+
+export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "nearby_changed", peers: Array<NearbyPeer>, } | { "type": "scan_progress", seen: number, done: number, failed: number, current: string, } | { "type": "scan_finished" } & ScanSummary | { "type": "library_changed" } | { "type": "player_changed" } & PlayerState | { "type": "player_position", position_ms: number, duration_ms: number, } | { "type": "player_message", message: string, } | { "type": "sync_report", 
+/**
+ * Measured (smoothed) output error in microseconds; positive means late.
+ */
+error_us: number, 
+/**
+ * Frames dropped and duplicated so far to stay on time.
+ */
+dropped: number, duplicated: number, 
+/**
+ * Large corrections made by jumping.
+ */
+jumps: number, };
 
 export type ApiError = { kind: ErrorKind, message: string, };
 
-export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "internal";
+export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "no_audio_device" | "unplayable" | "internal";

@@ -1,0 +1,470 @@
+//! The music library (design §3): folders the user chose, the tracks scanned in them (the BLAKE3
+//! hash of each file is its identity across peers), albums and artists derived from the tags,
+//! cover art stored once, playlists and the play history.
+//!
+//! [`Library`] is the handle. One scanner task owns scanning: requests (add a folder, rescan) and
+//! changes reported by the folder watcher ([`watch`]) are queued to it and carried out one folder
+//! at a time, each file read in parallel ([`scan`]) and stored through the store thread.
+
+pub mod probe;
+pub mod scan;
+pub mod store;
+mod watch;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc};
+
+use crate::api::{
+    Album, AlbumKey, ApiError, Artist, ErrorKind, Event, Play, Playlist, PlaylistItem, ScanProblem,
+    ScanSummary, Track,
+};
+use crate::store::{now_millis, Store};
+
+use store::TrackFilter;
+
+/// Scan requests waiting; more are coalesced.
+const SCAN_QUEUE: usize = 64;
+/// A folder changed on disk is rescanned once it has been quiet this long.
+const WATCH_SETTLE: Duration = Duration::from_millis(600);
+/// Progress events at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Longest playlist name, in characters.
+const MAX_PLAYLIST_NAME: usize = 100;
+
+#[derive(Debug)]
+enum ScanRequest {
+    Folder(String),
+    All,
+    /// Resolves once every earlier request is done (tests and benchmarks wait on it).
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Handle on the library. Cheap to clone.
+#[derive(Clone)]
+pub struct Library {
+    store: Store,
+    events: broadcast::Sender<Event>,
+    scans: mpsc::Sender<ScanRequest>,
+    watcher: watch::Handle,
+}
+
+impl Library {
+    /// Starts the scanner and the folder watcher (watching every stored folder).
+    pub async fn start(store: Store, events: broadcast::Sender<Event>) -> Result<Self, ApiError> {
+        let (scans, inbox) = mpsc::channel(SCAN_QUEUE);
+        let (changed_tx, changed) = mpsc::channel(SCAN_QUEUE);
+        let watcher = watch::Handle::start(changed_tx);
+        let folders = store.call(|c| store::folders(c)).await?;
+        for folder in &folders {
+            watcher.watch(Path::new(folder));
+        }
+        let scanner = Scanner {
+            store: store.clone(),
+            events: events.clone(),
+            inbox,
+            changed,
+        };
+        tokio::spawn(scanner.run());
+        Ok(Self {
+            store,
+            events,
+            scans,
+            watcher,
+        })
+    }
+
+    /// Adds a folder and queues its scan. The path must be an existing directory.
+    pub async fn add_folder(&self, path: &str) -> Result<Vec<String>, ApiError> {
+        let path = folder_path(path)?;
+        let added = {
+            let path = path.clone();
+            self.store
+                .call(move |c| store::add_folder(c, &path, now_millis()))
+                .await?
+        };
+        if added {
+            self.watcher.watch(Path::new(&path));
+        }
+        self.queue(ScanRequest::Folder(path)).await?;
+        self.publish(Event::LibraryChanged);
+        self.folders().await
+    }
+
+    /// Forgets a folder and every track in it.
+    pub async fn remove_folder(&self, path: &str) -> Result<Vec<String>, ApiError> {
+        let key = path.trim().trim_end_matches('/').to_string();
+        let key = if key.is_empty() { "/".to_string() } else { key };
+        let owned = key.clone();
+        if !self
+            .store
+            .call(move |c| store::remove_folder(c, &owned))
+            .await?
+        {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                format!("{key} is not one of your music folders."),
+            ));
+        }
+        self.watcher.unwatch(Path::new(&key));
+        self.publish(Event::LibraryChanged);
+        self.folders().await
+    }
+
+    pub async fn folders(&self) -> Result<Vec<String>, ApiError> {
+        Ok(self.store.call(|c| store::folders(c)).await?)
+    }
+
+    /// Queues a rescan of every folder.
+    pub async fn rescan(&self) -> Result<(), ApiError> {
+        self.queue(ScanRequest::All).await
+    }
+
+    /// Waits until every scan queued so far has finished.
+    pub async fn scans_settled(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self.scans.send(ScanRequest::Barrier(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    async fn queue(&self, request: ScanRequest) -> Result<(), ApiError> {
+        self.scans
+            .send(request)
+            .await
+            .map_err(|_| ApiError::new(ErrorKind::ShuttingDown, "The library is shutting down."))
+    }
+
+    pub async fn report(&self) -> Result<Vec<ScanProblem>, ApiError> {
+        Ok(self.store.call(|c| store::problems(c)).await?)
+    }
+
+    pub async fn tracks(
+        &self,
+        query: Option<&str>,
+        album: Option<AlbumKey>,
+        artist: Option<String>,
+    ) -> Result<Vec<Track>, ApiError> {
+        let filter = TrackFilter {
+            words: query.map(store::search_words).unwrap_or_default(),
+            album: album.map(|a| (a.album, a.album_artist)),
+            artist,
+        };
+        Ok(self.store.call(move |c| store::tracks(c, &filter)).await?)
+    }
+
+    pub async fn albums(&self) -> Result<Vec<Album>, ApiError> {
+        Ok(self.store.call(|c| store::albums(c, &[])).await?)
+    }
+
+    pub async fn artists(&self) -> Result<Vec<Artist>, ApiError> {
+        Ok(self.store.call(|c| store::artists(c, &[])).await?)
+    }
+
+    pub async fn search(
+        &self,
+        query: &str,
+    ) -> Result<(Vec<Track>, Vec<Album>, Vec<Artist>), ApiError> {
+        let words = store::search_words(query);
+        if words.is_empty() {
+            return Ok(Default::default());
+        }
+        Ok(self
+            .store
+            .call(move |c| {
+                let filter = TrackFilter {
+                    words: words.clone(),
+                    ..TrackFilter::default()
+                };
+                Ok((
+                    store::tracks(c, &filter)?,
+                    store::albums(c, &words)?,
+                    store::artists(c, &words)?,
+                ))
+            })
+            .await?)
+    }
+
+    /// The track with this hash, or `not_found`.
+    pub async fn track(&self, hash: &str) -> Result<Track, ApiError> {
+        let owned = hash.to_string();
+        self.store
+            .call(move |c| store::track_by_hash(c, &owned))
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorKind::NotFound,
+                    format!("No track with hash {hash} is in the library."),
+                )
+            })
+    }
+
+    /// Every track named, in order; fails on the first unknown hash.
+    pub async fn tracks_by_hash(&self, hashes: &[String]) -> Result<Vec<Track>, ApiError> {
+        let mut tracks = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            tracks.push(self.track(hash).await?);
+        }
+        Ok(tracks)
+    }
+
+    /// Cover art as a `data:` URL.
+    pub async fn art(&self, hash: &str, thumb: bool) -> Result<String, ApiError> {
+        let owned = hash.to_string();
+        let (mime, data) = self
+            .store
+            .call(move |c| store::art(c, &owned, thumb))
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "No such cover art."))?;
+        Ok(format!(
+            "data:{mime};base64,{}",
+            data_encoding::BASE64.encode(&data)
+        ))
+    }
+
+    pub async fn playlists(&self) -> Result<Vec<Playlist>, ApiError> {
+        Ok(self.store.call(|c| store::playlists(c)).await?)
+    }
+
+    pub async fn playlist(&self, id: i64) -> Result<(Playlist, Vec<PlaylistItem>), ApiError> {
+        self.store
+            .call(move |c| store::playlist(c, id))
+            .await?
+            .ok_or_else(|| no_playlist(id))
+    }
+
+    pub async fn create_playlist(&self, name: &str) -> Result<Playlist, ApiError> {
+        let name = playlist_name(name)?;
+        let id = self
+            .store
+            .call(move |c| store::create_playlist(c, &name, now_millis()))
+            .await?;
+        self.publish(Event::LibraryChanged);
+        Ok(self.playlist(id).await?.0)
+    }
+
+    pub async fn rename_playlist(&self, id: i64, name: &str) -> Result<Playlist, ApiError> {
+        let name = playlist_name(name)?;
+        if !self
+            .store
+            .call(move |c| store::rename_playlist(c, id, &name, now_millis()))
+            .await?
+        {
+            return Err(no_playlist(id));
+        }
+        self.publish(Event::LibraryChanged);
+        Ok(self.playlist(id).await?.0)
+    }
+
+    pub async fn delete_playlist(&self, id: i64) -> Result<(), ApiError> {
+        if !self
+            .store
+            .call(move |c| store::delete_playlist(c, id))
+            .await?
+        {
+            return Err(no_playlist(id));
+        }
+        self.publish(Event::LibraryChanged);
+        Ok(())
+    }
+
+    /// Edits a playlist's entries with `edit` (which may refuse with a message) in one step.
+    pub async fn edit_playlist(
+        &self,
+        id: i64,
+        edit: impl FnOnce(&mut Vec<String>) -> Result<(), String> + Send + 'static,
+    ) -> Result<(Playlist, Vec<PlaylistItem>), ApiError> {
+        let outcome = self
+            .store
+            .call(move |c| {
+                let Some(mut hashes) = store::playlist_hashes(c, id)? else {
+                    return Ok(None);
+                };
+                if let Err(message) = edit(&mut hashes) {
+                    return Ok(Some(Err(message)));
+                }
+                store::set_playlist_items(c, id, &hashes, now_millis())?;
+                Ok(Some(Ok(())))
+            })
+            .await?;
+        match outcome {
+            None => return Err(no_playlist(id)),
+            Some(Err(message)) => return Err(ApiError::invalid_input(message)),
+            Some(Ok(())) => {}
+        }
+        self.publish(Event::LibraryChanged);
+        self.playlist(id).await
+    }
+
+    pub async fn record_play(&self, track: Track) -> Result<(), ApiError> {
+        Ok(self
+            .store
+            .call(move |c| store::add_play(c, &track, now_millis()))
+            .await?)
+    }
+
+    pub async fn recent_plays(&self, limit: u32) -> Result<Vec<Play>, ApiError> {
+        Ok(self
+            .store
+            .call(move |c| store::recent_plays(c, limit.clamp(1, 500)))
+            .await?)
+    }
+
+    fn publish(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+}
+
+fn no_playlist(id: i64) -> ApiError {
+    ApiError::new(ErrorKind::NotFound, format!("There is no playlist {id}."))
+}
+
+fn playlist_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid_input("A playlist needs a name."));
+    }
+    if name.chars().count() > MAX_PLAYLIST_NAME {
+        return Err(ApiError::invalid_input(format!(
+            "A playlist name can have at most {MAX_PLAYLIST_NAME} characters."
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::invalid_input(
+            "A playlist name cannot contain control characters.",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks a folder given by the user and returns it absolute and canonical.
+fn folder_path(path: &str) -> Result<String, ApiError> {
+    let trimmed = path.trim();
+    if trimmed.is_empty() {
+        return Err(ApiError::invalid_input("Choose a folder to add."));
+    }
+    let given = PathBuf::from(trimmed);
+    if !given.is_absolute() {
+        return Err(ApiError::invalid_input(format!(
+            "{trimmed} is not an absolute path; give the full path of the folder."
+        )));
+    }
+    let canonical = std::fs::canonicalize(&given).map_err(|e| {
+        ApiError::new(
+            ErrorKind::NotFound,
+            format!("Cannot open the folder {trimmed}: {e}."),
+        )
+    })?;
+    if !canonical.is_dir() {
+        return Err(ApiError::invalid_input(format!(
+            "{trimmed} is a file, not a folder."
+        )));
+    }
+    Ok(canonical.to_string_lossy().into_owned())
+}
+
+/// Owns scanning: one folder at a time, in the order asked.
+struct Scanner {
+    store: Store,
+    events: broadcast::Sender<Event>,
+    inbox: mpsc::Receiver<ScanRequest>,
+    /// Paths the watcher saw change.
+    changed: mpsc::Receiver<PathBuf>,
+}
+
+impl Scanner {
+    async fn run(mut self) {
+        // Folders the watcher reported, waiting to settle.
+        let mut dirty: BTreeSet<String> = BTreeSet::new();
+        let mut settle_at: Option<tokio::time::Instant> = None;
+        loop {
+            let settle = async {
+                match settle_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                request = self.inbox.recv() => match request {
+                    None => return,
+                    Some(ScanRequest::Folder(folder)) => self.scan(&[folder]).await,
+                    Some(ScanRequest::All) => {
+                        let folders = self.store.call(|c| store::folders(c)).await.unwrap_or_default();
+                        self.scan(&folders).await;
+                    }
+                    Some(ScanRequest::Barrier(done)) => {
+                        if !dirty.is_empty() {
+                            let folders: Vec<String> = std::mem::take(&mut dirty).into_iter().collect();
+                            settle_at = None;
+                            self.scan(&folders).await;
+                        }
+                        let _ = done.send(());
+                    }
+                },
+                Some(path) = self.changed.recv() => {
+                    let folders = self.store.call(|c| store::folders(c)).await.unwrap_or_default();
+                    if let Some(folder) = folders.into_iter().find(|f| path.starts_with(f)) {
+                        dirty.insert(folder);
+                        settle_at = Some(tokio::time::Instant::now() + WATCH_SETTLE);
+                    }
+                }
+                () = settle => {
+                    settle_at = None;
+                    let folders: Vec<String> = std::mem::take(&mut dirty).into_iter().collect();
+                    tracing::info!(?folders, "folders changed on disk; rescanning");
+                    self.scan(&folders).await;
+                }
+            }
+        }
+    }
+
+    async fn scan(&self, folders: &[String]) {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut total = ScanSummary {
+            seen: 0,
+            added: 0,
+            updated: 0,
+            unchanged: 0,
+            removed: 0,
+            failed: 0,
+            elapsed_ms: 0,
+        };
+        for folder in folders {
+            let events = self.events.clone();
+            let mut last = Instant::now() - PROGRESS_EVERY;
+            let progress = move |p: scan::Progress| {
+                if last.elapsed() >= PROGRESS_EVERY || p.done >= p.seen {
+                    last = Instant::now();
+                    let _ = events.send(Event::ScanProgress {
+                        seen: p.seen,
+                        done: p.done,
+                        failed: p.failed,
+                        current: p.current,
+                    });
+                }
+            };
+            match scan::scan_folder(&self.store, folder, workers, progress).await {
+                Ok(summary) => {
+                    tracing::info!(folder, ?summary, "scanned");
+                    total.seen += summary.seen;
+                    total.added += summary.added;
+                    total.updated += summary.updated;
+                    total.unchanged += summary.unchanged;
+                    total.removed += summary.removed;
+                    total.failed += summary.failed;
+                    total.elapsed_ms += summary.elapsed_ms;
+                }
+                Err(error) => {
+                    tracing::error!(folder, %error, "scan failed");
+                }
+            }
+        }
+        let changed = total.added + total.updated + total.removed + total.failed > 0;
+        let _ = self.events.send(Event::ScanFinished(total));
+        if changed {
+            let _ = self.events.send(Event::LibraryChanged);
+        }
+    }
+}

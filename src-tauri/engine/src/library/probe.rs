@@ -1,0 +1,364 @@
+//! Reading one audio file for the library: tags, stream facts, cover art and the BLAKE3 hash of
+//! the file's bytes. Symphonia does the format work; this module turns its answers (or its
+//! errors) into what the library stores, with reasons a person can act on.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
+use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTag, StandardVisualKey};
+
+/// Largest cover image kept (bigger embedded images are ignored rather than bloating the store).
+const MAX_ART_BYTES: usize = 8 * 1024 * 1024;
+/// Thumbnail edge, in pixels.
+const THUMB_EDGE: u32 = 160;
+/// File names looked for beside a track without embedded art.
+const FOLDER_COVERS: &[&str] = &[
+    "cover.jpg",
+    "cover.jpeg",
+    "cover.png",
+    "folder.jpg",
+    "folder.png",
+    "front.jpg",
+    "front.png",
+    "Cover.jpg",
+    "Cover.png",
+    "Folder.jpg",
+];
+
+/// Why a file could not be read. Each message names the problem in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
+    #[error("not a recognised audio format (the contents do not match its name, or the format is not supported)")]
+    UnknownFormat,
+    #[error("the file has no audio track")]
+    NoAudio,
+    #[error("the audio codec is not supported: {0}")]
+    UnsupportedCodec(String),
+    #[error("the file is damaged: {0}")]
+    Damaged(String),
+}
+
+/// Tags as read (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tags {
+    pub title: Option<String>,
+    pub artists: Vec<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<String>,
+    pub track_no: Option<u32>,
+    pub disc_no: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: Option<String>,
+}
+
+/// Facts about the audio stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub frames: Option<u64>,
+    pub duration_ms: u64,
+}
+
+/// A cover image and its small version.
+#[derive(Debug, Clone)]
+pub struct Art {
+    pub hash: String,
+    pub mime: String,
+    pub data: Vec<u8>,
+    pub thumb: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub struct Probed {
+    pub tags: Tags,
+    pub stream: Stream,
+    pub art: Option<Art>,
+    pub hash: String,
+}
+
+/// Opens `path` with symphonia, choosing the reader by content (the extension is only a hint).
+pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
+    let file = File::open(path).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
+    let len = file
+        .metadata()
+        .map_err(|e| ProbeError::Unreadable(e.to_string()))?
+        .len();
+    if len == 0 {
+        return Err(ProbeError::Empty);
+    }
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let stream = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    symphonia::default::get_probe()
+        .probe(
+            &hint,
+            stream,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymphoniaError::Unsupported(_) => ProbeError::UnknownFormat,
+            SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                ProbeError::Damaged("it ends before its header does".into())
+            }
+            SymphoniaError::IoError(e) => ProbeError::Unreadable(e.to_string()),
+            other => ProbeError::Damaged(other.to_string()),
+        })
+}
+
+/// Reads everything the library keeps about one file.
+pub fn read(path: &Path) -> Result<Probed, ProbeError> {
+    let mut format = open_format(path)?;
+    let track = format
+        .default_track(TrackType::Audio)
+        .or_else(|| format.first_track(TrackType::Audio))
+        .ok_or(ProbeError::NoAudio)?
+        .clone();
+    let Some(CodecParameters::Audio(params)) = &track.codec_params else {
+        return Err(ProbeError::NoAudio);
+    };
+    let sample_rate = params
+        .sample_rate
+        .ok_or_else(|| ProbeError::Damaged("the sample rate is missing".into()))?;
+    let channels = params.channels.as_ref().map_or(0, |c| c.count()) as u16;
+    let codec = match symphonia::default::get_codecs().get_audio_decoder(params.codec) {
+        Some(registered) => registered.codec.info.short_name.to_string(),
+        None => return Err(ProbeError::UnsupportedCodec(format!("{:?}", params.codec))),
+    };
+
+    // The frame count: from the container when it says, else by counting packets (MP3 without a
+    // Xing header, some Ogg files). Counting also proves the packets can be read to the end.
+    let mut frames = track.num_frames;
+    let mut duration_ms = match (frames, track.time_base, track.duration) {
+        (Some(n), _, _) => n * 1000 / sample_rate as u64,
+        (None, Some(tb), Some(d)) => tb
+            .calc_duration(d)
+            .map_or(0, |t| (t.as_nanos() / 1_000_000).max(0) as u64),
+        _ => 0,
+    };
+    if frames.is_none() && duration_ms == 0 {
+        let counted = count_frames(&mut *format, track.id, sample_rate, track.time_base)?;
+        frames = Some(counted);
+        duration_ms = counted * 1000 / sample_rate as u64;
+    }
+
+    let mut tags = Tags::default();
+    let mut art = None;
+    {
+        let mut metadata = format.metadata();
+        if let Some(revision) = metadata.skip_to_latest() {
+            read_tags(revision, track.id, &mut tags, &mut art);
+        }
+    }
+    let art = art.or_else(|| folder_cover(path)).map(make_art);
+    let hash = hash_file(path)?;
+    Ok(Probed {
+        tags,
+        stream: Stream {
+            codec,
+            sample_rate,
+            channels,
+            frames,
+            duration_ms,
+        },
+        art,
+        hash,
+    })
+}
+
+/// Reads packets to the end, summing their durations.
+fn count_frames(
+    format: &mut dyn FormatReader,
+    track_id: u32,
+    sample_rate: u32,
+    time_base: Option<symphonia::core::units::TimeBase>,
+) -> Result<u64, ProbeError> {
+    let mut total_ns: u128 = 0;
+    loop {
+        match format.next_packet() {
+            Ok(Some(packet)) if packet.track_id == track_id => {
+                let ns = time_base
+                    .and_then(|tb| tb.calc_duration(packet.dur))
+                    .map_or(0, |t| t.as_nanos().max(0) as u128);
+                total_ns += ns;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
+            Err(SymphoniaError::DecodeError(_)) => {}
+            Err(e) => return Err(ProbeError::Damaged(e.to_string())),
+        }
+    }
+    Ok((total_ns * sample_rate as u128 / 1_000_000_000) as u64)
+}
+
+fn read_tags(
+    revision: &MetadataRevision,
+    track_id: u32,
+    tags: &mut Tags,
+    art: &mut Option<(String, Vec<u8>)>,
+) {
+    let per_track = revision
+        .per_track
+        .iter()
+        .filter(|t| t.track_id == track_id as u64)
+        .map(|t| &t.metadata);
+    for container in std::iter::once(&revision.media).chain(per_track) {
+        for tag in &container.tags {
+            let Some(std) = &tag.std else { continue };
+            match std {
+                StandardTag::TrackTitle(v) => set(&mut tags.title, v),
+                StandardTag::Artist(v) => {
+                    for name in split_artists(v) {
+                        if !tags.artists.contains(&name) {
+                            tags.artists.push(name);
+                        }
+                    }
+                }
+                StandardTag::Album(v) => set(&mut tags.album, v),
+                StandardTag::AlbumArtist(v) => set(&mut tags.album_artist, v),
+                StandardTag::Genre(v) => set(&mut tags.genre, v),
+                StandardTag::TrackNumber(n) => tags.track_no = u32::try_from(*n).ok(),
+                StandardTag::DiscNumber(n) => tags.disc_no = u32::try_from(*n).ok(),
+                StandardTag::ReleaseYear(y) | StandardTag::RecordingYear(y) => {
+                    tags.year.get_or_insert(*y as i32);
+                }
+                StandardTag::ReleaseDate(d) | StandardTag::RecordingDate(d) => {
+                    if tags.year.is_none() {
+                        tags.year = d.get(..4).and_then(|y| y.parse().ok());
+                    }
+                }
+                _ => {}
+            }
+        }
+        for visual in &container.visuals {
+            let front = visual.usage == Some(StandardVisualKey::FrontCover);
+            if visual.data.len() > MAX_ART_BYTES || (art.is_some() && !front) {
+                continue;
+            }
+            let mime = visual
+                .media_type
+                .clone()
+                .filter(|m| m.starts_with("image/"))
+                .unwrap_or_else(|| sniff_mime(&visual.data).to_string());
+            *art = Some((mime, visual.data.to_vec()));
+        }
+    }
+}
+
+fn set(slot: &mut Option<String>, value: &str) {
+    let value = value.trim();
+    if slot.is_none() && !value.is_empty() {
+        *slot = Some(value.to_string());
+    }
+}
+
+/// "A; B", "A / B" and NUL-separated multi-values become separate artists; "A & B" stays one
+/// name (it often is one: "Simon & Garfunkel").
+fn split_artists(value: &str) -> Vec<String> {
+    value
+        .split(['\0', ';'])
+        .flat_map(|part| part.split(" / "))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn sniff_mime(data: &[u8]) -> &'static str {
+    if data.starts_with(&[0x89, b'P', b'N', b'G']) {
+        "image/png"
+    } else {
+        "image/jpeg"
+    }
+}
+
+/// A cover image beside the file (cover.jpg, folder.png, …).
+fn folder_cover(path: &Path) -> Option<(String, Vec<u8>)> {
+    let dir = path.parent()?;
+    FOLDER_COVERS.iter().find_map(|name| {
+        let data = std::fs::read(dir.join(name)).ok()?;
+        (!data.is_empty() && data.len() <= MAX_ART_BYTES)
+            .then(|| (sniff_mime(&data).to_string(), data))
+    })
+}
+
+fn make_art((mime, data): (String, Vec<u8>)) -> Art {
+    Art {
+        hash: blake3::hash(&data).to_hex().to_string(),
+        thumb: thumbnail(&data),
+        mime,
+        data,
+    }
+}
+
+/// A small JPEG of the image for lists; None when the image cannot be decoded.
+pub fn thumbnail(data: &[u8]) -> Option<Vec<u8>> {
+    let image = image::load_from_memory(data).ok()?;
+    let small = image.thumbnail(THUMB_EDGE, THUMB_EDGE).to_rgb8();
+    let mut out = std::io::Cursor::new(Vec::new());
+    small.write_to(&mut out, image::ImageFormat::Jpeg).ok()?;
+    Some(out.into_inner())
+}
+
+/// BLAKE3 of the file's bytes, hex: the track's identity.
+pub fn hash_file(path: &Path) -> Result<String, ProbeError> {
+    let mut file = File::open(path).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buffer)
+            .map_err(|e| ProbeError::Unreadable(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_valued_artists_are_split_but_ampersands_kept() {
+        assert_eq!(
+            split_artists("Simon & Garfunkel; Robin\0Ada / Grace"),
+            vec!["Simon & Garfunkel", "Robin", "Ada", "Grace"]
+        );
+    }
+
+    #[test]
+    fn an_empty_file_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("silence.mp3");
+        std::fs::write(&path, b"").unwrap();
+        assert_eq!(read(&path).unwrap_err(), ProbeError::Empty);
+    }
+
+    #[test]
+    fn text_with_an_audio_name_is_not_a_recognised_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.flac");
+        std::fs::write(&path, "these are my notes, not music\n".repeat(50)).unwrap();
+        assert_eq!(read(&path).unwrap_err(), ProbeError::UnknownFormat);
+    }
+}

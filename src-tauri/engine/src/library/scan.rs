@@ -1,0 +1,351 @@
+//! Scanning a folder: walk it, skip files whose size and modification time did not change since
+//! the last scan, read the rest in parallel (tags, stream facts, cover art, BLAKE3 hash), and store
+//! the results in batches. A file that cannot be read is recorded with its reason and the scan goes
+//! on; nothing a file contains can stop it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, UNIX_EPOCH};
+
+use crate::api::ScanSummary;
+use crate::store::{now_millis, Store, StoreError};
+
+use super::probe::{self, Probed};
+use super::store::{self as queries, TrackRow};
+
+/// File name extensions looked at. Anything else in a music folder (covers, cue sheets, notes) is
+/// ignored; a file with one of these names that is not audio is reported.
+pub const AUDIO_EXTENSIONS: &[&str] = &[
+    "mp3", "flac", "ogg", "oga", "wav", "wave", "m4a", "mp4", "m4b", "aac", "alac", "aif", "aiff",
+    "aifc", "caf", "mka", "mkv", "webm",
+];
+
+/// Tracks written per database transaction.
+const BATCH: usize = 256;
+
+/// Progress as the scan goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub seen: u32,
+    pub done: u32,
+    pub failed: u32,
+    pub current: String,
+}
+
+/// One file found by the walk.
+#[derive(Debug, Clone)]
+struct Found {
+    path: PathBuf,
+    size: i64,
+    mtime: i64,
+}
+
+/// What a worker made of a file.
+enum Outcome {
+    Track(Box<TrackRow>, Option<probe::Art>),
+    Problem {
+        path: String,
+        reason: String,
+        size: i64,
+        mtime: i64,
+    },
+}
+
+/// Whether a path names an audio file by its extension.
+pub fn is_audio_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Every audio file under `dir` (following no symlinked directories, so loops cannot trap it),
+/// with the directories that could not be read.
+fn walk(dir: &Path) -> (Vec<Found>, Vec<(PathBuf, String)>) {
+    let mut files = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                unreadable.push((dir, format!("cannot read the folder: {e}")));
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !entry.file_name().to_string_lossy().starts_with('.') {
+                    pending.push(path);
+                }
+            } else if is_audio_path(&path) {
+                // Follows a symlinked file to its target's size and time.
+                match std::fs::metadata(&path) {
+                    Ok(meta) if meta.is_file() => files.push(Found {
+                        size: meta.len() as i64,
+                        mtime: mtime_ms(&meta),
+                        path,
+                    }),
+                    Ok(_) => {}
+                    Err(e) => unreadable.push((path, format!("cannot read the file: {e}"))),
+                }
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, unreadable)
+}
+
+pub fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Scans `folder` (already registered) and stores what it finds. `progress` is called as files
+/// are done (from this thread); `workers` files are read at once.
+pub async fn scan_folder(
+    store: &Store,
+    folder: &str,
+    workers: usize,
+    mut progress: impl FnMut(Progress),
+) -> Result<ScanSummary, StoreError> {
+    let started = Instant::now();
+    let owned = folder.to_string();
+    let known = store.call(move |c| queries::known_files(c, &owned)).await?;
+    let root = PathBuf::from(folder);
+    let (files, unreadable) = tokio::task::spawn_blocking(move || walk(&root))
+        .await
+        .unwrap_or_default();
+
+    let mut summary = ScanSummary {
+        seen: files.len() as u32,
+        added: 0,
+        updated: 0,
+        unchanged: 0,
+        removed: 0,
+        failed: 0,
+        elapsed_ms: 0,
+    };
+    let mut gone: HashMap<String, ()> = known.keys().map(|k| (k.clone(), ())).collect();
+    let mut todo = Vec::new();
+    for file in files {
+        let key = file.path.to_string_lossy().into_owned();
+        gone.remove(&key);
+        match known.get(&key) {
+            Some(&(size, mtime)) if size == file.size && mtime == file.mtime => {
+                summary.unchanged += 1
+            }
+            Some(_) => todo.push((file, true)),
+            None => todo.push((file, false)),
+        }
+    }
+    let mut state = Progress {
+        seen: summary.seen,
+        done: summary.unchanged,
+        failed: 0,
+        current: String::new(),
+    };
+    progress(state.clone());
+
+    // Workers read files; this task stores their results in batches.
+    let queue = Arc::new(Mutex::new(todo.clone().into_iter().map(|(f, _)| f)));
+    let (results, outcomes) = mpsc::sync_channel::<Outcome>(BATCH);
+    let mut handles = Vec::new();
+    for i in 0..workers.max(1) {
+        let queue = Arc::clone(&queue);
+        let results = results.clone();
+        let folder = folder.to_string();
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("earshot-scan-{i}"))
+                .spawn(move || loop {
+                    let next = queue.lock().expect("the scan queue lock").next();
+                    let Some(file) = next else { return };
+                    if results.send(read_file(&folder, file)).is_err() {
+                        return;
+                    }
+                })
+                .expect("to start a scan thread"),
+        );
+    }
+    drop(results);
+    let updated: HashMap<String, bool> = todo
+        .iter()
+        .map(|(f, known)| (f.path.to_string_lossy().into_owned(), *known))
+        .collect();
+    let outcomes = Arc::new(Mutex::new(outcomes));
+    loop {
+        let receiver = Arc::clone(&outcomes);
+        // Wait for one result, then take whatever else is ready, up to a batch.
+        let batch = tokio::task::spawn_blocking(move || {
+            let receiver = receiver.lock().expect("the results lock");
+            let Ok(first) = receiver.recv() else {
+                return Vec::new();
+            };
+            let mut batch = vec![first];
+            while batch.len() < BATCH {
+                match receiver.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+            batch
+        })
+        .await
+        .unwrap_or_default();
+        if batch.is_empty() {
+            break;
+        }
+        for outcome in &batch {
+            match outcome {
+                Outcome::Track(track, _) => {
+                    if updated.get(&track.path).copied().unwrap_or(false) {
+                        summary.updated += 1;
+                    } else {
+                        summary.added += 1;
+                    }
+                    state.current = track.path.clone();
+                }
+                Outcome::Problem { path, .. } => {
+                    summary.failed += 1;
+                    state.failed += 1;
+                    state.current = path.clone();
+                }
+            }
+            state.done += 1;
+        }
+        let folder = folder.to_string();
+        store.call(move |c| store_batch(c, &folder, batch)).await?;
+        progress(state.clone());
+    }
+    for handle in handles {
+        let _ = handle.join();
+    }
+
+    // Files gone since the last scan; folders that could not be read are reported, and their
+    // files kept (an unmounted drive is not a deletion).
+    let unreadable_dirs: Vec<String> = unreadable
+        .iter()
+        .map(|(p, _)| p.to_string_lossy().into_owned())
+        .collect();
+    let gone: Vec<String> = gone
+        .into_keys()
+        .filter(|path| {
+            !unreadable_dirs
+                .iter()
+                .any(|d| path.starts_with(&format!("{d}/")))
+        })
+        .collect();
+    let problems: Vec<(String, String)> = unreadable
+        .into_iter()
+        .map(|(p, reason)| (p.to_string_lossy().into_owned(), reason))
+        .collect();
+    summary.failed += problems.len() as u32;
+    let folder_owned = folder.to_string();
+    summary.removed = store
+        .call(move |c| {
+            let now = now_millis();
+            for (path, reason) in &problems {
+                queries::put_problem(c, &folder_owned, path, reason, -1, -1, now)?;
+            }
+            queries::remove_paths(c, &gone)
+        })
+        .await?;
+    summary.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(summary)
+}
+
+fn store_batch(
+    conn: &mut rusqlite::Connection,
+    folder: &str,
+    batch: Vec<Outcome>,
+) -> rusqlite::Result<()> {
+    let now = now_millis();
+    let tx = conn.transaction()?;
+    for outcome in batch {
+        match outcome {
+            Outcome::Track(track, art) => {
+                if let Some(art) = art {
+                    queries::put_art(&tx, &art.hash, &art.mime, &art.data, art.thumb.as_deref())?;
+                }
+                queries::put_track(&tx, &track, now)?;
+            }
+            Outcome::Problem {
+                path,
+                reason,
+                size,
+                mtime,
+            } => queries::put_problem(&tx, folder, &path, &reason, size, mtime, now)?,
+        }
+    }
+    tx.commit()
+}
+
+/// Reads one file completely: never panics on its contents, always says what went wrong.
+fn read_file(folder: &str, file: Found) -> Outcome {
+    let path_text = file.path.to_string_lossy().into_owned();
+    let read = std::panic::catch_unwind(|| probe::read(&file.path)).unwrap_or_else(|_| {
+        Err(probe::ProbeError::Unreadable(
+            "the decoder failed on this file (a bug in the decoder; the file is probably damaged)"
+                .into(),
+        ))
+    });
+    match read {
+        Ok(Probed {
+            tags,
+            stream,
+            art,
+            hash,
+        }) => {
+            let title = tags.title.clone().unwrap_or_else(|| {
+                file.path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            let album_artist = tags
+                .album_artist
+                .clone()
+                .or_else(|| tags.artists.first().cloned())
+                .unwrap_or_default();
+            Outcome::Track(
+                Box::new(TrackRow {
+                    path: path_text,
+                    folder: folder.to_string(),
+                    hash,
+                    size: file.size,
+                    mtime: file.mtime,
+                    title,
+                    artists: tags.artists,
+                    album: tags.album.unwrap_or_default(),
+                    album_artist,
+                    track_no: tags.track_no,
+                    disc_no: tags.disc_no,
+                    year: tags.year,
+                    genre: tags.genre.unwrap_or_default(),
+                    duration_ms: stream.duration_ms,
+                    frames: stream.frames,
+                    sample_rate: stream.sample_rate,
+                    channels: stream.channels,
+                    codec: stream.codec,
+                    art: art.as_ref().map(|a| a.hash.clone()),
+                }),
+                art,
+            )
+        }
+        Err(error) => Outcome::Problem {
+            path: path_text,
+            reason: error.to_string(),
+            size: file.size,
+            mtime: file.mtime,
+        },
+    }
+}

@@ -1,0 +1,512 @@
+//! The library's tables (`folders`, `tracks`, `art`, `scan_problems`, `playlists`,
+//! `playlist_items`, `plays`): queries run on the store thread.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::api::{Album, Artist, Play, Playlist, PlaylistItem, ScanProblem, Track};
+
+/// What a scan learned about one audio file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackRow {
+    pub path: String,
+    pub folder: String,
+    pub hash: String,
+    pub size: i64,
+    pub mtime: i64,
+    pub title: String,
+    pub artists: Vec<String>,
+    pub album: String,
+    pub album_artist: String,
+    pub track_no: Option<u32>,
+    pub disc_no: Option<u32>,
+    pub year: Option<i32>,
+    pub genre: String,
+    pub duration_ms: u64,
+    pub frames: Option<u64>,
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub codec: String,
+    pub art: Option<String>,
+}
+
+/// Size and modification time of every file a folder's last scan saw (tracks and problems).
+pub fn known_files(
+    conn: &Connection,
+    folder: &str,
+) -> rusqlite::Result<HashMap<String, (i64, i64)>> {
+    let mut known = HashMap::new();
+    for table in ["tracks", "scan_problems"] {
+        let mut statement = conn.prepare_cached(&format!(
+            "SELECT path, size, mtime FROM {table} WHERE folder = ?1"
+        ))?;
+        let rows = statement.query_map([folder], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        for row in rows {
+            let (path, stamp): (String, (i64, i64)) = row?;
+            known.insert(path, stamp);
+        }
+    }
+    Ok(known)
+}
+
+pub fn add_folder(conn: &Connection, path: &str, now: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "INSERT INTO folders (path, added_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![path, now],
+    )? == 1)
+}
+
+pub fn remove_folder(conn: &Connection, path: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM folders WHERE path = ?1", [path])? == 1)
+}
+
+pub fn folders(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare_cached("SELECT path FROM folders ORDER BY path")?;
+    let rows = statement.query_map([], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Stores a track (new or changed) and forgets any problem recorded for its path.
+pub fn put_track(conn: &Connection, track: &TrackRow, now: i64) -> rusqlite::Result<()> {
+    let artists = serde_json::to_string(&track.artists).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached(
+        "INSERT INTO tracks (path, folder, hash, size, mtime, title, artists, artist, album,
+             album_artist, track_no, disc_no, year, genre, duration_ms, frames, sample_rate, channels,
+             codec, art, added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+         ON CONFLICT (path) DO UPDATE SET
+             folder = ?2, hash = ?3, size = ?4, mtime = ?5, title = ?6, artists = ?7, artist = ?8,
+             album = ?9, album_artist = ?10, track_no = ?11, disc_no = ?12, year = ?13, genre = ?14,
+             duration_ms = ?15, frames = ?16, sample_rate = ?17, channels = ?18, codec = ?19, art = ?20",
+    )?
+    .execute(params![
+        track.path,
+        track.folder,
+        track.hash,
+        track.size,
+        track.mtime,
+        track.title,
+        artists,
+        track.artists.join(", "),
+        track.album,
+        track.album_artist,
+        track.track_no,
+        track.disc_no,
+        track.year,
+        track.genre,
+        track.duration_ms as i64,
+        track.frames.map(|f| f as i64),
+        track.sample_rate,
+        track.channels,
+        track.codec,
+        track.art,
+        now,
+    ])?;
+    conn.prepare_cached("DELETE FROM scan_problems WHERE path = ?1")?
+        .execute([&track.path])?;
+    Ok(())
+}
+
+/// Stores cover art once; a second track with the same image only refers to it.
+pub fn put_art(
+    conn: &Connection,
+    hash: &str,
+    mime: &str,
+    data: &[u8],
+    thumb: Option<&[u8]>,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO art (hash, mime, data, thumb) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![hash, mime, data, thumb])?;
+    Ok(())
+}
+
+pub fn has_art(conn: &Connection, hash: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM art WHERE hash = ?1")?
+        .exists([hash])
+}
+
+/// The art's MIME type and bytes (the thumbnail when `thumb` and one exists).
+pub fn art(
+    conn: &Connection,
+    hash: &str,
+    thumb: bool,
+) -> rusqlite::Result<Option<(String, Vec<u8>)>> {
+    conn.query_row(
+        "SELECT mime, data, thumb FROM art WHERE hash = ?1",
+        [hash],
+        |r| {
+            let small: Option<Vec<u8>> = r.get(2)?;
+            Ok(match (thumb, small) {
+                (true, Some(small)) => ("image/jpeg".to_string(), small),
+                _ => (r.get(0)?, r.get(1)?),
+            })
+        },
+    )
+    .optional()
+}
+
+/// Records why a file could not be added (replacing a track that was there).
+pub fn put_problem(
+    conn: &Connection,
+    folder: &str,
+    path: &str,
+    reason: &str,
+    size: i64,
+    mtime: i64,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM tracks WHERE path = ?1")?
+        .execute([path])?;
+    conn.prepare_cached(
+        "INSERT INTO scan_problems (path, folder, reason, size, mtime, seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (path) DO UPDATE SET folder = ?2, reason = ?3, size = ?4, mtime = ?5, seen_at = ?6",
+    )?
+    .execute(params![path, folder, reason, size, mtime, now])?;
+    Ok(())
+}
+
+/// Forgets tracks and problems for files that are gone; returns how many tracks went.
+pub fn remove_paths(conn: &Connection, paths: &[String]) -> rusqlite::Result<u32> {
+    let mut removed = 0;
+    for path in paths {
+        removed += conn
+            .prepare_cached("DELETE FROM tracks WHERE path = ?1")?
+            .execute([path])? as u32;
+        conn.prepare_cached("DELETE FROM scan_problems WHERE path = ?1")?
+            .execute([path])?;
+    }
+    Ok(removed)
+}
+
+/// Forgets everything under `dir` (a directory that was removed or renamed away).
+pub fn remove_under(conn: &Connection, dir: &str) -> rusqlite::Result<u32> {
+    let prefix = format!("{}/%", dir.trim_end_matches('/'));
+    let removed = conn.execute(
+        "DELETE FROM tracks WHERE path LIKE ?1 ESCAPE '\\'",
+        [escape_like(&prefix)],
+    )?;
+    conn.execute(
+        "DELETE FROM scan_problems WHERE path LIKE ?1 ESCAPE '\\'",
+        [escape_like(&prefix)],
+    )?;
+    Ok(removed as u32)
+}
+
+fn escape_like(pattern: &str) -> String {
+    // Only the `_` and `\` of real paths need escaping; the trailing `%` is ours.
+    let (body, wildcard) = pattern.split_at(pattern.len() - 1);
+    format!(
+        "{}{wildcard}",
+        body.replace('\\', "\\\\")
+            .replace('_', "\\_")
+            .replace('%', "\\%")
+    )
+}
+
+pub fn problems(conn: &Connection) -> rusqlite::Result<Vec<ScanProblem>> {
+    let mut statement =
+        conn.prepare_cached("SELECT path, reason FROM scan_problems ORDER BY path")?;
+    let rows = statement.query_map([], |r| {
+        Ok(ScanProblem {
+            path: r.get(0)?,
+            reason: r.get(1)?,
+        })
+    })?;
+    rows.collect()
+}
+
+const TRACK_COLUMNS: &str = "hash, path, title, artists, artist, album, album_artist, track_no, \
+     disc_no, year, genre, duration_ms, sample_rate, channels, codec, art";
+
+const TRACK_ORDER: &str = "album_artist COLLATE NOCASE, album COLLATE NOCASE, disc_no, track_no, \
+     title COLLATE NOCASE, path";
+
+fn track(r: &rusqlite::Row) -> rusqlite::Result<Track> {
+    let artists: String = r.get(3)?;
+    Ok(Track {
+        hash: r.get(0)?,
+        path: r.get(1)?,
+        title: r.get(2)?,
+        artists: serde_json::from_str(&artists).unwrap_or_default(),
+        artist: r.get(4)?,
+        album: r.get(5)?,
+        album_artist: r.get(6)?,
+        track_no: r.get(7)?,
+        disc_no: r.get(8)?,
+        year: r.get(9)?,
+        genre: r.get(10)?,
+        duration_ms: r.get::<_, i64>(11)?.max(0) as u64,
+        sample_rate: r.get(12)?,
+        channels: r.get(13)?,
+        codec: r.get(14)?,
+        art: r.get(15)?,
+    })
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct TrackFilter {
+    /// Every word must appear in the title, artist or album.
+    pub words: Vec<String>,
+    pub album: Option<(String, String)>,
+    pub artist: Option<String>,
+}
+
+/// Words of a search, lower-cased, at most eight.
+pub fn search_words(query: &str) -> Vec<String> {
+    query
+        .split_whitespace()
+        .map(|w| w.to_lowercase())
+        .take(8)
+        .collect()
+}
+
+pub fn tracks(conn: &Connection, filter: &TrackFilter) -> rusqlite::Result<Vec<Track>> {
+    let mut clauses = Vec::new();
+    let mut values: Vec<String> = Vec::new();
+    for word in &filter.words {
+        values.push(format!(
+            "%{}%",
+            word.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ));
+        let n = values.len();
+        clauses.push(format!(
+            "(lower(title) LIKE ?{n} ESCAPE '\\' OR lower(artist) LIKE ?{n} ESCAPE '\\' \
+             OR lower(album) LIKE ?{n} ESCAPE '\\' OR lower(album_artist) LIKE ?{n} ESCAPE '\\')"
+        ));
+    }
+    if let Some((album, album_artist)) = &filter.album {
+        values.push(album.clone());
+        values.push(album_artist.clone());
+        let n = values.len();
+        clauses.push(format!("album = ?{} AND album_artist = ?{n}", n - 1));
+    }
+    if let Some(artist) = &filter.artist {
+        values.push(artist.clone());
+        let n = values.len();
+        clauses.push(format!(
+            "(album_artist = ?{n} OR EXISTS (SELECT 1 FROM json_each(artists) WHERE value = ?{n}))"
+        ));
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    // One row per hash: the same music in two folders is one track.
+    let sql = format!(
+        "SELECT {TRACK_COLUMNS} FROM tracks WHERE rowid IN
+             (SELECT min(rowid) FROM tracks {filter} GROUP BY hash)
+         ORDER BY {TRACK_ORDER}"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), track)?;
+    rows.collect()
+}
+
+/// The track with this hash (any of its copies), if it is in the library.
+pub fn track_by_hash(conn: &Connection, hash: &str) -> rusqlite::Result<Option<Track>> {
+    conn.query_row(
+        &format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE hash = ?1 ORDER BY path LIMIT 1"),
+        [hash],
+        track,
+    )
+    .optional()
+}
+
+pub fn albums(conn: &Connection, words: &[String]) -> rusqlite::Result<Vec<Album>> {
+    let (filter, values) = name_filter(words, &["album", "album_artist"]);
+    let sql = format!(
+        "SELECT album, album_artist, max(year), count(DISTINCT hash), sum(duration_ms), max(art)
+         FROM tracks WHERE album != '' {filter}
+         GROUP BY album, album_artist
+         ORDER BY album_artist COLLATE NOCASE, album COLLATE NOCASE"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+        Ok(Album {
+            album: r.get(0)?,
+            album_artist: r.get(1)?,
+            year: r.get(2)?,
+            tracks: r.get(3)?,
+            duration_ms: r.get::<_, Option<i64>>(4)?.unwrap_or(0).max(0) as u64,
+            art: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn artists(conn: &Connection, words: &[String]) -> rusqlite::Result<Vec<Artist>> {
+    let (filter, values) = name_filter(words, &["name"]);
+    let sql = format!(
+        "SELECT name, count(DISTINCT album), count(DISTINCT hash), max(art) FROM
+             (SELECT album_artist AS name, album, hash, art FROM tracks WHERE album_artist != ''
+              UNION ALL
+              SELECT value AS name, album, hash, art FROM tracks, json_each(tracks.artists))
+         WHERE name != '' {filter}
+         GROUP BY name ORDER BY name COLLATE NOCASE"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), |r| {
+        Ok(Artist {
+            name: r.get(0)?,
+            albums: r.get(1)?,
+            tracks: r.get(2)?,
+            art: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// `AND (col1 LIKE ?n OR col2 LIKE ?n)` per word, with its values.
+fn name_filter(words: &[String], columns: &[&str]) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    for word in words {
+        values.push(format!(
+            "%{}%",
+            word.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        ));
+        let n = values.len();
+        let any = columns
+            .iter()
+            .map(|c| format!("lower({c}) LIKE ?{n} ESCAPE '\\'"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        sql.push_str(&format!(" AND ({any})"));
+    }
+    (sql, values)
+}
+
+// ── Playlists ────────────────────────────────────────────────────────────────────────────────
+
+pub fn playlists(conn: &Connection) -> rusqlite::Result<Vec<Playlist>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT p.id, p.name, count(i.hash),
+                coalesce(sum((SELECT duration_ms FROM tracks t WHERE t.hash = i.hash LIMIT 1)), 0)
+         FROM playlists p LEFT JOIN playlist_items i ON i.playlist = p.id
+         GROUP BY p.id ORDER BY p.name COLLATE NOCASE, p.id",
+    )?;
+    let rows = statement.query_map([], |r| {
+        Ok(Playlist {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            tracks: r.get(2)?,
+            duration_ms: r.get::<_, i64>(3)?.max(0) as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn playlist(
+    conn: &Connection,
+    id: i64,
+) -> rusqlite::Result<Option<(Playlist, Vec<PlaylistItem>)>> {
+    let Some(playlist) = playlists(conn)?.into_iter().find(|p| p.id == id) else {
+        return Ok(None);
+    };
+    let hashes: Vec<String> = {
+        let mut statement = conn.prepare_cached(
+            "SELECT hash FROM playlist_items WHERE playlist = ?1 ORDER BY position",
+        )?;
+        let rows = statement.query_map([id], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut items = Vec::with_capacity(hashes.len());
+    for (position, hash) in hashes.into_iter().enumerate() {
+        items.push(PlaylistItem {
+            position: position as u32,
+            track: track_by_hash(conn, &hash)?,
+            hash,
+        });
+    }
+    Ok(Some((playlist, items)))
+}
+
+pub fn create_playlist(conn: &Connection, name: &str, now: i64) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO playlists (name, created_at, updated_at) VALUES (?1, ?2, ?2)",
+        params![name, now],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn rename_playlist(conn: &Connection, id: i64, name: &str, now: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE playlists SET name = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, name, now],
+    )? == 1)
+}
+
+pub fn delete_playlist(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM playlists WHERE id = ?1", [id])? == 1)
+}
+
+/// Replaces a playlist's entries (positions are renumbered 0…n−1) in one transaction.
+pub fn set_playlist_items(
+    conn: &mut Connection,
+    id: i64,
+    hashes: &[String],
+    now: i64,
+) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM playlist_items WHERE playlist = ?1", [id])?;
+    for (position, hash) in hashes.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO playlist_items (playlist, position, hash) VALUES (?1, ?2, ?3)",
+            params![id, position as i64, hash],
+        )?;
+    }
+    tx.execute(
+        "UPDATE playlists SET updated_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    tx.commit()
+}
+
+pub fn playlist_hashes(conn: &Connection, id: i64) -> rusqlite::Result<Option<Vec<String>>> {
+    if !conn
+        .prepare_cached("SELECT 1 FROM playlists WHERE id = ?1")?
+        .exists([id])?
+    {
+        return Ok(None);
+    }
+    let mut statement = conn
+        .prepare_cached("SELECT hash FROM playlist_items WHERE playlist = ?1 ORDER BY position")?;
+    let rows = statement.query_map([id], |r| r.get(0))?;
+    rows.collect::<rusqlite::Result<_>>().map(Some)
+}
+
+// ── Plays ────────────────────────────────────────────────────────────────────────────────────
+
+pub fn add_play(conn: &Connection, track: &Track, now: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO plays (hash, title, artist, album, played_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![track.hash, track.title, track.artist, track.album, now],
+    )?;
+    Ok(())
+}
+
+pub fn recent_plays(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Play>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT hash, title, artist, album, played_at FROM plays ORDER BY played_at DESC, id DESC LIMIT ?1",
+    )?;
+    let rows = statement.query_map([limit], |r| {
+        Ok(Play {
+            hash: r.get(0)?,
+            title: r.get(1)?,
+            artist: r.get(2)?,
+            album: r.get(3)?,
+            played_at: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}

@@ -1,0 +1,489 @@
+//! The player's audio thread: owns the output device, the decoders and the producer end of the
+//! ring. It decodes ahead of the device, chains the next track's samples straight after the
+//! current one's (gapless: the next file is opened before the current one runs out), and works out
+//! from the callback's published timestamps which track and frame the listener hears right now.
+//!
+//! It takes [`Command`]s from the player actor on a bounded channel and answers with [`Report`]s.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::*;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::decode::Decoder;
+use super::output::{self, Output, OutputKind};
+use super::render::{Renderer, Shared};
+use super::sync::Schedule;
+use crate::clock;
+
+/// Audio queued ahead of the device.
+const RING_SECONDS: f32 = 0.5;
+/// How often the listener's position is reported.
+const POSITION_EVERY: Duration = Duration::from_millis(100);
+/// How often scheduled playback reports its error.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub enum Command {
+    /// Play `path` from source frame `start`, now (or paused), or so that `start` leaves the
+    /// device at `at_ns`. Discards whatever was queued.
+    Load {
+        id: u64,
+        path: PathBuf,
+        start: u64,
+        paused: bool,
+        at_ns: Option<u64>,
+    },
+    /// The track to chain after the current one ends (gapless), or none.
+    SetNext(Option<(u64, PathBuf)>),
+    Pause(bool),
+    Volume(f32),
+    /// Close the device (reopened with `device` on the next load).
+    SetDevice(Option<String>),
+    Stop,
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    /// The listener now hears this track (from a load or a gapless transition).
+    Started { id: u64 },
+    /// Where the listener is in the current track, in milliseconds.
+    Position { id: u64, ms: u64 },
+    /// The last queued track played out; nothing follows.
+    Finished { id: u64 },
+    /// The track could not be played.
+    Failed { id: u64, message: String },
+    /// The device was opened (name) or lost (error).
+    Device {
+        name: Option<String>,
+        error: Option<String>,
+    },
+    Sync {
+        error_ns: i64,
+        dropped: u64,
+        duplicated: u64,
+        jumps: u32,
+    },
+}
+
+/// A stretch of the output stream that belongs to one track.
+#[derive(Debug, Clone)]
+struct Segment {
+    id: u64,
+    /// The stream frame where this track begins.
+    stream_start: u64,
+    /// The track frame (source rate) at `stream_start`.
+    source_start: u64,
+    source_rate: u32,
+    /// Set once the track's last sample is queued.
+    stream_end: Option<u64>,
+}
+
+pub struct AudioThread {
+    kind: OutputKind,
+    device: Option<String>,
+    commands: Receiver<Command>,
+    reports: mpsc::Sender<Report>,
+    shared: Arc<Shared>,
+    output: Option<(Output, rtrb::Producer<f32>)>,
+    decoder: Option<(u64, Decoder)>,
+    next: Option<(u64, PathBuf)>,
+    /// Decoded samples not yet in the ring, and how many of them went in.
+    pending: Vec<f32>,
+    pending_at: usize,
+    /// Stream frames ever pushed into the ring.
+    pushed: u64,
+    segments: VecDeque<Segment>,
+    /// The id last reported as started, and whether its end was reported.
+    announced: Option<u64>,
+    finished_reported: bool,
+    last_position: Instant,
+    last_sync: Instant,
+    scheduled: bool,
+}
+
+impl AudioThread {
+    pub fn spawn(
+        kind: OutputKind,
+        commands: Receiver<Command>,
+        reports: mpsc::Sender<Report>,
+        shared: Arc<Shared>,
+    ) -> std::thread::JoinHandle<()> {
+        let thread = AudioThread {
+            kind,
+            device: None,
+            commands,
+            reports,
+            shared,
+            output: None,
+            decoder: None,
+            next: None,
+            pending: Vec::new(),
+            pending_at: 0,
+            pushed: 0,
+            segments: VecDeque::new(),
+            announced: None,
+            finished_reported: true,
+            last_position: Instant::now(),
+            last_sync: Instant::now(),
+            scheduled: false,
+        };
+        std::thread::Builder::new()
+            .name("earshot-audio".into())
+            .spawn(move || thread.run())
+            .expect("to start the audio thread")
+    }
+
+    fn run(mut self) {
+        loop {
+            let busy = self.fill();
+            let wait = if busy {
+                Duration::from_millis(0)
+            } else {
+                Duration::from_millis(5)
+            };
+            match self.commands.recv_timeout(wait) {
+                Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(command) => self.handle(command),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.watch();
+        }
+        self.output = None;
+    }
+
+    fn report(&self, report: Report) {
+        match report {
+            // Positions are frequent and replaced by the next one; never wait for them.
+            Report::Position { .. } | Report::Sync { .. } => {
+                let _ = self.reports.try_send(report);
+            }
+            other => {
+                let _ = self.reports.blocking_send(other);
+            }
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Load {
+                id,
+                path,
+                start,
+                paused,
+                at_ns,
+            } => self.load(id, path, start, paused, at_ns),
+            Command::SetNext(next) => {
+                // A next track already opened for chaining is replaced only if it changed.
+                if self.next.as_ref().map(|n| n.0) != next.as_ref().map(|n| n.0) {
+                    self.next = next;
+                }
+            }
+            Command::Pause(paused) => self.shared.paused.store(paused, Relaxed),
+            Command::Volume(volume) => self.shared.set_volume(volume),
+            Command::SetDevice(device) => {
+                self.device = device;
+                self.close();
+            }
+            Command::Stop => self.close(),
+            Command::Shutdown => {}
+        }
+    }
+
+    /// Closes the device and forgets everything queued.
+    fn close(&mut self) {
+        self.output = None;
+        self.decoder = None;
+        self.pending.clear();
+        self.pending_at = 0;
+        self.segments.clear();
+        self.shared.set_schedule(None);
+        self.scheduled = false;
+        self.finished_reported = true;
+    }
+
+    /// Opens the output if needed; false (reported) if it cannot be.
+    fn ensure_output(&mut self, id: u64) -> bool {
+        if self.output.is_some() {
+            return true;
+        }
+        let shared = Arc::clone(&self.shared);
+        let mut producer = None;
+        let opened = output::open(&self.kind, self.device.as_deref(), |rate, channels| {
+            let capacity = ((rate as f32 * RING_SECONDS) as usize).max(1024) * channels;
+            let (p, c) = rtrb::RingBuffer::new(capacity);
+            producer = Some(p);
+            Renderer::new(c, shared, channels, rate)
+        });
+        match opened {
+            Ok(output) => {
+                let name = output.opened().device.clone();
+                tracing::info!(device = %name, rate = output.opened().rate, channels = output.opened().channels, "audio output opened");
+                // A new ring starts empty: the stream position continues from what was consumed.
+                self.pushed = self.shared.consumed.load(Relaxed);
+                self.output = Some((output, producer.expect("the renderer to be made")));
+                self.report(Report::Device {
+                    name: Some(name),
+                    error: None,
+                });
+                true
+            }
+            Err(error) => {
+                self.report(Report::Failed {
+                    id,
+                    message: format!("No audio output could be opened: {error}."),
+                });
+                false
+            }
+        }
+    }
+
+    /// Has the callback drop everything queued, and waits until it has (or reopens the device
+    /// if the callback is not running).
+    fn flush(&mut self) {
+        self.pending.clear();
+        self.pending_at = 0;
+        if self.output.is_none() {
+            return;
+        }
+        let request = self.shared.flush_request.fetch_add(1, AcqRel) + 1;
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while self.shared.flush_done.load(Acquire) != request {
+            if Instant::now() > deadline {
+                tracing::warn!("the audio device stopped calling back; reopening it");
+                self.output = None;
+                self.shared.flush_done.store(request, Release);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.pushed = self.shared.consumed.load(Acquire);
+    }
+
+    fn load(&mut self, id: u64, path: PathBuf, start: u64, paused: bool, at_ns: Option<u64>) {
+        self.shared.set_schedule(None);
+        self.scheduled = false;
+        self.flush();
+        self.decoder = None;
+        self.segments.clear();
+        if !self.ensure_output(id) {
+            return;
+        }
+        let (rate, channels) = {
+            let opened = self
+                .output
+                .as_ref()
+                .expect("the output just opened")
+                .0
+                .opened();
+            (opened.rate, opened.channels)
+        };
+        let mut decoder = match Decoder::open(&path, rate, channels) {
+            Ok(d) => d,
+            Err(e) => {
+                self.report(Report::Failed {
+                    id,
+                    message: e.to_string(),
+                });
+                return;
+            }
+        };
+        let landed = if start > 0 {
+            match decoder.seek(start) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    self.report(Report::Failed {
+                        id,
+                        message: e.to_string(),
+                    });
+                    return;
+                }
+            }
+        } else {
+            0
+        };
+        let source_rate = decoder.source_rate();
+        self.segments.push_back(Segment {
+            id,
+            stream_start: self.pushed,
+            source_start: landed,
+            source_rate,
+            stream_end: None,
+        });
+        if let Some(at_ns) = at_ns {
+            // If the decoder landed off the asked frame, shift the instant to match.
+            let shift = (landed as i128 - start as i128) * 1_000_000_000 / source_rate as i128;
+            self.shared.set_schedule(Some(Schedule {
+                frame: self.pushed,
+                at_ns: (at_ns as i128 + shift).max(0) as u64,
+                rate,
+            }));
+            self.scheduled = true;
+        }
+        self.decoder = Some((id, decoder));
+        self.announced = None;
+        self.finished_reported = false;
+        self.shared.paused.store(paused, Relaxed);
+        // Prime the ring at once so a scheduled start has samples waiting.
+        while self.fill() {}
+    }
+
+    /// Moves decoded audio into the ring while there is room. True if it did any work.
+    fn fill(&mut self) -> bool {
+        let Some((output, producer)) = &mut self.output else {
+            return false;
+        };
+        let channels = output.opened().channels;
+        let rate = output.opened().rate;
+        if self.pending_at >= self.pending.len() {
+            self.pending.clear();
+            self.pending_at = 0;
+            let Some((id, decoder)) = &mut self.decoder else {
+                return false;
+            };
+            let id = *id;
+            // Decode only when the ring has room for a good slice.
+            if producer.slots() < producer.buffer().capacity() / 4 {
+                return false;
+            }
+            match decoder.next_chunk(&mut self.pending) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if let Some(segment) = self.segments.back_mut() {
+                        segment.stream_end = Some(self.pushed);
+                    }
+                    self.decoder = None;
+                    self.chain_next(rate, channels);
+                    return true;
+                }
+                Err(e) => {
+                    if let Some(segment) = self.segments.back_mut() {
+                        segment.stream_end = Some(self.pushed);
+                    }
+                    self.decoder = None;
+                    self.report(Report::Failed {
+                        id,
+                        message: e.to_string(),
+                    });
+                    return true;
+                }
+            }
+        }
+        let Some((_, producer)) = &mut self.output else {
+            return false;
+        };
+        let remaining = self.pending.len() - self.pending_at;
+        let room = producer.slots() / channels * channels;
+        let n = remaining.min(room);
+        if n == 0 {
+            return false;
+        }
+        let mut chunk = producer.write_chunk(n).expect("the slots just counted");
+        let (first, second) = chunk.as_mut_slices();
+        let source = &self.pending[self.pending_at..self.pending_at + n];
+        first.copy_from_slice(&source[..first.len()]);
+        second.copy_from_slice(&source[first.len()..]);
+        chunk.commit_all();
+        self.pending_at += n;
+        self.pushed += (n / channels) as u64;
+        true
+    }
+
+    /// The current track's samples are all queued: open the next one right behind them.
+    fn chain_next(&mut self, rate: u32, channels: usize) {
+        let Some((id, path)) = self.next.take() else {
+            return;
+        };
+        match Decoder::open(&path, rate, channels) {
+            Ok(decoder) => {
+                self.segments.push_back(Segment {
+                    id,
+                    stream_start: self.pushed,
+                    source_start: 0,
+                    source_rate: decoder.source_rate(),
+                    stream_end: None,
+                });
+                self.decoder = Some((id, decoder));
+                self.finished_reported = false;
+            }
+            Err(e) => self.report(Report::Failed {
+                id,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Works out what the listener hears now; reports track changes, the end, the position and
+    /// device failures.
+    fn watch(&mut self) {
+        let Some((output, _)) = &self.output else {
+            return;
+        };
+        if let Some(error) = output.failure() {
+            tracing::warn!(%error, "the audio device failed");
+            self.close();
+            self.shared.paused.store(true, Relaxed);
+            self.report(Report::Device {
+                name: None,
+                error: Some(error),
+            });
+            return;
+        }
+        let rate = output.opened().rate as i128;
+        if self.shared.buffers.load(Acquire) == 0 {
+            return;
+        }
+        let head = self.shared.head_frame.load(Relaxed);
+        let head_ns = self.shared.head_ns.load(Relaxed);
+        let hearing = if self.shared.paused.load(Relaxed) {
+            head
+        } else {
+            let ahead = (clock::now_ns() as i128 - head_ns as i128) * rate / 1_000_000_000;
+            (head as i128 + ahead).clamp(0, head as i128 + rate) as u64
+        };
+        // Drop segments the listener has moved past.
+        while self.segments.len() > 1 && self.segments[1].stream_start <= hearing {
+            self.segments.pop_front();
+        }
+        let Some(segment) = self.segments.front().cloned() else {
+            return;
+        };
+        if hearing >= segment.stream_start && self.announced != Some(segment.id) {
+            self.announced = Some(segment.id);
+            self.report(Report::Started { id: segment.id });
+        }
+        if let Some(end) = segment.stream_end {
+            if hearing >= end && self.segments.len() == 1 && self.decoder.is_none() {
+                if !self.finished_reported {
+                    self.finished_reported = true;
+                    self.report(Report::Finished { id: segment.id });
+                }
+                return;
+            }
+        }
+        if self.last_position.elapsed() >= POSITION_EVERY && self.announced == Some(segment.id) {
+            self.last_position = Instant::now();
+            let played = hearing.saturating_sub(segment.stream_start) as u128;
+            let ms = segment.source_start as u128 * 1000 / segment.source_rate as u128
+                + played * 1000 / rate as u128;
+            self.report(Report::Position {
+                id: segment.id,
+                ms: ms as u64,
+            });
+        }
+        if self.scheduled && self.last_sync.elapsed() >= SYNC_EVERY {
+            self.last_sync = Instant::now();
+            self.report(Report::Sync {
+                error_ns: self.shared.error_ns.load(Relaxed),
+                dropped: self.shared.dropped.load(Relaxed),
+                duplicated: self.shared.duplicated.load(Relaxed),
+                jumps: self.shared.jumps.load(Relaxed),
+            });
+        }
+    }
+}

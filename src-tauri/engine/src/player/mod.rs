@@ -1,0 +1,564 @@
+//! The player (design §3): a queue, play/pause/seek/next/previous, volume, shuffle, repeat,
+//! gapless transitions and scheduled playback, through a real output device.
+//!
+//! ```text
+//!  Player (handle) ─▶ actor task: Queue, state, events ─▶ audio thread: decoders ─▶ SPSC ring
+//!                          ▲                                   │                      │
+//!                          └──────────── reports ──────────────┘        output callback (Renderer)
+//! ```
+//!
+//! The actor owns the queue and talks to the library (tracks, play history); the audio thread
+//! ([`audio`]) owns the device and the decoders; the output callback ([`render`]) only copies.
+
+mod audio;
+mod cpal_out;
+pub mod decode;
+pub mod output;
+pub mod queue;
+pub mod render;
+pub mod sync;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::api::{
+    ApiError, ErrorKind, Event, PlaybackState, PlayerState, Request, Response, Track,
+};
+use crate::clock;
+use crate::library::Library;
+
+pub use output::{OutputKind, VirtualSink};
+
+use audio::{AudioThread, Command, Report};
+use queue::Queue;
+
+/// Calls waiting for the actor.
+const INBOX: usize = 64;
+/// Reports waiting from the audio thread.
+const REPORTS: usize = 256;
+/// Previous restarts the track instead of going back once this far in.
+const RESTART_AFTER_MS: u64 = 3000;
+
+type Reply = oneshot::Sender<Result<Response, ApiError>>;
+
+enum Call {
+    Request(Request, Reply),
+    /// Stop, close the device, end the audio thread; answered when done.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Handle on the player. Cheap to clone.
+#[derive(Clone)]
+pub struct Player {
+    inbox: mpsc::Sender<Call>,
+}
+
+impl Player {
+    pub fn start(library: Library, events: broadcast::Sender<Event>, kind: OutputKind) -> Self {
+        let (inbox, calls) = mpsc::channel(INBOX);
+        let (reports_tx, reports) = mpsc::channel(REPORTS);
+        let (commands, commands_rx) = sync_channel(64);
+        let shared = Arc::new(render::Shared::new());
+        let thread = AudioThread::spawn(kind.clone(), commands_rx, reports_tx, shared);
+        let actor = Actor {
+            library,
+            events,
+            kind,
+            audio: commands,
+            thread: Some(thread),
+            queue: Queue::new(clock::now_ns()),
+            state: PlaybackState::Stopped,
+            position_ms: 0,
+            volume: 100,
+            device: None,
+            chosen_device: None,
+            next_id: 1,
+            current: None,
+            chained: None,
+        };
+        tokio::spawn(actor.run(calls, reports));
+        Self { inbox }
+    }
+
+    /// Carries out one player request.
+    pub async fn call(&self, request: Request) -> Result<Response, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.inbox
+            .send(Call::Request(request, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Stops playback and closes the device.
+    pub async fn shutdown(&self) {
+        let (done, finished) = oneshot::channel();
+        // A closed inbox means it is already down.
+        if self.inbox.send(Call::Shutdown(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+}
+
+fn stopped() -> ApiError {
+    ApiError::new(ErrorKind::ShuttingDown, "The player has stopped.")
+}
+
+struct Actor {
+    library: Library,
+    events: broadcast::Sender<Event>,
+    kind: OutputKind,
+    audio: SyncSender<Command>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    queue: Queue,
+    state: PlaybackState,
+    position_ms: u64,
+    volume: u8,
+    /// The device in use, and the one the listener chose (None: the system default).
+    device: Option<String>,
+    chosen_device: Option<String>,
+    next_id: u64,
+    /// The load id of what plays now.
+    current: Option<u64>,
+    /// The load id given to the audio thread for the track after, and its queue index.
+    chained: Option<(u64, usize)>,
+}
+
+impl Actor {
+    async fn run(mut self, mut calls: mpsc::Receiver<Call>, mut reports: mpsc::Receiver<Report>) {
+        loop {
+            tokio::select! {
+                call = calls.recv() => match call {
+                    None => return self.end().await,
+                    Some(Call::Shutdown(done)) => {
+                        self.end().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(Call::Request(request, reply)) => {
+                        let answer = self.handle(request).await;
+                        let _ = reply.send(answer);
+                    }
+                },
+                Some(report) = reports.recv() => self.on_report(report).await,
+            }
+        }
+    }
+
+    async fn end(&mut self) {
+        self.send(Command::Stop);
+        self.send(Command::Shutdown);
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+
+    fn send(&self, command: Command) {
+        match self.audio.try_send(command) {
+            Ok(()) => {}
+            Err(TrySendError::Full(command)) => {
+                // The audio thread is busy for a moment (opening a device); wait for room.
+                let _ = self.audio.send(command);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    fn snapshot(&self) -> PlayerState {
+        PlayerState {
+            state: self.state,
+            queue: self.queue.items().to_vec(),
+            index: self.queue.index().map(|i| i as u32),
+            position_ms: self.position_ms,
+            volume: self.volume,
+            shuffle: self.queue.shuffle(),
+            repeat: self.queue.repeat(),
+            device: self.device.clone(),
+        }
+    }
+
+    fn changed(&self) -> Response {
+        let state = self.snapshot();
+        let _ = self.events.send(Event::PlayerChanged(state.clone()));
+        Response::Player(state)
+    }
+
+    fn message(&self, message: String) {
+        tracing::info!(%message, "player");
+        let _ = self.events.send(Event::PlayerMessage { message });
+    }
+
+    /// Starts the current queue entry from `position_ms`.
+    fn load_current(&mut self, position_ms: u64, at_ns: Option<u64>, frame: Option<u64>) {
+        let Some(track) = self.queue.current().cloned() else {
+            self.stop();
+            return;
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.current = Some(id);
+        self.chained = None;
+        self.position_ms = position_ms;
+        let start = frame.unwrap_or(position_ms * track.sample_rate as u64 / 1000);
+        self.send(Command::Load {
+            id,
+            path: PathBuf::from(&track.path),
+            start,
+            paused: self.state == PlaybackState::Paused,
+            at_ns,
+        });
+        self.chain();
+    }
+
+    /// Tells the audio thread what follows the current track, for a gapless transition.
+    fn chain(&mut self) {
+        let next = self
+            .queue
+            .peek_after_end()
+            .map(|(index, track)| (index, PathBuf::from(&track.path)));
+        match next {
+            Some((index, path)) => {
+                if self.chained.map(|(_, i)| i) == Some(index) {
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                self.chained = Some((id, index));
+                self.send(Command::SetNext(Some((id, path))));
+            }
+            None => {
+                self.chained = None;
+                self.send(Command::SetNext(None));
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        self.state = PlaybackState::Stopped;
+        self.current = None;
+        self.chained = None;
+        self.position_ms = 0;
+        self.send(Command::Stop);
+    }
+
+    async fn handle(&mut self, request: Request) -> Result<Response, ApiError> {
+        match request {
+            Request::Play { hashes, start } => {
+                let tracks = self.library.tracks_by_hash(&hashes).await?;
+                if tracks.is_empty() {
+                    return Err(ApiError::invalid_input(
+                        "Choose at least one track to play.",
+                    ));
+                }
+                let start = start.unwrap_or(0) as usize;
+                if start >= tracks.len() {
+                    return Err(ApiError::invalid_input(format!(
+                        "There is no track {start} in what was given."
+                    )));
+                }
+                self.queue.replace(tracks, start);
+                self.state = PlaybackState::Playing;
+                self.send(Command::Pause(false));
+                self.load_current(0, None, None);
+                Ok(self.changed())
+            }
+            Request::PlayAt { hash, frame, at_ns } => {
+                let track = self.library.track(&hash).await?;
+                self.queue.replace(vec![track], 0);
+                self.state = PlaybackState::Playing;
+                self.send(Command::Pause(false));
+                self.load_current(0, Some(at_ns), Some(frame));
+                Ok(self.changed())
+            }
+            Request::PlayNext { hashes } => {
+                let tracks = self.library.tracks_by_hash(&hashes).await?;
+                self.queue.play_next(tracks);
+                self.chain();
+                Ok(self.changed())
+            }
+            Request::AddToQueue { hashes } => {
+                let tracks = self.library.tracks_by_hash(&hashes).await?;
+                self.queue.append(tracks);
+                self.chain();
+                Ok(self.changed())
+            }
+            Request::PlayQueueIndex { index } => {
+                if self.queue.jump(index as usize).is_none() {
+                    return Err(no_entry(index));
+                }
+                self.state = PlaybackState::Playing;
+                self.send(Command::Pause(false));
+                self.load_current(0, None, None);
+                Ok(self.changed())
+            }
+            Request::MoveInQueue { from, to } => {
+                if !self.queue.move_item(from as usize, to as usize) {
+                    return Err(no_entry(from.max(to)));
+                }
+                self.chain();
+                Ok(self.changed())
+            }
+            Request::RemoveFromQueue { index } => {
+                match self.queue.remove(index as usize) {
+                    None => return Err(no_entry(index)),
+                    Some(true) if self.state != PlaybackState::Stopped => {
+                        self.load_current(0, None, None)
+                    }
+                    Some(_) => self.chain(),
+                }
+                Ok(self.changed())
+            }
+            Request::ClearQueue => {
+                self.queue.clear();
+                self.stop();
+                Ok(self.changed())
+            }
+            Request::Pause => {
+                if self.state == PlaybackState::Playing {
+                    self.state = PlaybackState::Paused;
+                    self.send(Command::Pause(true));
+                }
+                Ok(self.changed())
+            }
+            Request::Resume => {
+                self.resume();
+                Ok(self.changed())
+            }
+            Request::TogglePause => {
+                if self.state == PlaybackState::Playing {
+                    self.state = PlaybackState::Paused;
+                    self.send(Command::Pause(true));
+                } else {
+                    self.resume();
+                }
+                Ok(self.changed())
+            }
+            Request::Next => {
+                if self.queue.next().is_some() {
+                    self.load_current(0, None, None);
+                } else {
+                    self.stop();
+                }
+                Ok(self.changed())
+            }
+            Request::Previous => {
+                if self.position_ms < RESTART_AFTER_MS {
+                    self.queue.previous();
+                }
+                if self.queue.current().is_some() {
+                    if self.state == PlaybackState::Stopped {
+                        self.state = PlaybackState::Playing;
+                    }
+                    self.load_current(0, None, None);
+                }
+                Ok(self.changed())
+            }
+            Request::Seek { position_ms } => {
+                let Some(track) = self.queue.current() else {
+                    return Err(ApiError::invalid_input("Nothing is playing."));
+                };
+                let position_ms = position_ms.min(track.duration_ms);
+                if self.state == PlaybackState::Stopped {
+                    self.state = PlaybackState::Paused;
+                }
+                self.load_current(position_ms, None, None);
+                Ok(self.changed())
+            }
+            Request::SetVolume { volume } => {
+                self.volume = volume.min(100);
+                // A perceptual curve: half the slider is about a quarter of the power.
+                let gain = (self.volume as f32 / 100.0).powi(2);
+                self.send(Command::Volume(gain));
+                Ok(self.changed())
+            }
+            Request::SetShuffle { on } => {
+                self.queue.set_shuffle(on);
+                self.chained = None;
+                self.chain();
+                Ok(self.changed())
+            }
+            Request::SetRepeat { mode } => {
+                self.queue.set_repeat(mode);
+                self.chained = None;
+                self.chain();
+                Ok(self.changed())
+            }
+            Request::GetPlayer => Ok(Response::Player(self.snapshot())),
+            Request::ListOutputDevices => {
+                let kind = self.kind.clone();
+                let (devices, default) =
+                    tokio::task::spawn_blocking(move || output::devices(&kind))
+                        .await
+                        .unwrap_or_default();
+                Ok(Response::OutputDevices { devices, default })
+            }
+            Request::SetOutputDevice { name } => {
+                if let Some(wanted) = &name {
+                    let kind = self.kind.clone();
+                    let (devices, _) = tokio::task::spawn_blocking(move || output::devices(&kind))
+                        .await
+                        .unwrap_or_default();
+                    if !devices.contains(wanted) {
+                        return Err(ApiError::new(
+                            ErrorKind::NoAudioDevice,
+                            format!("The audio device \"{wanted}\" is not connected."),
+                        ));
+                    }
+                }
+                self.chosen_device = name.clone();
+                self.send(Command::SetDevice(name));
+                if self.state != PlaybackState::Stopped {
+                    let at = self.position_ms;
+                    self.load_current(at, None, None);
+                }
+                Ok(self.changed())
+            }
+            other => Err(ApiError::new(
+                ErrorKind::Internal,
+                format!("the player cannot answer {other:?}"),
+            )),
+        }
+    }
+
+    fn resume(&mut self) {
+        match self.state {
+            PlaybackState::Paused => {
+                self.state = PlaybackState::Playing;
+                if self.current.is_some() && self.device.is_some() {
+                    self.send(Command::Pause(false));
+                } else {
+                    // The device went away (or never opened): start again where we were.
+                    let at = self.position_ms;
+                    self.load_current(at, None, None);
+                }
+            }
+            PlaybackState::Stopped if self.queue.current().is_some() => {
+                self.state = PlaybackState::Playing;
+                self.send(Command::Pause(false));
+                self.load_current(0, None, None);
+            }
+            _ => {}
+        }
+    }
+
+    async fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Started { id } => {
+                if let Some((chained, index)) = self.chained {
+                    if chained == id {
+                        // Gapless transition: the next entry is now current.
+                        self.queue.jump(index);
+                        self.current = Some(id);
+                        self.chained = None;
+                        self.position_ms = 0;
+                        self.chain();
+                    }
+                }
+                if Some(id) == self.current {
+                    if let Some(track) = self.queue.current().cloned() {
+                        self.record_play(track);
+                    }
+                    self.changed();
+                }
+            }
+            Report::Position { id, ms } => {
+                if Some(id) == self.current {
+                    self.position_ms = ms;
+                    let duration_ms = self.queue.current().map_or(0, |t| t.duration_ms);
+                    let _ = self.events.send(Event::PlayerPosition {
+                        position_ms: ms.min(duration_ms.max(ms)),
+                        duration_ms,
+                    });
+                }
+            }
+            Report::Finished { id } => {
+                if Some(id) == self.current {
+                    self.queue.advance_after_end();
+                    self.stop();
+                    self.changed();
+                }
+            }
+            Report::Failed { id, message } => {
+                let title = |t: Option<&Track>| {
+                    t.map_or("a track".to_string(), |t| format!("\"{}\"", t.title))
+                };
+                if Some(id) == self.current {
+                    let what = title(self.queue.current());
+                    if message.starts_with("No audio output") {
+                        self.message(message);
+                        self.state = PlaybackState::Paused;
+                        self.device = None;
+                        self.changed();
+                        return;
+                    }
+                    self.message(format!(
+                        "Cannot play {what}: {message}. Skipping to the next track."
+                    ));
+                    if self.queue.next().is_some() {
+                        self.load_current(0, None, None);
+                    } else {
+                        self.stop();
+                    }
+                    self.changed();
+                } else if let Some((chained, index)) = self.chained {
+                    if chained == id {
+                        let what = title(self.queue.items().get(index));
+                        self.message(format!(
+                            "Cannot play {what}: {message}. It will be skipped."
+                        ));
+                        // Skip it: the entry after it follows the current track instead.
+                        self.queue.remove(index);
+                        self.chained = None;
+                        self.chain();
+                        self.changed();
+                    }
+                }
+            }
+            Report::Device { name, error } => {
+                self.device = name;
+                if let Some(error) = error {
+                    if self.state == PlaybackState::Playing {
+                        self.state = PlaybackState::Paused;
+                    }
+                    self.current = None;
+                    self.message(format!(
+                        "The audio device stopped working ({error}); playback is paused. Press play to continue on another device."
+                    ));
+                }
+                self.changed();
+            }
+            Report::Sync {
+                error_ns,
+                dropped,
+                duplicated,
+                jumps,
+            } => {
+                let _ = self.events.send(Event::SyncReport {
+                    error_us: (error_ns / 1000).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+                    dropped,
+                    duplicated,
+                    jumps,
+                });
+            }
+        }
+    }
+
+    fn record_play(&self, track: Track) {
+        let library = self.library.clone();
+        tokio::spawn(async move {
+            if let Err(error) = library.record_play(track).await {
+                tracing::warn!(%error, "could not record a play");
+            }
+        });
+    }
+}
+
+fn no_entry(index: u32) -> ApiError {
+    ApiError::new(
+        ErrorKind::NotFound,
+        format!("The queue has no entry {index}."),
+    )
+}

@@ -1,0 +1,173 @@
+//! The seam to the audio hardware (conventions 6): an output that calls a [`Renderer`] for every
+//! buffer and tells it when that buffer leaves the device, on the engine clock.
+//!
+//! - [`Output::Cpal`]: the real device through cpal (ALSA/PulseAudio on Linux, WASAPI, CoreAudio).
+//! - [`Output::Virtual`]: a paced software sink for tests: it renders buffers in real time with a
+//!   fixed latency and keeps what it "played" for inspection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::render::Renderer;
+use crate::clock;
+
+/// Which output the player uses. Cheap to clone; decided when the engine starts.
+#[derive(Clone, Debug, Default)]
+pub enum OutputKind {
+    /// The system's audio devices through cpal.
+    #[default]
+    Cpal,
+    /// A software sink (tests): rate, channels, and where the played samples go.
+    Virtual(VirtualSink),
+}
+
+/// Facts about an opened output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    pub device: String,
+    pub rate: u32,
+    pub channels: usize,
+}
+
+/// A running output; dropping it closes the device.
+pub enum Output {
+    Cpal(super::cpal_out::CpalOutput),
+    Virtual(VirtualRun),
+}
+
+impl Output {
+    pub fn opened(&self) -> &Opened {
+        match self {
+            Output::Cpal(o) => o.opened(),
+            Output::Virtual(v) => &v.opened,
+        }
+    }
+
+    /// Whether the device failed since it was opened (unplugged, server gone), with the reason.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Output::Cpal(o) => o.failure(),
+            Output::Virtual(v) => v.sink.fail.lock().expect("the virtual sink lock").clone(),
+        }
+    }
+}
+
+/// The rate and channel count an output will use, so the decoder can prepare samples before the
+/// device opens.
+pub fn probe_format(kind: &OutputKind, device: Option<&str>) -> Result<(u32, usize), String> {
+    match kind {
+        OutputKind::Cpal => super::cpal_out::probe_format(device),
+        OutputKind::Virtual(sink) => Ok((sink.rate, sink.channels)),
+    }
+}
+
+/// Opens the output and starts calling `renderer`.
+pub fn open(
+    kind: &OutputKind,
+    device: Option<&str>,
+    make_renderer: impl FnOnce(u32, usize) -> Renderer,
+) -> Result<Output, String> {
+    match kind {
+        OutputKind::Cpal => {
+            super::cpal_out::CpalOutput::open(device, make_renderer).map(Output::Cpal)
+        }
+        OutputKind::Virtual(sink) => Ok(Output::Virtual(sink.start(make_renderer))),
+    }
+}
+
+/// Output device names (cpal), for Settings.
+pub fn devices(kind: &OutputKind) -> (Vec<String>, Option<String>) {
+    match kind {
+        OutputKind::Cpal => super::cpal_out::devices(),
+        OutputKind::Virtual(_) => (vec!["Virtual sink".into()], Some("Virtual sink".into())),
+    }
+}
+
+/// A paced software output for tests.
+#[derive(Clone, Debug)]
+pub struct VirtualSink {
+    pub rate: u32,
+    pub channels: usize,
+    /// Frames per buffer.
+    pub buffer: usize,
+    /// How long after rendering a buffer "leaves the device".
+    pub latency: Duration,
+    /// Everything rendered since the sink started (interleaved), capped at `keep` samples.
+    pub played: Arc<Mutex<Vec<f32>>>,
+    pub keep: usize,
+    /// Set to make the sink fail (as if unplugged).
+    pub fail: Arc<Mutex<Option<String>>>,
+}
+
+impl VirtualSink {
+    pub fn new(rate: u32, channels: usize) -> Self {
+        Self {
+            rate,
+            channels,
+            buffer: 480,
+            latency: Duration::from_millis(20),
+            played: Arc::new(Mutex::new(Vec::new())),
+            keep: rate as usize * channels * 600,
+            fail: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn start(&self, make_renderer: impl FnOnce(u32, usize) -> Renderer) -> VirtualRun {
+        let mut renderer = make_renderer(self.rate, self.channels);
+        let stop = Arc::new(AtomicBool::new(false));
+        let sink = self.clone();
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("earshot-virtual-out".into())
+            .spawn(move || {
+                let period_ns = sink.buffer as u64 * 1_000_000_000 / sink.rate as u64;
+                let mut buffer = vec![0.0f32; sink.buffer * sink.channels];
+                let mut next = clock::now_ns();
+                while !stopping.load(Ordering::Relaxed) {
+                    if sink.fail.lock().expect("the virtual sink lock").is_some() {
+                        break;
+                    }
+                    renderer.render(&mut buffer, next + sink.latency.as_nanos() as u64);
+                    {
+                        let mut played = sink.played.lock().expect("the virtual sink lock");
+                        if played.len() + buffer.len() <= sink.keep {
+                            played.extend_from_slice(&buffer);
+                        }
+                    }
+                    next += period_ns;
+                    let now = clock::now_ns();
+                    if next > now {
+                        std::thread::sleep(Duration::from_nanos(next - now));
+                    }
+                }
+            })
+            .expect("to start the virtual output thread");
+        VirtualRun {
+            opened: Opened {
+                device: "Virtual sink".into(),
+                rate: self.rate,
+                channels: self.channels,
+            },
+            sink: self.clone(),
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+pub struct VirtualRun {
+    opened: Opened,
+    sink: VirtualSink,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for VirtualRun {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
