@@ -5,12 +5,13 @@ use std::path::PathBuf;
 pub const HELP: &str = "\
 Earshot: message friends, see what they listen to, and listen together.
 
-usage: earshot [--data-dir DIR] [earshot://invite/…]
+usage: earshot [--data-dir DIR] [--music DIR] [earshot://invite/…]
 
 options:
   --data-dir DIR   where Earshot keeps its identity, history and logs
                    (also EARSHOT_DATA_DIR; default: the per-OS app data folder).
                    Only one Earshot may use a data directory at a time.
+  --music DIR      add DIR to the music folders (if it is not one already)
   -h, --help       this help
 
 An earshot://invite/… link on the command line is redeemed at start (this is also how the
@@ -21,6 +22,8 @@ pub struct Args {
     pub data_dir: Option<PathBuf>,
     /// An `earshot://` link to open at start.
     pub link: Option<String>,
+    /// A music folder to add at start (the demo library, for `./dev run`).
+    pub music: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -36,6 +39,10 @@ impl Args {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "-h" | "--help" => return Ok(Parsed::Help),
+                "--music" => {
+                    let dir = args.next().ok_or("--music needs a directory")?;
+                    parsed.music = Some(PathBuf::from(dir));
+                }
                 "--data-dir" => {
                     let dir = args.next().ok_or("--data-dir needs a directory")?;
                     parsed.data_dir = Some(PathBuf::from(dir));
@@ -74,6 +81,14 @@ mod tests {
         }));
         assert_eq!(parse(&["--data-dir", "/d"]), expected);
         assert_eq!(parse(&["--data-dir=/d"]), expected);
+    }
+
+    #[test]
+    fn a_music_folder_can_be_added_at_start() {
+        let Ok(Parsed::Run(args)) = parse(&["--music", "/srv/music"]) else {
+            panic!("--music to parse");
+        };
+        assert_eq!(args.music, Some(PathBuf::from("/srv/music")));
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub fn run() -> ExitCode {
 
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_dialog::init())
         .manage(engine.clone())
         .invoke_handler(tauri::generate_handler![call])
         .setup(move |app| {
@@ -56,6 +57,9 @@ pub fn run() -> ExitCode {
             tauri::async_runtime::spawn(bridge_events(engine.clone(), handle));
             if let Some(link) = args.link.clone() {
                 tauri::async_runtime::spawn(open_link(engine.clone(), link));
+            }
+            if let Some(music) = args.music.clone() {
+                tauri::async_runtime::spawn(add_music(engine.clone(), music));
             }
             // Links clicked while Earshot runs (macOS delivers even the first one this way).
             let opened = engine.clone();
@@ -93,6 +97,21 @@ async fn open_link(engine: Engine, link: String) {
     match engine.call(Request::RedeemInvite { link }).await {
         Ok(_) => tracing::info!("redeemed the invite given at start"),
         Err(error) => tracing::warn!(%error, "the invite given at start could not be redeemed"),
+    }
+}
+
+/// Adds a music folder given at start, unless it is one already.
+async fn add_music(engine: Engine, folder: std::path::PathBuf) {
+    let path = std::fs::canonicalize(&folder).unwrap_or(folder);
+    let path = path.to_string_lossy().into_owned();
+    if let Ok(Response::Folders { folders }) = engine.call(Request::ListFolders).await {
+        if folders.contains(&path) {
+            return;
+        }
+    }
+    match engine.call(Request::AddFolder { path }).await {
+        Ok(_) => tracing::info!("added the music folder given at start"),
+        Err(error) => tracing::warn!(%error, "the music folder given at start could not be added"),
     }
 }
 

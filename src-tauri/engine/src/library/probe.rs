@@ -156,6 +156,10 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
         duration_ms = counted * 1000 / sample_rate as u64;
     }
 
+    if frames.is_some() && duration_ms > 2000 {
+        check_tail(&mut *format, track.id, duration_ms)?;
+    }
+
     let mut tags = Tags::default();
     let mut art = None;
     {
@@ -178,6 +182,48 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
         art,
         hash,
     })
+}
+
+/// A file cut short still has a header promising the full length: look for audio near the end.
+fn check_tail(
+    format: &mut dyn FormatReader,
+    track_id: u32,
+    duration_ms: u64,
+) -> Result<(), ProbeError> {
+    use symphonia::core::formats::{SeekMode, SeekTo};
+    let near_end = symphonia::core::units::Time::from_millis_u64(duration_ms.saturating_sub(1000));
+    let truncated = || {
+        ProbeError::Damaged(format!(
+            "it is truncated: the header promises {} but the audio stops before the end",
+            minutes(duration_ms)
+        ))
+    };
+    match format.seek(
+        SeekMode::Coarse,
+        SeekTo::Time {
+            time: near_end,
+            track_id: Some(track_id),
+        },
+    ) {
+        Ok(_) => {}
+        Err(SymphoniaError::IoError(_)) | Err(SymphoniaError::SeekError(_)) => {
+            return Err(truncated())
+        }
+        Err(e) => return Err(ProbeError::Damaged(e.to_string())),
+    }
+    loop {
+        match format.next_packet() {
+            Ok(Some(packet)) if packet.track_id == track_id => return Ok(()),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(SymphoniaError::IoError(_)) => return Err(truncated()),
+            Err(SymphoniaError::DecodeError(_)) => {}
+            Err(e) => return Err(ProbeError::Damaged(e.to_string())),
+        }
+    }
+}
+
+fn minutes(ms: u64) -> String {
+    format!("{}:{:02}", ms / 60_000, ms / 1000 % 60)
 }
 
 /// Reads packets to the end, summing their durations.

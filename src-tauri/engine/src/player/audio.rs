@@ -458,7 +458,9 @@ impl AudioThread {
             self.report(Report::Started { id: segment.id });
         }
         if let Some(end) = segment.stream_end {
-            if hearing >= end && self.segments.len() == 1 && self.decoder.is_none() {
+            let drained = self.shared.consumed.load(Relaxed) >= end
+                && clock::now_ns() >= self.shared.drained_ns.load(Relaxed);
+            if drained && self.segments.len() == 1 && self.decoder.is_none() {
                 if !self.finished_reported {
                     self.finished_reported = true;
                     self.report(Report::Finished { id: segment.id });

@@ -161,7 +161,8 @@ impl Decoder {
                 Some(tb) => tb
                     .calc_time(symphonia::core::units::Timestamp::new(ts))
                     .map_or(0, |t| {
-                        (t.as_nanos() * self.source_rate as i128 / 1_000_000_000) as i64
+                        ((t.as_nanos() * self.source_rate as i128 + 500_000_000) / 1_000_000_000)
+                            as i64
                     }),
                 None => ts,
             }

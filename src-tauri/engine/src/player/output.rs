@@ -98,6 +98,8 @@ pub struct VirtualSink {
     pub keep: usize,
     /// Set to make the sink fail (as if unplugged).
     pub fail: Arc<Mutex<Option<String>>>,
+    /// When the first sample in `played` left the "device" (engine clock, ns).
+    pub first_ns: Arc<Mutex<Option<u64>>>,
 }
 
 impl VirtualSink {
@@ -110,6 +112,7 @@ impl VirtualSink {
             played: Arc::new(Mutex::new(Vec::new())),
             keep: rate as usize * channels * 600,
             fail: Arc::new(Mutex::new(None)),
+            first_ns: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -128,9 +131,13 @@ impl VirtualSink {
                     if sink.fail.lock().expect("the virtual sink lock").is_some() {
                         break;
                     }
-                    renderer.render(&mut buffer, next + sink.latency.as_nanos() as u64);
+                    let playback = next + sink.latency.as_nanos() as u64;
+                    renderer.render(&mut buffer, playback);
                     {
                         let mut played = sink.played.lock().expect("the virtual sink lock");
+                        if played.is_empty() {
+                            *sink.first_ns.lock().expect("the virtual sink lock") = Some(playback);
+                        }
                         if played.len() + buffer.len() <= sink.keep {
                             played.extend_from_slice(&buffer);
                         }

@@ -33,6 +33,9 @@ pub struct Shared {
     /// The head of the last buffer: its stream frame and when it leaves the device (engine ns).
     pub head_frame: AtomicU64,
     pub head_ns: AtomicU64,
+    /// When the last frame taken from the ring so far leaves the device (engine ns): once the
+    /// stream runs dry, the end of the music is heard then.
+    pub drained_ns: AtomicU64,
     /// Buffers rendered, for the decoder thread to see that the output is alive.
     pub buffers: AtomicU64,
     /// Buffers that ran out of samples (the decoder fell behind).
@@ -297,6 +300,12 @@ impl Renderer {
             chunk.commit_all();
             written += n;
             taken += n as u64;
+        }
+        if taken > 0 {
+            let heard = (playback_ns as u128
+                + written as u128 * 1_000_000_000 / self.rate.max(1) as u128)
+                as u64;
+            shared.drained_ns.store(heard, Relaxed);
         }
         shared.consumed.fetch_add(taken, Relaxed);
     }
