@@ -1,0 +1,367 @@
+//! Real audio: `earshot-node` plays through cpal into a headless PulseAudio (started here, with a
+//! null sink), the sink's monitor is recorded, and the recording is compared with what the files
+//! decode to. Also: two nodes scheduled on one instant, measured by `../shared/syncmeter` when it
+//! is there. Needs `pulseaudio`, `parecord` and `ffmpeg` (the test command installs them).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use earshot_engine::player::decode::Decoder;
+use serde_json::json;
+
+use crate::util::{dirs, Node};
+
+const RATE: u32 = 48_000;
+
+/// A private PulseAudio server with one stereo null sink, "out"; stopped on drop.
+pub struct Pulse {
+    dir: tempfile::TempDir,
+    server: Child,
+}
+
+impl Pulse {
+    pub fn start() -> Pulse {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["home", "runtime", "state", "xdg/alsa"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        let socket = root.join("runtime/native");
+        std::fs::write(
+            root.join("default.pa"),
+            format!(
+                "load-module module-native-protocol-unix socket={} auth-anonymous=1\n\
+                 load-module module-null-sink sink_name=out rate={RATE} channels=2 format=float32le \
+                 sink_properties=device.description=earshot-test\n\
+                 set-default-sink out\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("daemon.conf"),
+            "exit-idle-time = -1\nflat-volumes = no\n",
+        )
+        .unwrap();
+        // ALSA's "default" device is the pulse plugin, so cpal's ALSA host plays into "out".
+        std::fs::write(
+            root.join("xdg/alsa/asoundrc"),
+            "pcm.!default { type pulse }\nctl.!default { type pulse }\n",
+        )
+        .unwrap();
+        let server = Command::new("pulseaudio")
+            .args(["-n", "-F"])
+            .arg(root.join("default.pa"))
+            .args([
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--log-target=stderr",
+            ])
+            .env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env_remove("DISPLAY")
+            .env("HOME", root.join("home"))
+            .env("XDG_RUNTIME_DIR", root.join("runtime"))
+            .env("PULSE_RUNTIME_PATH", root.join("runtime"))
+            .env("PULSE_STATE_PATH", root.join("state"))
+            .env("PULSE_CONFIG", root.join("daemon.conf"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio to start (apt-get install pulseaudio pulseaudio-utils)");
+        let pulse = Pulse { dir, server };
+        for _ in 0..100 {
+            if socket.exists()
+                && pulse
+                    .command("pactl")
+                    .arg("info")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            {
+                return pulse;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("pulseaudio did not come up within 5 s");
+    }
+
+    /// The environment a client needs: the server, and ALSA's default routed to it.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let root = self.dir.path();
+        vec![
+            (
+                "PULSE_SERVER".into(),
+                format!("unix:{}", root.join("runtime/native").display()),
+            ),
+            (
+                "XDG_CONFIG_HOME".into(),
+                root.join("xdg").display().to_string(),
+            ),
+        ]
+    }
+
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command.envs(self.env());
+        command
+    }
+
+    /// Starts recording the sink's monitor (float32, stereo) to `file`. An idle null sink renders
+    /// 2 s ahead; a low-latency recorder, given time to settle, makes it render in small blocks.
+    pub fn record(&self, file: &Path) -> Child {
+        let child = self
+            .command("parecord")
+            .args([
+                "--raw",
+                "--format=float32le",
+                "--channels=2",
+                "--latency-msec=5",
+                "--device=out.monitor",
+            ])
+            .arg(format!("--rate={RATE}"))
+            .stdout(std::fs::File::create(file).unwrap())
+            .spawn()
+            .expect("parecord to start");
+        std::thread::sleep(Duration::from_millis(2500));
+        child
+    }
+
+    /// A wrapper (`env K=V… `) for Node::start_with.
+    pub fn wrapper(&self) -> Vec<String> {
+        let mut wrapper = vec!["env".to_string()];
+        wrapper.extend(self.env().into_iter().map(|(k, v)| format!("{k}={v}")));
+        wrapper
+    }
+}
+
+impl Drop for Pulse {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn ffmpeg(args: &[&str], out: &Path) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(out)
+        .status()
+        .expect("ffmpeg to run");
+    assert!(status.success(), "ffmpeg failed making {}", out.display());
+}
+
+fn decoded(path: &Path) -> Vec<f32> {
+    let mut decoder = Decoder::open(path, RATE, 2).unwrap();
+    let mut out = Vec::new();
+    while decoder.next_chunk(&mut out).unwrap() {}
+    out.chunks(2).map(|f| f[0]).collect()
+}
+
+fn read_f32(path: &Path) -> Vec<f32> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .unwrap()
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes
+        .chunks_exact(4)
+        .map(|f| f32::from_le_bytes([f[0], f[1], f[2], f[3]]))
+        .collect()
+}
+
+/// Where `reference` starts in `recorded`: the onsets (first sample above a threshold) are lined
+/// up, then refined by cross-correlating 0.1 s around them. Returns the offset and correlation.
+fn align(recorded: &[f32], reference: &[f32]) -> (usize, f64) {
+    let onset = |v: &[f32]| {
+        v.iter()
+            .position(|s| s.abs() > 0.01)
+            .expect("sound in the signal")
+    };
+    let (rec_onset, ref_onset) = (onset(recorded), onset(reference));
+    let needle = &reference[ref_onset..(ref_onset + 4800).min(reference.len())];
+    let energy: f64 = needle.iter().map(|x| (*x as f64).powi(2)).sum();
+    let mut best = (0usize, f64::MIN);
+    let centre = rec_onset as i64 - ref_onset as i64;
+    for shift in -2000i64..=2000 {
+        let start = centre + shift + ref_onset as i64;
+        if start < 0 || start as usize + needle.len() > recorded.len() {
+            continue;
+        }
+        let window = &recorded[start as usize..start as usize + needle.len()];
+        let dot: f64 = window
+            .iter()
+            .zip(needle)
+            .map(|(a, b)| *a as f64 * *b as f64)
+            .sum();
+        let window_energy: f64 = window.iter().map(|x| (*x as f64).powi(2)).sum();
+        let corr = dot / (energy * window_energy).sqrt().max(1e-12);
+        if corr > best.1 {
+            best = ((centre + shift).max(0) as usize, corr);
+        }
+    }
+    best
+}
+
+#[test]
+fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
+    let music = tempfile::tempdir().unwrap();
+    let first = music.path().join("1 noise.flac");
+    let second = music.path().join("2 chirp.flac");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "anoisesrc=color=pink:amplitude=0.3:sample_rate=48000:duration=2:seed=7",
+            "-ac",
+            "2",
+            "-c:a",
+            "flac",
+        ],
+        &first,
+    );
+    // 44.1 kHz: resampled to the device's rate on the way.
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "aevalsrc=0.4*sin(2*PI*(200+400*t)*t):s=44100:d=2",
+            "-ac",
+            "2",
+            "-c:a",
+            "flac",
+        ],
+        &second,
+    );
+
+    let pulse = Pulse::start();
+    let recording = music.path().join("rec.raw");
+    let mut recorder = pulse.record(&recording);
+    let [data] = dirs::<1>();
+    let wrapper = pulse.wrapper();
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut node = Node::start_with(data.path(), &["--offline"], &wrapper);
+    node.call(json!({"type": "add_folder", "path": music.path()}))
+        .unwrap();
+    node.wait_event("scan_finished", Duration::from_secs(20));
+    let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
+    let hashes: Vec<_> = tracks["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["hash"].clone())
+        .collect();
+    assert_eq!(hashes.len(), 2);
+    node.call(json!({"type": "play", "hashes": hashes}))
+        .unwrap();
+    loop {
+        let event = node.wait_event("player_changed", Duration::from_secs(20));
+        if event["state"] == "stopped" {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+
+    let recorded: Vec<f32> = read_f32(&recording).chunks(2).map(|f| f[0]).collect();
+    let peak = recorded.iter().fold(0f32, |m, s| m.max(s.abs()));
+    eprintln!("recorded {} frames, peak {peak}", recorded.len());
+    let mut reference = decoded(&first);
+    reference.extend(decoded(&second));
+    if let Ok(keep) = std::env::var("EARSHOT_KEEP_RECORDING") {
+        let _ = std::fs::copy(&recording, keep);
+    }
+    let (start, head_corr) = align(&recorded, &reference);
+    assert!(
+        head_corr > 0.99,
+        "the start of the recording matches the file (correlation {head_corr:.4})"
+    );
+    let played = &recorded[start..(start + reference.len()).min(recorded.len())];
+    assert!(
+        played.len() + 16 >= reference.len(),
+        "the whole queue was recorded"
+    );
+    let dot: f64 = played
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| *a as f64 * *b as f64)
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    let correlation = dot / (norm(played) * norm(&reference[..played.len()]));
+    eprintln!(
+        "recorded vs decoded: correlation {correlation:.5} over {} frames",
+        played.len()
+    );
+    assert!(
+        correlation > 0.99,
+        "the recording is the music, sample for sample (correlation {correlation:.5})"
+    );
+    // No gap at the change of track (2 s in): no stretch of silence beyond 3 ms.
+    let mut run = 0;
+    let mut longest = 0;
+    for s in played {
+        run = if s.abs() < 1e-4 { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    assert!(
+        longest < (RATE as usize * 3 / 1000),
+        "a silent stretch of {longest} frames inside the queue"
+    );
+}
+
+/// `../shared/syncmeter` beside the checkout, if this machine has it.
+fn syncmeter() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/syncmeter");
+    dir.join("syncmeter.sh").exists().then_some(dir)
+}
+
+#[test]
+fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
+    let Some(meter) = syncmeter() else {
+        eprintln!("skipped: ../shared/syncmeter is not on this machine");
+        return;
+    };
+    let node = crate::util::node_binary();
+    let [a, b] = dirs::<2>();
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 7000;
+    let player = |dir: &Path| {
+        format!(
+            "exec {} --data-dir {} --offline play \"$SM_SIGNAL\" --at-unix-ms {at} --seconds 80",
+            node.display(),
+            dir.display()
+        )
+    };
+    // syncmeter's analyser needs the system Python's numpy/scipy (not a pyenv shim's).
+    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let output = Command::new("bash")
+        .arg(meter.join("syncmeter.sh"))
+        .args(["--alsa-default", "-d", "60", "-s", "5"])
+        .arg(player(a.path()))
+        .arg(player(b.path()))
+        .env("PATH", path)
+        .output()
+        .expect("syncmeter to run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "syncmeter failed: {}\n{}",
+        last,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures: serde_json::Value = serde_json::from_str(last).expect("syncmeter's JSON line");
+    eprintln!("two scheduled nodes, measured by syncmeter: {figures}");
+    let median = figures["median_ms"].as_f64().unwrap().abs();
+    let p95 = figures["p95_ms"].as_f64().unwrap();
+    assert!(figures["windows"].as_u64().unwrap() >= 55, "{figures}");
+    assert!(median <= 0.5, "median offset {median} ms");
+    assert!(p95 <= 1.0, "p95 offset {p95} ms");
+}
