@@ -365,3 +365,117 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
     assert!(median <= 0.5, "median offset {median} ms");
     assert!(p95 <= 1.0, "p95 offset {p95} ms");
 }
+
+/// A private session D-Bus; stopped on drop.
+struct SessionBus {
+    daemon: Child,
+    address: String,
+}
+
+impl SessionBus {
+    fn start() -> SessionBus {
+        use std::io::BufRead;
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon to start (apt-get install dbus)");
+        let mut line = String::new();
+        std::io::BufReader::new(daemon.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        SessionBus {
+            daemon,
+            address: line.trim().to_string(),
+        }
+    }
+
+    fn playerctl(&self, args: &[&str]) -> String {
+        let output = Command::new("playerctl")
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .output()
+            .expect("playerctl to run (apt-get install playerctl)");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+#[test]
+fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
+    let music = tempfile::tempdir().unwrap();
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=48000:duration=20",
+            "-ac",
+            "2",
+            "-metadata",
+            "title=Media Key Test",
+            "-metadata",
+            "artist=Earshot",
+            "-c:a",
+            "flac",
+        ],
+        &music.path().join("keys.flac"),
+    );
+    let pulse = Pulse::start();
+    let bus = SessionBus::start();
+    let [data] = dirs::<1>();
+    let mut wrapper = pulse.wrapper();
+    wrapper.push(format!("DBUS_SESSION_BUS_ADDRESS={}", bus.address));
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut node = Node::start_with(data.path(), &["--offline"], &wrapper);
+    node.call(json!({"type": "add_folder", "path": music.path()}))
+        .unwrap();
+    node.wait_event("scan_finished", Duration::from_secs(20));
+    let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
+    let hash = tracks["tracks"][0]["hash"].clone();
+    node.call(json!({"type": "play", "hashes": [hash]}))
+        .unwrap();
+
+    // The player appears on the bus under a per-process MPRIS name, showing the track.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (name, title) = loop {
+        let name = bus
+            .playerctl(&["--list-all"])
+            .lines()
+            .find(|l| l.starts_with("earshot"))
+            .map(str::to_string);
+        if let Some(name) = name {
+            let title = bus.playerctl(&["--player", &name, "metadata", "title"]);
+            if title == "Media Key Test" {
+                break (name, title);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Earshot player with the track on the session bus"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("MPRIS player {name} shows {title:?}");
+
+    bus.playerctl(&["--player", &name, "pause"]);
+    loop {
+        let state = node.wait_event("player_changed", Duration::from_secs(10));
+        if state["state"] == "paused" {
+            break;
+        }
+    }
+    bus.playerctl(&["--player", &name, "play-pause"]);
+    loop {
+        let state = node.wait_event("player_changed", Duration::from_secs(10));
+        if state["state"] == "playing" {
+            break;
+        }
+    }
+}

@@ -38,6 +38,8 @@ pub struct Config {
     pub net: Option<NetConfig>,
     /// Where the player's sound goes: the system's devices, or a software sink in tests.
     pub audio: OutputKind,
+    /// Show the player in the OS media controls (MPRIS, SMTC, Now Playing) and obey media keys.
+    pub media_controls: bool,
 }
 
 impl Config {
@@ -48,6 +50,7 @@ impl Config {
             store: StoreOptions::default(),
             net: Some(NetConfig::default()),
             audio: OutputKind::default(),
+            media_controls: true,
         }
     }
 
@@ -142,6 +145,9 @@ impl Engine {
                 detail: e.message,
             })?;
         let player = Player::start(library.clone(), events.clone(), config.audio);
+        if config.media_controls {
+            player.attach_media_controls(events.subscribe());
+        }
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
         Ok(Engine {
             inner: Arc::new(Inner {

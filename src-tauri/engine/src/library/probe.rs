@@ -163,8 +163,17 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
     let mut tags = Tags::default();
     let mut art = None;
     {
+        // Every revision counts (ID3 tags found while probing come before the container's own);
+        // the newest is read first, so its values win.
         let mut metadata = format.metadata();
-        if let Some(revision) = metadata.skip_to_latest() {
+        let mut older = Vec::new();
+        while let Some(revision) = metadata.pop() {
+            older.push(revision);
+        }
+        if let Some(latest) = metadata.current() {
+            read_tags(latest, track.id, &mut tags, &mut art);
+        }
+        for revision in older.iter().rev() {
             read_tags(revision, track.id, &mut tags, &mut art);
         }
     }

@@ -13,6 +13,7 @@
 mod audio;
 mod cpal_out;
 pub mod decode;
+mod media_keys;
 pub mod output;
 pub mod queue;
 pub mod render;
@@ -81,6 +82,11 @@ impl Player {
         };
         tokio::spawn(actor.run(calls, reports));
         Self { inbox }
+    }
+
+    /// Shows the player in the OS media controls and obeys their buttons and the media keys.
+    pub fn attach_media_controls(&self, events: broadcast::Receiver<Event>) {
+        media_keys::start(events, self.clone());
     }
 
     /// Carries out one player request.
