@@ -6,6 +6,7 @@
 //! Subcommands cover tooling that needs no running peer, such as regenerating the UI's bindings.
 
 mod bench;
+mod bench_audio;
 mod control;
 mod demo;
 mod play;

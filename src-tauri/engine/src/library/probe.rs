@@ -354,10 +354,11 @@ fn folder_cover(path: &Path) -> Option<(String, Vec<u8>)> {
     })
 }
 
+/// The art without its thumbnail: the scanner makes that once per distinct image.
 fn make_art((mime, data): (String, Vec<u8>)) -> Art {
     Art {
         hash: blake3::hash(&data).to_hex().to_string(),
-        thumb: thumbnail(&data),
+        thumb: None,
         mime,
         data,
     }

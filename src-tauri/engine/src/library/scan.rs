@@ -157,10 +157,13 @@ pub async fn scan_folder(
 
     // Workers read files; this task stores their results in batches.
     let queue = Arc::new(Mutex::new(todo.clone().into_iter().map(|(f, _)| f)));
+    // Cover images already thumbnailed in this scan (an album's tracks share one).
+    let seen_art = Arc::new(Mutex::new(std::collections::HashSet::new()));
     let (results, outcomes) = mpsc::sync_channel::<Outcome>(BATCH);
     let mut handles = Vec::new();
     for i in 0..workers.max(1) {
         let queue = Arc::clone(&queue);
+        let seen_art = Arc::clone(&seen_art);
         let results = results.clone();
         let folder = folder.to_string();
         handles.push(
@@ -169,7 +172,7 @@ pub async fn scan_folder(
                 .spawn(move || loop {
                     let next = queue.lock().expect("the scan queue lock").next();
                     let Some(file) = next else { return };
-                    if results.send(read_file(&folder, file)).is_err() {
+                    if results.send(read_file(&folder, file, &seen_art)).is_err() {
                         return;
                     }
                 })
@@ -290,7 +293,11 @@ fn store_batch(
 }
 
 /// Reads one file completely: never panics on its contents, always says what went wrong.
-fn read_file(folder: &str, file: Found) -> Outcome {
+fn read_file(
+    folder: &str,
+    file: Found,
+    seen_art: &Mutex<std::collections::HashSet<String>>,
+) -> Outcome {
     let path_text = file.path.to_string_lossy().into_owned();
     let read = std::panic::catch_unwind(|| probe::read(&file.path)).unwrap_or_else(|_| {
         Err(probe::ProbeError::Unreadable(
@@ -302,9 +309,18 @@ fn read_file(folder: &str, file: Found) -> Outcome {
         Ok(Probed {
             tags,
             stream,
-            art,
+            mut art,
             hash,
         }) => {
+            if let Some(art) = &mut art {
+                let first = seen_art
+                    .lock()
+                    .expect("the art set lock")
+                    .insert(art.hash.clone());
+                if first {
+                    art.thumb = probe::thumbnail(&art.data);
+                }
+            }
             let title = tags.title.clone().unwrap_or_else(|| {
                 file.path
                     .file_stem()

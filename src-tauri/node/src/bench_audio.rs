@@ -1,0 +1,306 @@
+//! Library and player benchmarks (one JSON object each; build with `--release` for real figures):
+//!
+//! - `decode`: decode speed per format as a multiple of real time on one core, beside
+//!   `ffmpeg -threads 1 … -f null -` on the same files in the same run (`vs_ffmpeg` > 1 means
+//!   Earshot is faster);
+//! - `scan`: tracks per second scanning 5,000 generated tagged files with cover art — cold (page
+//!   cache dropped when allowed), warm (files cached, empty library) and an unchanged rescan;
+//! - `playback`: the process's CPU share (% of one core) while playing through the real output
+//!   device for 30 s (needs a working audio device, e.g. a PulseAudio null sink).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use earshot_engine::api::{Event, Request, Response};
+use earshot_engine::player::decode::Decoder;
+use earshot_engine::{Config, Engine};
+use serde_json::json;
+
+const DECODE_SECONDS: u32 = 60;
+const SCAN_FILES: usize = 5000;
+const PLAYBACK_SECONDS: u64 = 30;
+
+fn ffmpeg(args: &[&str], out: &Path) -> anyhow::Result<()> {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args)
+        .arg(out)
+        .status()
+        .context("ffmpeg is needed to make the benchmark's files (apt-get install ffmpeg)")?;
+    if !status.success() {
+        bail!("ffmpeg failed making {}", out.display());
+    }
+    Ok(())
+}
+
+/// A minute of music-like sound: chords plus a little noise, stereo, 44.1 kHz.
+fn source(seconds: u32) -> String {
+    format!(
+        "aevalsrc=0.2*sin(2*PI*220*t)+0.15*sin(2*PI*277.2*t)+0.1*sin(2*PI*329.6*t)+0.05*random(0)|0.2*sin(2*PI*220*t+1)+0.15*sin(2*PI*329.6*t)+0.05*random(1):s=44100:d={seconds}"
+    )
+}
+
+const FORMATS: &[(&str, &str, &[&str])] = &[
+    ("wav", "wav", &["-c:a", "pcm_s16le"]),
+    ("flac", "flac", &["-c:a", "flac"]),
+    ("mp3", "mp3", &["-c:a", "libmp3lame", "-b:a", "256k"]),
+    ("vorbis", "ogg", &["-c:a", "libvorbis", "-q:a", "6"]),
+    ("aac", "m4a", &["-c:a", "aac", "-b:a", "256k"]),
+    ("alac", "m4a", &["-c:a", "alac"]),
+];
+
+fn mode() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug (use --release for real figures)"
+    } else {
+        "release"
+    }
+}
+
+pub fn decode() -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::tempdir()?;
+    let mut figures = serde_json::Map::new();
+    for (name, ext, codec) in FORMATS {
+        let path = dir.path().join(format!("{name}.{ext}"));
+        let mut args = vec!["-f", "lavfi"];
+        let src = source(DECODE_SECONDS);
+        args.extend(["-i", &src]);
+        args.extend(codec.iter());
+        ffmpeg(&args, &path)?;
+
+        let started = Instant::now();
+        let mut decoder = Decoder::open(&path, 44_100, 2)?;
+        let mut out = Vec::with_capacity(1 << 16);
+        let mut frames = 0usize;
+        loop {
+            out.clear();
+            if !decoder.next_chunk(&mut out)? {
+                break;
+            }
+            frames += out.len() / 2;
+        }
+        let ours = started.elapsed();
+        let started = Instant::now();
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-threads", "1", "-i"])
+            .arg(&path)
+            .args(["-f", "null", "-"])
+            .status()?;
+        if !status.success() {
+            bail!("ffmpeg could not decode {}", path.display());
+        }
+        let theirs = started.elapsed();
+        let audio = frames as f64 / 44_100.0;
+        figures.insert(
+            name.to_string(),
+            json!({
+                "x_realtime": round(audio / ours.as_secs_f64()),
+                "ffmpeg_x_realtime": round(audio / theirs.as_secs_f64()),
+                "vs_ffmpeg": round(theirs.as_secs_f64() / ours.as_secs_f64()),
+            }),
+        );
+    }
+    Ok(
+        json!({"bench": "decode", "build": mode(), "seconds_per_file": DECODE_SECONDS, "formats": figures}),
+    )
+}
+
+pub async fn scan() -> anyhow::Result<serde_json::Value> {
+    let music = tempfile::tempdir()?;
+    // One tagged MP3 with a cover, copied 5,000 times with a distinct trailing byte pattern so
+    // every file has its own hash (as real files do).
+    let cover = music.path().join("cover.png");
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=size=500x500",
+            "-frames:v",
+            "1",
+        ],
+        &cover,
+    )?;
+    let seed = music.path().join("seed.mp3");
+    let src = source(3);
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &src,
+            "-i",
+            cover.to_str().unwrap(),
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            "-c:v",
+            "png",
+            "-disposition:v",
+            "attached_pic",
+            "-metadata",
+            "title=Bench",
+            "-metadata",
+            "artist=Earshot",
+            "-metadata",
+            "album=Scan",
+            "-metadata",
+            "track=1",
+            "-metadata",
+            "date=2026",
+            "-metadata",
+            "genre=Test",
+        ],
+        &seed,
+    )?;
+    std::fs::remove_file(&cover)?;
+    let bytes = std::fs::read(&seed)?;
+    std::fs::remove_file(&seed)?;
+    for i in 0..SCAN_FILES {
+        let folder = music.path().join(format!("album-{:03}", i / 12));
+        std::fs::create_dir_all(&folder)?;
+        let mut copy = bytes.clone();
+        copy.extend_from_slice(format!("earshot-bench-{i:08}").as_bytes());
+        std::fs::write(folder.join(format!("{:02} track.mp3", i % 12)), copy)?;
+    }
+    let total_bytes = bytes.len() * SCAN_FILES;
+
+    let cold_cache = drop_page_cache();
+    let data = tempfile::tempdir()?;
+    let engine = Engine::start(Config::offline(data.path())).await?;
+    let cold = timed_scan(&engine, Some(music.path())).await?;
+    let unchanged = timed_scan(&engine, None).await?;
+    engine.shutdown().await;
+    let data = tempfile::tempdir()?;
+    let engine = Engine::start(Config::offline(data.path())).await?;
+    let warm = timed_scan(&engine, Some(music.path())).await?;
+    engine.shutdown().await;
+    let rate = |d: Duration| round(SCAN_FILES as f64 / d.as_secs_f64());
+    Ok(json!({
+        "bench": "scan",
+        "build": mode(),
+        "files": SCAN_FILES,
+        "megabytes": round(total_bytes as f64 / 1e6),
+        "cold_tracks_per_s": rate(cold),
+        "cold_page_cache_dropped": cold_cache,
+        "warm_tracks_per_s": rate(warm),
+        "unchanged_rescan_tracks_per_s": rate(unchanged),
+        "unchanged_rescan_ms": round(unchanged.as_secs_f64() * 1000.0),
+    }))
+}
+
+/// Drops the kernel's page cache (root only); whether it could.
+fn drop_page_cache() -> bool {
+    let _ = Command::new("sync").status();
+    std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
+/// Adds `folder` (or rescans all when None) and times it until the scan finishes.
+async fn timed_scan(engine: &Engine, folder: Option<&Path>) -> anyhow::Result<Duration> {
+    let mut events = engine.subscribe();
+    let started = Instant::now();
+    match folder {
+        Some(folder) => {
+            engine
+                .call(Request::AddFolder {
+                    path: folder.display().to_string(),
+                })
+                .await?;
+        }
+        None => {
+            engine.call(Request::Rescan).await?;
+        }
+    }
+    loop {
+        match tokio::time::timeout(Duration::from_secs(600), events.recv()).await {
+            Ok(Ok(Event::ScanFinished(_))) => return Ok(started.elapsed()),
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => bail!("the engine stopped: {e}"),
+            Err(_) => bail!("the scan did not finish within 10 minutes"),
+        }
+    }
+}
+
+pub async fn playback() -> anyhow::Result<serde_json::Value> {
+    let music = tempfile::tempdir()?;
+    let track: PathBuf = music.path().join("playback.flac");
+    let src = source(PLAYBACK_SECONDS as u32 + 5);
+    ffmpeg(&["-f", "lavfi", "-i", &src, "-c:a", "flac"], &track)?;
+    let data = tempfile::tempdir()?;
+    let engine = Engine::start(Config::offline(data.path())).await?;
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::AddFolder {
+            path: music.path().display().to_string(),
+        })
+        .await?;
+    loop {
+        if let Event::ScanFinished(_) = events.recv().await? {
+            break;
+        }
+    }
+    let Response::Tracks { tracks } = engine
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await?
+    else {
+        bail!("unexpected answer to list_tracks");
+    };
+    let hashes = tracks.into_iter().map(|t| t.hash).collect();
+    engine
+        .call(Request::Play {
+            hashes,
+            start: None,
+        })
+        .await?;
+    // Wait for the device to open (or fail), then measure.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let device = loop {
+        match tokio::time::timeout_at(deadline.into(), events.recv()).await {
+            Ok(Ok(Event::PlayerChanged(state))) if state.device.is_some() => break state.device,
+            Ok(Ok(Event::PlayerMessage { message })) => bail!("{message}"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => bail!("{e}"),
+            Err(_) => bail!("no audio device opened within 10 s"),
+        }
+    };
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(PLAYBACK_SECONDS)).await;
+    let cpu = cpu_time() - cpu_before;
+    let wall = started.elapsed();
+    engine.shutdown().await;
+    Ok(json!({
+        "bench": "playback",
+        "build": mode(),
+        "device": device,
+        "seconds": PLAYBACK_SECONDS,
+        "cpu_percent_of_one_core": round(cpu.as_secs_f64() / wall.as_secs_f64() * 100.0),
+    }))
+}
+
+/// User + system CPU time of this process.
+fn cpu_time() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn round(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
