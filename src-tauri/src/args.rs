@@ -77,7 +77,7 @@ mod tests {
     fn the_data_dir_is_read_in_both_spellings() {
         let expected = Ok(Parsed::Run(Args {
             data_dir: Some("/d".into()),
-            link: None,
+            ..Args::default()
         }));
         assert_eq!(parse(&["--data-dir", "/d"]), expected);
         assert_eq!(parse(&["--data-dir=/d"]), expected);

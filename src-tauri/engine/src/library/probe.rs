@@ -289,15 +289,19 @@ fn read_tags(
                 StandardTag::Album(v) => set(&mut tags.album, v),
                 StandardTag::AlbumArtist(v) => set(&mut tags.album_artist, v),
                 StandardTag::Genre(v) => set(&mut tags.genre, v),
-                StandardTag::TrackNumber(n) => tags.track_no = u32::try_from(*n).ok(),
-                StandardTag::DiscNumber(n) => tags.disc_no = u32::try_from(*n).ok(),
+                StandardTag::TrackNumber(n) if tags.track_no.is_none() => {
+                    tags.track_no = u32::try_from(*n).ok()
+                }
+                StandardTag::DiscNumber(n) if tags.disc_no.is_none() => {
+                    tags.disc_no = u32::try_from(*n).ok()
+                }
                 StandardTag::ReleaseYear(y) | StandardTag::RecordingYear(y) => {
                     tags.year.get_or_insert(*y as i32);
                 }
-                StandardTag::ReleaseDate(d) | StandardTag::RecordingDate(d) => {
-                    if tags.year.is_none() {
-                        tags.year = d.get(..4).and_then(|y| y.parse().ok());
-                    }
+                StandardTag::ReleaseDate(d) | StandardTag::RecordingDate(d)
+                    if tags.year.is_none() =>
+                {
+                    tags.year = d.get(..4).and_then(|y| y.parse().ok());
                 }
                 _ => {}
             }

@@ -343,7 +343,7 @@ impl Actor {
                 Ok(self.changed())
             }
             Request::Next => {
-                if self.queue.next().is_some() {
+                if self.queue.forward().is_some() {
                     self.load_current(0, None, None);
                 } else {
                     self.stop();
@@ -352,7 +352,7 @@ impl Actor {
             }
             Request::Previous => {
                 if self.position_ms < RESTART_AFTER_MS {
-                    self.queue.previous();
+                    self.queue.back();
                 }
                 if self.queue.current().is_some() {
                     if self.state == PlaybackState::Stopped {
@@ -503,7 +503,7 @@ impl Actor {
                     self.message(format!(
                         "Cannot play {what}: {message}. Skipping to the next track."
                     ));
-                    if self.queue.next().is_some() {
+                    if self.queue.forward().is_some() {
                         self.load_current(0, None, None);
                     } else {
                         self.stop();

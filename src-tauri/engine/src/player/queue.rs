@@ -166,7 +166,7 @@ impl Queue {
     }
 
     /// The listener pressed Next: the following entry (wrapping when repeating), repeat-one aside.
-    pub fn next(&mut self) -> Option<&Track> {
+    pub fn forward(&mut self) -> Option<&Track> {
         let current = self.index?;
         let next = if current + 1 < self.items.len() {
             current + 1
@@ -180,7 +180,7 @@ impl Queue {
     }
 
     /// The listener pressed Previous (the caller restarts the track instead past its start).
-    pub fn previous(&mut self) -> Option<&Track> {
+    pub fn back(&mut self) -> Option<&Track> {
         let current = self.index?;
         let previous = if current > 0 {
             current - 1
@@ -283,7 +283,7 @@ mod tests {
         let mut q = queue_of(3);
         q.set_repeat(RepeatMode::One);
         assert_eq!(q.peek_after_end().map(|(i, _)| i), Some(0));
-        assert_eq!(q.next().map(|t| t.track_no), Some(Some(1)));
+        assert_eq!(q.forward().map(|t| t.track_no), Some(Some(1)));
     }
 
     #[test]
@@ -337,7 +337,7 @@ mod tests {
             (0..20).collect::<Vec<_>>(),
             "nothing lost or doubled"
         );
-        q.next();
+        q.forward();
         let playing = q.current().unwrap().track_no;
         q.set_shuffle(false);
         assert_eq!(titles(&q), (0..20).collect::<Vec<_>>());
@@ -347,8 +347,8 @@ mod tests {
     #[test]
     fn previous_stops_at_the_first_track_unless_repeating() {
         let mut q = queue_of(3);
-        assert_eq!(q.previous().unwrap().track_no, Some(0));
+        assert_eq!(q.back().unwrap().track_no, Some(0));
         q.set_repeat(RepeatMode::All);
-        assert_eq!(q.previous().unwrap().track_no, Some(2));
+        assert_eq!(q.back().unwrap().track_no, Some(2));
     }
 }
