@@ -3,7 +3,30 @@
 // here and never call `invoke` themselves.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import type { ApiError, ErrorKind, Event, Friend, InviteLink, NearbyPeer, PeerCard, Profile, Request, Response, Status } from './bindings/api';
+import { open as openDialog } from '@tauri-apps/plugin-dialog';
+import type {
+  Album,
+  AlbumKey,
+  ApiError,
+  Artist,
+  ErrorKind,
+  Event,
+  Friend,
+  InviteLink,
+  NearbyPeer,
+  PeerCard,
+  Play,
+  PlayerState,
+  Playlist,
+  PlaylistItem,
+  Profile,
+  RepeatMode,
+  Request,
+  Response,
+  ScanProblem,
+  Status,
+  Track,
+} from './bindings/api';
 
 /** The window event that carries engine events (src-tauri/src/lib.rs: ENGINE_EVENT). */
 const ENGINE_EVENT = 'engine-event';
@@ -131,6 +154,132 @@ export async function getRelays(): Promise<RelaySettings> {
 export async function setRelays(relays: string[]): Promise<RelaySettings> {
   return toRelaySettings(await call({ type: 'set_relays', relays }));
 }
+
+// ── Library ──────────────────────────────────────────────────────────────────────────────────
+
+/** Asks the OS for a folder; null when the user cancels. */
+export async function pickFolder(): Promise<string | null> {
+  const chosen = await openDialog({ directory: true, multiple: false, title: 'Add a music folder' });
+  return typeof chosen === 'string' ? chosen : null;
+}
+
+export async function addFolder(path: string): Promise<string[]> {
+  return expectResponse(await call({ type: 'add_folder', path }), 'folders').folders;
+}
+
+export async function removeFolder(path: string): Promise<string[]> {
+  return expectResponse(await call({ type: 'remove_folder', path }), 'folders').folders;
+}
+
+export async function listFolders(): Promise<string[]> {
+  return expectResponse(await call({ type: 'list_folders' }), 'folders').folders;
+}
+
+export async function rescan(): Promise<void> {
+  expectResponse(await call({ type: 'rescan' }), 'done');
+}
+
+export async function scanReport(): Promise<ScanProblem[]> {
+  return expectResponse(await call({ type: 'scan_report' }), 'scan_report').problems;
+}
+
+export async function listTracks(filter: { query?: string; album?: AlbumKey; artist?: string } = {}): Promise<Track[]> {
+  return expectResponse(await call({ type: 'list_tracks', ...filter }), 'tracks').tracks;
+}
+
+export async function listAlbums(): Promise<Album[]> {
+  return expectResponse(await call({ type: 'list_albums' }), 'albums').albums;
+}
+
+export async function listArtists(): Promise<Artist[]> {
+  return expectResponse(await call({ type: 'list_artists' }), 'artists').artists;
+}
+
+export async function search(query: string): Promise<{ tracks: Track[]; albums: Album[]; artists: Artist[] }> {
+  const { tracks, albums, artists } = expectResponse(await call({ type: 'search', query }), 'search_results');
+  return { tracks, albums, artists };
+}
+
+export async function getArt(hash: string, thumb: boolean): Promise<string> {
+  return expectResponse(await call({ type: 'get_art', hash, thumb }), 'art').data_url;
+}
+
+export async function listPlaylists(): Promise<Playlist[]> {
+  return expectResponse(await call({ type: 'list_playlists' }), 'playlists').playlists;
+}
+
+export interface PlaylistView {
+  playlist: Playlist;
+  items: PlaylistItem[];
+}
+
+function toPlaylist(response: Response): PlaylistView {
+  const { playlist, items } = expectResponse(response, 'playlist');
+  return { playlist, items };
+}
+
+export async function getPlaylist(id: number): Promise<PlaylistView> {
+  return toPlaylist(await call({ type: 'get_playlist', id }));
+}
+
+export async function createPlaylist(name: string): Promise<PlaylistView> {
+  return toPlaylist(await call({ type: 'create_playlist', name }));
+}
+
+export async function renamePlaylist(id: number, name: string): Promise<PlaylistView> {
+  return toPlaylist(await call({ type: 'rename_playlist', id, name }));
+}
+
+export async function deletePlaylist(id: number): Promise<void> {
+  expectResponse(await call({ type: 'delete_playlist', id }), 'done');
+}
+
+export async function addToPlaylist(id: number, hashes: string[]): Promise<PlaylistView> {
+  return toPlaylist(await call({ type: 'add_to_playlist', id, hashes }));
+}
+
+export async function removeFromPlaylist(id: number, position: number): Promise<PlaylistView> {
+  return toPlaylist(await call({ type: 'remove_from_playlist', id, position }));
+}
+
+export async function moveInPlaylist(id: number, from: number, to: number): Promise<PlaylistView> {
+  return toPlaylist(await call({ type: 'move_in_playlist', id, from, to }));
+}
+
+export async function recentlyPlayed(limit = 50): Promise<Play[]> {
+  return expectResponse(await call({ type: 'recently_played', limit }), 'plays').plays;
+}
+
+// ── Player ───────────────────────────────────────────────────────────────────────────────────
+
+async function player(request: Request): Promise<PlayerState> {
+  const response = expectResponse(await call(request), 'player');
+  const { type: _type, ...state } = response;
+  return state;
+}
+
+export const play = (hashes: string[], start = 0) => player({ type: 'play', hashes, start });
+export const playNext = (hashes: string[]) => player({ type: 'play_next', hashes });
+export const addToQueue = (hashes: string[]) => player({ type: 'add_to_queue', hashes });
+export const playQueueIndex = (index: number) => player({ type: 'play_queue_index', index });
+export const moveInQueue = (from: number, to: number) => player({ type: 'move_in_queue', from, to });
+export const removeFromQueue = (index: number) => player({ type: 'remove_from_queue', index });
+export const clearQueue = () => player({ type: 'clear_queue' });
+export const togglePause = () => player({ type: 'toggle_pause' });
+export const next = () => player({ type: 'next' });
+export const previous = () => player({ type: 'previous' });
+export const seek = (positionMs: number) => player({ type: 'seek', position_ms: Math.max(0, Math.round(positionMs)) });
+export const setVolume = (volume: number) => player({ type: 'set_volume', volume: Math.round(Math.min(100, Math.max(0, volume))) });
+export const setShuffle = (on: boolean) => player({ type: 'set_shuffle', on });
+export const setRepeat = (mode: RepeatMode) => player({ type: 'set_repeat', mode });
+export const getPlayer = () => player({ type: 'get_player' });
+
+export async function listOutputDevices(): Promise<{ devices: string[]; default: string | null }> {
+  const r = expectResponse(await call({ type: 'list_output_devices' }), 'output_devices');
+  return { devices: r.devices, default: r.default ?? null };
+}
+
+export const setOutputDevice = (name: string | null) => player({ type: 'set_output_device', name: name ?? undefined });
 
 /** Calls `handler` for every engine event until the returned function is called. */
 export function onEngineEvent(handler: (event: Event) => void): Promise<UnlistenFn> {

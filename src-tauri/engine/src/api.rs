@@ -102,30 +102,36 @@ pub enum Request {
     },
     ListPlaylists,
     GetPlaylist {
+        #[ts(type = "number")]
         id: i64,
     },
     CreatePlaylist {
         name: String,
     },
     RenamePlaylist {
+        #[ts(type = "number")]
         id: i64,
         name: String,
     },
     DeletePlaylist {
+        #[ts(type = "number")]
         id: i64,
     },
     /// Append tracks (by hash), or insert them at `position`.
     AddToPlaylist {
+        #[ts(type = "number")]
         id: i64,
         hashes: Vec<String>,
         #[ts(optional)]
         position: Option<u32>,
     },
     RemoveFromPlaylist {
+        #[ts(type = "number")]
         id: i64,
         position: u32,
     },
     MoveInPlaylist {
+        #[ts(type = "number")]
         id: i64,
         from: u32,
         to: u32,
@@ -352,6 +358,7 @@ pub struct ScanSummary {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Playlist {
+    #[ts(type = "number")]
     pub id: i64,
     pub name: String,
     pub tracks: u32,

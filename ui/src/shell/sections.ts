@@ -34,12 +34,7 @@ export const SECTIONS: Section[] = [
     id: 'library',
     label: 'Library',
     tagline: 'Your music, scanned from your folders and played without gaps.',
-    coming: [
-      'Add music folders; tracks, albums and artists with cover art',
-      'Gapless playback with a queue, shuffle and repeat',
-      'Playlists and recently played',
-      'MP3, FLAC, Ogg Vorbis, WAV, AAC and ALAC',
-    ],
+    coming: [],
   },
   {
     id: 'jam',

@@ -1,0 +1,85 @@
+// The window's view of the library: folders, tracks, albums, artists, playlists, the scan under way
+// and the last scan report, kept current from engine events. Only this module writes it.
+import { listAlbums, listArtists, listFolders, listPlaylists, listTracks, onEngineEvent, scanReport, toBackendError } from '../backend';
+import type { Album, Artist, Playlist, ScanProblem, ScanSummary, Track } from '../bindings/api';
+
+export interface ScanProgress {
+  seen: number;
+  done: number;
+  failed: number;
+  current: string;
+}
+
+interface LibraryState {
+  folders: string[];
+  tracks: Track[];
+  albums: Album[];
+  artists: Artist[];
+  playlists: Playlist[];
+  scan: ScanProgress | null;
+  lastScan: ScanSummary | null;
+  problems: ScanProblem[];
+  loaded: boolean;
+  error: string | null;
+}
+
+export const library: LibraryState = $state({
+  folders: [],
+  tracks: [],
+  albums: [],
+  artists: [],
+  playlists: [],
+  scan: null,
+  lastScan: null,
+  problems: [],
+  loaded: false,
+  error: null,
+});
+
+let following = false;
+
+export async function refreshLibrary(): Promise<void> {
+  try {
+    const [folders, tracks, albums, artists, playlists, problems] = await Promise.all([
+      listFolders(),
+      listTracks(),
+      listAlbums(),
+      listArtists(),
+      listPlaylists(),
+      scanReport(),
+    ]);
+    Object.assign(library, { folders, tracks, albums, artists, playlists, problems, error: null });
+  } catch (error) {
+    library.error = toBackendError(error).message;
+  } finally {
+    library.loaded = true;
+  }
+}
+
+/** The share of the scan done, 0–100. */
+export function scanPercent(scan: ScanProgress): number {
+  return scan.seen === 0 ? 100 : Math.min(100, Math.round((scan.done / scan.seen) * 100));
+}
+
+export async function followLibrary(): Promise<void> {
+  if (following) return;
+  following = true;
+  await onEngineEvent((event) => {
+    switch (event.type) {
+      case 'scan_progress':
+        library.scan = { seen: event.seen, done: event.done, failed: event.failed, current: event.current };
+        break;
+      case 'scan_finished': {
+        const { type: _type, ...summary } = event;
+        library.scan = null;
+        library.lastScan = summary;
+        void refreshLibrary();
+        break;
+      }
+      case 'library_changed':
+        void refreshLibrary();
+        break;
+    }
+  });
+  await refreshLibrary();
+}
