@@ -1,7 +1,7 @@
 // Drives the real Earshot window: starts tauri-driver (which starts WebKitWebDriver, which starts
 // the app), opens a WebDriver session with WebdriverIO, and saves screenshots under
 // target/gui-screenshots/. Run under a display (the test command wraps it in xvfb-run).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -80,7 +80,7 @@ export async function startDriver() {
 }
 
 /** Launches the app on `dataDir` through the driver and returns the WebdriverIO browser. */
-export async function launchApp(driver, dataDir) {
+export async function launchApp(driver, dataDir, extraArgs = []) {
   const browser = await remote({
     hostname: '127.0.0.1',
     port: driver.port,
@@ -89,7 +89,7 @@ export async function launchApp(driver, dataDir) {
     capabilities: {
       // WebKitWebDriver speaks classic WebDriver only; WebdriverIO 9 asks for BiDi unless told.
       'wdio:enforceWebDriverClassic': true,
-      'tauri:options': { application: appBinary, args: ['--data-dir', dataDir] },
+      'tauri:options': { application: appBinary, args: ['--data-dir', dataDir, ...extraArgs] },
     },
   });
   return browser;
@@ -161,4 +161,12 @@ export async function startDemoFriend() {
       data.cleanup();
     },
   };
+}
+
+/** The project's demo library (generated once per run into target/demo/music by tools/make-demo-library). */
+export function demoLibrary() {
+  const dir = path.join(repoRoot, 'target', 'demo', 'music');
+  const made = spawnSync(path.join(repoRoot, 'tools', 'make-demo-library'), [dir], { stdio: 'inherit' });
+  if (made.status !== 0) throw new Error('tools/make-demo-library failed (is ffmpeg installed?)');
+  return dir;
 }

@@ -236,7 +236,10 @@ impl AudioThread {
             Err(error) => {
                 self.report(Report::Failed {
                     id,
-                    message: format!("No audio output could be opened: {error}."),
+                    message: format!(
+                        "No audio output could be opened: {}.",
+                        error.trim_end_matches('.')
+                    ),
                 });
                 false
             }

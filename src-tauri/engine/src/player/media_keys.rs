@@ -41,7 +41,22 @@ pub fn start(events: broadcast::Receiver<Event>, player: Player) {
     tokio::spawn(obey(pressed, player));
 }
 
+/// Whether a session bus is there to attach to. Without one, libdbus would try to autolaunch a
+/// bus through X11 (`dbus-launch`), which on a headless machine fails slowly or leaves a daemon
+/// behind.
+fn session_bus_available() -> bool {
+    if !cfg!(target_os = "linux") || std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        return true;
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .is_some_and(|dir| std::path::Path::new(&dir).join("bus").exists())
+}
+
 fn run(inbox: Receiver<Update>, presses: mpsc::Sender<MediaControlEvent>) {
+    if !session_bus_available() {
+        tracing::info!("no session bus: OS media controls are off");
+        return;
+    }
     // A per-process name, so several Earshots (the app, a demo friend) can share one session.
     let dbus_name = format!("earshot.instance{}", std::process::id());
     let config = PlatformConfig {

@@ -488,13 +488,14 @@ impl Actor {
                 }
             }
             Report::Failed { id, message } => {
+                let message = message.trim_end_matches('.').to_string();
                 let title = |t: Option<&Track>| {
                     t.map_or("a track".to_string(), |t| format!("\"{}\"", t.title))
                 };
                 if Some(id) == self.current {
                     let what = title(self.queue.current());
                     if message.starts_with("No audio output") {
-                        self.message(message);
+                        self.message(format!("{message}."));
                         self.state = PlaybackState::Paused;
                         self.device = None;
                         self.changed();
