@@ -673,3 +673,55 @@ async fn a_file_that_cannot_be_played_is_skipped_with_a_message() {
     assert_eq!(state.state, PlaybackState::Playing);
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_device_that_goes_away_pauses_playback_with_a_message() {
+    let music = tempfile::tempdir().unwrap();
+    tone(
+        music.path(),
+        "long.flac",
+        &["-c:a", "flac"],
+        48_000,
+        2,
+        5.0,
+        440,
+    );
+    let sink = VirtualSink::new(48_000, 2);
+    let fail = sink.fail.clone();
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::start(engine_config(data.path(), Some(sink)))
+        .await
+        .unwrap();
+    add_and_scan(&engine, music.path()).await;
+    let hash = tracks(&engine).await[0].hash.clone();
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::Play {
+            hashes: vec![hash],
+            start: None,
+        })
+        .await
+        .unwrap();
+    wait_for(
+        &mut events,
+        "playback",
+        |e| matches!(e, Event::PlayerPosition { position_ms, .. } if *position_ms > 300),
+    )
+    .await;
+
+    *fail.lock().unwrap() = Some("the device was unplugged".into());
+    let Event::PlayerMessage { message } = wait_for(&mut events, "a message", |e| {
+        matches!(e, Event::PlayerMessage { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert!(message.contains("stopped working"), "{message}");
+    let Response::Player(state) = engine.call(Request::GetPlayer).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(state.state, PlaybackState::Paused);
+    assert_eq!(state.index, Some(0), "the queue is kept");
+    engine.shutdown().await;
+}
