@@ -204,6 +204,24 @@ fn align(recorded: &[f32], reference: &[f32]) -> (usize, f64) {
     best
 }
 
+/// Starts an offline node (inside `wrapper`), scans `music` (expecting `count` tracks) and plays
+/// them all in path order.
+fn playing(data: &Path, music: &Path, wrapper: Vec<String>, count: usize) -> Node {
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut node = Node::start_with(data, &["--offline"], &wrapper);
+    node.call(json!({"type": "add_folder", "path": music}))
+        .unwrap();
+    node.wait_event("scan_finished", Duration::from_secs(20));
+    let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
+    let mut tracks = tracks["tracks"].as_array().unwrap().clone();
+    tracks.sort_by_key(|t| t["path"].as_str().unwrap_or_default().to_string());
+    let hashes: Vec<_> = tracks.iter().map(|t| t["hash"].clone()).collect();
+    assert_eq!(hashes.len(), count, "tracks scanned");
+    node.call(json!({"type": "play", "hashes": hashes}))
+        .unwrap();
+    node
+}
+
 #[test]
 fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     let music = tempfile::tempdir().unwrap();
@@ -241,22 +259,7 @@ fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     let recording = music.path().join("rec.raw");
     let mut recorder = pulse.record(&recording);
     let [data] = dirs::<1>();
-    let wrapper = pulse.wrapper();
-    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let mut node = Node::start_with(data.path(), &["--offline"], &wrapper);
-    node.call(json!({"type": "add_folder", "path": music.path()}))
-        .unwrap();
-    node.wait_event("scan_finished", Duration::from_secs(20));
-    let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
-    let hashes: Vec<_> = tracks["tracks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["hash"].clone())
-        .collect();
-    assert_eq!(hashes.len(), 2);
-    node.call(json!({"type": "play", "hashes": hashes}))
-        .unwrap();
+    let mut node = playing(data.path(), music.path(), pulse.wrapper(), 2);
     loop {
         let event = node.wait_event("player_changed", Duration::from_secs(20));
         if event["state"] == "stopped" {
@@ -432,15 +435,7 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
     let [data] = dirs::<1>();
     let mut wrapper = pulse.wrapper();
     wrapper.push(format!("DBUS_SESSION_BUS_ADDRESS={}", bus.address));
-    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-    let mut node = Node::start_with(data.path(), &["--offline"], &wrapper);
-    node.call(json!({"type": "add_folder", "path": music.path()}))
-        .unwrap();
-    node.wait_event("scan_finished", Duration::from_secs(20));
-    let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
-    let hash = tracks["tracks"][0]["hash"].clone();
-    node.call(json!({"type": "play", "hashes": [hash]}))
-        .unwrap();
+    let mut node = playing(data.path(), music.path(), wrapper, 1);
 
     // The player appears on the bus under a per-process MPRIS name, showing the track.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -341,7 +341,7 @@ pub struct ScanProblem {
 }
 
 /// What one scan did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ScanSummary {
     /// Audio files found.
     pub seen: u32,

@@ -193,6 +193,23 @@ async fn add_and_scan(engine: &Engine, folder: &Path) {
     .await;
 }
 
+/// An engine on a fresh data directory (kept alive by the returned guard) with `music` scanned.
+async fn scanned(music: &Path, sink: Option<VirtualSink>) -> (Engine, tempfile::TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::start(engine_config(data.path(), sink))
+        .await
+        .unwrap();
+    add_and_scan(&engine, music).await;
+    (engine, data)
+}
+
+/// The library's tracks in path order.
+async fn sorted_tracks(engine: &Engine) -> Vec<Track> {
+    let mut all = tracks(engine).await;
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    all
+}
+
 async fn tracks(engine: &Engine) -> Vec<Track> {
     match engine
         .call(Request::ListTracks {
@@ -222,11 +239,7 @@ async fn tags_read_back_from_every_format() {
             440,
         );
     }
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), None))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
+    let (engine, _data) = scanned(music.path(), None).await;
     let found = tracks(&engine).await;
     assert_eq!(found.len(), FORMATS.len(), "{found:#?}");
     for track in found {
@@ -270,11 +283,7 @@ async fn bad_files_are_reported_with_their_reason_and_the_scan_goes_on() {
     std::os::unix::fs::symlink(dir.join("gone.flac"), dir.join("dangling.flac")).unwrap();
     std::fs::write(dir.join("cover.txt"), "ignored: not an audio name").unwrap();
 
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), None))
-        .await
-        .unwrap();
-    add_and_scan(&engine, dir).await;
+    let (engine, _data) = scanned(dir, None).await;
     assert_eq!(tracks(&engine).await.len(), 1, "the good file is in");
     let Response::ScanReport { problems } = engine.call(Request::ScanReport).await.unwrap() else {
         panic!("a scan report");
@@ -319,11 +328,7 @@ async fn rescans_skip_unchanged_files_and_the_watcher_picks_up_new_ones() {
         1.0,
         440,
     );
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), None))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
+    let (engine, _data) = scanned(music.path(), None).await;
 
     let mut events = engine.subscribe();
     engine.call(Request::Rescan).await.unwrap();
@@ -385,11 +390,7 @@ async fn albums_artists_search_and_playlists() {
         1.0,
         660,
     );
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), None))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
+    let (engine, _data) = scanned(music.path(), None).await;
 
     let Response::Albums { albums } = engine.call(Request::ListAlbums).await.unwrap() else {
         panic!()
@@ -521,13 +522,8 @@ async fn two_tracks_play_back_to_back_without_a_gap() {
     );
     let sink = VirtualSink::new(48_000, 2);
     let played = sink.played.clone();
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), Some(sink)))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
-    let mut all = tracks(&engine).await;
-    all.sort_by(|a, b| a.path.cmp(&b.path));
+    let (engine, _data) = scanned(music.path(), Some(sink)).await;
+    let all = sorted_tracks(&engine).await;
     let mut events = engine.subscribe();
     engine
         .call(Request::Play {
@@ -579,11 +575,7 @@ async fn scheduled_playback_starts_on_the_instant_asked_for() {
     );
     let sink = VirtualSink::new(48_000, 2);
     let (played, first_ns) = (sink.played.clone(), sink.first_ns.clone());
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), Some(sink)))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
+    let (engine, _data) = scanned(music.path(), Some(sink)).await;
     let hash = tracks(&engine).await[0].hash.clone();
     let at_ns = clock::now_ns() + 400_000_000;
     let mut events = engine.subscribe();
@@ -636,13 +628,8 @@ async fn a_file_that_cannot_be_played_is_skipped_with_a_message() {
         0.5,
         523,
     );
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), None))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
-    let mut all = tracks(&engine).await;
-    all.sort_by(|a, b| a.path.cmp(&b.path));
+    let (engine, _data) = scanned(music.path(), None).await;
+    let all = sorted_tracks(&engine).await;
     // The first file vanishes after the scan.
     std::fs::remove_file(&all[0].path).unwrap();
     let mut events = engine.subscribe();
@@ -688,11 +675,7 @@ async fn a_device_that_goes_away_pauses_playback_with_a_message() {
     );
     let sink = VirtualSink::new(48_000, 2);
     let fail = sink.fail.clone();
-    let data = tempfile::tempdir().unwrap();
-    let engine = Engine::start(engine_config(data.path(), Some(sink)))
-        .await
-        .unwrap();
-    add_and_scan(&engine, music.path()).await;
+    let (engine, _data) = scanned(music.path(), Some(sink)).await;
     let hash = tracks(&engine).await[0].hash.clone();
     let mut events = engine.subscribe();
     engine

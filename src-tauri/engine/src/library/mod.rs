@@ -422,15 +422,7 @@ impl Scanner {
 
     async fn scan(&self, folders: &[String]) {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let mut total = ScanSummary {
-            seen: 0,
-            added: 0,
-            updated: 0,
-            unchanged: 0,
-            removed: 0,
-            failed: 0,
-            elapsed_ms: 0,
-        };
+        let mut total = ScanSummary::default();
         for folder in folders {
             let events = self.events.clone();
             let mut last = Instant::now() - PROGRESS_EVERY;

@@ -6,10 +6,11 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
 use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTag, StandardVisualKey};
 
@@ -120,9 +121,8 @@ pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
         })
 }
 
-/// Reads everything the library keeps about one file.
-pub fn read(path: &Path) -> Result<Probed, ProbeError> {
-    let mut format = open_format(path)?;
+/// The file's audio track (the default one, else the first) and its codec parameters.
+pub fn audio_track(format: &dyn FormatReader) -> Result<(Track, AudioCodecParameters), ProbeError> {
     let track = format
         .default_track(TrackType::Audio)
         .or_else(|| format.first_track(TrackType::Audio))
@@ -131,6 +131,14 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
     let Some(CodecParameters::Audio(params)) = &track.codec_params else {
         return Err(ProbeError::NoAudio);
     };
+    let params = params.clone();
+    Ok((track, params))
+}
+
+/// Reads everything the library keeps about one file.
+pub fn read(path: &Path) -> Result<Probed, ProbeError> {
+    let mut format = open_format(path)?;
+    let (track, params) = audio_track(&*format)?;
     let sample_rate = params
         .sample_rate
         .ok_or_else(|| ProbeError::Damaged("the sample rate is missing".into()))?;

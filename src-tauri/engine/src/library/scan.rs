@@ -127,12 +127,7 @@ pub async fn scan_folder(
 
     let mut summary = ScanSummary {
         seen: files.len() as u32,
-        added: 0,
-        updated: 0,
-        unchanged: 0,
-        removed: 0,
-        failed: 0,
-        elapsed_ms: 0,
+        ..ScanSummary::default()
     };
     let mut gone: HashMap<String, ()> = known.keys().map(|k| (k.clone(), ())).collect();
     let mut todo = Vec::new();

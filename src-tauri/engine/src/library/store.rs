@@ -182,29 +182,11 @@ pub fn remove_paths(conn: &Connection, paths: &[String]) -> rusqlite::Result<u32
     Ok(removed)
 }
 
-/// Forgets everything under `dir` (a directory that was removed or renamed away).
-pub fn remove_under(conn: &Connection, dir: &str) -> rusqlite::Result<u32> {
-    let prefix = format!("{}/%", dir.trim_end_matches('/'));
-    let removed = conn.execute(
-        "DELETE FROM tracks WHERE path LIKE ?1 ESCAPE '\\'",
-        [escape_like(&prefix)],
-    )?;
-    conn.execute(
-        "DELETE FROM scan_problems WHERE path LIKE ?1 ESCAPE '\\'",
-        [escape_like(&prefix)],
-    )?;
-    Ok(removed as u32)
-}
-
-fn escape_like(pattern: &str) -> String {
-    // Only the `_` and `\` of real paths need escaping; the trailing `%` is ours.
-    let (body, wildcard) = pattern.split_at(pattern.len() - 1);
-    format!(
-        "{}{wildcard}",
-        body.replace('\\', "\\\\")
-            .replace('_', "\\_")
-            .replace('%', "\\%")
-    )
+/// `text` as a literal inside a LIKE pattern (with `ESCAPE '\'`).
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 pub fn problems(conn: &Connection) -> rusqlite::Result<Vec<ScanProblem>> {
@@ -266,21 +248,9 @@ pub fn search_words(query: &str) -> Vec<String> {
 }
 
 pub fn tracks(conn: &Connection, filter: &TrackFilter) -> rusqlite::Result<Vec<Track>> {
-    let mut clauses = Vec::new();
-    let mut values: Vec<String> = Vec::new();
-    for word in &filter.words {
-        values.push(format!(
-            "%{}%",
-            word.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        ));
-        let n = values.len();
-        clauses.push(format!(
-            "(lower(title) LIKE ?{n} ESCAPE '\\' OR lower(artist) LIKE ?{n} ESCAPE '\\' \
-             OR lower(album) LIKE ?{n} ESCAPE '\\' OR lower(album_artist) LIKE ?{n} ESCAPE '\\')"
-        ));
-    }
+    let (words, mut values) =
+        name_filter(&filter.words, &["title", "artist", "album", "album_artist"]);
+    let mut clauses = vec![format!("1 = 1{words}")];
     if let Some((album, album_artist)) = &filter.album {
         values.push(album.clone());
         values.push(album_artist.clone());
@@ -294,11 +264,7 @@ pub fn tracks(conn: &Connection, filter: &TrackFilter) -> rusqlite::Result<Vec<T
             "(album_artist = ?{n} OR EXISTS (SELECT 1 FROM json_each(artists) WHERE value = ?{n}))"
         ));
     }
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let filter = format!("WHERE {}", clauses.join(" AND "));
     // One row per hash: the same music in two folders is one track.
     let sql = format!(
         "SELECT {TRACK_COLUMNS} FROM tracks WHERE rowid IN
@@ -369,12 +335,7 @@ fn name_filter(words: &[String], columns: &[&str]) -> (String, Vec<String>) {
     let mut sql = String::new();
     let mut values = Vec::new();
     for word in words {
-        values.push(format!(
-            "%{}%",
-            word.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        ));
+        values.push(format!("%{}%", escape_like(word)));
         let n = values.len();
         let any = columns
             .iter()

@@ -8,9 +8,8 @@ use std::path::Path;
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler};
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
-use symphonia::core::codecs::CodecParameters;
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::{FormatReader, SeekMode, SeekTo, TrackType};
+use symphonia::core::formats::{FormatReader, SeekMode, SeekTo};
 use symphonia::core::units::Time;
 
 use crate::library::probe::{self, ProbeError};
@@ -66,14 +65,8 @@ impl Decoder {
     /// Opens `path` for output at `out_rate` Hz with `out_channels` channels.
     pub fn open(path: &Path, out_rate: u32, out_channels: usize) -> Result<Self, DecodeError> {
         let format = probe::open_format(path)?;
-        let track = format
-            .default_track(TrackType::Audio)
-            .or_else(|| format.first_track(TrackType::Audio))
-            .ok_or(ProbeError::NoAudio)?
-            .clone();
-        let Some(CodecParameters::Audio(params)) = &track.codec_params else {
-            return Err(ProbeError::NoAudio.into());
-        };
+        let (track, params) = probe::audio_track(&*format)?;
+        let params = &params;
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
