@@ -203,6 +203,18 @@ async fn scanned(music: &Path, sink: Option<VirtualSink>) -> (Engine, tempfile::
     (engine, data)
 }
 
+/// Carries out a play request and waits until the player has played everything and stopped.
+async fn play_to_the_end(engine: &Engine, request: Request) {
+    let mut events = engine.subscribe();
+    engine.call(request).await.expect("playback to start");
+    wait_for(
+        &mut events,
+        "the end of playback",
+        |e| matches!(e, Event::PlayerChanged(s) if s.state == PlaybackState::Stopped),
+    )
+    .await;
+}
+
 /// The library's tracks in path order.
 async fn sorted_tracks(engine: &Engine) -> Vec<Track> {
     let mut all = tracks(engine).await;
@@ -524,18 +536,12 @@ async fn two_tracks_play_back_to_back_without_a_gap() {
     let played = sink.played.clone();
     let (engine, _data) = scanned(music.path(), Some(sink)).await;
     let all = sorted_tracks(&engine).await;
-    let mut events = engine.subscribe();
-    engine
-        .call(Request::Play {
+    play_to_the_end(
+        &engine,
+        Request::Play {
             hashes: all.iter().map(|t| t.hash.clone()).collect(),
             start: None,
-        })
-        .await
-        .unwrap();
-    wait_for(
-        &mut events,
-        "the queue to end",
-        |e| matches!(e, Event::PlayerChanged(s) if s.state == PlaybackState::Stopped),
+        },
     )
     .await;
 
@@ -578,19 +584,13 @@ async fn scheduled_playback_starts_on_the_instant_asked_for() {
     let (engine, _data) = scanned(music.path(), Some(sink)).await;
     let hash = tracks(&engine).await[0].hash.clone();
     let at_ns = clock::now_ns() + 400_000_000;
-    let mut events = engine.subscribe();
-    engine
-        .call(Request::PlayAt {
+    play_to_the_end(
+        &engine,
+        Request::PlayAt {
             hash,
             frame: 0,
             at_ns,
-        })
-        .await
-        .unwrap();
-    wait_for(
-        &mut events,
-        "the track to end",
-        |e| matches!(e, Event::PlayerChanged(s) if s.state == PlaybackState::Stopped),
+        },
     )
     .await;
 
