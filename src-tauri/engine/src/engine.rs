@@ -144,7 +144,7 @@ impl Engine {
                 path: store.path().to_path_buf(),
                 detail: e.message,
             })?;
-        let player = Player::start(library.clone(), events.clone(), config.audio);
+        let player = Player::start(library.clone(), store.clone(), events.clone(), config.audio);
         if config.media_controls {
             player.attach_media_controls(events.subscribe());
         }

@@ -708,3 +708,53 @@ async fn a_device_that_goes_away_pauses_playback_with_a_message() {
     assert_eq!(state.index, Some(0), "the queue is kept");
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_volume_is_kept_across_restarts_and_play_restarts_a_finished_queue() {
+    let music = tempfile::tempdir().unwrap();
+    tone(
+        music.path(),
+        "short.flac",
+        &["-c:a", "flac"],
+        48_000,
+        2,
+        0.3,
+        440,
+    );
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::start(engine_config(data.path(), None))
+        .await
+        .unwrap();
+    add_and_scan(&engine, music.path()).await;
+    engine
+        .call(Request::SetVolume { volume: 35 })
+        .await
+        .unwrap();
+    let hash = tracks(&engine).await[0].hash.clone();
+    play_to_the_end(
+        &engine,
+        Request::Play {
+            hashes: vec![hash],
+            start: None,
+        },
+    )
+    .await;
+    // The queue ran out; play starts it again from its first track.
+    let Response::Player(state) = engine.call(Request::Resume).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (state.state, state.index),
+        (PlaybackState::Playing, Some(0))
+    );
+    engine.shutdown().await;
+
+    let engine = Engine::start(engine_config(data.path(), None))
+        .await
+        .unwrap();
+    let Response::Player(state) = engine.call(Request::GetPlayer).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(state.volume, 35);
+    engine.shutdown().await;
+}

@@ -212,14 +212,19 @@ impl AudioThread {
         if self.output.is_some() {
             return true;
         }
-        let shared = Arc::clone(&self.shared);
         let mut producer = None;
-        let opened = output::open(&self.kind, self.device.as_deref(), |rate, channels| {
+        let mut make_renderer = |rate: u32, channels: usize| {
             let capacity = ((rate as f32 * RING_SECONDS) as usize).max(1024) * channels;
             let (p, c) = rtrb::RingBuffer::new(capacity);
             producer = Some(p);
-            Renderer::new(c, shared, channels, rate)
-        });
+            Renderer::new(c, Arc::clone(&self.shared), channels, rate)
+        };
+        let mut opened = output::open(&self.kind, self.device.as_deref(), &mut make_renderer);
+        if let (Err(error), Some(chosen)) = (&opened, &self.device) {
+            // The chosen device is gone (unplugged since): the system default will do.
+            tracing::info!(device = %chosen, %error, "the chosen audio device cannot be opened; using the default");
+            opened = output::open(&self.kind, None, &mut make_renderer);
+        }
         match opened {
             Ok(output) => {
                 let name = output.opened().device.clone();

@@ -68,7 +68,7 @@ pub fn devices() -> (Vec<String>, Option<String>) {
 impl CpalOutput {
     pub fn open(
         name: Option<&str>,
-        make_renderer: impl FnOnce(u32, usize) -> Renderer,
+        mut make_renderer: impl FnMut(u32, usize) -> Renderer,
     ) -> Result<Self, String> {
         let device = find_device(name)?;
         let supported = device

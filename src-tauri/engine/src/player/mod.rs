@@ -30,6 +30,7 @@ use crate::api::{
 };
 use crate::clock;
 use crate::library::Library;
+use crate::store::{settings, Store};
 
 pub use output::{OutputKind, VirtualSink};
 
@@ -42,6 +43,9 @@ const INBOX: usize = 64;
 const REPORTS: usize = 256;
 /// Previous restarts the track instead of going back once this far in.
 const RESTART_AFTER_MS: u64 = 3000;
+/// Preferences kept across restarts (`settings` table).
+const VOLUME_KEY: &str = "player.volume";
+const DEVICE_KEY: &str = "player.device";
 
 type Reply = oneshot::Sender<Result<Response, ApiError>>;
 
@@ -58,7 +62,12 @@ pub struct Player {
 }
 
 impl Player {
-    pub fn start(library: Library, events: broadcast::Sender<Event>, kind: OutputKind) -> Self {
+    pub fn start(
+        library: Library,
+        store: Store,
+        events: broadcast::Sender<Event>,
+        kind: OutputKind,
+    ) -> Self {
         let (inbox, calls) = mpsc::channel(INBOX);
         let (reports_tx, reports) = mpsc::channel(REPORTS);
         let (commands, commands_rx) = sync_channel(64);
@@ -66,6 +75,7 @@ impl Player {
         let thread = AudioThread::spawn(kind.clone(), commands_rx, reports_tx, shared);
         let actor = Actor {
             library,
+            store,
             events,
             kind,
             audio: commands,
@@ -115,6 +125,7 @@ fn stopped() -> ApiError {
 
 struct Actor {
     library: Library,
+    store: Store,
     events: broadcast::Sender<Event>,
     kind: OutputKind,
     audio: SyncSender<Command>,
@@ -135,6 +146,7 @@ struct Actor {
 
 impl Actor {
     async fn run(mut self, mut calls: mpsc::Receiver<Call>, mut reports: mpsc::Receiver<Report>) {
+        self.restore_preferences().await;
         loop {
             tokio::select! {
                 call = calls.recv() => match call {
@@ -152,6 +164,45 @@ impl Actor {
                 Some(report) = reports.recv() => self.on_report(report).await,
             }
         }
+    }
+
+    /// The volume and output device chosen in an earlier run.
+    async fn restore_preferences(&mut self) {
+        let saved = self
+            .store
+            .call(|c| {
+                Ok((
+                    settings::get::<u8>(c, VOLUME_KEY)?,
+                    settings::get::<String>(c, DEVICE_KEY)?,
+                ))
+            })
+            .await;
+        if let Ok((volume, device)) = saved {
+            if let Some(volume) = volume {
+                self.apply_volume(volume);
+            }
+            if device.is_some() {
+                self.chosen_device = device.clone();
+                self.send(Command::SetDevice(device));
+            }
+        }
+    }
+
+    fn apply_volume(&mut self, volume: u8) {
+        self.volume = volume.min(100);
+        // A perceptual curve: half the slider is about a quarter of the power.
+        let gain = (self.volume as f32 / 100.0).powi(2);
+        self.send(Command::Volume(gain));
+    }
+
+    /// Remembers a preference; failing to is logged, not fatal.
+    fn remember<T: serde::Serialize + Send + 'static>(&self, key: &'static str, value: T) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.call(move |c| settings::put(c, key, &value)).await {
+                tracing::warn!(%error, key, "could not save a player preference");
+            }
+        });
     }
 
     async fn end(&mut self) {
@@ -374,10 +425,8 @@ impl Actor {
                 Ok(self.changed())
             }
             Request::SetVolume { volume } => {
-                self.volume = volume.min(100);
-                // A perceptual curve: half the slider is about a quarter of the power.
-                let gain = (self.volume as f32 / 100.0).powi(2);
-                self.send(Command::Volume(gain));
+                self.apply_volume(volume);
+                self.remember(VOLUME_KEY, self.volume);
                 Ok(self.changed())
             }
             Request::SetShuffle { on } => {
@@ -415,6 +464,7 @@ impl Actor {
                     }
                 }
                 self.chosen_device = name.clone();
+                self.remember(DEVICE_KEY, name.clone());
                 self.send(Command::SetDevice(name));
                 if self.state != PlaybackState::Stopped {
                     let at = self.position_ms;
@@ -441,7 +491,11 @@ impl Actor {
                     self.load_current(at, None, None);
                 }
             }
-            PlaybackState::Stopped if self.queue.current().is_some() => {
+            PlaybackState::Stopped if !self.queue.items().is_empty() => {
+                // After the queue ran out, play starts it again from the top.
+                if self.queue.current().is_none() {
+                    self.queue.jump(0);
+                }
                 self.state = PlaybackState::Playing;
                 self.send(Command::Pause(false));
                 self.load_current(0, None, None);

@@ -66,7 +66,7 @@ pub fn probe_format(kind: &OutputKind, device: Option<&str>) -> Result<(u32, usi
 pub fn open(
     kind: &OutputKind,
     device: Option<&str>,
-    make_renderer: impl FnOnce(u32, usize) -> Renderer,
+    make_renderer: impl FnMut(u32, usize) -> Renderer,
 ) -> Result<Output, String> {
     match kind {
         OutputKind::Cpal => {
@@ -116,7 +116,7 @@ impl VirtualSink {
         }
     }
 
-    fn start(&self, make_renderer: impl FnOnce(u32, usize) -> Renderer) -> VirtualRun {
+    fn start(&self, mut make_renderer: impl FnMut(u32, usize) -> Renderer) -> VirtualRun {
         let mut renderer = make_renderer(self.rate, self.channels);
         let stop = Arc::new(AtomicBool::new(false));
         let sink = self.clone();
