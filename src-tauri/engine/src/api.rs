@@ -418,6 +418,8 @@ pub struct PlayerState {
     pub repeat: RepeatMode,
     /// The output device in use, when one is open.
     pub device: Option<String>,
+    /// The device chosen in Settings; `null` follows the system default.
+    pub chosen_device: Option<String>,
 }
 
 /// An invite to share as a link or QR code.

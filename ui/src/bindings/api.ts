@@ -127,7 +127,11 @@ queue: Array<Track>, index: number | null, position_ms: number, volume: number, 
 /**
  * The output device in use, when one is open.
  */
-device: string | null, };
+device: string | null, 
+/**
+ * The device chosen in Settings; `null` follows the system default.
+ */
+chosen_device: string | null, };
 
 export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "nearby_changed", peers: Array<NearbyPeer>, } | { "type": "scan_progress", seen: number, done: number, failed: number, current: string, } | { "type": "scan_finished" } & ScanSummary | { "type": "library_changed" } | { "type": "player_changed" } & PlayerState | { "type": "player_position", position_ms: number, duration_ms: number, } | { "type": "player_message", message: string, } | { "type": "sync_report", 
 /**

@@ -12,7 +12,7 @@ interface PlayerView {
 }
 
 export const playerView: PlayerView = $state({
-  player: { state: 'stopped', queue: [], index: null, position_ms: 0, volume: 100, shuffle: false, repeat: 'off', device: null },
+  player: { state: 'stopped', queue: [], index: null, position_ms: 0, volume: 100, shuffle: false, repeat: 'off', device: null, chosen_device: null },
   positionMs: 0,
   durationMs: 0,
   message: null,

@@ -234,6 +234,7 @@ impl Actor {
             shuffle: self.queue.shuffle(),
             repeat: self.queue.repeat(),
             device: self.device.clone(),
+            chosen_device: self.chosen_device.clone(),
         }
     }
 
