@@ -143,9 +143,23 @@ fn seeking_lands_on_the_frame_asked_for() {
                 "{ext}: the samples after the seek are the ones at the target"
             );
         } else {
-            // Lossy decoders restart mid-stream: same length, and the waveform lines up.
+            // Lossy decoders restart mid-stream (the first frames differ while they warm up);
+            // after that the samples are those at the target.
+            let after = 4096;
+            let ours = &rest[after * 2..(after + 2000) * 2];
+            let theirs =
+                &whole[(target as usize + after) * 2..(target as usize + after + 2000) * 2];
+            let worst = ours
+                .iter()
+                .zip(theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
             assert!(
-                remaining.abs_diff(expected) <= 1152,
+                worst < 0.01,
+                "{ext}: samples after the seek differ by up to {worst}"
+            );
+            assert!(
+                remaining.abs_diff(expected) <= if ext == "aac.m4a" { 1024 } else { 0 },
                 "{ext}: {remaining} frames after the seek, expected {expected}"
             );
         }
@@ -293,6 +307,15 @@ async fn bad_files_are_reported_with_their_reason_and_the_scan_goes_on() {
     std::fs::write(dir.join("empty.mp3"), b"").unwrap();
     std::fs::write(dir.join("notes.mp3"), "not music at all\n".repeat(100)).unwrap();
     std::os::unix::fs::symlink(dir.join("gone.flac"), dir.join("dangling.flac")).unwrap();
+    // Permissions cannot stop root (the CI user), so the mode-000 case runs for other users only.
+    // SAFETY: geteuid has no preconditions.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    if !as_root {
+        let locked = dir.join("locked.flac");
+        std::fs::write(&locked, &bytes).unwrap();
+        std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+    }
     std::fs::write(dir.join("cover.txt"), "ignored: not an audio name").unwrap();
 
     let (engine, _data) = scanned(dir, None).await;
@@ -324,7 +347,14 @@ async fn bad_files_are_reported_with_their_reason_and_the_scan_goes_on() {
         "{}",
         reason("dangling.flac")
     );
-    assert_eq!(problems.len(), 5, "{problems:#?}");
+    if !as_root {
+        assert!(
+            reason("locked.flac").contains("cannot read"),
+            "{}",
+            reason("locked.flac")
+        );
+    }
+    assert_eq!(problems.len(), if as_root { 5 } else { 6 }, "{problems:#?}");
     engine.shutdown().await;
 }
 

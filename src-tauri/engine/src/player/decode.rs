@@ -40,8 +40,9 @@ pub struct Decoder {
     resampler: Option<Resampling>,
     /// Decoded samples (source layout) not yet converted.
     decoded: Vec<f32>,
-    /// Source frames still to drop after a seek (the decoder lands before the target).
-    skip: u64,
+    /// After a seek: the frame asked for. Decoders land before it; whatever comes before is
+    /// dropped, measured from each packet's own timestamp.
+    seek_target: Option<u64>,
     /// The next output frame's position in the track, in source frames.
     position: u64,
     finished: bool,
@@ -108,7 +109,7 @@ impl Decoder {
             out_channels,
             resampler,
             decoded: Vec::new(),
-            skip: 0,
+            seek_target: None,
             position: 0,
             finished: false,
         })
@@ -149,26 +150,22 @@ impl Decoder {
             r.fed = 0;
             r.emitted = 0;
         }
-        let to_frames = |ts: i64| -> i64 {
-            match self.time_base {
-                Some(tb) => tb
-                    .calc_time(symphonia::core::units::Timestamp::new(ts))
-                    .map_or(0, |t| {
-                        ((t.as_nanos() * self.source_rate as i128 + 500_000_000) / 1_000_000_000)
-                            as i64
-                    }),
-                None => ts,
-            }
-        };
-        let required = to_frames(seeked.required_ts.get());
-        let actual = to_frames(seeked.actual_ts.get());
-        self.skip = (required - actual).max(0) as u64;
-        self.position = if self.skip > 0 {
-            required.max(0) as u64
-        } else {
-            actual.max(0) as u64
-        };
+        let landed = self.to_frames(seeked.actual_ts);
+        let required = self.to_frames(seeked.required_ts).max(landed);
+        self.seek_target = Some(required);
+        self.position = required;
         Ok(self.position)
+    }
+
+    /// A timestamp of the track as a frame index (at the source rate).
+    fn to_frames(&self, ts: symphonia::core::units::Timestamp) -> u64 {
+        match self.time_base {
+            Some(tb) => tb.calc_time(ts).map_or(0, |t| {
+                ((t.as_nanos() * self.source_rate as i128 + 500_000_000) / 1_000_000_000).max(0)
+                    as u64
+            }),
+            None => ts.get().max(0) as u64,
+        }
     }
 
     /// Appends the next stretch of output samples to `out`. Returns false once the track has
@@ -222,9 +219,13 @@ impl Decoder {
             self.source_channels = channels;
             let mut frames = self.decoded.len() / channels;
             let mut start = 0;
-            if self.skip > 0 {
-                let dropped = (self.skip as usize).min(frames);
-                self.skip -= dropped as u64;
+            if let Some(target) = self.seek_target {
+                // The packet's first output frame, after the decoder's own (gapless) trimming.
+                let first = self.to_frames(packet.pts.saturating_add(packet.trim_start));
+                let dropped = (target.saturating_sub(first) as usize).min(frames);
+                if first + (frames as u64) > target {
+                    self.seek_target = None;
+                }
                 start = dropped * channels;
                 frames -= dropped;
             }
