@@ -413,6 +413,18 @@ impl Drop for SessionBus {
 #[test]
 fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
     let music = tempfile::tempdir().unwrap();
+    // Beside the track, so the scanner uses it as the cover.
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "mandelbrot=size=64x64",
+            "-frames:v",
+            "1",
+        ],
+        &music.path().join("cover.png"),
+    );
     ffmpeg(
         &[
             "-f",
@@ -458,6 +470,11 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
         std::thread::sleep(Duration::from_millis(200));
     };
     eprintln!("MPRIS player {name} shows {title:?}");
+    let art = bus.playerctl(&["--player", &name, "metadata", "mpris:artUrl"]);
+    let art_file = art
+        .strip_prefix("file://")
+        .unwrap_or_else(|| panic!("a file URL for the cover, got {art:?}"));
+    assert!(Path::new(art_file).is_file(), "the cover {art_file} exists");
 
     bus.playerctl(&["--player", &name, "pause"]);
     loop {

@@ -146,7 +146,7 @@ impl Engine {
             })?;
         let player = Player::start(library.clone(), store.clone(), events.clone(), config.audio);
         if config.media_controls {
-            player.attach_media_controls(events.subscribe());
+            player.attach_media_controls(events.subscribe(), library.clone());
         }
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
         Ok(Engine {

@@ -224,6 +224,43 @@ impl Library {
         ))
     }
 
+    /// The cover as a file (for the OS media controls, which take a URL): written once to
+    /// `<data dir>/cache/art/<hash>.<ext>`. None when there is no such art or it cannot be written.
+    pub async fn art_file(&self, hash: &str) -> Option<PathBuf> {
+        if hash.is_empty() || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let dir = self.store.path().parent()?.join("cache").join("art");
+        for ext in ["jpg", "png"] {
+            let path = dir.join(format!("{hash}.{ext}"));
+            if path.exists() {
+                return Some(path);
+            }
+        }
+        let owned = hash.to_string();
+        let (mime, data) = self
+            .store
+            .call(move |c| store::art(c, &owned, false))
+            .await
+            .ok()??;
+        let ext = if mime == "image/png" { "png" } else { "jpg" };
+        let path = dir.join(format!("{hash}.{ext}"));
+        let written = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || {
+                std::fs::create_dir_all(path.parent().expect("an art path has a folder"))?;
+                let partial = path.with_extension("partial");
+                std::fs::write(&partial, &data)?;
+                std::fs::rename(&partial, &path)
+            }
+        })
+        .await;
+        match written {
+            Ok(Ok(())) => Some(path),
+            _ => None,
+        }
+    }
+
     pub async fn playlists(&self) -> Result<Vec<Playlist>, ApiError> {
         Ok(self.store.call(|c| store::playlists(c)).await?)
     }

@@ -17,17 +17,19 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::Player;
 use crate::api::{Event, PlaybackState, PlayerState, Request};
+use crate::library::Library;
 
 /// Jump of a plain "seek forward/backward" button.
 const SEEK_STEP_MS: u64 = 10_000;
 
 enum Update {
-    State(Box<PlayerState>),
+    /// The player's state, and the current track's cover as a `file://` URL.
+    State(Box<PlayerState>, Option<String>),
     Position(u64),
 }
 
 /// Starts the media controls; returns at once.
-pub fn start(events: broadcast::Receiver<Event>, player: Player) {
+pub fn start(events: broadcast::Receiver<Event>, player: Player, library: Library) {
     let (updates, inbox) = sync_channel::<Update>(32);
     let (presses, pressed) = mpsc::channel::<MediaControlEvent>(32);
     let spawned = std::thread::Builder::new()
@@ -37,7 +39,7 @@ pub fn start(events: broadcast::Receiver<Event>, player: Player) {
         tracing::warn!(%error, "cannot start the media controls");
         return;
     }
-    tokio::spawn(forward_events(events, updates));
+    tokio::spawn(forward_events(events, updates, library));
     tokio::spawn(obey(pressed, player));
 }
 
@@ -83,7 +85,7 @@ fn run(inbox: Receiver<Update>, presses: mpsc::Sender<MediaControlEvent>) {
     let mut playing = PlaybackState::Stopped;
     while let Ok(update) = inbox.recv() {
         let result = match update {
-            Update::State(state) => {
+            Update::State(state, cover) => {
                 let current = state.index.and_then(|i| state.queue.get(i as usize));
                 duration_ms = current.map_or(0, |t| t.duration_ms);
                 playing = state.state;
@@ -92,7 +94,7 @@ fn run(inbox: Receiver<Update>, presses: mpsc::Sender<MediaControlEvent>) {
                     artist: current.map(|t| t.artist.as_str()),
                     album: current.map(|t| t.album.as_str()),
                     duration: current.map(|t| Duration::from_millis(t.duration_ms)),
-                    cover_url: None,
+                    cover_url: cover.as_deref(),
                 });
                 metadata.and_then(|()| controls.set_playback(playback(playing, state.position_ms)))
             }
@@ -116,13 +118,28 @@ fn playback(state: PlaybackState, position_ms: u64) -> MediaPlayback {
     }
 }
 
-async fn forward_events(mut events: broadcast::Receiver<Event>, updates: SyncSender<Update>) {
+async fn forward_events(
+    mut events: broadcast::Receiver<Event>,
+    updates: SyncSender<Update>,
+    library: Library,
+) {
     let mut last_position = 0u64;
     loop {
         let update = match events.recv().await {
             Ok(Event::PlayerChanged(state)) => {
                 last_position = state.position_ms;
-                Update::State(Box::new(state))
+                let art = state
+                    .index
+                    .and_then(|i| state.queue.get(i as usize))
+                    .and_then(|t| t.art.clone());
+                let cover = match art {
+                    Some(hash) => library
+                        .art_file(&hash)
+                        .await
+                        .map(|path| format!("file://{}", path.display())),
+                    None => None,
+                };
+                Update::State(Box::new(state), cover)
             }
             // The OS extrapolates between updates; once a second is plenty.
             Ok(Event::PlayerPosition { position_ms, .. })

@@ -95,8 +95,8 @@ impl Player {
     }
 
     /// Shows the player in the OS media controls and obeys their buttons and the media keys.
-    pub fn attach_media_controls(&self, events: broadcast::Receiver<Event>) {
-        media_keys::start(events, self.clone());
+    pub fn attach_media_controls(&self, events: broadcast::Receiver<Event>, library: Library) {
+        media_keys::start(events, self.clone(), library);
     }
 
     /// Carries out one player request.
