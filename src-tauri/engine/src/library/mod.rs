@@ -31,6 +31,8 @@ const SCAN_QUEUE: usize = 64;
 const WATCH_SETTLE: Duration = Duration::from_millis(600);
 /// Progress events at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+/// Most tracks one call may name (a queue or playlist edit).
+const MAX_TRACKS_PER_CALL: usize = 100_000;
 /// Longest playlist name, in characters.
 const MAX_PLAYLIST_NAME: usize = 100;
 
@@ -203,11 +205,34 @@ impl Library {
 
     /// Every track named, in order; fails on the first unknown hash.
     pub async fn tracks_by_hash(&self, hashes: &[String]) -> Result<Vec<Track>, ApiError> {
-        let mut tracks = Vec::with_capacity(hashes.len());
-        for hash in hashes {
-            tracks.push(self.track(hash).await?);
+        if hashes.len() > MAX_TRACKS_PER_CALL {
+            return Err(ApiError::invalid_input(format!(
+                "At most {MAX_TRACKS_PER_CALL} tracks can be given at once."
+            )));
         }
-        Ok(tracks)
+        let owned = hashes.to_vec();
+        // One trip to the store for the whole list.
+        let found = self
+            .store
+            .call(move |c| {
+                owned
+                    .iter()
+                    .map(|h| store::track_by_hash(c, h))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        found
+            .into_iter()
+            .zip(hashes)
+            .map(|(track, hash)| {
+                track.ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::NotFound,
+                        format!("No track with hash {hash} is in the library."),
+                    )
+                })
+            })
+            .collect()
     }
 
     /// Cover art as a `data:` URL.
