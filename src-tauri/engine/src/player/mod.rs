@@ -150,9 +150,9 @@ impl Actor {
         loop {
             tokio::select! {
                 call = calls.recv() => match call {
-                    None => return self.end().await,
+                    None => return self.end(reports).await,
                     Some(Call::Shutdown(done)) => {
-                        self.end().await;
+                        self.end(reports).await;
                         let _ = done.send(());
                         return;
                     }
@@ -205,7 +205,10 @@ impl Actor {
         });
     }
 
-    async fn end(&mut self) {
+    /// Stops the audio thread. The reports are dropped first, so a thread blocked handing one
+    /// over is released rather than waited for forever.
+    async fn end(&mut self, reports: mpsc::Receiver<Report>) {
+        drop(reports);
         self.send(Command::Stop);
         self.send(Command::Shutdown);
         if let Some(thread) = self.thread.take() {
