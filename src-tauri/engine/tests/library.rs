@@ -79,8 +79,8 @@ fn every_format_decodes_to_its_length_at_every_rate_and_channel_count() {
     let dir = tempfile::tempdir().unwrap();
     for &(ext, codec, lossless) in FORMATS {
         for &rate in RATES {
-            if matches!(ext, "aac.m4a" | "mp3") && rate == 96_000 {
-                continue; // MP3 and AAC-LC top out at 48 kHz (ffmpeg would resample).
+            if ext == "mp3" && rate == 96_000 {
+                continue; // MPEG audio tops out at 48 kHz (ffmpeg would resample).
             }
             for channels in [1u32, 2] {
                 let name = format!("tone-{rate}-{channels}.{ext}");

@@ -131,7 +131,15 @@ pub fn audio_track(format: &dyn FormatReader) -> Result<(Track, AudioCodecParame
     let Some(CodecParameters::Audio(params)) = &track.codec_params else {
         return Err(ProbeError::NoAudio);
     };
-    let params = params.clone();
+    let mut params = params.clone();
+    if params.sample_rate.unwrap_or(0) == 0 {
+        // symphonia 0.6 reads no rate from some MP4s (AAC at 96 kHz); their media time base is
+        // 1/rate, so that names it.
+        params.sample_rate = track
+            .time_base
+            .filter(|tb| tb.numer.get() == 1 && tb.denom.get() >= 8000)
+            .map(|tb| tb.denom.get());
+    }
     Ok((track, params))
 }
 
