@@ -788,3 +788,100 @@ async fn the_volume_is_kept_across_restarts_and_play_restarts_a_finished_queue()
     assert_eq!(state.volume, 35);
     engine.shutdown().await;
 }
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_change_nothing() {
+    use earshot_engine::api::ErrorKind;
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::start(engine_config(data.path(), None))
+        .await
+        .unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let cases = [
+        (
+            Request::AddFolder {
+                path: "Music".into(),
+            },
+            ErrorKind::InvalidInput,
+            "absolute",
+        ),
+        (
+            Request::AddFolder {
+                path: "/no/such/folder".into(),
+            },
+            ErrorKind::NotFound,
+            "Cannot open",
+        ),
+        (
+            Request::AddFolder {
+                path: file.path().display().to_string(),
+            },
+            ErrorKind::InvalidInput,
+            "not a folder",
+        ),
+        (
+            Request::RemoveFolder {
+                path: "/not/added".into(),
+            },
+            ErrorKind::NotFound,
+            "not one of your music folders",
+        ),
+        (
+            Request::Play {
+                hashes: vec!["feed".into()],
+                start: None,
+            },
+            ErrorKind::NotFound,
+            "No track",
+        ),
+        (
+            Request::Play {
+                hashes: vec![],
+                start: None,
+            },
+            ErrorKind::InvalidInput,
+            "at least one",
+        ),
+        (
+            Request::Seek { position_ms: 1000 },
+            ErrorKind::InvalidInput,
+            "Nothing is playing",
+        ),
+        (
+            Request::RemoveFromQueue { index: 3 },
+            ErrorKind::NotFound,
+            "no entry 3",
+        ),
+        (
+            Request::GetPlaylist { id: 42 },
+            ErrorKind::NotFound,
+            "no playlist 42",
+        ),
+        (
+            Request::CreatePlaylist {
+                name: "x".repeat(101),
+            },
+            ErrorKind::InvalidInput,
+            "at most 100",
+        ),
+        (
+            Request::GetArt {
+                hash: "00".into(),
+                thumb: None,
+            },
+            ErrorKind::NotFound,
+            "No such cover",
+        ),
+    ];
+    for (request, kind, says) in cases {
+        let what = format!("{request:?}");
+        let error = engine.call(request).await.expect_err(&what);
+        assert_eq!(error.kind, kind, "{what}: {}", error.message);
+        assert!(error.message.contains(says), "{what}: {}", error.message);
+    }
+    let Response::Folders { folders } = engine.call(Request::ListFolders).await.unwrap() else {
+        panic!()
+    };
+    assert!(folders.is_empty(), "nothing was added: {folders:?}");
+    engine.shutdown().await;
+}
