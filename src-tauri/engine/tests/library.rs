@@ -67,6 +67,11 @@ fn tone(
     path
 }
 
+/// A stereo FLAC sine tone, tagged like every fixture.
+fn flac(dir: &Path, name: &str, rate: u32, seconds: f64, hz: u32) -> PathBuf {
+    tone(dir, name, &["-c:a", "flac"], rate, 2, seconds, hz)
+}
+
 fn decode_all(path: &Path, rate: u32, channels: usize) -> Vec<f32> {
     let mut decoder = Decoder::open(path, rate, channels).expect("the fixture to open");
     let mut out = Vec::new();
@@ -296,7 +301,7 @@ async fn tags_read_back_from_every_format() {
 async fn bad_files_are_reported_with_their_reason_and_the_scan_goes_on() {
     let music = tempfile::tempdir().unwrap();
     let dir = music.path();
-    let good = tone(dir, "good.flac", &["-c:a", "flac"], 44_100, 2, 3.0, 440);
+    let good = flac(dir, "good.flac", 44_100, 3.0, 440);
     let bytes = std::fs::read(&good).unwrap();
     std::fs::write(dir.join("truncated.flac"), &bytes[..bytes.len() / 3]).unwrap();
     let mut corrupt = bytes.clone();
@@ -361,15 +366,7 @@ async fn bad_files_are_reported_with_their_reason_and_the_scan_goes_on() {
 #[tokio::test]
 async fn rescans_skip_unchanged_files_and_the_watcher_picks_up_new_ones() {
     let music = tempfile::tempdir().unwrap();
-    tone(
-        music.path(),
-        "one.flac",
-        &["-c:a", "flac"],
-        44_100,
-        2,
-        1.0,
-        440,
-    );
+    flac(music.path(), "one.flac", 44_100, 1.0, 440);
     let (engine, _data) = scanned(music.path(), None).await;
 
     let mut events = engine.subscribe();
@@ -387,15 +384,7 @@ async fn rescans_skip_unchanged_files_and_the_watcher_picks_up_new_ones() {
     );
 
     // A file appearing in the folder is scanned without being asked.
-    tone(
-        music.path(),
-        "two.flac",
-        &["-c:a", "flac"],
-        44_100,
-        2,
-        1.0,
-        660,
-    );
+    flac(music.path(), "two.flac", 44_100, 1.0, 660);
     wait_for(&mut events, "library_changed", |e| {
         matches!(e, Event::LibraryChanged)
     })
@@ -414,15 +403,7 @@ async fn rescans_skip_unchanged_files_and_the_watcher_picks_up_new_ones() {
 #[tokio::test]
 async fn albums_artists_search_and_playlists() {
     let music = tempfile::tempdir().unwrap();
-    tone(
-        music.path(),
-        "a.flac",
-        &["-c:a", "flac"],
-        44_100,
-        2,
-        1.0,
-        440,
-    );
+    flac(music.path(), "a.flac", 44_100, 1.0, 440);
     tone(
         music.path(),
         "b.ogg",
@@ -544,24 +525,8 @@ fn longest_gap(samples: &[f32], channels: usize) -> (usize, usize, usize) {
 async fn two_tracks_play_back_to_back_without_a_gap() {
     let music = tempfile::tempdir().unwrap();
     // Different rates: the second is resampled to the device's 48 kHz on the fly.
-    tone(
-        music.path(),
-        "1.flac",
-        &["-c:a", "flac"],
-        48_000,
-        2,
-        1.0,
-        440,
-    );
-    tone(
-        music.path(),
-        "2.flac",
-        &["-c:a", "flac"],
-        44_100,
-        2,
-        1.0,
-        523,
-    );
+    flac(music.path(), "1.flac", 48_000, 1.0, 440);
+    flac(music.path(), "2.flac", 44_100, 1.0, 523);
     let sink = VirtualSink::new(48_000, 2);
     let played = sink.played.clone();
     let (engine, _data) = scanned(music.path(), Some(sink)).await;
@@ -640,24 +605,8 @@ async fn scheduled_playback_starts_on_the_instant_asked_for() {
 #[tokio::test]
 async fn a_file_that_cannot_be_played_is_skipped_with_a_message() {
     let music = tempfile::tempdir().unwrap();
-    tone(
-        music.path(),
-        "1.flac",
-        &["-c:a", "flac"],
-        48_000,
-        2,
-        0.5,
-        440,
-    );
-    tone(
-        music.path(),
-        "2.flac",
-        &["-c:a", "flac"],
-        48_000,
-        2,
-        0.5,
-        523,
-    );
+    flac(music.path(), "1.flac", 48_000, 0.5, 440);
+    flac(music.path(), "2.flac", 48_000, 0.5, 523);
     let (engine, _data) = scanned(music.path(), None).await;
     let all = sorted_tracks(&engine).await;
     // The first file vanishes after the scan.
@@ -694,15 +643,7 @@ async fn a_file_that_cannot_be_played_is_skipped_with_a_message() {
 #[tokio::test]
 async fn a_device_that_goes_away_pauses_playback_with_a_message() {
     let music = tempfile::tempdir().unwrap();
-    tone(
-        music.path(),
-        "long.flac",
-        &["-c:a", "flac"],
-        48_000,
-        2,
-        5.0,
-        440,
-    );
+    flac(music.path(), "long.flac", 48_000, 5.0, 440);
     let sink = VirtualSink::new(48_000, 2);
     let fail = sink.fail.clone();
     let (engine, _data) = scanned(music.path(), Some(sink)).await;
@@ -742,15 +683,7 @@ async fn a_device_that_goes_away_pauses_playback_with_a_message() {
 #[tokio::test]
 async fn the_volume_is_kept_across_restarts_and_play_restarts_a_finished_queue() {
     let music = tempfile::tempdir().unwrap();
-    tone(
-        music.path(),
-        "short.flac",
-        &["-c:a", "flac"],
-        48_000,
-        2,
-        0.3,
-        440,
-    );
+    flac(music.path(), "short.flac", 48_000, 0.3, 440);
     let data = tempfile::tempdir().unwrap();
     let engine = Engine::start(engine_config(data.path(), None))
         .await

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, UNIX_EPOCH};
 
-use crate::api::ScanSummary;
+use crate::api::{ScanSummary, Track};
 use crate::store::{now_millis, Store, StoreError};
 
 use super::probe::{self, Probed};
@@ -205,12 +205,12 @@ pub async fn scan_folder(
         for outcome in &batch {
             match outcome {
                 Outcome::Track(track, _) => {
-                    if updated.get(&track.path).copied().unwrap_or(false) {
+                    if updated.get(&track.track.path).copied().unwrap_or(false) {
                         summary.updated += 1;
                     } else {
                         summary.added += 1;
                     }
-                    state.current = track.path.clone();
+                    state.current = track.track.path.clone();
                 }
                 Outcome::Problem { path, .. } => {
                     summary.failed += 1;
@@ -329,25 +329,28 @@ fn read_file(
                 .unwrap_or_default();
             Outcome::Track(
                 Box::new(TrackRow {
-                    path: path_text,
+                    track: Track {
+                        path: path_text,
+                        hash,
+                        title,
+                        artist: tags.artists.join(", "),
+                        artists: tags.artists,
+                        album: tags.album.unwrap_or_default(),
+                        album_artist,
+                        track_no: tags.track_no,
+                        disc_no: tags.disc_no,
+                        year: tags.year,
+                        genre: tags.genre.unwrap_or_default(),
+                        duration_ms: stream.duration_ms,
+                        sample_rate: stream.sample_rate,
+                        channels: stream.channels,
+                        codec: stream.codec,
+                        art: art.as_ref().map(|a| a.hash.clone()),
+                    },
                     folder: folder.to_string(),
-                    hash,
                     size: file.size,
                     mtime: file.mtime,
-                    title,
-                    artists: tags.artists,
-                    album: tags.album.unwrap_or_default(),
-                    album_artist,
-                    track_no: tags.track_no,
-                    disc_no: tags.disc_no,
-                    year: tags.year,
-                    genre: tags.genre.unwrap_or_default(),
-                    duration_ms: stream.duration_ms,
                     frames: stream.frames,
-                    sample_rate: stream.sample_rate,
-                    channels: stream.channels,
-                    codec: stream.codec,
-                    art: art.as_ref().map(|a| a.hash.clone()),
                 }),
                 art,
             )

@@ -7,28 +7,15 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::api::{Album, Artist, Play, Playlist, PlaylistItem, ScanProblem, Track};
 
-/// What a scan learned about one audio file.
+/// What a scan learned about one audio file: the track as the API shows it, plus what only the
+/// scanner needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrackRow {
-    pub path: String,
+    pub track: Track,
     pub folder: String,
-    pub hash: String,
     pub size: i64,
     pub mtime: i64,
-    pub title: String,
-    pub artists: Vec<String>,
-    pub album: String,
-    pub album_artist: String,
-    pub track_no: Option<u32>,
-    pub disc_no: Option<u32>,
-    pub year: Option<i32>,
-    pub genre: String,
-    pub duration_ms: u64,
     pub frames: Option<u64>,
-    pub sample_rate: u32,
-    pub channels: u16,
-    pub codec: String,
-    pub art: Option<String>,
 }
 
 /// Size and modification time of every file a folder's last scan saw (tracks and problems).
@@ -68,7 +55,8 @@ pub fn folders(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 /// Stores a track (new or changed) and forgets any problem recorded for its path.
-pub fn put_track(conn: &Connection, track: &TrackRow, now: i64) -> rusqlite::Result<()> {
+pub fn put_track(conn: &Connection, row: &TrackRow, now: i64) -> rusqlite::Result<()> {
+    let track = &row.track;
     let artists = serde_json::to_string(&track.artists).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(
         "INSERT INTO tracks (path, folder, hash, size, mtime, title, artists, artist, album,
@@ -82,13 +70,13 @@ pub fn put_track(conn: &Connection, track: &TrackRow, now: i64) -> rusqlite::Res
     )?
     .execute(params![
         track.path,
-        track.folder,
+        row.folder,
         track.hash,
-        track.size,
-        track.mtime,
+        row.size,
+        row.mtime,
         track.title,
         artists,
-        track.artists.join(", "),
+        track.artist,
         track.album,
         track.album_artist,
         track.track_no,
@@ -96,7 +84,7 @@ pub fn put_track(conn: &Connection, track: &TrackRow, now: i64) -> rusqlite::Res
         track.year,
         track.genre,
         track.duration_ms as i64,
-        track.frames.map(|f| f as i64),
+        row.frames.map(|f| f as i64),
         track.sample_rate,
         track.channels,
         track.codec,
