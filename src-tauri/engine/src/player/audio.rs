@@ -274,6 +274,7 @@ impl AudioThread {
     }
 
     fn load(&mut self, id: u64, path: PathBuf, start: u64, paused: bool, at_ns: Option<u64>) {
+        self.shared.primed.store(false, Release);
         self.shared.set_schedule(None);
         self.scheduled = false;
         self.flush();
@@ -337,8 +338,10 @@ impl AudioThread {
         self.announced = None;
         self.finished_reported = false;
         self.shared.paused.store(paused, Relaxed);
-        // Prime the ring at once so a scheduled start has samples waiting.
+        // Fill the ring before the callback may take from it: playback starts with a cushion
+        // (and a scheduled start has its samples waiting).
         while self.fill() {}
+        self.shared.primed.store(true, Release);
     }
 
     /// Moves decoded audio into the ring while there is room. True if it did any work.

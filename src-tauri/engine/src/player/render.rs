@@ -22,6 +22,9 @@ use super::sync::{Correction, Corrector, Schedule};
 #[derive(Debug, Default)]
 pub struct Shared {
     pub paused: AtomicBool,
+    /// False while a new stream is being queued: the callback plays silence and takes nothing,
+    /// so playback starts with a full ring rather than racing the decoder.
+    pub primed: AtomicBool,
     /// Volume as f32 bits (0.0–1.0).
     volume: AtomicU32,
     /// Bumped by the decoder thread to have the callback discard everything queued.
@@ -57,6 +60,7 @@ impl Shared {
     pub fn new() -> Self {
         let shared = Self::default();
         shared.set_volume(1.0);
+        shared.primed.store(true, Relaxed);
         shared
     }
 
@@ -191,7 +195,7 @@ impl Renderer {
         shared.head_ns.store(playback_ns, Relaxed);
         shared.buffers.fetch_add(1, Release);
 
-        if shared.paused.load(Relaxed) {
+        if shared.paused.load(Relaxed) || !shared.primed.load(Acquire) {
             out.fill(0.0);
             return;
         }
@@ -352,6 +356,20 @@ mod tests {
         r.render(&mut out, 0);
         assert_eq!(out, [0.0, 0.0]);
         shared.paused.store(false, Relaxed);
+        r.render(&mut out, 0);
+        assert_eq!(out, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn nothing_is_taken_until_the_stream_is_primed() {
+        let (mut producer, mut r, shared) = renderer(64);
+        push(&mut producer, [1.0, 2.0]);
+        shared.primed.store(false, Relaxed);
+        let mut out = [9.0; 2];
+        r.render(&mut out, 0);
+        assert_eq!(out, [0.0, 0.0]);
+        assert_eq!(shared.consumed.load(Relaxed), 0);
+        shared.primed.store(true, Relaxed);
         r.render(&mut out, 0);
         assert_eq!(out, [1.0, 2.0]);
     }
