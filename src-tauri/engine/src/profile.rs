@@ -25,7 +25,23 @@ pub fn validate_display_name(name: &str) -> Result<String, ApiError> {
             "The display name cannot contain control characters such as line breaks.",
         ));
     }
+    if trimmed.chars().any(is_forbidden_in_name) {
+        return Err(ApiError::invalid_input(
+            "The display name cannot contain text-direction marks (they can make a name read backwards).",
+        ));
+    }
     Ok(trimmed.to_string())
+}
+
+/// Characters no display name may hold, typed here or received from a peer: control characters,
+/// and the Unicode bidirectional marks, embeddings, overrides and isolates, which can make a name
+/// render reversed or reorder the text around it ("Trojan Source", CVE-2021-42574).
+pub fn is_forbidden_in_name(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// The name used until the user picks one: their OS account name, else a neutral default.

@@ -3,6 +3,7 @@
 use libp2p::{Multiaddr, PeerId};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::policy::{self, InviteVerdict, StoredInvite};
 use crate::net::protocol::Refusal;
 
 /// Stored addresses per peer; the newest win.
@@ -161,47 +162,217 @@ pub fn delete(conn: &Connection, peer: &PeerId) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM peers WHERE peer_id = ?1", [peer.to_base58()])? > 0)
 }
 
+/// Rows of a relationship older than `before` (unix ms), oldest first.
+pub fn older_than(
+    conn: &Connection,
+    relationship: Relationship,
+    before: i64,
+) -> rusqlite::Result<Vec<PeerId>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT peer_id FROM peers WHERE relationship = ?1 AND since < ?2 ORDER BY since, peer_id",
+    )?;
+    let rows = statement.query_map(params![relationship.as_str(), before], |r| {
+        r.get::<_, String>(0)
+    })?;
+    let mut out = Vec::new();
+    for text in rows {
+        if let Ok(peer) = text?.parse() {
+            out.push(peer);
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes incoming requests older than `before` (unix ms); returns how many went.
+pub fn expire_requests(conn: &Connection, before: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM peers WHERE relationship = 'requested_in' AND since < ?1",
+        [before],
+    )
+}
+
+/// Deletes the oldest incoming request; returns whose it was.
+pub fn evict_oldest_request(conn: &Connection) -> rusqlite::Result<Option<PeerId>> {
+    let oldest: Option<String> = conn
+        .query_row(
+            "SELECT peer_id FROM peers WHERE relationship = 'requested_in'
+             ORDER BY since, peer_id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(oldest) = oldest else {
+        return Ok(None);
+    };
+    conn.execute("DELETE FROM peers WHERE peer_id = ?1", [&oldest])?;
+    Ok(oldest.parse().ok())
+}
+
+/// Ends every relationship with `peer` and revokes the invites they redeemed, in one transaction:
+/// an ex-friend's old link must never work again. Returns whether there was a row.
+pub fn forget(conn: &mut Connection, peer: &PeerId) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    revoke_invites_of(&tx, peer)?;
+    let removed = tx.execute("DELETE FROM peers WHERE peer_id = ?1", [peer.to_base58()])? > 0;
+    tx.commit()?;
+    Ok(removed)
+}
+
+/// Blocks `peer` and revokes the invites they redeemed, in one transaction.
+pub fn block(conn: &mut Connection, peer: &PeerId, now: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    revoke_invites_of(&tx, peer)?;
+    set(&tx, peer, Relationship::Blocked, None, now)?;
+    tx.commit()
+}
+
+// ------------------------------------------------------------------------------------ invites
+
+/// What is stored of an invite's secret: its BLAKE3 hash. The secret is 128 random bits, so a
+/// plain (unsalted, fast) hash is enough: nobody can search that space.
+pub fn secret_hash(secret: &[u8]) -> Vec<u8> {
+    blake3::hash(secret).as_bytes().to_vec()
+}
+
+/// Stores a new invite; returns its id.
 pub fn insert_invite(
     conn: &Connection,
     secret: &[u8],
     now: i64,
     expires_at: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     conn.execute(
-        "INSERT INTO invites (secret, created_at, expires_at) VALUES (?1, ?2, ?3)",
-        params![secret, now, expires_at],
+        "INSERT INTO invites (secret_hash, created_at, expires_at) VALUES (?1, ?2, ?3)",
+        params![secret_hash(secret), now, expires_at],
     )?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
-/// Marks the invite with `secret` as used by `peer`, or says why it cannot be. Redeeming again by
-/// the same peer succeeds (their first answer may have been lost).
+/// One row of `invites`, with the name of whoever used it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRow {
+    pub id: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub redeemed_by: Option<PeerId>,
+    pub redeemed_at: Option<i64>,
+    pub redeemer_name: Option<String>,
+}
+
+/// Invites that have not expired, newest first.
+pub fn list_invites(conn: &Connection, now: i64) -> rusqlite::Result<Vec<InviteRow>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT i.id, i.created_at, i.expires_at, i.redeemed_by, i.redeemed_at, p.display_name
+         FROM invites i LEFT JOIN peers p ON p.peer_id = i.redeemed_by
+         WHERE i.expires_at > ?1 ORDER BY i.created_at DESC, i.id DESC",
+    )?;
+    let rows = statement.query_map([now], |r| {
+        let by: Option<String> = r.get(3)?;
+        Ok(InviteRow {
+            id: r.get(0)?,
+            created_at: r.get(1)?,
+            expires_at: r.get(2)?,
+            redeemed_by: by.and_then(|b| b.parse().ok()),
+            redeemed_at: r.get(4)?,
+            redeemer_name: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Deletes invite `id`; `false` when there was none.
+pub fn revoke_invite(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM invites WHERE id = ?1", [id])? > 0)
+}
+
+/// Deletes the invites `peer` redeemed; returns how many.
+pub fn revoke_invites_of(conn: &Connection, peer: &PeerId) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM invites WHERE redeemed_by = ?1",
+        [peer.to_base58()],
+    )
+}
+
+/// Deletes expired invites (used or not: once expired, no redeem can succeed); returns how many.
+pub fn purge_expired_invites(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM invites WHERE expires_at <= ?1", [now])
+}
+
+/// Moves round-1 invites (secrets kept in clear, renamed to `invites_round1` by migration 0004)
+/// into `invites` as hashes, then drops the old table. Returns how many were moved.
+pub fn hash_round1_invites(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'invites_round1'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    let tx = conn.transaction()?;
+    let rows: Vec<(Vec<u8>, i64, i64, Option<String>, Option<i64>)> = {
+        let mut statement = tx.prepare(
+            "SELECT secret, created_at, expires_at, redeemed_by, redeemed_at FROM invites_round1",
+        )?;
+        let rows = statement.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (secret, created_at, expires_at, redeemed_by, redeemed_at) in &rows {
+        tx.execute(
+            "INSERT OR IGNORE INTO invites (secret_hash, created_at, expires_at, redeemed_by, redeemed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![secret_hash(secret), created_at, expires_at, redeemed_by, redeemed_at],
+        )?;
+    }
+    tx.execute("DROP TABLE invites_round1", [])?;
+    tx.commit()?;
+    Ok(rows.len())
+}
+
+/// How a redeem went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// First use, now recorded as used by the peer.
+    First,
+    /// The same friend again while it is valid.
+    Repeat,
+}
+
+/// Decides a redeem of the invite with `secret` by `peer` ([`policy::invite_verdict`]) and records
+/// a first use, in one transaction.
 pub fn redeem_invite(
     conn: &mut Connection,
     secret: &[u8],
     peer: &PeerId,
     now: i64,
-) -> rusqlite::Result<Result<(), Refusal>> {
+) -> rusqlite::Result<Result<Redeemed, Refusal>> {
     let tx = conn.transaction()?;
+    let hash = secret_hash(secret);
     let found: Option<(i64, Option<String>)> = tx
         .query_row(
-            "SELECT expires_at, redeemed_by FROM invites WHERE secret = ?1",
-            [secret],
+            "SELECT expires_at, redeemed_by FROM invites WHERE secret_hash = ?1",
+            [&hash],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let verdict = match found {
-        None => Err(Refusal::InvalidInvite),
-        Some((_, Some(by))) if by == peer.to_base58() => Ok(()),
-        Some((_, Some(_))) => Err(Refusal::InviteAlreadyUsed),
-        Some((expires_at, None)) if expires_at <= now => Err(Refusal::InviteExpired),
-        Some((_, None)) => {
+    let invite = found.map(|(expires_at, by)| StoredInvite {
+        expires_at,
+        // A redeemer id that no longer parses cannot be anyone: it counts as used by another.
+        redeemed_by: by.map(|b| b.parse().unwrap_or(PeerId::random())),
+    });
+    let relationship = get(&tx, peer)?.map(|r| r.relationship);
+    let verdict = match policy::invite_verdict(invite, *peer, relationship, now) {
+        InviteVerdict::Redeem => {
             tx.execute(
-                "UPDATE invites SET redeemed_by = ?2, redeemed_at = ?3 WHERE secret = ?1",
-                params![secret, peer.to_base58(), now],
+                "UPDATE invites SET redeemed_by = ?2, redeemed_at = ?3 WHERE secret_hash = ?1",
+                params![hash, peer.to_base58(), now],
             )?;
-            Ok(())
+            Ok(Redeemed::First)
         }
+        InviteVerdict::Repeat => Ok(Redeemed::Repeat),
+        InviteVerdict::Refuse(reason) => Err(reason),
     };
     tx.commit()?;
     Ok(verdict)

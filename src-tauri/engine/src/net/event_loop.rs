@@ -3,8 +3,20 @@
 //! `run` selects over shutdown, commands from [`Client`]s, swarm events and a one-second
 //! housekeeping tick (closing strangers whose grace period has passed). Pending outbound requests
 //! are kept by request id until their answer or failure arrives.
+//!
+//! **The loop never waits on anyone.** It hands events to the friends service with `try_send`
+//! only, so a slow or stuck consumer can never stop the swarm from being polled (pings keep being
+//! answered, friends stay online). When the event queue is full:
+//! - a peer's connection state, the nearby list and our own addresses are *deferred*: kept in an
+//!   [`Outbox`] where a newer value replaces an older one, and delivered as soon as there is room
+//!   (nothing is lost but intermediate states);
+//! - an inbound pairing request is answered `Busy` at once (the peer may try again);
+//! - a peer's identify addresses are dropped (they are a hint, repeated on every connection).
+//!
+//! Each case is counted in [`Stats`].
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -16,11 +28,17 @@ use libp2p::request_response::{self as rr, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{allow_block_list, autonat, dcutr, identify, mdns, noise, ping, relay, tcp, yamux};
+use libp2p::{
+    allow_block_list, autonat, connection_limits, dcutr, identify, mdns, noise, ping, relay, tcp,
+    yamux,
+};
 use libp2p::{Multiaddr, PeerId, Swarm};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::{PairRequest, PairResponse, MAX_PAIR_MESSAGE, PAIR_PROTOCOL};
+use super::limits::{PairRateLimit, StrangerBudget};
+use super::protocol::{PairRequest, PairResponse, Refusal, MAX_PAIR_MESSAGE, PAIR_PROTOCOL};
+use super::stats::{bump, Stats};
 use super::{is_loopback, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent, Reply};
 
 /// Identify's protocol version: peers of other apps are told apart by it.
@@ -36,15 +54,22 @@ const PING_TIMEOUT: Duration = Duration::from_secs(4);
 /// would take ~18 s (its first failure is silent, the next waits on a 10 s stream timeout).
 const DEAD_AFTER: Duration = Duration::from_secs(7);
 /// How long `addresses` waits for the first listen address after start.
-const ADDRESS_WAIT: Duration = Duration::from_secs(3);
+pub(super) const ADDRESS_WAIT: Duration = Duration::from_secs(3);
 /// How soon to reserve again after a relay reservation ends.
 const RELAY_RETRY: Duration = Duration::from_secs(5);
 /// A pairing round trip over a slow relay fits easily.
-const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
+pub(super) const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
+/// Connection limits. Friends and relays are exempt; these bound what strangers can hold open:
+/// handshakes in progress, connections per peer (a direct and a relayed one, plus a redial), and
+/// connections in all.
+const MAX_PENDING_INCOMING: u32 = 32;
+const MAX_PER_PEER: u32 = 4;
+const MAX_ESTABLISHED: u32 = 512;
 
 #[derive(NetworkBehaviour)]
 pub(super) struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
     relay_client: relay::client::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -54,12 +79,31 @@ pub(super) struct Behaviour {
     pair: rr::cbor::Behaviour<PairRequest, PairResponse>,
 }
 
+/// Events that found the friends service's queue full, newest value per key, delivered in this
+/// order as soon as there is room.
+#[derive(Default)]
+struct Outbox {
+    connections: HashMap<PeerId, Option<ConnectionKind>>,
+    nearby: Option<Vec<(PeerId, Vec<Multiaddr>)>>,
+    listen: Option<Vec<Multiaddr>>,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.connections.is_empty() && self.nearby.is_none() && self.listen.is_none()
+    }
+}
+
 pub struct EventLoop {
     // Channels.
     /// Commands from clients.
     inbox: mpsc::Receiver<Command>,
-    /// Events for the friends service.
+    /// Events for the friends service; only ever `try_send` (see the module doc).
     events: mpsc::Sender<NetEvent>,
+    /// Events waiting for room in `events`.
+    outbox: Outbox,
+    /// Counters shared with every `Client`.
+    stats: Arc<Stats>,
     /// A client of our own, handed out with each inbound request so it can be answered.
     client: Client,
 
@@ -81,6 +125,10 @@ pub struct EventLoop {
     relay_retries: Vec<(Instant, Multiaddr)>,
     /// Strangers to disconnect once their grace period ends.
     stranger_deadlines: HashMap<PeerId, Instant>,
+    /// How long each stranger may stay, across reconnects.
+    stranger_budget: StrangerBudget,
+    /// Rate limits on strangers' pairing requests.
+    pair_limit: PairRateLimit,
     /// Peers seen on the LAN.
     nearby: HashMap<PeerId, Vec<Multiaddr>>,
     /// Callers of `addresses` waiting for the first listen address (an invite made right after
@@ -127,6 +175,12 @@ impl EventLoop {
                     .set_response_size_maximum(MAX_PAIR_MESSAGE);
                 Ok(Behaviour {
                     blocked: Default::default(),
+                    limits: connection_limits::Behaviour::new(
+                        connection_limits::ConnectionLimits::default()
+                            .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                            .with_max_established_per_peer(Some(MAX_PER_PEER))
+                            .with_max_established(Some(MAX_ESTABLISHED)),
+                    ),
                     relay_client,
                     identify: identify::Behaviour::new(
                         identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
@@ -170,6 +224,9 @@ impl EventLoop {
         // The circuit listener dials the relay itself: dialling it here as well would make that
         // dial fail ("already dialling") and the reservation would never be made.
         let mut relay_listeners = HashMap::new();
+        for relay in config.relays.iter().filter_map(peer_of) {
+            swarm.behaviour_mut().limits.bypass_peer_id(&relay);
+        }
         for relay in &config.relays {
             match swarm.listen_on(relay.clone().with(Protocol::P2pCircuit)) {
                 Ok(id) => {
@@ -178,9 +235,12 @@ impl EventLoop {
                 Err(e) => tracing::warn!(%relay, error = %e, "cannot reserve on the relay"),
             }
         }
+        let now = Instant::now();
         Ok(EventLoop {
             inbox,
             events,
+            outbox: Outbox::default(),
+            stats: client.stats().clone(),
             client,
             swarm,
             pending_pair: HashMap::new(),
@@ -191,6 +251,8 @@ impl EventLoop {
             relay_listeners,
             relay_retries: Vec::new(),
             stranger_deadlines: HashMap::new(),
+            stranger_budget: StrangerBudget::new(config.stranger_grace),
+            pair_limit: PairRateLimit::new(now),
             nearby: HashMap::new(),
             waiting_for_addresses: Vec::new(),
             config,
@@ -201,6 +263,7 @@ impl EventLoop {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            self.flush_outbox();
             tokio::select! {
                 biased;
                 command = self.inbox.recv() => match command {
@@ -212,12 +275,15 @@ impl EventLoop {
                     Some(command) => self.handle_command(command),
                     None => return,
                 },
-                event = self.swarm.select_next_some() => self.handle_event(event).await,
+                event = self.swarm.select_next_some() => self.handle_event(event),
+                // Room in the friends service's queue for deferred events: the loop's top
+                // delivers them (the permit is only a wake-up and is released at once).
+                true = has_room(&self.events), if !self.outbox.is_empty() => {}
                 _ = tick.tick() => {
                     self.answer_address_waiters(false);
                     self.close_expired_strangers();
                     self.retry_relays();
-                    self.drop_dead_connections().await;
+                    self.drop_dead_connections();
                 }
             }
         }
@@ -281,12 +347,19 @@ impl EventLoop {
                 // Peers who just stopped being friends become strangers with a fresh grace period.
                 for peer in self.connections.keys() {
                     if !friends.contains(peer) && self.friends.contains(peer) {
-                        self.stranger_deadlines
-                            .insert(*peer, now + self.config.stranger_grace);
+                        let deadline = self.stranger_budget.restart(*peer, now);
+                        self.stranger_deadlines.insert(*peer, deadline);
+                    }
+                }
+                let limits = &mut self.swarm.behaviour_mut().limits;
+                for gone in self.friends.difference(&friends) {
+                    if !self.relays.contains(gone) {
+                        limits.remove_peer_id(gone);
                     }
                 }
                 for friend in &friends {
                     self.stranger_deadlines.remove(friend);
+                    limits.bypass_peer_id(friend);
                 }
                 self.friends = friends;
             }
@@ -323,6 +396,9 @@ impl EventLoop {
                     self.relay_retries.push((now, relay.clone()));
                 }
                 self.relays = relays.iter().filter_map(peer_of).collect();
+                for relay in &self.relays {
+                    self.swarm.behaviour_mut().limits.bypass_peer_id(relay);
+                }
                 self.retry_relays();
             }
             Command::Shutdown { .. } => unreachable!("handled in run"),
@@ -345,7 +421,7 @@ impl EventLoop {
 
     /// Declares connections without a recent ping dead: reported at once, then closed (a graceful
     /// close over a dead link can itself take long).
-    async fn drop_dead_connections(&mut self) {
+    fn drop_dead_connections(&mut self) {
         let now = Instant::now();
         let dead: Vec<(ConnectionId, PeerId)> = self
             .alive
@@ -360,13 +436,13 @@ impl EventLoop {
         for (id, peer) in dead {
             tracing::debug!(%peer, "no ping answered for {DEAD_AFTER:?}; the connection is dead");
             self.alive.remove(&id);
-            self.forget_connection(peer, id).await;
+            self.forget_connection(peer, id);
             self.swarm.close_connection(id);
         }
     }
 
     /// Removes a connection from the books, reporting the peer's new state if it changed.
-    async fn forget_connection(&mut self, peer: PeerId, id: ConnectionId) {
+    fn forget_connection(&mut self, peer: PeerId, id: ConnectionId) {
         let before = self.best_kind(&peer);
         if let Some(connections) = self.connections.get_mut(&peer) {
             connections.remove(&id);
@@ -377,7 +453,7 @@ impl EventLoop {
         }
         let after = self.best_kind(&peer);
         if before != after {
-            emit(&self.events, NetEvent::Connection { peer, kind: after }).await;
+            self.emit_connection(peer, after);
         }
     }
 
@@ -433,6 +509,7 @@ impl EventLoop {
             self.stranger_deadlines.remove(&peer);
             if !self.friends.contains(&peer) && self.swarm.is_connected(&peer) {
                 tracing::debug!(%peer, "closing a stranger's connection");
+                bump(&self.stats.strangers_closed, 1);
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
@@ -449,7 +526,7 @@ impl EventLoop {
         }
     }
 
-    async fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+    fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -462,23 +539,18 @@ impl EventLoop {
                     .entry(peer_id)
                     .or_default()
                     .insert(connection_id, endpoint.is_relayed());
-                self.alive.insert(connection_id, (peer_id, Instant::now()));
+                let now = Instant::now();
+                self.alive.insert(connection_id, (peer_id, now));
                 if !self.friends.contains(&peer_id) && !self.relays.contains(&peer_id) {
-                    self.stranger_deadlines
-                        .entry(peer_id)
-                        .or_insert_with(|| Instant::now() + self.config.stranger_grace);
+                    // The budget runs from their first connection in the window: reconnecting
+                    // does not buy more time. An already spent budget closes at the next tick.
+                    let deadline = self.stranger_budget.deadline(peer_id, now);
+                    self.stranger_deadlines.insert(peer_id, deadline);
                 }
                 tracing::debug!(peer = %peer_id, address = %remote_address(&endpoint), "connected");
                 let after = self.best_kind(&peer_id);
                 if before != after {
-                    emit(
-                        &self.events,
-                        NetEvent::Connection {
-                            peer: peer_id,
-                            kind: after,
-                        },
-                    )
-                    .await;
+                    self.emit_connection(peer_id, after);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -489,19 +561,19 @@ impl EventLoop {
             } => {
                 tracing::debug!(peer = %peer_id, cause = ?cause, "connection closed");
                 self.alive.remove(&connection_id);
-                self.forget_connection(peer_id, connection_id).await;
+                self.forget_connection(peer_id, connection_id);
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
                 self.answer_address_waiters(true);
-                emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
+                self.emit_listen_addresses();
             }
             SwarmEvent::ExternalAddrConfirmed { address } => {
                 tracing::info!(%address, "reachable at");
-                emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
+                self.emit_listen_addresses();
             }
             SwarmEvent::ExpiredListenAddr { .. } | SwarmEvent::ExternalAddrExpired { .. } => {
-                emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
+                self.emit_listen_addresses();
             }
             SwarmEvent::ListenerClosed {
                 listener_id,
@@ -515,39 +587,28 @@ impl EventLoop {
                 } else if let Err(error) = reason {
                     tracing::warn!(?addresses, %error, "a listener closed");
                 }
-                emit(&self.events, NetEvent::ListenAddresses(self.addresses())).await;
+                self.emit_listen_addresses();
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(peer = ?peer_id, %error, "dial failed");
             }
             SwarmEvent::IncomingConnectionError { error, peer_id, .. } => {
+                if matches!(error, libp2p::swarm::ListenError::Denied { .. }) {
+                    bump(&self.stats.connections_denied, 1);
+                }
                 tracing::debug!(peer = ?peer_id, %error, "incoming connection refused");
             }
-            SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event).await,
+            SwarmEvent::Behaviour(event) => self.handle_behaviour_event(event),
             _ => {}
         }
     }
 
-    async fn handle_behaviour_event(&mut self, event: BehaviourEvent) {
+    fn handle_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
             BehaviourEvent::Pair(rr::Event::Message { peer, message, .. }) => match message {
                 rr::Message::Request {
                     request, channel, ..
-                } => {
-                    let reply = Reply {
-                        channel,
-                        client: self.client.clone(),
-                    };
-                    emit(
-                        &self.events,
-                        NetEvent::InboundPair {
-                            peer,
-                            request,
-                            reply,
-                        },
-                    )
-                    .await;
-                }
+                } => self.on_inbound_pair(peer, request, channel),
                 rr::Message::Response {
                     request_id,
                     response,
@@ -577,7 +638,10 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Pair(rr::Event::InboundFailure { peer, error, .. }) => {
-                // Includes malformed and oversized requests (the codec refuses them).
+                // The codec refuses malformed and oversized requests with an I/O error.
+                if matches!(error, rr::InboundFailure::Io(_)) {
+                    bump(&self.stats.malformed, 1);
+                }
                 tracing::debug!(%peer, %error, "an inbound pairing request failed");
             }
             BehaviourEvent::Pair(_) => {}
@@ -589,14 +653,14 @@ impl EventLoop {
                 for address in &info.listen_addrs {
                     self.swarm.add_peer_address(peer_id, address.clone());
                 }
-                emit(
-                    &self.events,
-                    NetEvent::PeerAddresses {
-                        peer: peer_id,
-                        addresses: info.listen_addrs,
-                    },
-                )
-                .await;
+                let event = NetEvent::PeerAddresses {
+                    peer: peer_id,
+                    addresses: info.listen_addrs,
+                };
+                if self.events.try_send(event).is_err() {
+                    // A hint, repeated on every connection: dropping it loses nothing lasting.
+                    bump(&self.stats.events_dropped, 1);
+                }
             }
             BehaviourEvent::Identify(_) => {}
             BehaviourEvent::Ping(ping::Event {
@@ -627,7 +691,7 @@ impl EventLoop {
                     }
                     self.swarm.add_peer_address(peer, address);
                 }
-                self.emit_nearby().await;
+                self.emit_nearby();
             }
             BehaviourEvent::Mdns(mdns::Event::Expired(gone)) => {
                 for (peer, address) in gone {
@@ -638,7 +702,7 @@ impl EventLoop {
                         }
                     }
                 }
-                self.emit_nearby().await;
+                self.emit_nearby();
             }
             BehaviourEvent::RelayClient(event) => tracing::info!(?event, "relay"),
             BehaviourEvent::Dcutr(dcutr::Event {
@@ -657,13 +721,121 @@ impl EventLoop {
         }
     }
 
-    async fn emit_nearby(&mut self) {
-        let list = self
+    /// Hands an inbound pairing request to the friends service, unless a flood limit or a full
+    /// queue says to answer `Busy` here and now.
+    fn on_inbound_pair(
+        &mut self,
+        peer: PeerId,
+        request: PairRequest,
+        channel: rr::ResponseChannel<PairResponse>,
+    ) {
+        let stranger = !self.friends.contains(&peer);
+        if stranger && !self.pair_limit.allow(peer, Instant::now()) {
+            bump(&self.stats.rate_limited, 1);
+            tracing::debug!(%peer, "pairing request over the rate limit");
+            self.answer_busy(channel);
+            return;
+        }
+        let full = match self.events.try_reserve() {
+            Ok(permit) => {
+                permit.send(NetEvent::InboundPair {
+                    peer,
+                    request,
+                    reply: Reply {
+                        channel,
+                        client: self.client.clone(),
+                    },
+                });
+                return;
+            }
+            Err(error) => matches!(error, TrySendError::Full(())),
+        };
+        if full {
+            bump(&self.stats.busy_refusals, 1);
+            tracing::debug!(%peer, "the friends service is busy; answering busy");
+        }
+        self.answer_busy(channel);
+    }
+
+    fn answer_busy(&mut self, channel: rr::ResponseChannel<PairResponse>) {
+        let busy = PairResponse::Refused {
+            reason: Refusal::Busy,
+        };
+        let _ = self.swarm.behaviour_mut().pair.send_response(channel, busy);
+    }
+
+    fn emit_connection(&mut self, peer: PeerId, kind: Option<ConnectionKind>) {
+        // An older deferred state of the same peer must not arrive after this one.
+        if self.outbox.connections.contains_key(&peer)
+            || !self.try_emit(NetEvent::Connection { peer, kind })
+        {
+            self.outbox.connections.insert(peer, kind);
+        }
+    }
+
+    fn emit_nearby(&mut self) {
+        let list: Vec<(PeerId, Vec<Multiaddr>)> = self
             .nearby
             .iter()
             .map(|(peer, addresses)| (*peer, addresses.clone()))
             .collect();
-        emit(&self.events, NetEvent::Nearby(list)).await;
+        if self.outbox.nearby.is_some() || !self.try_emit(NetEvent::Nearby(list.clone())) {
+            self.outbox.nearby = Some(list);
+        }
+    }
+
+    fn emit_listen_addresses(&mut self) {
+        let addresses = self.addresses();
+        if self.outbox.listen.is_some()
+            || !self.try_emit(NetEvent::ListenAddresses(addresses.clone()))
+        {
+            self.outbox.listen = Some(addresses);
+        }
+    }
+
+    /// Sends without waiting; `false` when the queue is full (the caller defers the event).
+    fn try_emit(&mut self, event: NetEvent) -> bool {
+        match self.events.try_send(event) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                bump(&self.stats.events_deferred, 1);
+                false
+            }
+            // No one listens any more (shutting down): nothing to defer for.
+            Err(TrySendError::Closed(_)) => true,
+        }
+    }
+
+    /// Delivers deferred events while there is room, oldest kind first.
+    fn flush_outbox(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let peers: Vec<PeerId> = self.outbox.connections.keys().copied().collect();
+        for peer in peers {
+            let Ok(permit) = self.events.try_reserve() else {
+                return;
+            };
+            if let Some(kind) = self.outbox.connections.remove(&peer) {
+                permit.send(NetEvent::Connection { peer, kind });
+            }
+        }
+        if self.outbox.nearby.is_some() {
+            let Ok(permit) = self.events.try_reserve() else {
+                return;
+            };
+            if let Some(list) = self.outbox.nearby.take() {
+                permit.send(NetEvent::Nearby(list));
+            }
+        }
+        if self.outbox.listen.is_some() {
+            let Ok(permit) = self.events.try_reserve() else {
+                return;
+            };
+            if let Some(addresses) = self.outbox.listen.take() {
+                permit.send(NetEvent::ListenAddresses(addresses));
+            }
+        }
     }
 }
 
@@ -671,12 +843,10 @@ fn remote_address(endpoint: &ConnectedPoint) -> &Multiaddr {
     endpoint.get_remote_address()
 }
 
-/// Sends `event` to the friends service. Borrowing only the sender keeps the event loop's future
-/// `Send` (the swarm is not `Sync`).
-async fn emit(events: &mpsc::Sender<NetEvent>, event: NetEvent) {
-    if events.send(event).await.is_err() {
-        tracing::debug!("no one listens to network events any more");
-    }
+/// Resolves when the friends service's queue has room (the permit is released at once: it only
+/// wakes the loop to deliver deferred events).
+async fn has_room(events: &mpsc::Sender<NetEvent>) -> bool {
+    events.reserve().await.is_ok()
 }
 
 /// The peer id at the end of `address` (`…/p2p/<id>`), if any.

@@ -11,12 +11,15 @@
 //! the loop with [`Client::set_friends`].
 
 mod event_loop;
+pub mod limits;
 pub mod ports;
 pub mod protocol;
 pub mod relay;
 pub mod relays;
+mod stats;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::identity::Keypair;
@@ -27,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use event_loop::EventLoop;
 use protocol::{PairRequest, PairResponse};
+pub use stats::{bump, Stats};
 
 /// Whether `address` is on the loopback interface.
 pub(crate) fn is_loopback(address: &Multiaddr) -> bool {
@@ -42,6 +46,12 @@ pub(crate) fn is_loopback(address: &Multiaddr) -> bool {
 const COMMAND_QUEUE: usize = 256;
 /// Events waiting for the friends service.
 const EVENT_QUEUE: usize = 1024;
+/// How long a caller waits for room in the event loop's inbox. The loop never waits on anyone, so
+/// a full inbox for this long means it is overwhelmed: the caller gets `Busy` instead of hanging.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a caller waits for an answer beyond the loop's own timeouts (a pairing request's
+/// 20 s, the first listen address's 3 s), in case the loop is gone or overwhelmed.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 /// How the node runs.
 #[derive(Debug, Clone)]
@@ -52,8 +62,12 @@ pub struct NetConfig {
     pub mdns: bool,
     /// Relays to reserve a slot on (each ends in `/p2p/<relay id>`).
     pub relays: Vec<Multiaddr>,
-    /// How long a stranger may stay connected to redeem an invite or send a request.
+    /// How long a stranger may stay connected to redeem an invite or send a request, counted
+    /// from their first connection in a 10-minute window (reconnecting does not restart it).
     pub stranger_grace: Duration,
+    /// Room for events waiting for the friends service; when it is full the loop defers or drops
+    /// events rather than waiting (see `EventLoop`).
+    pub event_queue: usize,
 }
 
 impl Default for NetConfig {
@@ -70,6 +84,7 @@ impl Default for NetConfig {
             // Long enough for a redeem round trip over a slow relay; short enough that a
             // scanning stranger does not hold connections open.
             stranger_grace: Duration::from_secs(20),
+            event_queue: EVENT_QUEUE,
         }
     }
 }
@@ -107,6 +122,8 @@ pub enum NetError {
     Failed(String),
     #[error("the network is shutting down")]
     Closed,
+    #[error("the network node is overwhelmed; try again in a moment")]
+    Busy,
 }
 
 /// Something that happened on the network.
@@ -143,14 +160,13 @@ pub struct Reply {
 
 impl Reply {
     pub async fn send(self, response: PairResponse) {
-        let _ = self
-            .client
-            .commands
-            .send(Command::Respond {
-                channel: self.channel,
-                response,
-            })
-            .await;
+        let command = Command::Respond {
+            channel: self.channel,
+            response,
+        };
+        if let Err(error) = self.client.send(command).await {
+            tracing::debug!(%error, "a pairing answer could not be handed to the network");
+        }
     }
 }
 
@@ -198,6 +214,7 @@ enum Command {
 pub struct Client {
     commands: mpsc::Sender<Command>,
     local_peer: PeerId,
+    stats: Arc<Stats>,
 }
 
 /// Starts the node: builds the swarm, starts listening, spawns the event loop.
@@ -206,10 +223,11 @@ pub fn start(
     config: NetConfig,
 ) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
-    let (events, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let (events, events_rx) = mpsc::channel(config.event_queue.max(1));
     let client = Client {
         commands,
         local_peer: keypair.public().to_peer_id(),
+        stats: Arc::default(),
     };
     let event_loop = EventLoop::new(keypair, config, inbox, events, client.clone())?;
     tokio::spawn(event_loop.run());
@@ -219,6 +237,11 @@ pub fn start(
 impl Client {
     pub fn local_peer_id(&self) -> PeerId {
         self.local_peer
+    }
+
+    /// The counters of refused, malformed and deferred input (shared with the event loop).
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
     }
 
     /// Sends a pairing request (dialling `addresses` if not connected) and waits for the answer.
@@ -236,7 +259,10 @@ impl Client {
             reply,
         })
         .await?;
-        answer.await.map_err(|_| NetError::Closed)?
+        match tokio::time::timeout(event_loop::PAIR_TIMEOUT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
+            Err(_) => Err(NetError::Timeout),
+        }
     }
 
     /// Dials `peer` if it is not connected (errors surface as no connection event).
@@ -267,7 +293,10 @@ impl Client {
     pub async fn addresses(&self) -> Result<Vec<Multiaddr>, NetError> {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Addresses { reply }).await?;
-        answer.await.map_err(|_| NetError::Closed)
+        match tokio::time::timeout(event_loop::ADDRESS_WAIT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed),
+            Err(_) => Err(NetError::Busy),
+        }
     }
 
     /// Reserves on exactly these relays from now on (new ones are reserved, dropped ones released).
@@ -284,9 +313,10 @@ impl Client {
     }
 
     async fn send(&self, command: Command) -> Result<(), NetError> {
-        self.commands
-            .send(command)
-            .await
-            .map_err(|_| NetError::Closed)
+        match self.commands.send_timeout(command, COMMAND_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(NetError::Closed),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(NetError::Busy),
+        }
     }
 }

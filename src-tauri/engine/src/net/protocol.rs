@@ -56,6 +56,9 @@ pub enum Refusal {
     InviteAlreadyUsed,
     /// Only friends may do that.
     NotFriends,
+    /// Too many requests from this peer or from strangers in general, or the peer is overwhelmed:
+    /// nothing was stored; try again later.
+    Busy,
 }
 
 impl Refusal {
@@ -70,6 +73,9 @@ impl Refusal {
             }
             Refusal::NotFriends => {
                 "That peer does not accept this from someone who is not their friend."
+            }
+            Refusal::Busy => {
+                "That peer is receiving too many requests right now. Try again in a minute."
             }
         }
     }

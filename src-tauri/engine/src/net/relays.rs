@@ -4,7 +4,9 @@ use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 use rusqlite::Connection;
 
-use crate::store::settings;
+use super::Client;
+use crate::api::{ApiError, ErrorKind};
+use crate::store::{settings, Store};
 
 const KEY: &str = "net.relays";
 /// More relays than this is a mistake, not a configuration.
@@ -39,6 +41,68 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Vec<Multiaddr>> {
 pub fn save(conn: &Connection, relays: &[Multiaddr]) -> rusqlite::Result<()> {
     let list: Vec<String> = relays.iter().map(|a| a.to_string()).collect();
     settings::put(conn, KEY, &list)
+}
+
+/// The relay settings: those chosen in Settings (stored, applied live) and those given on the
+/// command line for this run (kept in addition).
+#[derive(Clone)]
+pub struct RelaySettings {
+    store: Store,
+    /// The node to apply changes to; `None` when networking is off.
+    client: Option<Client>,
+    command_line: Vec<Multiaddr>,
+}
+
+/// Relays chosen in Settings, and those from the command line, as addresses.
+pub type RelayLists = (Vec<String>, Vec<String>);
+
+impl RelaySettings {
+    pub fn new(store: Store, client: Option<Client>, command_line: Vec<Multiaddr>) -> Self {
+        Self {
+            store,
+            client,
+            command_line,
+        }
+    }
+
+    pub async fn get(&self) -> Result<RelayLists, ApiError> {
+        let stored = self.store.call(|c| load(c)).await?;
+        Ok((
+            stored.iter().map(|a| a.to_string()).collect(),
+            self.command_line.iter().map(|a| a.to_string()).collect(),
+        ))
+    }
+
+    /// Replaces the relays chosen in Settings (each checked first; nothing changes if one is
+    /// wrong), stores them and applies them at once.
+    pub async fn set(&self, relays: Vec<String>) -> Result<RelayLists, ApiError> {
+        if relays.len() > MAX_RELAYS {
+            return Err(ApiError::invalid_input(format!(
+                "At most {MAX_RELAYS} relays can be used."
+            )));
+        }
+        let parsed = relays
+            .iter()
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| parse(r))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::invalid_input)?;
+        let stored = parsed.clone();
+        self.store.call(move |c| save(c, &stored)).await?;
+        let mut all = self.command_line.clone();
+        all.extend(
+            parsed
+                .into_iter()
+                .filter(|r| !self.command_line.contains(r)),
+        );
+        if let Some(client) = &self.client {
+            client
+                .set_relays(all)
+                .await
+                .map_err(|e| ApiError::new(ErrorKind::ShuttingDown, e.to_string()))?;
+        }
+        self.get().await
+    }
 }
 
 #[cfg(test)]
