@@ -56,6 +56,21 @@ pub enum Request {
     ListBlocked,
     /// Earshot peers found on the local network.
     ListNearby,
+    /// The invites this peer issued that are still open or were used and have not expired (expired
+    /// ones are purged): when made, until when, and who used them.
+    ListInvites,
+    /// Revoke an invite: its link stops working at once.
+    RevokeInvite {
+        #[ts(type = "number")]
+        id: i64,
+    },
+    /// Read an `earshot://` link without acting on it: who it comes from, so the window can ask
+    /// the user before anything goes on the network.
+    InspectLink {
+        link: String,
+    },
+    /// Counters of refused, malformed and dropped network input since start.
+    NetStats,
     /// The relays this peer reserves on (Settings).
     GetRelays,
     /// Replace the relays chosen in Settings; each is `/…/p2p/<relay peer id>`. Applied at once.
@@ -190,7 +205,10 @@ pub enum Request {
     SetRepeat {
         mode: RepeatMode,
     },
+    /// The player's state (without the queue: see `get_queue`).
     GetPlayer,
+    /// The whole play queue.
+    GetQueue,
     ListOutputDevices,
     /// Use this output device (a name from `list_output_devices`), or the system default.
     SetOutputDevice {
@@ -231,6 +249,11 @@ pub enum Response {
     Nearby {
         peers: Vec<NearbyPeer>,
     },
+    Invites {
+        invites: Vec<InviteInfo>,
+    },
+    LinkPreview(LinkPreview),
+    NetStats(NetStats),
     /// Relays chosen in Settings, and those given on the command line for this run.
     Relays {
         relays: Vec<String>,
@@ -270,6 +293,7 @@ pub enum Response {
         plays: Vec<Play>,
     },
     Player(PlayerState),
+    Queue(QueueState),
     OutputDevices {
         devices: Vec<String>,
         #[ts(optional)]
@@ -404,13 +428,20 @@ pub enum RepeatMode {
     One,
 }
 
-/// The player: what plays, what comes next and how.
+/// The player: what plays and how. The queue itself is not in it (a queue can hold a whole
+/// library): it comes with `queue_changed` and `get_queue`, and `queue_version` says which one
+/// this state goes with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PlayerState {
     pub state: PlaybackState,
-    /// The queue in play order; `index` is the current entry.
-    pub queue: Vec<Track>,
+    /// The current entry of the queue, and its track.
     pub index: Option<u32>,
+    pub current: Option<Track>,
+    /// How many entries the queue has.
+    pub queue_len: u32,
+    /// Goes up by one every time the queue's entries change (see [`QueueState::version`]).
+    #[ts(type = "number")]
+    pub queue_version: u64,
     #[ts(type = "number")]
     pub position_ms: u64,
     pub volume: u8,
@@ -420,6 +451,20 @@ pub struct PlayerState {
     pub device: Option<String>,
     /// The device chosen in Settings; `null` follows the system default.
     pub chosen_device: Option<String>,
+}
+
+/// The play queue, sent whole only when its entries change (play, add, remove, move, shuffle,
+/// clear), never on pause, seek, volume or a move to the next track.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct QueueState {
+    /// The tracks in play order.
+    pub tracks: Vec<Track>,
+    /// The current entry when the queue changed (later moves come with `player_changed`).
+    pub index: Option<u32>,
+    /// Starts at 0 with the engine and goes up by one with every change: a `player_changed` whose
+    /// `queue_version` is newer than the last queue seen means one was missed (ask `get_queue`).
+    #[ts(type = "number")]
+    pub version: u64,
 }
 
 /// An invite to share as a link or QR code.
@@ -434,10 +479,102 @@ pub struct InviteLink {
     pub addresses: Vec<String>,
 }
 
+/// An invite this peer issued. The link itself is not kept (only a hash of its secret), so it
+/// cannot be shown again; a new one can always be made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct InviteInfo {
+    #[ts(type = "number")]
+    pub id: i64,
+    /// Unix milliseconds.
+    #[ts(type = "number")]
+    pub created_at: i64,
+    #[ts(type = "number")]
+    pub expires_at: i64,
+    /// Who used it, and when; `null` while it is unused.
+    pub used_by: Option<InviteUse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct InviteUse {
+    pub peer_id: String,
+    pub fingerprint: String,
+    pub display_name: Option<String>,
+    #[ts(type = "number")]
+    pub at: i64,
+}
+
+/// What an `earshot://` link would do, read without acting on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinkPreview {
+    /// A friend invite from `inviter`.
+    Invite {
+        inviter: String,
+        /// The inviter's short fingerprint, to compare with what they see on their screen.
+        fingerprint: String,
+        /// Unix milliseconds.
+        #[ts(type = "number")]
+        expires_at: i64,
+        /// Where the inviter stands with us already, if anywhere.
+        standing: LinkStanding,
+        /// The name we know them by, if they are a friend or asked to be one.
+        display_name: Option<String>,
+    },
+}
+
+/// Where the sender of a link stands with us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStanding {
+    Stranger,
+    Friend,
+    RequestedOut,
+    RequestedIn,
+    Blocked,
+}
+
+/// Network input refused, malformed or held back since start: what the flood limits and the
+/// protocol checks did, so an attack or a bug shows up as numbers rather than silence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct NetStats {
+    /// Inbound pairing messages the codec refused: malformed CBOR, or over the size limit.
+    #[ts(type = "number")]
+    pub malformed: u64,
+    /// Inbound pairing requests refused by the per-peer or the global rate limit.
+    #[ts(type = "number")]
+    pub rate_limited: u64,
+    /// Connections refused by the connection limits (per peer, pending, total) or the block list.
+    #[ts(type = "number")]
+    pub connections_denied: u64,
+    /// Strangers' connections closed because their time budget ran out.
+    #[ts(type = "number")]
+    pub strangers_closed: u64,
+    /// Events held back while the friends service was busy, delivered later (latest state wins).
+    #[ts(type = "number")]
+    pub events_deferred: u64,
+    /// Events dropped because the friends service was busy and they could not be merged.
+    #[ts(type = "number")]
+    pub events_dropped: u64,
+    /// Inbound requests answered "busy" because the friends service was busy.
+    #[ts(type = "number")]
+    pub busy_refusals: u64,
+    /// Incoming friend requests evicted (oldest first) to make room for new ones.
+    #[ts(type = "number")]
+    pub requests_evicted: u64,
+    /// Incoming friend requests that expired unanswered.
+    #[ts(type = "number")]
+    pub requests_expired: u64,
+    /// Redeems refused (unknown, used, expired or revoked invites).
+    #[ts(type = "number")]
+    pub invites_refused: u64,
+}
+
 /// A friend, with how they are connected right now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Friend {
     pub peer_id: String,
+    /// A short form of the peer id, shown beside the name so two "Robin"s can be told apart.
+    pub fingerprint: String,
     /// Their name as they chose it (or a short form of their id until they tell us).
     pub display_name: String,
     /// `null` when offline.
@@ -456,6 +593,7 @@ pub use crate::net::ConnectionKind;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct PeerCard {
     pub peer_id: String,
+    pub fingerprint: String,
     /// What they called themselves, if they said.
     pub display_name: Option<String>,
     /// Unix milliseconds since the request or block.
@@ -467,6 +605,7 @@ pub struct PeerCard {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct NearbyPeer {
     pub peer_id: String,
+    pub fingerprint: String,
     /// Their name, when they are a friend or asked to be one; `null` for a stranger.
     pub display_name: Option<String>,
     /// `friend`, `requested_out` or `requested_in`; `null` for a stranger.
@@ -492,6 +631,18 @@ pub struct Status {
     pub listen_addrs: Vec<String>,
     /// Whether the peer-to-peer node is running.
     pub online: bool,
+    /// Where the key that encrypts the database and the identity key is kept.
+    pub store_protection: StoreProtection,
+}
+
+/// Where the data directory's key is kept (see `keys.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreProtection {
+    /// In the OS keyring (Secret Service, Keychain, Credential Manager).
+    Keyring,
+    /// In `earshot.key`, an owner-only file in the data directory: no keyring answered.
+    KeyFile,
 }
 
 /// The user's own profile, as friends will see it.
@@ -520,6 +671,14 @@ pub enum Event {
     /// The pending requests changed (sent, accepted, rejected, withdrawn).
     RequestsChanged,
     BlockedChanged,
+    /// Invites were made, used, revoked or purged.
+    InvitesChanged,
+    /// A part of the engine failed unexpectedly (a bug). It was restarted when it could be;
+    /// the window shows the message.
+    EngineFault {
+        component: String,
+        message: String,
+    },
     NearbyChanged {
         peers: Vec<NearbyPeer>,
     },
@@ -533,8 +692,11 @@ pub enum Event {
     ScanFinished(ScanSummary),
     /// Tracks, folders or playlists changed; lists on screen should be reloaded.
     LibraryChanged,
-    /// The queue, the current track, play/pause, volume, shuffle, repeat or device changed.
+    /// The current track, play/pause, position (after a seek), volume, shuffle, repeat or device
+    /// changed. Carries no queue: that comes with `queue_changed`, sent just before.
     PlayerChanged(PlayerState),
+    /// The queue's entries changed (play, add, remove, move, shuffle, clear).
+    QueueChanged(QueueState),
     /// Where the current track is, about ten times a second while it plays.
     PlayerPosition {
         #[ts(type = "number")]

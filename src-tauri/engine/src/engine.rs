@@ -1,7 +1,8 @@
 //! The [`Engine`] handle: start, route requests, publish events, shut down.
 //!
 //! Start-up order matters for a user's data: the data-directory lock first (a second process
-//! never gets further), then the identity, then the store. Shutdown stops accepting calls, lets the
+//! never gets further), then the data directory's key (keyring or key file), then the identity
+//! and the store it protects. Shutdown stops accepting calls, lets the
 //! store finish its queue and close (checkpointing the WAL), and gives up after a timeout rather
 //! than hanging the app's exit.
 
@@ -12,11 +13,13 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status};
+use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status, StoreProtection};
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::friends::Friends;
 use crate::identity::{self, IdentityError, Keypair, PeerId};
+use crate::keys::{self, KeyError};
 use crate::library::Library;
+use crate::net::relays::RelaySettings;
 use crate::net::{self, NetConfig, NetError};
 use crate::player::{OutputKind, Player};
 use crate::store::{self, Closed, Store, StoreError, StoreOptions};
@@ -69,6 +72,8 @@ pub enum StartError {
     #[error(transparent)]
     DataDir(#[from] DataDirError),
     #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -87,12 +92,14 @@ struct Inner {
     keypair: Keypair,
     peer_id: PeerId,
     data_dir: PathBuf,
+    /// Where the key of the database and identity is kept, for `status`.
+    store_protection: StoreProtection,
     /// Handle on the store thread.
     store: Store,
     /// The network node and the friends service, when networking is on.
     net: Option<(net::Client, Friends)>,
-    /// Relays given on the command line (kept in addition to those from Settings).
-    command_line_relays: Vec<libp2p::Multiaddr>,
+    /// Relays chosen in Settings and given on the command line.
+    relays: RelaySettings,
     /// Fan-out of events to every subscriber.
     events: broadcast::Sender<Event>,
     library: Library,
@@ -104,13 +111,17 @@ struct Inner {
 }
 
 impl Engine {
-    /// Locks the data directory, loads or creates the identity, opens the store.
+    /// Locks the data directory, unlocks its key, loads or creates the identity, opens the store.
     pub async fn start(config: Config) -> Result<Engine, StartError> {
         let lock = DataDirLock::acquire(&config.data_dir)?;
-        let keypair = identity::load_or_create(&config.data_dir)?;
+        // The key first (keyring or key file, bounded waits), then what it protects.
+        let key = keys::unlock(&config.data_dir, &config.store.keys)?;
+        let store_protection = key.protection();
+        let keypair = identity::load_or_create(&config.data_dir, &key)?;
         let peer_id = keypair.public().to_peer_id();
         let (store, closed) =
-            Store::open(&config.data_dir.join(store::FILE_NAME), config.store).await?;
+            Store::open(&config.data_dir.join(store::FILE_NAME), config.store, &key).await?;
+        drop(key);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let mut command_line_relays = Vec::new();
         let net = match config.net {
@@ -148,15 +159,21 @@ impl Engine {
         if config.media_controls {
             player.attach_media_controls(events.subscribe(), library.clone());
         }
+        let relays = RelaySettings::new(
+            store.clone(),
+            net.as_ref().map(|(client, _)| client.clone()),
+            command_line_relays,
+        );
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
         Ok(Engine {
             inner: Arc::new(Inner {
                 keypair,
                 peer_id,
                 data_dir: config.data_dir,
+                store_protection,
                 store,
                 net,
-                command_line_relays,
+                relays,
                 events,
                 library,
                 player,
@@ -272,47 +289,15 @@ impl Engine {
                 hashes,
                 position,
             } => {
-                // Only tracks in the library can be added (an unknown hash is refused).
-                inner.library.tracks_by_hash(&hashes).await?;
-                let (playlist, items) = inner
-                    .library
-                    .edit_playlist(id, move |entries| {
-                        let at =
-                            position.map_or(entries.len(), |p| (p as usize).min(entries.len()));
-                        entries.splice(at..at, hashes);
-                        Ok(())
-                    })
-                    .await?;
+                let (playlist, items) = inner.library.add_to_playlist(id, hashes, position).await?;
                 Ok(Response::Playlist { playlist, items })
             }
             Request::RemoveFromPlaylist { id, position } => {
-                let (playlist, items) = inner
-                    .library
-                    .edit_playlist(id, move |entries| {
-                        if (position as usize) < entries.len() {
-                            entries.remove(position as usize);
-                            Ok(())
-                        } else {
-                            Err(format!("The playlist has no entry {position}."))
-                        }
-                    })
-                    .await?;
+                let (playlist, items) = inner.library.remove_from_playlist(id, position).await?;
                 Ok(Response::Playlist { playlist, items })
             }
             Request::MoveInPlaylist { id, from, to } => {
-                let (playlist, items) = inner
-                    .library
-                    .edit_playlist(id, move |entries| {
-                        let (from, to) = (from as usize, to as usize);
-                        if from < entries.len() && to < entries.len() {
-                            let entry = entries.remove(from);
-                            entries.insert(to, entry);
-                            Ok(())
-                        } else {
-                            Err(format!("The playlist has no entry {}.", from.max(to)))
-                        }
-                    })
-                    .await?;
+                let (playlist, items) = inner.library.move_in_playlist(id, from, to).await?;
                 Ok(Response::Playlist { playlist, items })
             }
             Request::RecentlyPlayed { limit } => Ok(Response::Plays {
@@ -338,109 +323,89 @@ impl Engine {
             | Request::SetShuffle { .. }
             | Request::SetRepeat { .. }
             | Request::GetPlayer
+            | Request::GetQueue
             | Request::ListOutputDevices
             | Request::SetOutputDevice { .. }
             | Request::PlayAt { .. } => inner.player.call(request).await,
-            friends_request => self.call_friends(friends_request).await,
+            Request::GetRelays => {
+                let (relays, from_command_line) = inner.relays.get().await?;
+                Ok(Response::Relays {
+                    relays,
+                    from_command_line,
+                })
+            }
+            Request::SetRelays { relays } => {
+                let (relays, from_command_line) = inner.relays.set(relays).await?;
+                Ok(Response::Relays {
+                    relays,
+                    from_command_line,
+                })
+            }
+            Request::NetStats => Ok(Response::NetStats(self.friends()?.net_stats())),
+            Request::CreateInvite { lifetime_secs } => Ok(Response::Invite(
+                self.friends()?.create_invite(lifetime_secs).await?,
+            )),
+            Request::ListInvites => Ok(Response::Invites {
+                invites: self.friends()?.list_invites().await?,
+            }),
+            Request::RevokeInvite { id } => {
+                self.friends()?.revoke_invite(id).await?;
+                Ok(Response::Done)
+            }
+            Request::InspectLink { link } => Ok(Response::LinkPreview(
+                self.friends()?.inspect_link(&link).await?,
+            )),
+            Request::RedeemInvite { link } => Ok(Response::Friend(
+                self.friends()?.redeem_invite(&link).await?,
+            )),
+            Request::ListFriends => Ok(Response::Friends {
+                friends: self.friends()?.list_friends().await?,
+            }),
+            Request::ListRequests => {
+                let (incoming, outgoing) = self.friends()?.list_requests().await?;
+                Ok(Response::Requests { incoming, outgoing })
+            }
+            Request::SendFriendRequest { peer_id } => {
+                self.friends()?.send_friend_request(&peer_id).await?;
+                Ok(Response::Done)
+            }
+            Request::AcceptRequest { peer_id } => Ok(Response::Friend(
+                self.friends()?.accept_request(&peer_id).await?,
+            )),
+            Request::RejectRequest { peer_id } => {
+                self.friends()?.reject_request(&peer_id).await?;
+                Ok(Response::Done)
+            }
+            Request::RemoveFriend { peer_id } => {
+                self.friends()?.remove_friend(&peer_id).await?;
+                Ok(Response::Done)
+            }
+            Request::Block { peer_id } => {
+                self.friends()?.block(&peer_id).await?;
+                Ok(Response::Done)
+            }
+            Request::Unblock { peer_id } => {
+                self.friends()?.unblock(&peer_id).await?;
+                Ok(Response::Done)
+            }
+            Request::ListBlocked => Ok(Response::Blocked {
+                peers: self.friends()?.list_blocked().await?,
+            }),
+            Request::ListNearby => Ok(Response::Nearby {
+                peers: self.friends()?.nearby().await?,
+            }),
         }
     }
 
-    async fn call_friends(&self, request: Request) -> Result<Response, ApiError> {
-        let Some((_, friends)) = &self.inner.net else {
-            return Err(ApiError::new(
+    /// The friends service, or why there is none.
+    fn friends(&self) -> Result<&Friends, ApiError> {
+        match &self.inner.net {
+            Some((_, friends)) => Ok(friends),
+            None => Err(ApiError::new(
                 ErrorKind::Offline,
                 "Networking is off for this peer, so friends cannot be reached.",
-            ));
-        };
-        Ok(match request {
-            Request::CreateInvite { lifetime_secs } => {
-                Response::Invite(friends.create_invite(lifetime_secs).await?)
-            }
-            Request::RedeemInvite { link } => Response::Friend(friends.redeem_invite(&link).await?),
-            Request::ListFriends => Response::Friends {
-                friends: friends.list_friends().await?,
-            },
-            Request::ListRequests => {
-                let (incoming, outgoing) = friends.list_requests().await?;
-                Response::Requests { incoming, outgoing }
-            }
-            Request::SendFriendRequest { peer_id } => {
-                friends.send_friend_request(&peer_id).await?;
-                Response::Done
-            }
-            Request::AcceptRequest { peer_id } => {
-                Response::Friend(friends.accept_request(&peer_id).await?)
-            }
-            Request::RejectRequest { peer_id } => {
-                friends.reject_request(&peer_id).await?;
-                Response::Done
-            }
-            Request::RemoveFriend { peer_id } => {
-                friends.remove_friend(&peer_id).await?;
-                Response::Done
-            }
-            Request::Block { peer_id } => {
-                friends.block(&peer_id).await?;
-                Response::Done
-            }
-            Request::Unblock { peer_id } => {
-                friends.unblock(&peer_id).await?;
-                Response::Done
-            }
-            Request::ListBlocked => Response::Blocked {
-                peers: friends.list_blocked().await?,
-            },
-            Request::ListNearby => Response::Nearby {
-                peers: friends.nearby().await?,
-            },
-            Request::GetRelays => self.relays().await?,
-            Request::SetRelays { relays } => {
-                if relays.len() > net::relays::MAX_RELAYS {
-                    return Err(ApiError::invalid_input(format!(
-                        "At most {} relays can be used.",
-                        net::relays::MAX_RELAYS
-                    )));
-                }
-                let parsed = relays
-                    .iter()
-                    .filter(|r| !r.trim().is_empty())
-                    .map(|r| net::relays::parse(r))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(ApiError::invalid_input)?;
-                let stored = parsed.clone();
-                self.inner
-                    .store
-                    .call(move |c| net::relays::save(c, &stored))
-                    .await?;
-                let mut all = self.inner.command_line_relays.clone();
-                all.extend(
-                    parsed
-                        .into_iter()
-                        .filter(|r| !self.inner.command_line_relays.contains(r)),
-                );
-                if let Some((client, _)) = &self.inner.net {
-                    client
-                        .set_relays(all)
-                        .await
-                        .map_err(|e| ApiError::new(ErrorKind::ShuttingDown, e.to_string()))?;
-                }
-                self.relays().await?
-            }
-            _ => unreachable!("answered by Engine::call"),
-        })
-    }
-
-    async fn relays(&self) -> Result<Response, ApiError> {
-        let stored = self.inner.store.call(|c| net::relays::load(c)).await?;
-        Ok(Response::Relays {
-            relays: stored.iter().map(|a| a.to_string()).collect(),
-            from_command_line: self
-                .inner
-                .command_line_relays
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
-        })
+            )),
+        }
     }
 
     /// This peer's status, with the network's current addresses.
@@ -462,6 +427,7 @@ impl Engine {
             data_dir: inner.data_dir.display().to_string(),
             listen_addrs,
             online: inner.net.is_some(),
+            store_protection: inner.store_protection,
         }
     }
 

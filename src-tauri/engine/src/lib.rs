@@ -4,9 +4,10 @@
 //! [`Engine`] and speak to it only through the serde types of [`api`]:
 //!
 //! ```text
-//!  window (invoke) ──┐                                   ┌── identity (ed25519 key file)
+//!  window (invoke) ──┐                                   ┌── identity (ed25519 key file, sealed)
 //!                    ├─ api::Request ─▶ Engine::call ─▶──┤
-//!  earshot-node ─────┘   (JSON lines)        │           └── store (SQLite, one writer thread)
+//!  earshot-node ─────┘   (JSON lines)        │           └── store (SQLCipher, one writer thread)
+//!                                            │     both keyed by keys (OS keyring or key file)
 //!                                            ▼
 //!                          Engine::subscribe ─▶ api::Event (broadcast, bounded)
 //! ```
@@ -24,12 +25,14 @@ pub mod data_dir;
 mod engine;
 pub mod friends;
 pub mod identity;
+pub mod keys;
 pub mod library;
 pub mod logging;
 pub mod net;
 pub mod player;
 pub mod profile;
 pub mod store;
+pub mod supervise;
 
 pub use engine::{Config, Engine, StartError};
 

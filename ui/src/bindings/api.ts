@@ -1,9 +1,9 @@
 // Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.
 // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.
 
-export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" };
+export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" };
 
-export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "done" };
+export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "done" };
 
 export type Status = { 
 /**
@@ -17,7 +17,13 @@ listen_addrs: Array<string>,
 /**
  * Whether the peer-to-peer node is running.
  */
-online: boolean, };
+online: boolean, 
+/**
+ * Where the key that encrypts the database and the identity key is kept.
+ */
+store_protection: StoreProtection, };
+
+export type StoreProtection = "keyring" | "key_file";
 
 export type Profile = { display_name: string, };
 
@@ -37,6 +43,10 @@ addresses: Array<string>, };
 
 export type Friend = { peer_id: string, 
 /**
+ * A short form of the peer id, shown beside the name so two "Robin"s can be told apart.
+ */
+fingerprint: string, 
+/**
  * Their name as they chose it (or a short form of their id until they tell us).
  */
 display_name: string, 
@@ -55,7 +65,7 @@ last_seen: number | null, };
 
 export type ConnectionKind = "direct" | "relayed";
 
-export type PeerCard = { peer_id: string, 
+export type PeerCard = { peer_id: string, fingerprint: string, 
 /**
  * What they called themselves, if they said.
  */
@@ -65,7 +75,7 @@ display_name: string | null,
  */
 since: number, };
 
-export type NearbyPeer = { peer_id: string, 
+export type NearbyPeer = { peer_id: string, fingerprint: string, 
 /**
  * Their name, when they are a friend or asked to be one; `null` for a stranger.
  */
@@ -121,9 +131,17 @@ export type RepeatMode = "off" | "all" | "one";
 
 export type PlayerState = { state: PlaybackState, 
 /**
- * The queue in play order; `index` is the current entry.
+ * The current entry of the queue, and its track.
  */
-queue: Array<Track>, index: number | null, position_ms: number, volume: number, shuffle: boolean, repeat: RepeatMode, 
+index: number | null, current: Track | null, 
+/**
+ * How many entries the queue has.
+ */
+queue_len: number, 
+/**
+ * Goes up by one every time the queue's entries change (see [`QueueState::version`]).
+ */
+queue_version: number, position_ms: number, volume: number, shuffle: boolean, repeat: RepeatMode, 
 /**
  * The output device in use, when one is open.
  */
@@ -133,7 +151,22 @@ device: string | null,
  */
 chosen_device: string | null, };
 
-export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "nearby_changed", peers: Array<NearbyPeer>, } | { "type": "scan_progress", seen: number, done: number, failed: number, current: string, } | { "type": "scan_finished" } & ScanSummary | { "type": "library_changed" } | { "type": "player_changed" } & PlayerState | { "type": "player_position", position_ms: number, duration_ms: number, } | { "type": "player_message", message: string, } | { "type": "sync_report", 
+export type QueueState = { 
+/**
+ * The tracks in play order.
+ */
+tracks: Array<Track>, 
+/**
+ * The current entry when the queue changed (later moves come with `player_changed`).
+ */
+index: number | null, 
+/**
+ * Starts at 0 with the engine and goes up by one with every change: a `player_changed` whose
+ * `queue_version` is newer than the last queue seen means one was missed (ask `get_queue`).
+ */
+version: number, };
+
+export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "invites_changed" } | { "type": "engine_fault", component: string, message: string, } | { "type": "nearby_changed", peers: Array<NearbyPeer>, } | { "type": "scan_progress", seen: number, done: number, failed: number, current: string, } | { "type": "scan_finished" } & ScanSummary | { "type": "library_changed" } | { "type": "player_changed" } & PlayerState | { "type": "queue_changed" } & QueueState | { "type": "player_position", position_ms: number, duration_ms: number, } | { "type": "player_message", message: string, } | { "type": "sync_report", 
 /**
  * Measured (smoothed) output error in microseconds; positive means late.
  */
@@ -150,3 +183,9 @@ jumps: number, };
 export type ApiError = { kind: ErrorKind, message: string, };
 
 export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "no_audio_device" | "unplayable" | "internal";
+
+export type InviteInfo = { id: number, created_at: number, expires_at: number, used_by: InviteUse | null, };
+export type InviteUse = { peer_id: string, fingerprint: string, display_name: string | null, at: number, };
+export type LinkPreview = { "kind": "invite", inviter: string, fingerprint: string, expires_at: number, standing: LinkStanding, display_name: string | null, };
+export type LinkStanding = "stranger" | "friend" | "requested_out" | "requested_in" | "blocked";
+export type NetStats = { malformed: number, };
