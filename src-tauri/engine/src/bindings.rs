@@ -18,6 +18,7 @@ pub fn typescript() -> String {
         api::Request::decl(&cfg),
         api::Response::decl(&cfg),
         api::Status::decl(&cfg),
+        api::StoreProtection::decl(&cfg),
         api::Profile::decl(&cfg),
         api::InviteLink::decl(&cfg),
         api::Friend::decl(&cfg),

@@ -5,6 +5,11 @@
 //! - `invite_to_friends_ms`: from redeeming an invite until both sides list each other online;
 //! - `reconnect_after_restart_ms`: from a friend's restart until the other side sees it online;
 //! - `lan_discovery_ms`: from two peers starting with mDNS until one lists the other as nearby.
+//!
+//! `store` compares the encrypted database (SQLCipher) with a plaintext one, alternating runs in
+//! one sitting (medians): inserting 20,000 track rows 256 per transaction (as a scan stores them),
+//! then, after a reopen (SQLite's cache cold, the OS's warm), listing them all in album order, a
+//! substring search over every row, and 2,000 lookups by path.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,6 +31,8 @@ pub enum Bench {
     Scan,
     /// CPU share while playing through the real audio device for 30 s.
     Playback,
+    /// The database's speed, encrypted against plaintext.
+    Store,
 }
 
 pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> {
@@ -34,6 +41,7 @@ pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> 
         Bench::Decode => tokio::task::spawn_blocking(crate::bench_audio::decode).await?,
         Bench::Scan => crate::bench_audio::scan().await,
         Bench::Playback => crate::bench_audio::playback().await,
+        Bench::Store => store(runs).await,
     }
 }
 
@@ -159,4 +167,151 @@ fn all_ms(samples: &[Duration]) -> Vec<f64> {
 
 fn round(ms: f64) -> f64 {
     (ms * 10.0).round() / 10.0
+}
+
+/// An engine configuration whose database stays plaintext: the baseline that encryption is
+/// measured against (`bench store`, `bench scan`).
+pub fn plaintext(config: Config) -> Config {
+    let mut config = config;
+    config.store.unencrypted = true;
+    config
+}
+
+const STORE_TRACKS: usize = 20_000;
+const STORE_LOOKUPS: usize = 2_000;
+
+/// One run of the store figures on a fresh database: (insert, list all, search, lookups).
+async fn store_run(encrypted: bool) -> anyhow::Result<[Duration; 4]> {
+    use earshot_engine::keys::{self, KeyOptions};
+    use earshot_engine::store::{self, Store, StoreOptions};
+
+    let dir = tempfile::tempdir()?;
+    let options = StoreOptions {
+        keys: KeyOptions::key_file_only(),
+        unencrypted: !encrypted,
+        ..StoreOptions::default()
+    };
+    let key = keys::unlock(dir.path(), &options.keys)?;
+    let path = dir.path().join(store::FILE_NAME);
+    let (db, closed) = Store::open(&path, options.clone(), &key).await?;
+    let started = Instant::now();
+    db.call(|c| {
+        c.execute("INSERT INTO folders (path, added_at) VALUES ('/music', 0)", [])?;
+        for chunk in (0..STORE_TRACKS).collect::<Vec<_>>().chunks(256) {
+            let tx = c.transaction()?;
+            for &i in chunk {
+                tx.execute(
+                    "INSERT INTO tracks (path, folder, hash, size, mtime, title, artists, artist, \
+                     album, album_artist, track_no, disc_no, year, genre, duration_ms, sample_rate, \
+                     channels, codec, added_at) VALUES (?1, '/music', ?2, 5000000, 0, ?3, ?4, ?5, \
+                     ?6, ?5, ?7, 1, 2026, 'Test', 240000, 44100, 2, 'mp3', 0)",
+                    (
+                        format!("/music/Artist {:03}/Album {:04}/{:02} Track.mp3", i / 200, i / 12, i % 12),
+                        format!("{:064x}", i as u128 * 2_654_435_761),
+                        format!("Track number {i} of the benchmark"),
+                        format!("[\"Artist {:03}\"]", i / 200),
+                        format!("Artist {:03}", i / 200),
+                        format!("Album {:04}", i / 12),
+                        (i % 12 + 1) as i64,
+                    ),
+                )?;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    })
+    .await?;
+    let insert = started.elapsed();
+    db.close().await;
+    closed.wait(Duration::from_secs(30)).await;
+
+    let (db, closed) = Store::open(&path, options, &key).await?;
+    let started = Instant::now();
+    let listed: usize = db
+        .call(|c| {
+            let mut statement = c.prepare(
+                "SELECT path, title, artist, album, duration_ms FROM tracks \
+                 ORDER BY album_artist COLLATE NOCASE, album COLLATE NOCASE, disc_no, track_no",
+            )?;
+            let rows = statement.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.count())
+        })
+        .await?;
+    let list_all = started.elapsed();
+    anyhow::ensure!(listed == STORE_TRACKS, "listed {listed} tracks");
+    let started = Instant::now();
+    let found: i64 = db
+        .call(|c| {
+            c.query_row(
+                "SELECT count(*) FROM tracks WHERE title LIKE '%number 1234%' OR artist LIKE '%1234%' \
+                 OR album LIKE '%1234%'",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await?;
+    let search = started.elapsed();
+    anyhow::ensure!(found > 0, "the search found nothing");
+    let started = Instant::now();
+    db.call(|c| {
+        let mut statement = c.prepare_cached("SELECT title FROM tracks WHERE path = ?1")?;
+        for n in 0..STORE_LOOKUPS {
+            let i = (n * 7919) % STORE_TRACKS;
+            let path = format!(
+                "/music/Artist {:03}/Album {:04}/{:02} Track.mp3",
+                i / 200,
+                i / 12,
+                i % 12
+            );
+            statement.query_row([path], |r| r.get::<_, String>(0))?;
+        }
+        Ok(())
+    })
+    .await?;
+    let lookups = started.elapsed();
+    db.close().await;
+    closed.wait(Duration::from_secs(30)).await;
+    Ok([insert, list_all, search, lookups])
+}
+
+async fn store(runs: usize) -> anyhow::Result<serde_json::Value> {
+    let mut samples: [[Vec<Duration>; 4]; 2] = Default::default();
+    // Alternate, so a busy moment on the machine falls on both sides.
+    for _ in 0..runs {
+        for (side, encrypted) in [(0, false), (1, true)] {
+            let run = store_run(encrypted).await?;
+            for (figure, value) in run.into_iter().enumerate() {
+                samples[side][figure].push(value);
+            }
+        }
+    }
+    let names = ["insert_ms", "list_all_ms", "search_ms", "lookups_ms"];
+    let mut sides = Vec::new();
+    for side in &mut samples {
+        let medians: Vec<f64> = side.iter_mut().map(|s| median_ms(s)).collect();
+        sides.push(medians);
+    }
+    let figures = |m: &Vec<f64>| -> serde_json::Value {
+        names
+            .iter()
+            .zip(m)
+            .map(|(n, v)| (n.to_string(), json!(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let ratios: serde_json::Map<_, _> = names
+        .iter()
+        .zip(sides[1].iter().zip(&sides[0]))
+        .map(|(n, (enc, plain))| (n.to_string(), json!(round(enc / plain * 100.0) / 100.0)))
+        .collect();
+    Ok(json!({
+        "bench": "store",
+        "build": if cfg!(debug_assertions) { "debug (use --release for real figures)" } else { "release" },
+        "tracks": STORE_TRACKS,
+        "lookups": STORE_LOOKUPS,
+        "runs": runs,
+        "plaintext": figures(&sides[0]),
+        "encrypted": figures(&sides[1]),
+        "encrypted_over_plaintext": ratios,
+    }))
 }

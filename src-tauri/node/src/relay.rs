@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use earshot_engine::data_dir::{self, DataDirLock};
-use earshot_engine::identity;
+use earshot_engine::{identity, keys};
 use earshot_engine::net::relay::{self as engine_relay, RelayConfig, RelayEvent};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
@@ -42,7 +42,12 @@ pub fn run(
         Ok(lock) => lock,
         Err(e) => return fail(&e),
     };
-    let keypair = match identity::load_or_create(&dir) {
+    // The relay's identity is sealed like a peer's (keyring, or a key file on a headless server).
+    let key = match keys::unlock(&dir, &keys::KeyOptions::default()) {
+        Ok(key) => key,
+        Err(e) => return fail(&e),
+    };
+    let keypair = match identity::load_or_create(&dir, &key) {
         Ok(k) => k,
         Err(e) => return fail(&e),
     };

@@ -1,12 +1,17 @@
 //! The SQLite store (design §8): one connection, owned by one thread; everyone else holds a
 //! cloneable [`Store`] handle and sends it closures through a bounded channel.
 //!
+//! The file is encrypted (SQLCipher, keyed from the data directory's key in `keys.rs`); its WAL
+//! is encrypted too. A plaintext database from before encryption is converted in place on the
+//! first start (`encrypt.rs`).
+//!
 //! Opening is careful because a user's history lives here. Before anything is written the file is
-//! checked: a damaged file, one written by a newer Earshot, or one locked by another program gives
-//! a [`StoreError`] naming the file and what to do, and the file is left exactly as it was. Only
-//! then is WAL switched on and the embedded migrations (`migrations/NNNN_name.sql`) applied, all of
-//! them in one transaction.
+//! checked: a damaged file, one written by a newer Earshot, one the key does not open, or one
+//! locked by another program gives a [`StoreError`] naming the file and what to do, and the file is
+//! left exactly as it was. Only then is WAL switched on and the embedded migrations
+//! (`migrations/NNNN_name.sql`) applied, all of them in one transaction.
 
+mod encrypt;
 mod open;
 pub mod settings;
 
@@ -16,7 +21,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-pub use open::{migrations, StoreOptions};
+pub use open::{looks_encrypted, migrations, StoreOptions};
+
+use crate::keys::DataKey;
 
 /// The database file's name inside the data directory.
 pub const FILE_NAME: &str = "earshot.sqlite3";
@@ -40,6 +47,14 @@ pub enum StoreError {
         found: i64,
         known: usize,
     },
+    #[error(
+        "{path} cannot be opened with this data directory's key: it was encrypted with another \
+         key (earshot.key or the keyring entry does not belong to it), or it is damaged; Earshot \
+         left it untouched. If you restored the database from a backup, restore earshot.key (and a \
+         keyring entry) from the same backup; otherwise restore a backup of the database, or move \
+         it away to start with an empty history"
+    )]
+    CannotDecrypt { path: PathBuf },
     #[error(
         "{path} is locked by another program; Earshot left it untouched. Close whatever holds it \
          (another Earshot, a database browser) and try again"
@@ -96,8 +111,14 @@ pub struct Store {
 pub struct Closed(oneshot::Receiver<()>);
 
 impl Store {
-    /// Opens (or creates) the database at `path` on a new thread owned by the store.
-    pub async fn open(path: &Path, options: StoreOptions) -> Result<(Store, Closed), StoreError> {
+    /// Opens (or creates) the database at `path`, encrypted under `key`, on a new thread owned by
+    /// the store. A plaintext database is encrypted first.
+    pub async fn open(
+        path: &Path,
+        options: StoreOptions,
+        key: &DataKey,
+    ) -> Result<(Store, Closed), StoreError> {
+        let cipher_key = open::sqlcipher_key(key);
         let (commands, inbox) = mpsc::channel(QUEUE_DEPTH);
         let (opened_tx, opened_rx) = oneshot::channel();
         let (closed_tx, closed_rx) = oneshot::channel();
@@ -105,7 +126,7 @@ impl Store {
         std::thread::Builder::new()
             .name("earshot-store".into())
             .spawn(move || {
-                match open::open(&owned_path, &options) {
+                match open::open(&owned_path, &options, &cipher_key) {
                     Ok(conn) => {
                         let _ = opened_tx.send(Ok(()));
                         run(conn, inbox, &owned_path);
