@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use earshot_engine::api::{Event, PlaybackState, Request, Response, Track};
+use earshot_engine::api::{Event, PlaybackState, QueueState, RepeatMode, Request, Response, Track};
 use earshot_engine::library::probe;
 use earshot_engine::player::decode::Decoder;
 use earshot_engine::player::{OutputKind, VirtualSink};
@@ -816,5 +816,254 @@ async fn bad_requests_get_clear_errors_and_change_nothing() {
         panic!()
     };
     assert!(folders.is_empty(), "nothing was added: {folders:?}");
+    engine.shutdown().await;
+}
+
+/// Bytes of an event as the window and `earshot-node` receive it (JSON).
+fn json_bytes(event: &Event) -> usize {
+    serde_json::to_vec(event)
+        .expect("an event to serialise")
+        .len()
+}
+
+/// Every event published so far, without waiting (position and sync reports aside). A call's
+/// events are published before it answers, so after `call` returns they are all here.
+fn published(events: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
+    use tokio::sync::broadcast::error::TryRecvError;
+    let mut out = Vec::new();
+    loop {
+        match events.try_recv() {
+            Ok(Event::PlayerPosition { .. } | Event::SyncReport { .. }) => {}
+            Ok(event) => out.push(event),
+            Err(TryRecvError::Empty | TryRecvError::Closed) => return out,
+            Err(TryRecvError::Lagged(n)) => panic!("{n} events were lost"),
+        }
+    }
+}
+
+fn queues(events: &[Event]) -> Vec<&QueueState> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::QueueChanged(queue) => Some(queue),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn with_20000_tracks_queued_a_pause_sends_the_state_without_the_queue() {
+    let music = tempfile::tempdir().unwrap();
+    flac(music.path(), "long.flac", 48_000, 5.0, 440);
+    let (engine, _data) = scanned(music.path(), None).await;
+    let hash = tracks(&engine).await[0].hash.clone();
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::Play {
+            hashes: vec![hash; 20_000],
+            start: None,
+        })
+        .await
+        .unwrap();
+    let sent = published(&mut events);
+    let sent_queues = queues(&sent);
+    assert_eq!(sent_queues.len(), 1, "play sends the new queue once");
+    assert_eq!(sent_queues[0].tracks.len(), 20_000);
+    let version = sent_queues[0].version;
+
+    let unchanged_queue = [
+        Request::Pause,
+        Request::Resume,
+        Request::TogglePause,
+        Request::SetVolume { volume: 50 },
+        Request::Seek { position_ms: 1000 },
+        Request::Next,
+        Request::Previous,
+        Request::PlayQueueIndex { index: 7 },
+        Request::SetRepeat {
+            mode: RepeatMode::All,
+        },
+    ];
+    for request in unchanged_queue {
+        let name = format!("{request:?}");
+        let Response::Player(state) = engine.call(request).await.unwrap() else {
+            panic!("{name}: a player state")
+        };
+        assert_eq!(
+            (state.queue_len, state.queue_version),
+            (20_000, version),
+            "{name}"
+        );
+        let sent = published(&mut events);
+        assert!(queues(&sent).is_empty(), "{name} sent the queue");
+        assert!(
+            sent.iter().any(|e| matches!(e, Event::PlayerChanged(_))),
+            "{name} sent the new state"
+        );
+        // One track's metadata and the state: well under 1 KiB an event (the whole queue was
+        // about 8 MB).
+        let bytes: usize = sent.iter().map(json_bytes).sum();
+        assert!(
+            bytes <= 1024 * sent.len(),
+            "{name} sent {bytes} bytes in {} events",
+            sent.len()
+        );
+    }
+
+    let Response::Queue(queue) = engine.call(Request::GetQueue).await.unwrap() else {
+        panic!("a queue")
+    };
+    assert_eq!((queue.tracks.len(), queue.version), (20_000, version));
+
+    // Changing the entries sends the queue again, before the state that names its version.
+    engine
+        .call(Request::RemoveFromQueue { index: 19_999 })
+        .await
+        .unwrap();
+    let sent = published(&mut events);
+    let position = |what: fn(&Event) -> bool| sent.iter().position(what);
+    let queue_at = position(|e| matches!(e, Event::QueueChanged(_))).expect("a queue_changed");
+    let state_at = position(|e| matches!(e, Event::PlayerChanged(s) if s.queue_len == 19_999))
+        .expect("a player_changed");
+    assert!(queue_at < state_at, "the queue comes first: {sent:?}");
+    let Event::QueueChanged(queue) = &sent[queue_at] else {
+        unreachable!()
+    };
+    assert_eq!((queue.tracks.len(), queue.version), (19_999, version + 1));
+    engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_scan_announces_what_it_changed_once_before_it_finishes() {
+    let music = tempfile::tempdir().unwrap();
+    for (i, hz) in [440, 550, 660].into_iter().enumerate() {
+        flac(music.path(), &format!("{i}.flac"), 44_100, 0.5, hz);
+    }
+    let data = tempfile::tempdir().unwrap();
+    let engine = Engine::start(engine_config(data.path(), None))
+        .await
+        .unwrap();
+
+    /// Adds `folder`, then asks for a rescan (whose end fences every event of the first scan);
+    /// returns the announcements in order, with how many progress reports came.
+    async fn add_then_rescan(engine: &Engine, folder: &Path) -> (Vec<&'static str>, usize) {
+        let mut events = engine.subscribe();
+        engine
+            .call(Request::AddFolder {
+                path: folder.display().to_string(),
+            })
+            .await
+            .expect("the folder to be added");
+        let (mut seen, mut progress, mut finished) = (Vec::new(), 0, 0);
+        while finished < 2 {
+            match wait_for(&mut events, "scan_finished", |_| true).await {
+                Event::ScanFinished(_) => {
+                    seen.push("scan_finished");
+                    finished += 1;
+                    if finished == 1 {
+                        engine.call(Request::Rescan).await.expect("a rescan");
+                    }
+                }
+                Event::LibraryChanged => seen.push("library_changed"),
+                Event::ScanProgress { .. } => progress += 1,
+                _ => {}
+            }
+        }
+        (seen, progress)
+    }
+
+    let (seen, progress) = add_then_rescan(&engine, music.path()).await;
+    assert!(progress >= 1, "the scan reports progress");
+    assert_eq!(
+        seen,
+        ["library_changed", "scan_finished", "scan_finished"],
+        "a new folder's scan announces its tracks once, before it finishes; a rescan that \
+         changed nothing announces nothing"
+    );
+    assert_eq!(tracks(&engine).await.len(), 3);
+
+    let empty = tempfile::tempdir().unwrap();
+    let (seen, _) = add_then_rescan(&engine, empty.path()).await;
+    assert_eq!(
+        seen,
+        ["library_changed", "scan_finished", "scan_finished"],
+        "a new folder without music still changes the folder list"
+    );
+    engine.shutdown().await;
+}
+
+/// Lets the virtual sink open when dropped, however the test ends, so a stuck player can finish.
+struct OpenOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
+// Two workers: if the player blocked one (as it once did, waiting for room in the audio thread's
+// command channel), the hang guard below still runs and fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_player_answers_while_the_audio_thread_waits_for_a_slow_device() {
+    let music = tempfile::tempdir().unwrap();
+    let file = flac(music.path(), "tone.flac", 48_000, 2.0, 440);
+    let sink = VirtualSink::new(48_000, 2);
+    let (hold_open, played) = (sink.hold_open.clone(), sink.played.clone());
+    let (engine, _data) = scanned(music.path(), Some(sink)).await;
+    let hash = tracks(&engine).await[0].hash.clone();
+
+    hold_open.store(true, std::sync::atomic::Ordering::Release);
+    let _open_later = OpenOnDrop(hold_open.clone());
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::Play {
+            hashes: vec![hash],
+            start: None,
+        })
+        .await
+        .unwrap();
+    // The audio thread now waits for the device. Far more commands than its channel holds (64):
+    // each must still be answered at once.
+    let answered = tokio::time::timeout(Duration::from_secs(30), async {
+        for i in 0..300 {
+            let volume = if i % 2 == 0 { 100 } else { 10 };
+            engine
+                .call(Request::SetVolume { volume })
+                .await
+                .expect("the volume to be set");
+        }
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "the player stopped answering while the audio thread was busy"
+    );
+    let Response::Player(state) = engine.call(Request::GetPlayer).await.unwrap() else {
+        panic!("a player state")
+    };
+    assert_eq!(state.volume, 10);
+
+    hold_open.store(false, std::sync::atomic::Ordering::Release);
+    wait_for(
+        &mut events,
+        "playback",
+        |e| matches!(e, Event::PlayerPosition { position_ms, .. } if *position_ms > 500),
+    )
+    .await;
+    // What is heard now is at the last volume asked for (10: a gain of 0.01): the commands that
+    // waited for room were neither lost nor reordered.
+    let source = decode_all(&file, 48_000, 2)
+        .iter()
+        .fold(0f32, |m, s| m.max(s.abs()));
+    let recent: Vec<f32> = {
+        let played = played.lock().unwrap();
+        played[played.len().saturating_sub(9_600)..].to_vec()
+    };
+    let heard = recent.iter().fold(0f32, |m, s| m.max(s.abs()));
+    let expected = source * 0.01;
+    assert!(
+        heard > expected * 0.9 && heard < expected * 1.1,
+        "the last 100 ms peak at {heard}, expected {expected}"
+    );
     engine.shutdown().await;
 }

@@ -377,3 +377,136 @@ pub fn redeem_invite(
     tx.commit()?;
     Ok(verdict)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The friends tables as round 1 left them, then as migration 0004 makes them.
+    fn round1() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../../../migrations/0002_friends.sql"))
+            .unwrap();
+        conn
+    }
+
+    fn migrated(conn: Connection) -> Connection {
+        conn.execute_batch(include_str!(
+            "../../../../migrations/0004_invite_hashes.sql"
+        ))
+        .unwrap();
+        conn
+    }
+
+    /// Every byte stored in `invites`, as one buffer.
+    fn invite_bytes(conn: &Connection) -> Vec<u8> {
+        let mut statement = conn.prepare("SELECT * FROM invites").unwrap();
+        let columns = statement.column_count();
+        let mut rows = statement.query([]).unwrap();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                match row.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Blob(b) => out.extend_from_slice(b),
+                    rusqlite::types::ValueRef::Text(t) => out.extend_from_slice(t),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn the_store_keeps_a_hash_of_each_secret_never_the_secret() {
+        let mut conn = migrated(round1());
+        let secret: [u8; 16] = rand::random();
+        insert_invite(&conn, &secret, 1, 1_000).unwrap();
+        assert!(!contains(&invite_bytes(&conn), &secret));
+        let peer = PeerId::random();
+        assert_eq!(
+            redeem_invite(&mut conn, &secret, &peer, 2).unwrap(),
+            Ok(Redeemed::First),
+            "the secret still redeems by its hash"
+        );
+    }
+
+    #[test]
+    fn round_one_invites_are_hashed_on_upgrade_and_still_redeem() {
+        let conn = round1();
+        let (open, used): ([u8; 16], [u8; 16]) = (rand::random(), rand::random());
+        let friend = PeerId::random();
+        conn.execute(
+            "INSERT INTO invites (secret, created_at, expires_at) VALUES (?1, 1, 5000)",
+            [&open[..]],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO invites (secret, created_at, expires_at, redeemed_by, redeemed_at)
+             VALUES (?1, 1, 5000, ?2, 2)",
+            params![&used[..], friend.to_base58()],
+        )
+        .unwrap();
+        let mut conn = migrated(conn);
+        assert_eq!(hash_round1_invites(&mut conn).unwrap(), 2);
+        assert_eq!(hash_round1_invites(&mut conn).unwrap(), 0, "done once");
+        let bytes = invite_bytes(&conn);
+        assert!(!contains(&bytes, &open) && !contains(&bytes, &used));
+        let listed = list_invites(&conn, 3).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert_eq!(
+            listed
+                .iter()
+                .filter(|i| i.redeemed_by == Some(friend))
+                .count(),
+            1
+        );
+        assert_eq!(
+            redeem_invite(&mut conn, &open, &PeerId::random(), 3).unwrap(),
+            Ok(Redeemed::First)
+        );
+    }
+
+    #[test]
+    fn unfriending_or_blocking_revokes_the_invites_a_peer_redeemed() {
+        let mut conn = migrated(round1());
+        let (bob, eve) = (PeerId::random(), PeerId::random());
+        for (peer, secret) in [(bob, [1u8; 16]), (eve, [2u8; 16])] {
+            insert_invite(&conn, &secret, 1, 1_000).unwrap();
+            redeem_invite(&mut conn, &secret, &peer, 2)
+                .unwrap()
+                .unwrap();
+            set(&conn, &peer, Relationship::Friend, None, 2).unwrap();
+        }
+        assert!(forget(&mut conn, &bob).unwrap());
+        block(&mut conn, &eve, 3).unwrap();
+        assert!(list_invites(&conn, 3).unwrap().is_empty());
+        assert_eq!(
+            redeem_invite(&mut conn, &[1u8; 16], &bob, 4).unwrap(),
+            Err(Refusal::InvalidInvite)
+        );
+    }
+
+    #[test]
+    fn expired_invites_are_purged_and_old_requests_expire_or_are_evicted_oldest_first() {
+        let conn = migrated(round1());
+        insert_invite(&conn, &[1u8; 16], 1, 100).unwrap();
+        insert_invite(&conn, &[2u8; 16], 1, 300).unwrap();
+        assert_eq!(purge_expired_invites(&conn, 200).unwrap(), 1);
+        assert_eq!(list_invites(&conn, 200).unwrap().len(), 1);
+
+        let peers: Vec<PeerId> = (0..3).map(|_| PeerId::random()).collect();
+        for (i, peer) in peers.iter().enumerate() {
+            set(&conn, peer, Relationship::RequestedIn, None, 10 + i as i64).unwrap();
+        }
+        assert_eq!(evict_oldest_request(&conn).unwrap(), Some(peers[0]));
+        assert_eq!(expire_requests(&conn, 12).unwrap(), 1, "the one from 11");
+        assert_eq!(
+            older_than(&conn, Relationship::RequestedIn, i64::MAX).unwrap(),
+            vec![peers[2]]
+        );
+    }
+}

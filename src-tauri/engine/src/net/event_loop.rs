@@ -267,12 +267,13 @@ impl EventLoop {
             tokio::select! {
                 biased;
                 command = self.inbox.recv() => match command {
-                    Some(Command::Shutdown { done }) => {
-                        self.close_all();
-                        let _ = done.send(());
-                        return;
+                    Some(command) => {
+                        if let Some(done) = self.handle_command(command) {
+                            self.close_all();
+                            let _ = done.send(());
+                            return;
+                        }
                     }
-                    Some(command) => self.handle_command(command),
                     None => return,
                 },
                 event = self.swarm.select_next_some() => self.handle_event(event),
@@ -296,7 +297,8 @@ impl EventLoop {
         }
     }
 
-    fn handle_command(&mut self, command: Command) {
+    /// Carries out a command; `Some` (whom to tell when done) when it asks the loop to stop.
+    fn handle_command(&mut self, command: Command) -> Option<oneshot::Sender<()>> {
         match command {
             Command::SendPair {
                 peer,
@@ -323,7 +325,7 @@ impl EventLoop {
             }
             Command::Dial { peer, addresses } => {
                 if self.swarm.is_connected(&peer) {
-                    return;
+                    return None;
                 }
                 let options = DialOpts::peer_id(peer)
                     .addresses(addresses)
@@ -401,8 +403,9 @@ impl EventLoop {
                 }
                 self.retry_relays();
             }
-            Command::Shutdown { .. } => unreachable!("handled in run"),
+            Command::Shutdown { done } => return Some(done),
         }
+        None
     }
 
     /// Our reachable addresses: confirmed external ones, then listen addresses (relayed included),

@@ -1,0 +1,376 @@
+//! Trust and safety of the friends layer, over real libp2p connections on loopback: invites that
+//! cannot be replayed, names that cannot lie, flood limits, and a swarm that never waits on a
+//! slow consumer. Hostile peers are raw `net` nodes that send whatever they like.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{befriend, dirs, Peer};
+use earshot_engine::api::{
+    ErrorKind, Event, InviteInfo, LinkPreview, LinkStanding, Request, Response,
+};
+use earshot_engine::net::protocol::{PairRequest, PairResponse, ProfileCard, Refusal};
+use earshot_engine::net::{self, Client, NetConfig, NetEvent};
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::mpsc;
+
+async fn invites(peer: &Peer) -> Vec<InviteInfo> {
+    match peer.call(Request::ListInvites).await.unwrap() {
+        Response::Invites { invites } => invites,
+        other => panic!("expected invites, got {other:?}"),
+    }
+}
+
+async fn address_of(peer: &Peer) -> Multiaddr {
+    let Response::Status(status) = peer.call(Request::Status).await.unwrap() else {
+        panic!("status must answer with a Status")
+    };
+    status.listen_addrs[0].parse().unwrap()
+}
+
+/// A raw node with its own identity that says whatever a test makes it say.
+fn hostile_node() -> (Client, mpsc::Receiver<NetEvent>) {
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    net::start(key, NetConfig::loopback()).expect("a raw node to start")
+}
+
+/// The secret of an invite link, as the pair protocol carries it.
+fn secret_of(link: &str) -> String {
+    let token = link.trim_start_matches("earshot://invite/");
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(token.as_bytes())
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    json["s"].as_str().unwrap().to_string()
+}
+
+async fn net_stats(peer: &Peer) -> earshot_engine::api::NetStats {
+    match peer.call(Request::NetStats).await.unwrap() {
+        Response::NetStats(stats) => stats,
+        other => panic!("expected net stats, got {other:?}"),
+    }
+}
+
+/// Regression (round 1): an ex-friend who kept the link could re-friend the user forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ex_friend_cannot_come_back_with_the_invite_they_used() {
+    let [a, b] = dirs();
+    let mut ada = Peer::start(a.path(), "Ada").await;
+    let mut bob = Peer::start(b.path(), "Bob").await;
+    let link = ada.invite().await;
+    bob.redeem(&link).await.expect("the first redeem to work");
+
+    ada.call(Request::RemoveFriend {
+        peer_id: bob.id.clone(),
+    })
+    .await
+    .unwrap();
+    let ada_id = ada.id.clone();
+    bob.wait_for(
+        "Bob to learn he was unfriended",
+        |e| matches!(e, Event::FriendRemoved { peer_id } if *peer_id == ada_id),
+    )
+    .await;
+    ada.wait_for("invites to change", |e| matches!(e, Event::InvitesChanged))
+        .await;
+
+    let error = bob
+        .redeem(&link)
+        .await
+        .expect_err("an old link must not work again");
+    assert_eq!(error.kind, ErrorKind::InvalidInput, "{error:?}");
+    assert!(
+        ada.friends().await.is_empty(),
+        "Bob must not be a friend again"
+    );
+    assert!(
+        invites(&ada).await.is_empty(),
+        "the invite Bob used is revoked with the friendship"
+    );
+    assert_eq!(net_stats(&ada).await.invites_refused, 1);
+    ada.stop().await;
+    bob.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invites_are_listed_with_who_used_them_and_revoked_ones_stop_working() {
+    let [a, b, c] = dirs();
+    let mut ada = Peer::start(a.path(), "Ada").await;
+    let bob = Peer::start(b.path(), "Bob").await;
+    let carol = Peer::start(c.path(), "Carol").await;
+    let for_bob = ada.invite().await;
+    let for_carol = ada.invite().await;
+    let listed = invites(&ada).await;
+    assert_eq!(listed.len(), 2);
+    assert!(listed.iter().all(|i| i.used_by.is_none()));
+
+    bob.redeem(&for_bob).await.unwrap();
+    let listed = invites(&ada).await;
+    let used: Vec<_> = listed.iter().filter_map(|i| i.used_by.as_ref()).collect();
+    assert_eq!(used.len(), 1, "{listed:?}");
+    assert_eq!(used[0].peer_id, bob.id);
+    assert_eq!(used[0].display_name.as_deref(), Some("Bob"));
+    assert_eq!(
+        used[0].fingerprint.replace('-', ""),
+        bob.id[bob.id.len() - 8..]
+    );
+
+    let open = listed.iter().find(|i| i.used_by.is_none()).unwrap();
+    ada.call(Request::RevokeInvite { id: open.id })
+        .await
+        .unwrap();
+    ada.wait_for("invites to change", |e| matches!(e, Event::InvitesChanged))
+        .await;
+    let error = carol.redeem(&for_carol).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+    assert!(error.message.contains("revoked"), "{}", error.message);
+    assert_eq!(
+        invites(&ada).await.len(),
+        1,
+        "only Bob's used invite is left"
+    );
+    let again = ada.call(Request::RevokeInvite { id: open.id }).await;
+    assert_eq!(again.unwrap_err().kind, ErrorKind::NotFound);
+
+    for peer in [ada, bob, carol] {
+        peer.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_is_read_without_acting_on_it() {
+    let [a, b] = dirs();
+    let ada = Peer::start(a.path(), "Ada").await;
+    let bob = Peer::start(b.path(), "Bob").await;
+    let link = ada.invite().await;
+    let Response::LinkPreview(LinkPreview::Invite {
+        inviter,
+        fingerprint,
+        standing,
+        ..
+    }) = bob
+        .call(Request::InspectLink { link: link.clone() })
+        .await
+        .unwrap()
+    else {
+        panic!("inspect_link must answer with a link preview")
+    };
+    assert_eq!(inviter, ada.id);
+    assert_eq!(fingerprint.replace('-', ""), ada.id[ada.id.len() - 8..]);
+    assert_eq!(standing, LinkStanding::Stranger);
+    assert!(
+        bob.friends().await.is_empty(),
+        "reading a link changes nothing"
+    );
+    assert!(
+        invites(&ada).await.iter().all(|i| i.used_by.is_none()),
+        "nothing went on the network"
+    );
+    let error = bob
+        .call(Request::InspectLink {
+            link: "earshot://invite/garbage".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+
+    befriend(&ada, &bob).await;
+    let Response::LinkPreview(LinkPreview::Invite {
+        standing,
+        display_name,
+        ..
+    }) = bob.call(Request::InspectLink { link }).await.unwrap()
+    else {
+        panic!("inspect_link must answer with a link preview")
+    };
+    assert_eq!(standing, LinkStanding::Friend);
+    assert_eq!(display_name.as_deref(), Some("Ada"));
+    ada.stop().await;
+    bob.stop().await;
+}
+
+/// A name with a right-to-left override renders reversed ("Robin" shown as "niboR") unless it is
+/// cleaned when it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_text_direction_overrides_are_cleaned_on_receipt() {
+    let [a] = dirs();
+    let mut ada = Peer::start(a.path(), "Ada").await;
+    let address = address_of(&ada).await;
+    let ada_peer = ada.engine.peer_id();
+    let link = ada.invite().await;
+    let (mallory, _events) = hostile_node();
+
+    let answer = mallory
+        .send_pair(
+            ada_peer,
+            vec![address],
+            PairRequest::Redeem {
+                secret: secret_of(&link),
+                profile: ProfileCard {
+                    display_name: "\u{202E}niboR\u{202C} \u{2066}x\u{2069}".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(answer, PairResponse::Friends { .. }), "{answer:?}");
+    let friends = ada.friends().await;
+    assert_eq!(friends.len(), 1);
+    assert_eq!(friends[0].display_name, "niboR x");
+
+    // A friend's later hello is held to the same rules.
+    let answer = mallory
+        .send_pair(
+            ada_peer,
+            vec![],
+            PairRequest::Hello {
+                profile: ProfileCard {
+                    display_name: "Eve\u{200F}\u{202B}".into(),
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(answer, PairResponse::Friends { .. }), "{answer:?}");
+    let renamed = ada
+        .wait_for(
+            "the new name",
+            |e| matches!(e, Event::FriendUpdated(f) if f.display_name.starts_with("Eve")),
+        )
+        .await;
+    let Event::FriendUpdated(friend) = renamed else {
+        unreachable!()
+    };
+    assert_eq!(friend.display_name, "Eve");
+
+    // Typed in Settings, the same characters are refused with a reason.
+    let error = ada
+        .call(Request::SetProfile {
+            display_name: "\u{202E}adA".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidInput);
+    mallory.shutdown(Duration::from_secs(2)).await;
+    ada.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_flooding_friend_requests_is_told_busy_and_counted() {
+    let [a] = dirs();
+    let ada = Peer::start(a.path(), "Ada").await;
+    let address = address_of(&ada).await;
+    let ada_peer = ada.engine.peer_id();
+    let (mallory, _events) = hostile_node();
+
+    let mut answers = Vec::new();
+    for i in 0..10 {
+        let answer = mallory
+            .send_pair(
+                ada_peer,
+                vec![address.clone()],
+                PairRequest::Request {
+                    profile: ProfileCard {
+                        display_name: format!("Mallory {i}"),
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        answers.push(answer);
+    }
+    let pending = answers
+        .iter()
+        .filter(|a| **a == PairResponse::Pending)
+        .count();
+    let busy = answers
+        .iter()
+        .filter(|a| {
+            **a == PairResponse::Refused {
+                reason: Refusal::Busy,
+            }
+        })
+        .count();
+    assert_eq!(
+        (pending, busy),
+        (4, 6),
+        "a burst of 4, then busy: {answers:?}"
+    );
+    let Response::Requests { incoming, .. } = ada.call(Request::ListRequests).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(incoming.len(), 1, "one stranger, one request");
+    assert_eq!(net_stats(&ada).await.rate_limited, 6);
+    mallory.shutdown(Duration::from_secs(2)).await;
+    ada.stop().await;
+}
+
+/// Regression (round 1): the swarm loop awaited a bounded send for every event, so a stuck
+/// consumer stopped it from being polled: pings went unanswered and a healthy friend was dropped
+/// after 7 s. Here one node's consumer never reads at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_consumer_never_stops_the_swarm() {
+    let stalled_key = libp2p::identity::Keypair::generate_ed25519();
+    let stalled_peer = PeerId::from(stalled_key.public());
+    let tiny_queue = NetConfig {
+        event_queue: 1,
+        ..NetConfig::loopback()
+    };
+    // `_never_read` is kept alive and never read: the stalled consumer.
+    let (stalled, _never_read) = net::start(stalled_key, tiny_queue).unwrap();
+    let (friend, mut friend_events) = hostile_node();
+    let friend_peer = friend.local_peer_id();
+    stalled
+        .set_friends([friend_peer].into_iter().collect())
+        .await
+        .unwrap();
+    friend
+        .set_friends([stalled_peer].into_iter().collect())
+        .await
+        .unwrap();
+    let address = stalled.addresses().await.unwrap()[0].clone();
+    friend.dial(stalled_peer, vec![address]).await.unwrap();
+
+    let connected = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match friend_events.recv().await {
+                Some(NetEvent::Connection {
+                    peer,
+                    kind: Some(_),
+                }) if peer == stalled_peer => return,
+                Some(_) => continue,
+                None => panic!("the friend's node stopped"),
+            }
+        }
+    })
+    .await;
+    assert!(connected.is_ok(), "the friend never connected");
+
+    // Longer than the 7 s after which a friend with unanswered pings is declared dead.
+    let watch = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(watch);
+    loop {
+        tokio::select! {
+            _ = &mut watch => break,
+            event = friend_events.recv() => match event {
+                Some(NetEvent::Connection { peer, kind: None }) if peer == stalled_peer => {
+                    panic!("the stalled node stopped answering pings and was dropped")
+                }
+                Some(_) => continue,
+                None => panic!("the friend's node stopped"),
+            }
+        }
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(5), stalled.addresses()).await;
+    assert!(
+        matches!(answered, Ok(Ok(_))),
+        "the stalled node still answers commands: {answered:?}"
+    );
+    assert!(
+        stalled.stats().snapshot().events_deferred > 0,
+        "the loop deferred events instead of waiting"
+    );
+    friend.shutdown(Duration::from_secs(2)).await;
+    stalled.shutdown(Duration::from_secs(2)).await;
+}
