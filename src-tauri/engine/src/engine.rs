@@ -134,7 +134,8 @@ impl Engine {
                         net_config.relays.push(relay);
                     }
                 }
-                let (client, net_events) = match net::start(keypair.clone(), net_config) {
+                let started = net::start_supervised(keypair.clone(), net_config, events.clone());
+                let (client, net_events) = match started {
                     Ok(started) => started,
                     Err(e) => {
                         store.close().await;

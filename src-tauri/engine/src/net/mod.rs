@@ -217,10 +217,23 @@ pub struct Client {
     stats: Arc<Stats>,
 }
 
-/// Starts the node: builds the swarm, starts listening, spawns the event loop.
+/// Starts the node: builds the swarm, starts listening, spawns the event loop. A panic in the
+/// loop is logged; [`start_supervised`] also reports it to the engine's subscribers.
 pub fn start(
     keypair: Keypair,
     config: NetConfig,
+) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
+    let (faults, _) = tokio::sync::broadcast::channel(1);
+    start_supervised(keypair, config, faults)
+}
+
+/// [`start`], with a panic of the event loop published as an `engine_fault` on `faults`. The
+/// loop cannot be restarted (its connections are gone with it), so the window says networking
+/// stopped and to restart Earshot.
+pub fn start_supervised(
+    keypair: Keypair,
+    config: NetConfig,
+    faults: tokio::sync::broadcast::Sender<crate::api::Event>,
 ) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
     let (events, events_rx) = mpsc::channel(config.event_queue.max(1));
@@ -230,7 +243,7 @@ pub fn start(
         stats: Arc::default(),
     };
     let event_loop = EventLoop::new(keypair, config, inbox, events, client.clone())?;
-    tokio::spawn(event_loop.run());
+    crate::supervise::spawn("network", faults, event_loop.run());
     Ok((client, events_rx))
 }
 
