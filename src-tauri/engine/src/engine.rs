@@ -587,6 +587,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn acknowledged_writes_are_synced_to_disk_before_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = started(dir.path()).await;
+        let level: i64 = engine
+            .inner
+            .store
+            .call(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)))
+            .await
+            .unwrap();
+        assert_eq!(level, 2, "synchronous = FULL: each commit is fsynced");
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
     async fn calls_after_shutdown_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let engine = started(dir.path()).await;
