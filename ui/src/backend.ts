@@ -20,6 +20,7 @@ import type {
   Playlist,
   PlaylistItem,
   Profile,
+  QueueState,
   RepeatMode,
   Request,
   Response,
@@ -273,6 +274,12 @@ export const setVolume = (volume: number) => player({ type: 'set_volume', volume
 export const setShuffle = (on: boolean) => player({ type: 'set_shuffle', on });
 export const setRepeat = (mode: RepeatMode) => player({ type: 'set_repeat', mode });
 export const getPlayer = () => player({ type: 'get_player' });
+
+/** The whole queue (the player's state carries only its length and version). */
+export async function getQueue(): Promise<QueueState> {
+  const { type: _type, ...queue } = expectResponse(await call({ type: 'get_queue' }), 'queue');
+  return queue;
+}
 
 export async function listOutputDevices(): Promise<{ devices: string[]; default: string | null }> {
   const r = expectResponse(await call({ type: 'list_output_devices' }), 'output_devices');

@@ -38,6 +38,7 @@ pub fn typescript() -> String {
         api::PlaybackState::decl(&cfg),
         api::RepeatMode::decl(&cfg),
         api::PlayerState::decl(&cfg),
+        api::QueueState::decl(&cfg),
         api::Event::decl(&cfg),
         api::ApiError::decl(&cfg),
         api::ErrorKind::decl(&cfg),

@@ -1,5 +1,7 @@
 // The window's view of the library: folders, tracks, albums, artists, playlists, the scan under way
 // and the last scan report, kept current from engine events. Only this module writes it.
+// Lists are reloaded on `library_changed` only (a scan that changed something sends exactly one,
+// just before `scan_finished`); reloads asked for while one runs are folded into one more.
 import { listAlbums, listArtists, listFolders, listPlaylists, listTracks, onEngineEvent, scanReport, toBackendError } from '../backend';
 import type { Album, Artist, Playlist, ScanProblem, ScanSummary, Track } from '../bindings/api';
 
@@ -37,8 +39,28 @@ export const library: LibraryState = $state({
 });
 
 let following = false;
+/** The reload under way, and whether another was asked for meanwhile. */
+let reloading: Promise<void> | null = null;
+let reloadAgain = false;
 
-export async function refreshLibrary(): Promise<void> {
+/** Reloads every list; calls made while a reload runs share one more reload after it. */
+export function refreshLibrary(): Promise<void> {
+  if (reloading) {
+    reloadAgain = true;
+    return reloading;
+  }
+  reloading = (async () => {
+    do {
+      reloadAgain = false;
+      await loadEverything();
+    } while (reloadAgain);
+  })().finally(() => {
+    reloading = null;
+  });
+  return reloading;
+}
+
+async function loadEverything(): Promise<void> {
   try {
     const [folders, tracks, albums, artists, playlists, problems] = await Promise.all([
       listFolders(),
@@ -70,10 +92,10 @@ export async function followLibrary(): Promise<void> {
         library.scan = { seen: event.seen, done: event.done, failed: event.failed, current: event.current };
         break;
       case 'scan_finished': {
+        // What the scan changed came with `library_changed` just before; nothing to reload.
         const { type: _type, ...summary } = event;
         library.scan = null;
         library.lastScan = summary;
-        void refreshLibrary();
         break;
       }
       case 'library_changed':

@@ -5,14 +5,21 @@
 //! [`Library`] is the handle. One scanner task owns scanning: requests (add a folder, rescan) and
 //! changes reported by the folder watcher ([`watch`]) are queued to it and carried out one folder
 //! at a time, each file read in parallel ([`scan`]) and stored through the store thread.
+//! File-system work (checking a folder, walking it, watching it, writing a cover) runs on tokio's
+//! blocking pool, never on an async worker.
+//!
+//! Events: `scan_progress` while a scan runs; at its end one `library_changed` if the scan added,
+//! updated, removed or failed anything (or the folder is new), then `scan_finished`. A window
+//! reloads its lists on `library_changed` only, so a scan costs it one reload.
 
+mod playlist_edits;
 pub mod probe;
 pub mod scan;
 pub mod store;
 mod watch;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc};
@@ -38,7 +45,12 @@ const MAX_PLAYLIST_NAME: usize = 100;
 
 #[derive(Debug)]
 enum ScanRequest {
-    Folder(String),
+    /// Scan one folder; `added` when it was just added (the folder list changed, so the scan
+    /// ends with `library_changed` even if it found nothing).
+    Folder {
+        path: String,
+        added: bool,
+    },
     All,
     /// Resolves once every earlier request is done (tests and benchmarks wait on it).
     Barrier(tokio::sync::oneshot::Sender<()>),
@@ -60,16 +72,17 @@ impl Library {
         let (changed_tx, changed) = mpsc::channel(SCAN_QUEUE);
         let watcher = watch::Handle::start(changed_tx);
         let folders = store.call(|c| store::folders(c)).await?;
-        for folder in &folders {
-            watcher.watch(Path::new(folder));
-        }
+        watcher
+            .watch(folders.into_iter().map(PathBuf::from).collect())
+            .await;
         let scanner = Scanner {
             store: store.clone(),
             events: events.clone(),
             inbox,
             changed,
         };
-        tokio::spawn(scanner.run());
+        // A panic in the scanner is reported to the window (it cannot scan again until restart).
+        crate::supervise::spawn("library", events.clone(), scanner.run());
         Ok(Self {
             store,
             events,
@@ -78,9 +91,18 @@ impl Library {
         })
     }
 
-    /// Adds a folder and queues its scan. The path must be an existing directory.
+    /// Adds a folder and queues its scan. The path must be an existing directory. The scan's
+    /// end announces the change (one `library_changed` for the new folder and its tracks).
     pub async fn add_folder(&self, path: &str) -> Result<Vec<String>, ApiError> {
-        let path = folder_path(path)?;
+        let given = path.to_string();
+        let path = tokio::task::spawn_blocking(move || folder_path(&given))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Internal,
+                    format!("checking the folder failed: {e}"),
+                )
+            })??;
         let added = {
             let path = path.clone();
             self.store
@@ -88,10 +110,9 @@ impl Library {
                 .await?
         };
         if added {
-            self.watcher.watch(Path::new(&path));
+            self.watcher.watch(vec![PathBuf::from(&path)]).await;
         }
-        self.queue(ScanRequest::Folder(path)).await?;
-        self.publish(Event::LibraryChanged);
+        self.queue(ScanRequest::Folder { path, added }).await?;
         self.folders().await
     }
 
@@ -110,7 +131,7 @@ impl Library {
                 format!("{key} is not one of your music folders."),
             ));
         }
-        self.watcher.unwatch(Path::new(&key));
+        self.watcher.unwatch(PathBuf::from(&key)).await;
         self.publish(Event::LibraryChanged);
         self.folders().await
     }
@@ -256,11 +277,19 @@ impl Library {
             return None;
         }
         let dir = self.store.path().parent()?.join("cache").join("art");
-        for ext in ["jpg", "png"] {
-            let path = dir.join(format!("{hash}.{ext}"));
-            if path.exists() {
-                return Some(path);
+        let cached = tokio::task::spawn_blocking({
+            let (dir, hash) = (dir.clone(), hash.to_string());
+            move || {
+                ["jpg", "png"]
+                    .iter()
+                    .map(|ext| dir.join(format!("{hash}.{ext}")))
+                    .find(|path| path.exists())
             }
+        })
+        .await
+        .ok()?;
+        if cached.is_some() {
+            return cached;
         }
         let owned = hash.to_string();
         let (mime, data) = self
@@ -451,16 +480,16 @@ impl Scanner {
             tokio::select! {
                 request = self.inbox.recv() => match request {
                     None => return,
-                    Some(ScanRequest::Folder(folder)) => self.scan(&[folder]).await,
+                    Some(ScanRequest::Folder { path, added }) => self.scan(&[path], added).await,
                     Some(ScanRequest::All) => {
                         let folders = self.store.call(|c| store::folders(c)).await.unwrap_or_default();
-                        self.scan(&folders).await;
+                        self.scan(&folders, false).await;
                     }
                     Some(ScanRequest::Barrier(done)) => {
                         if !dirty.is_empty() {
                             let folders: Vec<String> = std::mem::take(&mut dirty).into_iter().collect();
                             settle_at = None;
-                            self.scan(&folders).await;
+                            self.scan(&folders, false).await;
                         }
                         let _ = done.send(());
                     }
@@ -476,13 +505,14 @@ impl Scanner {
                     settle_at = None;
                     let folders: Vec<String> = std::mem::take(&mut dirty).into_iter().collect();
                     tracing::info!(?folders, "folders changed on disk; rescanning");
-                    self.scan(&folders).await;
+                    self.scan(&folders, false).await;
                 }
             }
         }
     }
 
-    async fn scan(&self, folders: &[String]) {
+    /// Scans `folders` one after the other; `added` when the folder list changed with them.
+    async fn scan(&self, folders: &[String], added: bool) {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let mut total = ScanSummary::default();
         for folder in folders {
@@ -515,10 +545,12 @@ impl Scanner {
                 }
             }
         }
-        let changed = total.added + total.updated + total.removed + total.failed > 0;
-        let _ = self.events.send(Event::ScanFinished(total));
+        // One announcement for the whole scan, before the summary: whoever waits for
+        // `scan_finished` has seen everything the scan changed.
+        let changed = added || total.added + total.updated + total.removed + total.failed > 0;
         if changed {
             let _ = self.events.send(Event::LibraryChanged);
         }
+        let _ = self.events.send(Event::ScanFinished(total));
     }
 }

@@ -224,9 +224,14 @@ pub async fn scan_folder(
         store.call(move |c| store_batch(c, &folder, batch)).await?;
         progress(state.clone());
     }
-    for handle in handles {
-        let _ = handle.join();
-    }
+    // The workers are done (every sender is gone); joining them still waits on threads, so it
+    // happens on the blocking pool.
+    let _ = tokio::task::spawn_blocking(move || {
+        for handle in handles {
+            let _ = handle.join();
+        }
+    })
+    .await;
 
     // Files gone since the last scan; folders that could not be read are reported, and their
     // files kept (an unmounted drive is not a deletion).

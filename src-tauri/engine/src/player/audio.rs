@@ -163,6 +163,8 @@ impl AudioThread {
             Report::Position { .. } | Report::Sync { .. } => {
                 let _ = self.reports.try_send(report);
             }
+            // Waiting is safe: the actor never waits on this thread (its commands go through a
+            // mailbox that cannot block), and it drops the reports before joining us.
             other => {
                 let _ = self.reports.blocking_send(other);
             }

@@ -86,7 +86,7 @@ fn run(inbox: Receiver<Update>, presses: mpsc::Sender<MediaControlEvent>) {
     while let Ok(update) = inbox.recv() {
         let result = match update {
             Update::State(state, cover) => {
-                let current = state.index.and_then(|i| state.queue.get(i as usize));
+                let current = state.current.as_ref();
                 duration_ms = current.map_or(0, |t| t.duration_ms);
                 playing = state.state;
                 let metadata = controls.set_metadata(MediaMetadata {
@@ -128,10 +128,7 @@ async fn forward_events(
         let update = match events.recv().await {
             Ok(Event::PlayerChanged(state)) => {
                 last_position = state.position_ms;
-                let art = state
-                    .index
-                    .and_then(|i| state.queue.get(i as usize))
-                    .and_then(|t| t.art.clone());
+                let art = state.current.as_ref().and_then(|t| t.art.clone());
                 let cover = match art {
                     Some(hash) => library
                         .art_file(&hash)

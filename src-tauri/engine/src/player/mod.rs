@@ -9,10 +9,16 @@
 //!
 //! The actor owns the queue and talks to the library (tracks, play history); the audio thread
 //! ([`audio`]) owns the device and the decoders; the output callback ([`render`]) only copies.
+//! The actor never waits on the audio thread: its commands go through a [`mailbox`] that cannot
+//! block, since the audio thread may be waiting to hand it a report.
+//!
+//! Events: `player_changed` carries the small state (the current track, not the queue) on every
+//! change; `queue_changed` carries the whole queue, only when its entries changed.
 
 mod audio;
 mod cpal_out;
 pub mod decode;
+mod mailbox;
 mod media_keys;
 pub mod output;
 pub mod queue;
@@ -20,13 +26,14 @@ pub mod render;
 pub mod sync;
 
 use std::path::PathBuf;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::api::{
-    ApiError, ErrorKind, Event, PlaybackState, PlayerState, Request, Response, Track,
+    ApiError, ErrorKind, Event, PlaybackState, PlayerState, QueueState, Request, Response, Track,
 };
 use crate::clock;
 use crate::library::Library;
@@ -35,12 +42,19 @@ use crate::store::{settings, Store};
 pub use output::{OutputKind, VirtualSink};
 
 use audio::{AudioThread, Command, Report};
+use mailbox::Mailbox;
 use queue::Queue;
 
 /// Calls waiting for the actor.
 const INBOX: usize = 64;
 /// Reports waiting from the audio thread.
 const REPORTS: usize = 256;
+/// Commands waiting for the audio thread (it takes one every few milliseconds unless it is
+/// opening a device or priming a track).
+const COMMANDS: usize = 64;
+/// How often commands that found the channel full are offered again: a few ms, about one turn
+/// of the audio thread's loop.
+const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 /// Previous restarts the track instead of going back once this far in.
 const RESTART_AFTER_MS: u64 = 3000;
 /// Preferences kept across restarts (`settings` table).
@@ -70,7 +84,7 @@ impl Player {
     ) -> Self {
         let (inbox, calls) = mpsc::channel(INBOX);
         let (reports_tx, reports) = mpsc::channel(REPORTS);
-        let (commands, commands_rx) = sync_channel(64);
+        let (commands, commands_rx) = sync_channel(COMMANDS);
         let shared = Arc::new(render::Shared::new());
         let thread = AudioThread::spawn(kind.clone(), commands_rx, reports_tx, shared);
         let actor = Actor {
@@ -78,9 +92,10 @@ impl Player {
             store,
             events,
             kind,
-            audio: commands,
+            audio: Mailbox::new(commands),
             thread: Some(thread),
             queue: Queue::new(clock::now_ns()),
+            published_queue: 0,
             state: PlaybackState::Stopped,
             position_ms: 0,
             volume: 100,
@@ -90,7 +105,8 @@ impl Player {
             current: None,
             chained: None,
         };
-        tokio::spawn(actor.run(calls, reports));
+        // A panic in the player is reported to the window rather than lost.
+        crate::supervise::spawn("player", actor.events.clone(), actor.run(calls, reports));
         Self { inbox }
     }
 
@@ -128,9 +144,11 @@ struct Actor {
     store: Store,
     events: broadcast::Sender<Event>,
     kind: OutputKind,
-    audio: SyncSender<Command>,
+    audio: Mailbox,
     thread: Option<std::thread::JoinHandle<()>>,
     queue: Queue,
+    /// The queue version last sent out with `queue_changed` (0: the empty queue at start).
+    published_queue: u64,
     state: PlaybackState,
     position_ms: u64,
     volume: u8,
@@ -162,6 +180,9 @@ impl Actor {
                     }
                 },
                 Some(report) = reports.recv() => self.on_report(report).await,
+                () = tokio::time::sleep(BACKLOG_RETRY), if self.audio.backlogged() => {
+                    self.audio.flush();
+                }
             }
         }
     }
@@ -206,32 +227,39 @@ impl Actor {
     }
 
     /// Stops the audio thread. The reports are dropped first, so a thread blocked handing one
-    /// over is released rather than waited for forever.
+    /// over is released rather than waited for forever; then whatever commands still wait for
+    /// room (the last being `Shutdown`) are delivered with blocking sends, off the async workers.
     async fn end(&mut self, reports: mpsc::Receiver<Report>) {
         drop(reports);
         self.send(Command::Stop);
         self.send(Command::Shutdown);
-        if let Some(thread) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        let (channel, waiting) = self.audio.take();
+        let thread = self.thread.take();
+        let _ = tokio::task::spawn_blocking(move || {
+            for command in waiting {
+                if channel.send(command).is_err() {
+                    break;
+                }
+            }
+            if let Some(thread) = thread {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
 
-    fn send(&self, command: Command) {
-        match self.audio.try_send(command) {
-            Ok(()) => {}
-            Err(TrySendError::Full(command)) => {
-                // The audio thread is busy for a moment (opening a device); wait for room.
-                let _ = self.audio.send(command);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
+    /// Hands a command to the audio thread without ever waiting (see [`mailbox`]).
+    fn send(&mut self, command: Command) {
+        self.audio.send(command);
     }
 
     fn snapshot(&self) -> PlayerState {
         PlayerState {
             state: self.state,
-            queue: self.queue.items().to_vec(),
             index: self.queue.index().map(|i| i as u32),
+            current: self.queue.current().cloned(),
+            queue_len: self.queue.items().len() as u32,
+            queue_version: self.queue.version(),
             position_ms: self.position_ms,
             volume: self.volume,
             shuffle: self.queue.shuffle(),
@@ -241,7 +269,21 @@ impl Actor {
         }
     }
 
-    fn changed(&self) -> Response {
+    fn queue_state(&self) -> QueueState {
+        QueueState {
+            tracks: self.queue.items().to_vec(),
+            index: self.queue.index().map(|i| i as u32),
+            version: self.queue.version(),
+        }
+    }
+
+    /// Tells subscribers what changed: the queue first if its entries did (the one event that
+    /// carries it), then the player's state; the state is also the answer to the call.
+    fn changed(&mut self) -> Response {
+        if self.queue.version() != self.published_queue {
+            self.published_queue = self.queue.version();
+            let _ = self.events.send(Event::QueueChanged(self.queue_state()));
+        }
         let state = self.snapshot();
         let _ = self.events.send(Event::PlayerChanged(state.clone()));
         Response::Player(state)
@@ -446,6 +488,7 @@ impl Actor {
                 Ok(self.changed())
             }
             Request::GetPlayer => Ok(Response::Player(self.snapshot())),
+            Request::GetQueue => Ok(Response::Queue(self.queue_state())),
             Request::ListOutputDevices => {
                 let kind = self.kind.clone();
                 let (devices, default) =

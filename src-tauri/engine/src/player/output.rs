@@ -100,6 +100,9 @@ pub struct VirtualSink {
     pub fail: Arc<Mutex<Option<String>>>,
     /// When the first sample in `played` left the "device" (engine clock, ns).
     pub first_ns: Arc<Mutex<Option<u64>>>,
+    /// While set, opening the sink waits, as a sound server that is slow to answer would: the
+    /// audio thread is busy and takes no commands.
+    pub hold_open: Arc<AtomicBool>,
 }
 
 impl VirtualSink {
@@ -113,10 +116,14 @@ impl VirtualSink {
             keep: rate as usize * channels * 600,
             fail: Arc::new(Mutex::new(None)),
             first_ns: Arc::new(Mutex::new(None)),
+            hold_open: Arc::new(AtomicBool::new(false)),
         }
     }
 
     fn start(&self, mut make_renderer: impl FnMut(u32, usize) -> Renderer) -> VirtualRun {
+        while self.hold_open.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let mut renderer = make_renderer(self.rate, self.channels);
         let stop = Arc::new(AtomicBool::new(false));
         let sink = self.clone();

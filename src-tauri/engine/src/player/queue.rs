@@ -1,5 +1,7 @@
 //! The play queue: what plays now, what comes next, shuffle and repeat. Pure state — the player
-//! actor owns one and asks it what to play; tests drive it directly.
+//! actor owns one and asks it what to play; tests drive it directly. Its [`Queue::version`] goes
+//! up whenever the entries change (not when only the current one moves), so the actor knows when
+//! to send the whole queue out and when the small player state is enough.
 
 use crate::api::{RepeatMode, Track};
 
@@ -14,6 +16,8 @@ pub struct Queue {
     unshuffled: Option<Vec<Track>>,
     /// State of the small xorshift generator used for shuffling (seeded by the caller).
     seed: u64,
+    /// Changes of the entries (their order included) so far.
+    version: u64,
 }
 
 impl Queue {
@@ -30,6 +34,11 @@ impl Queue {
 
     pub fn index(&self) -> Option<usize> {
         self.index
+    }
+
+    /// How many times the entries changed (added, removed, moved, shuffled, replaced, cleared).
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn current(&self) -> Option<&Track> {
@@ -50,6 +59,7 @@ impl Queue {
 
     /// Replaces the queue and makes `start` current (shuffling the rest when shuffle is on).
     pub fn replace(&mut self, tracks: Vec<Track>, start: usize) -> Option<&Track> {
+        self.version += 1;
         self.unshuffled = None;
         self.index = (start < tracks.len()).then_some(start);
         self.items = tracks;
@@ -61,6 +71,7 @@ impl Queue {
 
     /// Inserts tracks right after the current one (at the front when nothing plays).
     pub fn play_next(&mut self, tracks: Vec<Track>) {
+        self.version += 1;
         let at = self.index.map_or(0, |i| i + 1).min(self.items.len());
         if let Some(original) = &mut self.unshuffled {
             original.extend(tracks.iter().cloned());
@@ -69,6 +80,7 @@ impl Queue {
     }
 
     pub fn append(&mut self, tracks: Vec<Track>) {
+        self.version += 1;
         if let Some(original) = &mut self.unshuffled {
             original.extend(tracks.iter().cloned());
         }
@@ -89,6 +101,7 @@ impl Queue {
         if from >= self.items.len() || to >= self.items.len() {
             return false;
         }
+        self.version += 1;
         let item = self.items.remove(from);
         self.items.insert(to, item);
         if let Some(current) = self.index {
@@ -111,6 +124,7 @@ impl Queue {
         if index >= self.items.len() {
             return None;
         }
+        self.version += 1;
         let removed = self.items.remove(index);
         if let Some(original) = &mut self.unshuffled {
             if let Some(at) = original.iter().position(|t| t == &removed) {
@@ -134,6 +148,7 @@ impl Queue {
     }
 
     pub fn clear(&mut self) {
+        self.version += 1;
         self.items.clear();
         self.unshuffled = None;
         self.index = None;
@@ -200,6 +215,7 @@ impl Queue {
             return;
         }
         self.shuffle = on;
+        self.version += 1;
         if on {
             self.unshuffled = Some(self.items.clone());
             self.shuffle_upcoming();
@@ -342,6 +358,45 @@ mod tests {
         q.set_shuffle(false);
         assert_eq!(titles(&q), (0..20).collect::<Vec<_>>());
         assert_eq!(q.current().unwrap().track_no, playing);
+    }
+
+    #[test]
+    fn the_version_counts_changes_of_the_entries_not_moves_of_the_cursor() {
+        let mut q = queue_of(5);
+        let mut version = q.version();
+        let mut changed = |q: &Queue, what: &str, expected: bool| {
+            assert_eq!(q.version() != version, expected, "{what}");
+            version = q.version();
+        };
+        q.jump(2);
+        changed(&q, "jump", false);
+        q.forward();
+        q.back();
+        q.advance_after_end();
+        changed(&q, "next, previous and the end of a track", false);
+        q.set_repeat(RepeatMode::All);
+        changed(&q, "repeat", false);
+        q.set_shuffle(false);
+        changed(&q, "shuffle already off", false);
+        assert!(!q.move_item(0, 9));
+        assert_eq!(q.remove(9), None);
+        changed(&q, "refused edits", false);
+        q.append(vec![track(5)]);
+        changed(&q, "append", true);
+        q.play_next(vec![track(6)]);
+        changed(&q, "play next", true);
+        q.move_item(0, 1);
+        changed(&q, "move", true);
+        q.remove(0);
+        changed(&q, "remove", true);
+        q.set_shuffle(true);
+        changed(&q, "shuffle on", true);
+        q.set_shuffle(false);
+        changed(&q, "shuffle off", true);
+        q.replace(vec![track(1)], 0);
+        changed(&q, "replace", true);
+        q.clear();
+        changed(&q, "clear", true);
     }
 
     #[test]
