@@ -374,3 +374,125 @@ async fn a_stalled_consumer_never_stops_the_swarm() {
     friend.shutdown(Duration::from_secs(2)).await;
     stalled.shutdown(Duration::from_secs(2)).await;
 }
+
+/// Sends raw bytes as `/earshot/pair/1` requests, whatever they are.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl libp2p::request_response::Codec for RawCodec {
+    type Protocol = libp2p::StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let mut out = Vec::new();
+        futures::AsyncReadExt::read_to_end(io, &mut out).await?;
+        Ok(out)
+    }
+
+    async fn read_response<T>(&mut self, p: &Self::Protocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        self.read_request(p, io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &Self::Protocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        futures::AsyncWriteExt::write_all(io, &bytes).await?;
+        futures::AsyncWriteExt::close(io).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        p: &Self::Protocol,
+        io: &mut T,
+        bytes: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        self.write_request(p, io, bytes).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_pairing_messages_are_refused_and_counted() {
+    use futures::StreamExt;
+    use libp2p::request_response::{self as rr, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+
+    let [a] = dirs();
+    let ada = Peer::start(a.path(), "Ada").await;
+    let address = address_of(&ada).await;
+    let ada_peer = ada.engine.peer_id();
+    let mut raw = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            rr::Behaviour::with_codec(
+                RawCodec,
+                [(net::protocol::PAIR_PROTOCOL, ProtocolSupport::Outbound)],
+                rr::Config::default(),
+            )
+        })
+        .unwrap()
+        .build();
+    raw.add_peer_address(ada_peer, address);
+    let garbage = b"\xff\x00not cbor at all".to_vec();
+    let oversized = vec![0x5a; 20 * 1024];
+    for bytes in [garbage, oversized] {
+        raw.behaviour_mut().send_request(&ada_peer, bytes);
+        let outcome = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match raw.select_next_some().await {
+                    SwarmEvent::Behaviour(rr::Event::OutboundFailure { error, .. }) => {
+                        return format!("failed: {error}")
+                    }
+                    SwarmEvent::Behaviour(rr::Event::Message {
+                        message: rr::Message::Response { response, .. },
+                        ..
+                    }) if response.is_empty() => {
+                        return "failed: closed without an answer".to_string()
+                    }
+                    SwarmEvent::Behaviour(rr::Event::Message { message, .. }) => {
+                        return format!("answered: {message:?}")
+                    }
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .expect("an outcome within 20 s");
+        assert!(
+            outcome.starts_with("failed"),
+            "a bad message got an answer: {outcome}"
+        );
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while net_stats(&ada).await.malformed < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "malformed input not counted: {:?}",
+            net_stats(&ada).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ada.friends().await.is_empty());
+    ada.stop().await;
+}

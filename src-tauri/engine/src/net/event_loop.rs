@@ -36,8 +36,9 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::codec::PairCodec;
 use super::limits::{PairRateLimit, StrangerBudget};
-use super::protocol::{PairRequest, PairResponse, Refusal, MAX_PAIR_MESSAGE, PAIR_PROTOCOL};
+use super::protocol::{PairRequest, PairResponse, Refusal, PAIR_PROTOCOL};
 use super::stats::{bump, Stats};
 use super::{is_loopback, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent, Reply};
 
@@ -76,7 +77,7 @@ pub(super) struct Behaviour {
     autonat: autonat::Behaviour,
     dcutr: dcutr::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
-    pair: rr::cbor::Behaviour<PairRequest, PairResponse>,
+    pair: rr::Behaviour<PairCodec>,
 }
 
 /// Events that found the friends service's queue full, newest value per key, delivered in this
@@ -170,9 +171,7 @@ impl EventLoop {
                 } else {
                     None
                 };
-                let codec = rr::cbor::codec::Codec::<PairRequest, PairResponse>::default()
-                    .set_request_size_maximum(MAX_PAIR_MESSAGE)
-                    .set_response_size_maximum(MAX_PAIR_MESSAGE);
+                let codec = PairCodec::new(client.stats().clone());
                 Ok(Behaviour {
                     blocked: Default::default(),
                     limits: connection_limits::Behaviour::new(
@@ -194,7 +193,7 @@ impl EventLoop {
                     autonat: autonat::Behaviour::new(peer, autonat::Config::default()),
                     dcutr: dcutr::Behaviour::new(peer),
                     mdns: Toggle::from(mdns),
-                    pair: rr::cbor::Behaviour::with_codec(
+                    pair: rr::Behaviour::with_codec(
                         codec,
                         [(PAIR_PROTOCOL, ProtocolSupport::Full)],
                         rr::Config::default().with_request_timeout(PAIR_TIMEOUT),
@@ -641,10 +640,8 @@ impl EventLoop {
                 }
             }
             BehaviourEvent::Pair(rr::Event::InboundFailure { peer, error, .. }) => {
-                // The codec refuses malformed and oversized requests with an I/O error.
-                if matches!(error, rr::InboundFailure::Io(_)) {
-                    bump(&self.stats.malformed, 1);
-                }
+                // Malformed and oversized requests are counted by `PairCodec`: libp2p reports
+                // no event for a request that fails to decode.
                 tracing::debug!(%peer, %error, "an inbound pairing request failed");
             }
             BehaviourEvent::Pair(_) => {}

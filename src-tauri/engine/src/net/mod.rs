@@ -10,6 +10,7 @@
 //! connection whose pings fail. Deciding who is a friend is the friends service's job: it tells
 //! the loop with [`Client::set_friends`].
 
+mod codec;
 mod event_loop;
 pub mod limits;
 pub mod ports;
