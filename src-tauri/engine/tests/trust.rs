@@ -496,3 +496,67 @@ async fn malformed_and_oversized_pairing_messages_are_refused_and_counted() {
     assert!(ada.friends().await.is_empty());
     ada.stop().await;
 }
+
+/// Regression (round 1): a stranger's grace period started again on every reconnect, so one could
+/// stay connected and keep asking by reconnecting just before it ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_who_reconnects_gets_no_new_grace_period() {
+    let [a] = dirs();
+    let short_grace = NetConfig {
+        stranger_grace: Duration::from_secs(2),
+        ..NetConfig::loopback()
+    };
+    let ada = Peer::start_with(a.path(), "Ada", short_grace).await;
+    let address = address_of(&ada).await;
+    let ada_peer = ada.engine.peer_id();
+    let (mallory, mut events) = hostile_node();
+    mallory.dial(ada_peer, vec![address.clone()]).await.unwrap();
+
+    // Wait until Ada closes the connection: the grace period is spent.
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut was_connected = false;
+        loop {
+            match events.recv().await {
+                Some(NetEvent::Connection { peer, kind }) if peer == ada_peer => {
+                    if kind.is_some() {
+                        was_connected = true;
+                    } else if was_connected {
+                        return;
+                    }
+                }
+                Some(_) => continue,
+                None => panic!("the stranger's node stopped"),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "Ada kept a stranger connected past its grace period"
+    );
+
+    // Reconnecting at once buys nothing: the request is refused (or the connection is already
+    // gone), never stored.
+    let answer = mallory
+        .send_pair(
+            ada_peer,
+            vec![address],
+            PairRequest::Request {
+                profile: ProfileCard {
+                    display_name: "Mallory".into(),
+                },
+            },
+        )
+        .await;
+    assert!(
+        !matches!(answer, Ok(PairResponse::Pending)),
+        "a stranger with a spent budget was served: {answer:?}"
+    );
+    let Response::Requests { incoming, .. } = ada.call(Request::ListRequests).await.unwrap() else {
+        panic!()
+    };
+    assert!(incoming.is_empty(), "nothing stored from a spent stranger");
+    assert!(net_stats(&ada).await.strangers_closed >= 1);
+    mallory.shutdown(Duration::from_secs(2)).await;
+    ada.stop().await;
+}

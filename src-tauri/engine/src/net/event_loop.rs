@@ -730,7 +730,12 @@ impl EventLoop {
         channel: rr::ResponseChannel<PairResponse>,
     ) {
         let stranger = !self.friends.contains(&peer);
-        if stranger && !self.pair_limit.allow(peer, Instant::now()) {
+        let now = Instant::now();
+        let budget_spent = self
+            .stranger_deadlines
+            .get(&peer)
+            .is_some_and(|deadline| *deadline <= now);
+        if stranger && (budget_spent || !self.pair_limit.allow(peer, now)) {
             bump(&self.stats.rate_limited, 1);
             tracing::debug!(%peer, "pairing request over the rate limit");
             self.answer_busy(channel);
