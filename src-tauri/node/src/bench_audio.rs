@@ -188,11 +188,33 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
     let cold = timed_scan(&engine, Some(music.path())).await?;
     let unchanged = timed_scan(&engine, None).await?;
     engine.shutdown().await;
-    let data = tempfile::tempdir()?;
-    let engine = Engine::start(Config::offline(data.path())).await?;
-    let warm = timed_scan(&engine, Some(music.path())).await?;
-    engine.shutdown().await;
+    // Warm scans and unchanged rescans, encrypted (as the app runs) against a plaintext database,
+    // alternating three times in this sitting; medians.
+    let mut encrypted = (Vec::new(), Vec::new());
+    let mut plaintext = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        for encrypt in [true, false] {
+            let data = tempfile::tempdir()?;
+            let (config, into) = if encrypt {
+                (Config::offline(data.path()), &mut encrypted)
+            } else {
+                let config = crate::bench::plaintext(Config::offline(data.path()));
+                (config, &mut plaintext)
+            };
+            let engine = Engine::start(config).await?;
+            into.0.push(timed_scan(&engine, Some(music.path())).await?);
+            into.1.push(timed_scan(&engine, None).await?);
+            engine.shutdown().await;
+        }
+    }
+    let median = |samples: &mut Vec<Duration>| {
+        samples.sort();
+        samples[samples.len() / 2]
+    };
+    let (warm, unchanged_warm) = (median(&mut encrypted.0), median(&mut encrypted.1));
+    let (warm_plain, unchanged_plain) = (median(&mut plaintext.0), median(&mut plaintext.1));
     let rate = |d: Duration| round(SCAN_FILES as f64 / d.as_secs_f64());
+    let ms = |d: Duration| round(d.as_secs_f64() * 1000.0);
     Ok(json!({
         "bench": "scan",
         "build": mode(),
@@ -202,7 +224,14 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
         "cold_page_cache_dropped": cold_cache,
         "warm_tracks_per_s": rate(warm),
         "unchanged_rescan_tracks_per_s": rate(unchanged),
-        "unchanged_rescan_ms": round(unchanged.as_secs_f64() * 1000.0),
+        "unchanged_rescan_ms": ms(unchanged),
+        "encrypted_vs_plaintext": {
+            "runs": 3,
+            "encrypted": { "warm_tracks_per_s": rate(warm), "unchanged_rescan_ms": ms(unchanged_warm) },
+            "plaintext": { "warm_tracks_per_s": rate(warm_plain), "unchanged_rescan_ms": ms(unchanged_plain) },
+            "warm_scan_time_ratio": (warm.as_secs_f64() / warm_plain.as_secs_f64() * 100.0).round() / 100.0,
+            "unchanged_rescan_time_ratio": (unchanged_warm.as_secs_f64() / unchanged_plain.as_secs_f64() * 100.0).round() / 100.0,
+        },
     }))
 }
 
