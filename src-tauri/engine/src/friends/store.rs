@@ -310,7 +310,9 @@ pub fn hash_round1_invites(conn: &mut Connection) -> rusqlite::Result<usize> {
         return Ok(0);
     }
     let tx = conn.transaction()?;
-    let rows: Vec<(Vec<u8>, i64, i64, Option<String>, Option<i64>)> = {
+    // (secret, created_at, expires_at, redeemed_by, redeemed_at)
+    type Round1 = (Vec<u8>, i64, i64, Option<String>, Option<i64>);
+    let rows: Vec<Round1> = {
         let mut statement = tx.prepare(
             "SELECT secret, created_at, expires_at, redeemed_by, redeemed_at FROM invites_round1",
         )?;
