@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use earshot_engine::data_dir::{self, DataDirLock};
-use earshot_engine::{identity, keys};
 use earshot_engine::net::relay::{self as engine_relay, RelayConfig, RelayEvent};
+use earshot_engine::{identity, keys};
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use serde_json::json;
