@@ -1,7 +1,10 @@
 //! Real audio: `earshot-node` plays through cpal into a headless PulseAudio (started here, with a
 //! null sink), the sink's monitor is recorded, and the recording is compared with what the files
-//! decode to. Also: two nodes scheduled on one instant, measured by `../shared/syncmeter` when it
-//! is there. Needs `pulseaudio`, `parecord` and `ffmpeg` (the test command installs them).
+//! decode to. Also: two nodes scheduled on one instant, measured by `../shared/syncmeter` (beside
+//! the checkout), and the desktop media controls on a private D-Bus. Needs `pulseaudio`,
+//! `parecord`, `ffmpeg`, `dbus-daemon` and `playerctl` (the test command installs them); a test
+//! whose tools are missing is skipped with a printed reason, and fails under CI
+//! (`util::prerequisite_missing`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -11,9 +14,17 @@ use std::time::Duration;
 use earshot_engine::player::decode::Decoder;
 use serde_json::json;
 
-use crate::util::{dirs, Node};
+use crate::util::{dirs, missing_tools, prerequisite_missing, require, Node, STATE_TIMEOUT};
 
 const RATE: u32 = 48_000;
+
+/// What playing into a private PulseAudio and making fixtures needs.
+const PULSE_TOOLS: &[(&str, &str)] = &[
+    ("pulseaudio", "pulseaudio"),
+    ("pactl", "pulseaudio-utils"),
+    ("parecord", "pulseaudio-utils"),
+    ("ffmpeg", "ffmpeg"),
+];
 
 /// Audio tests run one at a time: three sound servers and four players at once on two cores
 /// measure the machine's contention, not the player.
@@ -86,7 +97,10 @@ impl Pulse {
             .spawn()
             .expect("pulseaudio to start (apt-get install pulseaudio pulseaudio-utils)");
         let pulse = Pulse { dir, server };
-        for _ in 0..100 {
+        // Generous: a loaded machine can take seconds to start a server; only one that never
+        // answers fails.
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
             if socket.exists()
                 && pulse
                     .command("pactl")
@@ -98,7 +112,7 @@ impl Pulse {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("pulseaudio did not come up within 5 s");
+        panic!("pulseaudio did not come up within 30 s");
     }
 
     /// The environment a client needs: the server, and ALSA's default routed to it.
@@ -226,7 +240,7 @@ fn playing(data: &Path, music: &Path, wrapper: Vec<String>, count: usize) -> Nod
     let mut node = Node::start_with(data, &["--offline"], &wrapper);
     node.call(json!({"type": "add_folder", "path": music}))
         .unwrap();
-    node.wait_event("scan_finished", Duration::from_secs(20));
+    node.wait_event("scan_finished", STATE_TIMEOUT);
     let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
     let mut tracks = tracks["tracks"].as_array().unwrap().clone();
     tracks.sort_by_key(|t| t["path"].as_str().unwrap_or_default().to_string());
@@ -239,6 +253,7 @@ fn playing(data: &Path, music: &Path, wrapper: Vec<String>, count: usize) -> Nod
 
 #[test]
 fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
+    require!(missing_tools(PULSE_TOOLS));
     let _alone = exclusive();
     let music = tempfile::tempdir().unwrap();
     let first = music.path().join("1 noise.flac");
@@ -277,7 +292,7 @@ fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     let [data] = dirs::<1>();
     let mut node = playing(data.path(), music.path(), pulse.wrapper(), 2);
     loop {
-        let event = node.wait_event("player_changed", Duration::from_secs(20));
+        let event = node.wait_event("player_changed", STATE_TIMEOUT);
         if event["state"] == "stopped" {
             break;
         }
@@ -345,19 +360,35 @@ fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     );
 }
 
-/// `../shared/syncmeter` beside the checkout, if this machine has it.
-fn syncmeter() -> Option<PathBuf> {
+/// `../shared/syncmeter` beside the checkout (CI runs with a copy of `shared/` there), or why it
+/// cannot be used.
+fn syncmeter() -> Result<PathBuf, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/syncmeter");
-    dir.join("syncmeter.sh").exists().then_some(dir)
+    if !dir.join("syncmeter.sh").exists() {
+        return Err(format!(
+            "../shared/syncmeter is not beside the checkout (looked for {})",
+            dir.join("syncmeter.sh").display()
+        ));
+    }
+    // syncmeter itself starts PulseAudio and records with parecord; its analyser needs python3.
+    match missing_tools(&[
+        ("pulseaudio", "pulseaudio"),
+        ("pactl", "pulseaudio-utils"),
+        ("parecord", "pulseaudio-utils"),
+        ("python3", "python3-numpy python3-scipy"),
+    ]) {
+        Some(reason) => Err(reason),
+        None => Ok(dir),
+    }
 }
 
 #[test]
 fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
-    let _alone = exclusive();
-    let Some(meter) = syncmeter() else {
-        eprintln!("skipped: ../shared/syncmeter is not on this machine");
-        return;
+    let meter = match syncmeter() {
+        Ok(meter) => meter,
+        Err(reason) => return prerequisite_missing(&reason),
     };
+    let _alone = exclusive();
     let node = crate::util::node_binary();
     let [a, b] = dirs::<2>();
     let at = std::time::SystemTime::now()
@@ -384,6 +415,9 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
         .env("PATH", path)
         .output()
         .expect("syncmeter to run");
+    // Exit status 3: syncmeter found one of its own prerequisites missing (numpy/scipy…).
+    require!((output.status.code() == Some(3))
+        .then(|| String::from_utf8_lossy(&output.stderr).trim().to_string()));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let last = stdout.lines().last().unwrap_or_default();
     assert!(
@@ -444,6 +478,11 @@ impl Drop for SessionBus {
 
 #[test]
 fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
+    require!(missing_tools(PULSE_TOOLS));
+    require!(missing_tools(&[
+        ("dbus-daemon", "dbus"),
+        ("playerctl", "playerctl")
+    ]));
     let _alone = exclusive();
     let music = tempfile::tempdir().unwrap();
     // Beside the track, so the scanner uses it as the cover.
@@ -483,7 +522,7 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
     let mut node = playing(data.path(), music.path(), wrapper, 1);
 
     // The player appears on the bus under a per-process MPRIS name, showing the track.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let (name, title) = loop {
         let name = bus
             .playerctl(&["--list-all"])
@@ -511,14 +550,14 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
 
     bus.playerctl(&["--player", &name, "pause"]);
     loop {
-        let state = node.wait_event("player_changed", Duration::from_secs(10));
+        let state = node.wait_event("player_changed", STATE_TIMEOUT);
         if state["state"] == "paused" {
             break;
         }
     }
     bus.playerctl(&["--player", &name, "play-pause"]);
     loop {
-        let state = node.wait_event("player_changed", Duration::from_secs(10));
+        let state = node.wait_event("player_changed", STATE_TIMEOUT);
         if state["state"] == "playing" {
             break;
         }

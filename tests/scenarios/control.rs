@@ -1,11 +1,10 @@
 //! The control protocol as seen from outside the process (docs/control-protocol.md).
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::util::{node_binary, wait_with_timeout, Node, Peers, CALL_TIMEOUT};
+use crate::util::{node_binary, wait_with_timeout, Node, Peers, CALL_TIMEOUT, STATE_TIMEOUT};
 
 fn peer_id(node: &mut Node) -> String {
     let status = node.call(json!({"type": "status"})).unwrap();
@@ -126,7 +125,7 @@ fn a_profile_change_is_pushed_as_an_event_and_persists() {
     let mut node = Node::start(dir.path());
     node.call(json!({"type": "set_profile", "display_name": "Ada"}))
         .unwrap();
-    let event = node.wait_event("profile_changed", Duration::from_secs(5));
+    let event = node.wait_event("profile_changed", STATE_TIMEOUT);
     assert_eq!(event["display_name"], "Ada");
 
     let mut node = node.restart();

@@ -27,23 +27,14 @@ pub fn unavailable() -> Option<String> {
     if !root {
         return Some("creating network namespaces needs root".into());
     }
-    for tool in ["ip", "nft"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            return Some(format!(
-                "`{tool}` is not installed (apt-get install iproute2 nftables)"
-            ));
-        }
-    }
-    None
+    crate::util::missing_tools(&[("ip", "iproute2"), ("nft", "nftables")])
 }
 
-/// Skips the calling test with a printed reason when namespaces are unavailable.
+/// Skips the calling test with a printed reason when namespaces are unavailable — or, under CI,
+/// fails it (`util::prerequisite_missing`).
 macro_rules! require_netns {
     () => {
-        if let Some(reason) = crate::lab::unavailable() {
-            eprintln!("skipped: {reason}");
-            return;
-        }
+        crate::util::require!(crate::lab::unavailable())
     };
 }
 pub(crate) use require_netns;
@@ -142,8 +133,14 @@ impl Lab {
         sh(&["ip", "-n", host, "route", "add", "default", "via", via]);
     }
 
-    /// Makes `router` a NAT: forwards, and masquerades what leaves through `wan`.
-    pub fn masquerade(&self, router: &str, wan: &str) {
+    /// Makes `router` a NAT of kind `nat` for what leaves through `wan`: it forwards, masquerades,
+    /// and, as real home routers do, drops unsolicited traffic arriving on `wan` for itself.
+    ///
+    /// Without that input rule hole punching loses a race in a lab: one peer's first punch packet
+    /// reaches the other NAT before that side has sent anything, conntrack records it as a flow to
+    /// the router itself, and masquerade then moves the inside peer's outgoing port — the NAT
+    /// turns symmetric (measured: 1 direct in 8 runs without the rule, 4 in 4 with it).
+    pub fn nat(&self, router: &str, wan: &str, nat: Nat) {
         self.exec(router, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
         self.exec(router, &["nft", "add", "table", "ip", "nat"]);
         self.exec(
@@ -153,21 +150,39 @@ impl Lab {
                 "add chain ip nat post { type nat hook postrouting priority srcnat ; }",
             ],
         );
+        let mut rule = vec!["nft", "add", "rule", "ip", "nat", "post", "oifname", wan];
+        match nat {
+            Nat::PortRestricted => rule.push("masquerade"),
+            Nat::Symmetric => rule.extend(["masquerade", "random"]),
+        }
+        self.exec(router, &rule);
+        self.exec(router, &["nft", "add", "table", "inet", "fw"]);
         self.exec(
             router,
             &[
                 "nft",
-                "add",
-                "rule",
-                "ip",
-                "nat",
-                "post",
-                "oifname",
-                wan,
-                "masquerade",
+                "add chain inet fw input { type filter hook input priority filter ; }",
+            ],
+        );
+        self.exec(
+            router,
+            &[
+                "nft", "add", "rule", "inet", "fw", "input", "iifname", wan, "ct", "state", "new",
+                "drop",
             ],
         );
     }
+}
+
+/// How a lab NAT maps an inside peer's flows to its outside address.
+#[derive(Debug, Clone, Copy)]
+pub enum Nat {
+    /// Linux's plain masquerade: the inside port is kept where it is free, one mapping for every
+    /// destination, and only answers get in — a typical home router; hole punching works.
+    PortRestricted,
+    /// `masquerade random`: a fresh random port for each flow, so the address the relay observes
+    /// is not the one the other peer would have to reach — hole punching cannot work.
+    Symmetric,
 }
 
 impl Drop for Lab {

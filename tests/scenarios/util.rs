@@ -13,10 +13,62 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// Whether this run is CI's (the `CI` environment variable is set and not empty). There a missing
+/// prerequisite fails the test instead of skipping it, so a suite cannot pass by not running.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+/// Reports that a test cannot run here: under CI it fails with `reason`; elsewhere it prints
+/// "skipped: reason" and the caller returns. Every skip in the scenarios goes through here (see
+/// [`require!`]).
+pub fn prerequisite_missing(reason: &str) {
+    if in_ci() {
+        panic!(
+            "a prerequisite is missing and CI is set, so this test must not be skipped: {reason}"
+        );
+    }
+    eprintln!("skipped: {reason}");
+}
+
+/// Returns from the calling test when `$missing` (an `Option<String>` naming what is missing) is
+/// `Some` — or, under CI, fails it: see [`prerequisite_missing`].
+macro_rules! require {
+    ($missing:expr) => {
+        if let Some(reason) = $missing {
+            crate::util::prerequisite_missing(&reason);
+            return;
+        }
+    };
+}
+pub(crate) use require;
+
+/// The first of `tools` that is not an executable on `PATH`, as a reason naming the package
+/// (`(tool, apt package)` pairs).
+pub fn missing_tools(tools: &[(&str, &str)]) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = |tool: &str| {
+        std::env::split_paths(&path).any(|dir| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    };
+    tools
+        .iter()
+        .find(|(tool, _)| !on_path(tool))
+        .map(|(tool, package)| format!("`{tool}` is not installed (apt-get install {package})"))
+}
+
 /// How long a call may take before the test fails: longer than any timeout inside the engine
 /// (a pairing request: 20 s, retried once), so those surface as readable `err` replies, and
 /// generous for a loaded 2-core CI machine.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a test waits for a state it expects (online, offline, direct…): long enough that only
+/// a state that never comes fails the test, even on a loaded machine. How long it really took is
+/// printed; speed is for the benchmarks (`earshot-node bench`), not for assertions.
+pub const STATE_TIMEOUT: Duration = Duration::from_secs(90);
 
 pub fn node_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_earshot-node"))
@@ -224,27 +276,68 @@ impl Node {
         connected: bool,
         timeout: Duration,
     ) -> Duration {
+        let wanted = if connected { "online" } else { "offline" };
+        self.wait_friend(friend, wanted, timeout, |f| {
+            f["connection"].is_null() != connected
+        })
+        .0
+    }
+
+    /// Polls `list_friends` until `friend` shows `connection` ("direct" or "relayed"); returns
+    /// how long that took.
+    pub fn wait_friend_connection(
+        &mut self,
+        friend: &str,
+        connection: &str,
+        timeout: Duration,
+    ) -> Duration {
+        self.wait_friend(friend, connection, timeout, |f| {
+            f["connection"] == connection
+        })
+        .0
+    }
+
+    /// Polls `list_friends` until `friend`'s entry satisfies `wanted` (described by `what`);
+    /// returns how long that took and the entry. Fails after `timeout`, showing the list.
+    pub fn wait_friend(
+        &mut self,
+        friend: &str,
+        what: &str,
+        timeout: Duration,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> (Duration, Value) {
         let started = Instant::now();
         loop {
             let friends = self
-                .call(serde_json::json!({"type": "list_friends"}))
+                .call(json!({"type": "list_friends"}))
                 .expect("list_friends to answer");
-            let listed = friends["friends"]
+            let entry = friends["friends"]
                 .as_array()
                 .expect("a friends array")
                 .iter()
-                .any(|f| f["peer_id"] == friend && f["connection"].is_null() != connected);
-            if listed {
-                return started.elapsed();
+                .find(|f| f["peer_id"] == friend && wanted(f));
+            if let Some(entry) = entry {
+                return (started.elapsed(), entry.clone());
             }
             if started.elapsed() > timeout {
-                panic!(
-                    "{friend} did not become {} within {timeout:?}: {friends}",
-                    if connected { "online" } else { "offline" }
-                );
+                panic!("{friend} did not become {what} within {timeout:?}: {friends}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The `connection` `list_friends` shows for `friend` now (`null` when offline).
+    pub fn friend_connection(&mut self, friend: &str) -> Value {
+        let friends = self
+            .call(json!({"type": "list_friends"}))
+            .expect("list_friends to answer");
+        friends["friends"]
+            .as_array()
+            .expect("a friends array")
+            .iter()
+            .find(|f| f["peer_id"] == friend)
+            .unwrap_or_else(|| panic!("{friend} is not a friend: {friends}"))["connection"]
+            .clone()
     }
 
     /// Closes stdin (end of input) and waits for the process to exit.
