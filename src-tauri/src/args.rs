@@ -1,4 +1,4 @@
-//! The desktop app's command line: `earshot [--data-dir DIR]`.
+//! The desktop app's command line: `earshot [--data-dir DIR] [--music DIR] [LINK]`.
 
 use std::path::PathBuf;
 
@@ -14,8 +14,10 @@ options:
   --music DIR      add DIR to the music folders (if it is not one already)
   -h, --help       this help
 
-An earshot://invite/… link on the command line is redeemed at start (this is also how the
-system hands Earshot a clicked invite link).";
+An earshot://invite/… link on the command line opens in the window, which shows who it comes
+from and adds the friend only when you confirm (this is also how the system hands Earshot a
+clicked invite link). If Earshot already runs on the same data directory, the link goes to that
+window and this process exits at once.";
 
 #[derive(Debug, Default, PartialEq)]
 pub struct Args {

@@ -2,17 +2,31 @@
 //!
 //! It starts one [`Engine`] on the data directory, forwards the UI's `call` command to
 //! [`Engine::call`], and re-emits every engine event to the window as the `engine-event` event.
-//! No SQL, libp2p or audio here; if the engine cannot start (for example another Earshot already
-//! uses the data directory) the app says why on stderr and exits non-zero before opening a window.
+//! No SQL, libp2p or audio here.
+//!
+//! Start-up order matters. The single-instance plugin runs first, inside `Builder::build`: if an
+//! Earshot already runs on the same data directory ([`instance`]), this process hands it its
+//! command line (so a clicked `earshot://` link reaches the running window) and exits 0. Only then
+//! does the engine start and take the data directory's lock; if it cannot (for example a headless
+//! `earshot-node` holds it, or no D-Bus session bus let the plugin find the other window), the app
+//! says why on stderr and exits 2 before any window opens.
+//!
+//! Links never act on arrival: they wait in [`links::PendingLinks`] until the window takes them,
+//! shows who they come from, and the user confirms.
 
 mod args;
+mod instance;
+mod links;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use earshot_engine::api::{ApiError, Request, Response};
 use earshot_engine::{data_dir, logging, Config, Engine};
-use tauri::{Emitter, Manager, RunEvent, State};
+use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tauri_plugin_deep_link::DeepLinkExt;
+
+use links::{PendingLinks, LINKS_PENDING};
 
 /// The window event carrying each engine event (payload: `api::Event`).
 pub const ENGINE_EVENT: &str = "engine-event";
@@ -21,6 +35,12 @@ pub const ENGINE_EVENT: &str = "engine-event";
 #[tauri::command]
 async fn call(engine: State<'_, Engine>, request: Request) -> Result<Response, ApiError> {
     engine.call(request).await
+}
+
+/// Hands the window the `earshot://` links that arrived since it last asked (oldest first).
+#[tauri::command]
+fn take_pending_links(links: State<'_, PendingLinks>) -> Vec<String> {
+    links.take()
 }
 
 /// Runs the app until its last window closes; returns the process's exit code.
@@ -40,49 +60,78 @@ pub fn run() -> ExitCode {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
     };
-    let engine = match tauri::async_runtime::block_on(Engine::start(Config::new(&dir))) {
-        Ok(engine) => engine,
-        Err(e) => return fail(&e),
-    };
-    let _log_guard = logging::init(&dir, "earshot");
+    let default_dir = data_dir::default_dir();
+    let on_default_dir = instance::is_default(&dir, default_dir.as_deref());
+    let mut context = tauri::generate_context!();
+    let identifier =
+        instance::identifier(&context.config().identifier, &dir, default_dir.as_deref());
+    context.config_mut().identifier = identifier;
 
+    let pending = PendingLinks::default();
+    let had_link = args.link.is_some();
+    if let Some(link) = args.link {
+        pending.push(link);
+    }
+    let music = args.music;
     let app = tauri::Builder::default()
+        // First, so a second process on this data directory hands over before anything else runs.
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .callback(handed_over)
+                .build(),
+        )
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_dialog::init())
-        .manage(engine.clone())
-        .invoke_handler(tauri::generate_handler![call])
+        .manage(pending)
+        .invoke_handler(tauri::generate_handler![call, take_pending_links])
         .setup(move |app| {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
-            tauri::async_runtime::spawn(bridge_events(engine.clone(), handle));
-            if let Some(link) = args.link.clone() {
-                tauri::async_runtime::spawn(open_link(engine.clone(), link));
-            }
-            if let Some(music) = args.music.clone() {
+            tauri::async_runtime::spawn(bridge_events(engine.clone(), handle.clone()));
+            if let Some(music) = music {
                 tauri::async_runtime::spawn(add_music(engine.clone(), music));
             }
-            // Links clicked while Earshot runs (macOS delivers even the first one this way).
-            let opened = engine.clone();
+            // Links the OS delivers while Earshot runs (macOS delivers even the first one this
+            // way; on Linux and Windows a lone link handed over by a second process comes here
+            // too, and again through `handed_over`: the queue keeps one).
             app.deep_link().on_open_url(move |event| {
                 for url in event.urls() {
-                    tauri::async_runtime::spawn(open_link(opened.clone(), url.to_string()));
+                    queue_link(&handle, url.to_string());
                 }
             });
             // Installed bundles declare the scheme; a development build registers it at run time.
+            // Only on the default data directory: the registered command opens that one, and a
+            // test or second profile should not rewrite the desktop's link handler.
             #[cfg(any(target_os = "linux", windows))]
-            if let Err(error) = app.deep_link().register_all() {
-                tracing::warn!(%error, "cannot register the earshot:// link scheme");
+            if on_default_dir {
+                if let Err(error) = app.deep_link().register_all() {
+                    tracing::warn!(%error, "cannot register the earshot:// link scheme");
+                }
             }
+            #[cfg(not(any(target_os = "linux", windows)))]
+            let _ = on_default_dir;
             Ok(())
         })
-        .build(tauri::generate_context!());
+        .build(context);
     let app = match app {
         Ok(app) => app,
-        Err(e) => {
-            tauri::async_runtime::block_on(engine.shutdown());
-            return fail(&format!("cannot open the window: {e}"));
-        }
+        Err(e) => return fail(&format!("cannot open the window: {e}")),
     };
+    // Still here: no other Earshot runs on this data directory (or none could be asked).
+    let engine = match tauri::async_runtime::block_on(Engine::start(Config::new(&dir))) {
+        Ok(engine) => engine,
+        Err(e) if had_link => {
+            // E.g. the directory is held by an `earshot-node`, or there was no session bus to
+            // find the running window through: say where the link can still go.
+            return fail(&format!(
+                "{e}\nearshot: the link was not opened; paste it on the Friends page of the \
+                 Earshot that is running"
+            ));
+        }
+        Err(e) => return fail(&e),
+    };
+    let _log_guard = logging::init(&dir, "earshot");
+    app.manage(engine.clone());
     app.run(move |_, event| {
         if let RunEvent::Exit = event {
             tauri::async_runtime::block_on(engine.shutdown());
@@ -91,12 +140,42 @@ pub fn run() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Opens an `earshot://` link given at start: today, redeems an invite. The window learns of the
-/// new friend through the usual `friend_added` event.
-async fn open_link(engine: Engine, link: String) {
-    match engine.call(Request::RedeemInvite { link }).await {
-        Ok(_) => tracing::info!("redeemed the invite given at start"),
-        Err(error) => tracing::warn!(%error, "the invite given at start could not be redeemed"),
+/// A second `earshot` process on this data directory handed over its command line and exited:
+/// bring the window forward and queue its link, if it had one, for the window to ask about.
+fn handed_over(app: &AppHandle, argv: Vec<String>, cwd: String) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+    match args::Args::parse(argv.into_iter().skip(1)) {
+        Ok(args::Parsed::Run(args)) => {
+            tracing::info!(
+                link = args.link.is_some(),
+                "another earshot process handed over"
+            );
+            if let Some(link) = args.link {
+                queue_link(app, link);
+            }
+            if let (Some(music), Some(engine)) = (args.music, app.try_state::<Engine>()) {
+                let folder = Path::new(&cwd).join(music);
+                tauri::async_runtime::spawn(add_music(engine.inner().clone(), folder));
+            }
+        }
+        Ok(args::Parsed::Help) => {}
+        Err(message) => {
+            tracing::warn!(%message, "another earshot process handed over arguments we cannot read")
+        }
+    }
+}
+
+/// Keeps `link` for the window and tells it one is waiting. Nothing else: the window asks the
+/// user before anything goes on the network.
+fn queue_link(app: &AppHandle, link: String) {
+    if app.state::<PendingLinks>().push(link) {
+        if let Err(error) = app.emit(LINKS_PENDING, ()) {
+            tracing::warn!(%error, "cannot tell the window about a link");
+        }
     }
 }
 

@@ -59,12 +59,16 @@ async function stopProcess(child, name, exited = undefined) {
   }
 }
 
-/** Starts tauri-driver on free ports; returns it with a stop() that ends it. */
-export async function startDriver() {
+/**
+ * Starts tauri-driver on free ports; returns it with a stop() that ends it. `env` is added to the
+ * driver's environment, which the app it launches inherits.
+ */
+export async function startDriver(env = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const driver = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
     stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...env },
   });
   const exited = new Promise((resolve) => driver.once('exit', resolve));
   driver.once('error', (e) => {
@@ -133,28 +137,59 @@ export async function waitForText(browser, id, expected, timeout = 10000) {
 
 /**
  * Starts `earshot-node demo-friend` on its own data directory (loopback only) and resolves with
- * its invite link; `stop()` ends it.
+ * its invite link and peer id; `call(request)` sends it a control-protocol request and resolves
+ * with the `ok` answer; `events` lists the events it has printed so far; `stop()` ends it.
  */
 export async function startDemoFriend() {
   const data = tempDataDir();
   const child = spawn(nodeBinary, ['--data-dir', data.dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', 'demo-friend'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const link = await new Promise((resolve, reject) => {
-    let buffered = '';
+  const events = [];
+  const replies = new Map();
+  let nextId = 1;
+  let buffered = '';
+  const started = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the demo friend printed no invite within 15 s')), 15000);
     child.stdout.on('data', (chunk) => {
       buffered += chunk;
-      const match = buffered.match(/"demo_invite":"([^"]+)"/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
+      let newline;
+      while ((newline = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        let message;
+        try {
+          message = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (message.demo_invite) {
+          clearTimeout(timer);
+          resolve({ link: message.demo_invite, peerId: message.peer_id });
+        } else if (message.event) {
+          events.push(message.event);
+        } else if (replies.has(message.id)) {
+          const { resolve: answer, reject: refuse } = replies.get(message.id);
+          replies.delete(message.id);
+          if (message.ok) answer(message.ok);
+          else refuse(new Error(`the demo friend refused: ${JSON.stringify(message.err)}`));
+        }
       }
     });
     child.once('exit', (code) => reject(new Error(`the demo friend exited with ${code}`)));
   });
+  const { link, peerId } = await started;
   return {
     link,
+    peerId,
+    events,
+    call(request) {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        replies.set(id, { resolve, reject });
+        child.stdin.write(`${JSON.stringify({ id, call: request })}\n`);
+      });
+    },
     async stop() {
       await stopProcess(child, 'the demo friend');
       child.stdout.destroy();
@@ -169,4 +204,75 @@ export function demoLibrary() {
   const made = spawnSync(path.join(repoRoot, 'tools', 'make-demo-library'), [dir], { stdio: 'inherit' });
   if (made.status !== 0) throw new Error('tools/make-demo-library failed (is ffmpeg installed?)');
   return dir;
+}
+
+/**
+ * Starts a private D-Bus session bus (dbus-daemon) for the app's single-instance handover, which
+ * finds the running Earshot by a name on the session bus; `address` goes in
+ * DBUS_SESSION_BUS_ADDRESS, `stop()` ends the bus.
+ */
+export async function startSessionBus() {
+  const daemon = spawn('dbus-daemon', ['--session', '--nofork', '--nopidfile', '--print-address=1'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => daemon.once('exit', resolve));
+  const address = await new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => reject(new Error('dbus-daemon printed no address within 10 s')), 10000);
+    daemon.once('error', (e) => reject(new Error(`cannot start dbus-daemon (apt-get install dbus): ${e.message}`)));
+    daemon.stdout.on('data', (chunk) => {
+      buffered += chunk;
+      const line = buffered.split('\n')[0];
+      if (buffered.includes('\n') && line) {
+        clearTimeout(timer);
+        resolve(line.trim());
+      }
+    });
+  });
+  return {
+    address,
+    async stop() {
+      await stopProcess(daemon, 'dbus-daemon', exited);
+    },
+  };
+}
+
+/**
+ * Runs the app binary directly (not through the driver) and resolves with its exit code and
+ * output once it exits; fails if it is still running after `timeoutMs`. `env` is added to the
+ * environment.
+ */
+export function runApp(args, env = {}, timeoutMs = 60000) {
+  const child = spawn(appBinary, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`earshot ${args.join(' ')} was still running after ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    child.once('error', (e) => (clearTimeout(timer), reject(e)));
+    child.once('exit', (code, signal) => (clearTimeout(timer), resolve({ code, signal, stdout, stderr })));
+  });
+}
+
+/**
+ * Starts the app binary directly and returns the child process, with `stop()` (SIGTERM, then
+ * SIGKILL after 5 s) for the caller to end it.
+ */
+export function startApp(args, env = {}) {
+  const child = spawn(appBinary, args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return { child, exited, stop: () => stopProcess(child, 'earshot', exited) };
+}
+
+/** Waits until `predicate()` is true, polling every 100 ms; fails with `message` after `timeoutMs`. */
+export async function eventually(predicate, message, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(message);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -12,7 +12,9 @@ import type {
   ErrorKind,
   Event,
   Friend,
+  InviteInfo,
   InviteLink,
+  LinkPreview,
   NearbyPeer,
   PeerCard,
   Play,
@@ -136,6 +138,40 @@ export async function blockPeer(peerId: string): Promise<void> {
 
 export async function unblockPeer(peerId: string): Promise<void> {
   expectResponse(await call({ type: 'unblock', peer_id: peerId }), 'done');
+}
+
+export async function listInvites(): Promise<InviteInfo[]> {
+  return expectResponse(await call({ type: 'list_invites' }), 'invites').invites;
+}
+
+export async function revokeInvite(id: number): Promise<void> {
+  expectResponse(await call({ type: 'revoke_invite', id }), 'done');
+}
+
+/** Reads an `earshot://` link without acting on it (nothing goes on the network). */
+export async function inspectLink(link: string): Promise<LinkPreview> {
+  const response = expectResponse(await call({ type: 'inspect_link', link }), 'link_preview');
+  const { type: _type, ...preview } = response;
+  return preview as LinkPreview;
+}
+
+// ── Links handed to the app (command line, a clicked link, a second `earshot` process) ─────
+
+/** The window event saying links are waiting (src-tauri/src/links.rs: LINKS_PENDING). */
+const LINKS_PENDING = 'links-pending';
+
+/** The `earshot://` links that arrived since the last call, oldest first; each is returned once. */
+export async function takePendingLinks(): Promise<string[]> {
+  try {
+    return await invoke<string[]>('take_pending_links');
+  } catch (error) {
+    throw toBackendError(error);
+  }
+}
+
+/** Calls `handler` whenever new links are waiting (take them with `takePendingLinks`). */
+export function onLinksPending(handler: () => void): Promise<UnlistenFn> {
+  return listen(LINKS_PENDING, () => handler());
 }
 
 export interface RelaySettings {

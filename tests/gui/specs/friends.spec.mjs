@@ -1,8 +1,11 @@
-// Friends in the real window: make an invite (link and QR code), pair with a real demo-friend
-// node by pasting its invite, see it online, and unfriend it after confirming.
+// Friends in the real window: make an invite (link and QR code); paste a friend's invite, see who
+// it comes from (fingerprint) and that nothing happened yet, confirm, and see them online; a
+// damaged invite explained; unfriend after confirming.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { byTestId, launchApp, screenshot, startDemoFriend, startDriver, tempDataDir, waitForText } from '../harness.mjs';
+
+const text = async (element) => String(await element.getProperty('innerText')).trim();
 
 describe('the Friends page', () => {
   let driver;
@@ -37,16 +40,27 @@ describe('the Friends page', () => {
     }
   });
 
-  it('pairs with a friend by pasted invite and shows them online', async () => {
+  it('asks before adding a friend from a pasted invite, then shows them online', async () => {
     const browser = await launchApp(driver, data.dir);
     try {
-      const input = await byTestId(browser, 'redeem-input');
-      await input.setValue(demo.link);
+      await (await byTestId(browser, 'redeem-input')).setValue(demo.link);
       await (await byTestId(browser, 'redeem-submit')).click();
-      await waitForText(browser, 'redeem-result', 'You and Robin (demo friend) are now friends.', 20000);
+      await waitForText(browser, 'link-title', 'Add this person as a friend?');
+      const fingerprint = await text(await byTestId(browser, 'link-fingerprint'));
+      assert.ok(fingerprint.length >= 4, `the inviter's fingerprint is shown (got "${fingerprint}")`);
+      await screenshot(browser, 'link-confirm');
+
+      // Nothing has happened yet: no friend on either side.
+      assert.equal((await browser.$$('[data-testid="friend-row"]')).length, 0, 'no friend before confirming');
+      assert.deepEqual(demo.events.filter((e) => e.type === 'friend_added' || e.type === 'request_received'), [], 'the demo friend heard nothing before confirming');
+
+      await (await byTestId(browser, 'link-add')).click();
+      await waitForText(browser, 'link-result', 'You and Robin (demo friend) are now friends.', 20000);
+      await (await byTestId(browser, 'link-close')).click();
       await waitForText(browser, 'friend-name', 'Robin (demo friend)');
+      assert.equal(await text(await byTestId(browser, 'friend-fingerprint')), fingerprint, 'the friend row shows the same fingerprint');
       const presence = await byTestId(browser, 'friend-presence');
-      await browser.waitUntil(async () => /Online/.test(String(await presence.getProperty('innerText'))), {
+      await browser.waitUntil(async () => /Online/.test(await text(presence)), {
         timeout: 15000,
         timeoutMsg: 'the new friend never showed online',
       });
@@ -61,12 +75,14 @@ describe('the Friends page', () => {
     try {
       await (await byTestId(browser, 'redeem-input')).setValue('earshot://invite/not-a-real-code');
       await (await byTestId(browser, 'redeem-submit')).click();
-      const result = await byTestId(browser, 'redeem-result');
-      await browser.waitUntil(async () => /damaged|cannot be read/.test(String(await result.getProperty('innerText'))), {
+      const error = await byTestId(browser, 'link-error');
+      await browser.waitUntil(async () => /damaged|cannot be read/.test(await text(error)), {
         timeout: 10000,
         timeoutMsg: 'no explanation for a damaged invite',
       });
+      assert.equal((await browser.$$('[data-testid="link-add"]')).length, 0, 'a damaged invite offers nothing to confirm');
       await screenshot(browser, 'friends-bad-invite');
+      await (await byTestId(browser, 'link-close')).click();
     } finally {
       await browser.deleteSession();
     }

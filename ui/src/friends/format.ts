@@ -1,10 +1,5 @@
 // Wording for friends' states, kept apart from components so it can be tested.
-import type { Friend } from '../bindings/api';
-
-/** "Peer …abc123": how a peer without a name is shown. */
-export function shortPeer(peerId: string): string {
-  return `Peer …${peerId.slice(-6)}`;
-}
+import type { Friend, LinkPreview, NearbyPeer } from '../bindings/api';
 
 /** "just now", "5 minutes ago", "yesterday", or a date, relative to `now` (ms). */
 export function ago(then: number, now: number): string {
@@ -40,11 +35,69 @@ export function sortFriends(friends: Friend[]): Friend[] {
   });
 }
 
-/** When an invite expires, in words: "in 24 hours", "in 5 minutes". */
+/** When an invite expires, in words: "in 24 hours", "in 5 minutes", "in 3 days". */
 export function expiresIn(expiresAt: number, now: number): string {
   const minutes = Math.max(0, Math.round((expiresAt - now) / 60000));
   if (minutes < 1) return 'in less than a minute';
   if (minutes < 60) return minutes === 1 ? 'in a minute' : `in ${minutes} minutes`;
   const hours = Math.round(minutes / 60);
-  return hours === 1 ? 'in an hour' : `in ${hours} hours`;
+  if (hours <= 36) return hours === 1 ? 'in an hour' : `in ${hours} hours`;
+  return `in ${Math.round(hours / 24)} days`;
+}
+
+/** What the confirmation for an `earshot://` link says, and whether it offers to add the friend. */
+export interface LinkWording {
+  title: string;
+  detail: string;
+  canAdd: boolean;
+}
+
+/** The confirmation's wording for a link's preview, given where its sender stands with us. */
+export function describeLink(preview: LinkPreview, now: number): LinkWording {
+  const name = preview.display_name;
+  if (preview.expires_at <= now) {
+    return {
+      title: 'This invite has expired',
+      detail: `It expired ${ago(preview.expires_at, now)}. Ask ${name ?? 'the person who sent it'} for a new link.`,
+      canAdd: false,
+    };
+  }
+  switch (preview.standing) {
+    case 'friend':
+      return { title: `${name ?? 'This person'} is already your friend`, detail: 'There is nothing to add.', canAdd: false };
+    case 'blocked':
+      return {
+        title: 'You blocked this person',
+        detail: 'To add them, unblock them first (Friends, Blocked), then open the link again.',
+        canAdd: false,
+      };
+    case 'requested_in':
+      return {
+        title: `Add ${name ?? 'this person'} as a friend?`,
+        detail: 'They already asked to be your friend; this invite makes you friends at once.',
+        canAdd: true,
+      };
+    case 'requested_out':
+      return {
+        title: `Add ${name ?? 'this person'} as a friend?`,
+        detail: 'You already sent them a request; this invite makes you friends at once.',
+        canAdd: true,
+      };
+    case 'stranger':
+      return {
+        title: 'Add this person as a friend?',
+        detail: 'Check the fingerprint with the person who sent you the link. Nothing is sent until you add them.',
+        canAdd: true,
+      };
+  }
+}
+
+/**
+ * Peers found on the LAN, split: friends among them are marked on their own row (their ids), and
+ * only the others are listed under Nearby, so a friend never shows up a second time as a stranger.
+ */
+export function splitNearby(nearby: NearbyPeer[], friends: Friend[]): { others: NearbyPeer[]; friendIds: Set<string> } {
+  const friendIds = new Set(friends.map((f) => f.peer_id));
+  const nearbyFriends = new Set(nearby.filter((p) => p.relationship === 'friend' || friendIds.has(p.peer_id)).map((p) => p.peer_id));
+  return { others: nearby.filter((p) => !nearbyFriends.has(p.peer_id)), friendIds: nearbyFriends };
 }

@@ -1,7 +1,8 @@
-// The window's view of friends, requests, nearby and blocked peers: loaded on demand and kept
-// current from engine events. Components read `friendsState`; only this module writes it.
-import { listBlocked, listFriends, listNearby, listRequests, onEngineEvent, toBackendError } from '../backend';
-import type { Friend, NearbyPeer, PeerCard } from '../bindings/api';
+// The window's view of friends, requests, nearby and blocked peers and the invites this peer made:
+// loaded on demand and kept current from engine events. Components read `friendsState`; only this
+// module writes it.
+import { listBlocked, listFriends, listInvites, listNearby, listRequests, onEngineEvent, toBackendError } from '../backend';
+import type { Friend, InviteInfo, NearbyPeer, PeerCard } from '../bindings/api';
 
 interface FriendsState {
   friends: Friend[];
@@ -9,6 +10,8 @@ interface FriendsState {
   outgoing: PeerCard[];
   nearby: NearbyPeer[];
   blocked: PeerCard[];
+  /** Invites this peer made that have not expired, newest first. */
+  invites: InviteInfo[];
   loaded: boolean;
   /** Why the last refresh failed, if it did. */
   error: string | null;
@@ -20,6 +23,7 @@ export const friendsState: FriendsState = $state({
   outgoing: [],
   nearby: [],
   blocked: [],
+  invites: [],
   loaded: false,
   error: null,
 });
@@ -29,18 +33,38 @@ let following = false;
 /** Reloads every list from the engine. */
 export async function refreshFriends(): Promise<void> {
   try {
-    const [friends, requests, nearby, blocked] = await Promise.all([listFriends(), listRequests(), listNearby(), listBlocked()]);
+    const [friends, requests, nearby, blocked, invites] = await Promise.all([
+      listFriends(),
+      listRequests(),
+      listNearby(),
+      listBlocked(),
+      listInvites(),
+    ]);
     friendsState.friends = friends;
     friendsState.incoming = requests.incoming;
     friendsState.outgoing = requests.outgoing;
     friendsState.nearby = nearby;
     friendsState.blocked = blocked;
+    friendsState.invites = newestFirst(invites);
     friendsState.error = null;
   } catch (error) {
     friendsState.error = toBackendError(error).message;
   } finally {
     friendsState.loaded = true;
   }
+}
+
+/** Reloads the invites alone (after one is made, used, revoked or purged). */
+export async function refreshInvites(): Promise<void> {
+  try {
+    friendsState.invites = newestFirst(await listInvites());
+  } catch (error) {
+    friendsState.error = toBackendError(error).message;
+  }
+}
+
+function newestFirst(invites: InviteInfo[]): InviteInfo[] {
+  return [...invites].sort((a, b) => b.created_at - a.created_at);
 }
 
 function upsert(friend: Friend) {
@@ -69,6 +93,9 @@ export async function followFriends(): Promise<void> {
       case 'request_received':
       case 'blocked_changed':
         void refreshFriends();
+        break;
+      case 'invites_changed':
+        void refreshInvites();
         break;
     }
   });

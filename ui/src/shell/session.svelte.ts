@@ -3,14 +3,38 @@
 import { getProfile, getStatus, onEngineEvent, toBackendError } from '../backend';
 import type { Profile, Status } from '../bindings/api';
 
+/** A part of the engine that failed unexpectedly (an `engine_fault` event), until dismissed. */
+export interface Fault {
+  id: number;
+  component: string;
+  message: string;
+}
+
 interface Session {
   status: Status | null;
   profile: Profile | null;
   /** Why loading failed, for the whole-window error screen. */
   error: string | null;
+  /** Engine faults not yet dismissed, oldest first. */
+  faults: Fault[];
 }
 
-export const session: Session = $state({ status: null, profile: null, error: null });
+export const session: Session = $state({ status: null, profile: null, error: null, faults: [] });
+
+/** At most this many faults are kept on screen; a fault loop must not grow the window forever. */
+const MAX_FAULTS = 5;
+let nextFaultId = 1;
+
+/** Records an engine fault for the banner (the same one repeated is shown once). */
+export function addFault(component: string, message: string): void {
+  if (session.faults.some((f) => f.component === component && f.message === message)) return;
+  session.faults.push({ id: nextFaultId++, component, message });
+  if (session.faults.length > MAX_FAULTS) session.faults.shift();
+}
+
+export function dismissFault(id: number): void {
+  session.faults = session.faults.filter((f) => f.id !== id);
+}
 
 let started = false;
 
@@ -25,6 +49,9 @@ export async function startSession(): Promise<void> {
         break;
       case 'listen_addresses_changed':
         if (session.status) session.status.listen_addrs = event.listen_addrs;
+        break;
+      case 'engine_fault':
+        addFault(event.component, event.message);
         break;
     }
   });
