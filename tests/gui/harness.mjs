@@ -136,13 +136,15 @@ export async function waitForText(browser, id, expected, timeout = 10000) {
 }
 
 /**
- * Starts `earshot-node demo-friend` on its own data directory (loopback only) and resolves with
+ * Starts `earshot-node demo-friend` on its own data directory and resolves with
  * its invite link and peer id; `call(request)` sends it a control-protocol request and resolves
  * with the `ok` answer; `events` lists the events it has printed so far; `stop()` ends it.
  */
-export async function startDemoFriend() {
+export async function startDemoFriend({ mdns = false } = {}) {
   const data = tempDataDir();
-  const child = spawn(nodeBinary, ['--data-dir', data.dir, '--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns', 'demo-friend'], {
+  // Loopback only and, unless asked, no LAN discovery: the specs pair by invite.
+  const net = mdns ? ['--listen', '/ip4/0.0.0.0/tcp/0'] : ['--listen', '/ip4/127.0.0.1/tcp/0', '--no-mdns'];
+  const child = spawn(nodeBinary, ['--data-dir', data.dir, ...net, 'demo-friend'], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const events = [];
