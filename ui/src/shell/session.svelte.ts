@@ -32,6 +32,16 @@ export function addFault(component: string, message: string): void {
   if (session.faults.length > MAX_FAULTS) session.faults.shift();
 }
 
+/**
+ * This peer's short fingerprint, as the engine reports it in `status` (the field is newer than some
+ * engines: null until it is there). Shown with invites, so a friend can compare it with the one
+ * their confirmation shows.
+ */
+export function ownFingerprint(): string | null {
+  const status = session.status;
+  return status && 'fingerprint' in status && typeof status.fingerprint === 'string' ? status.fingerprint : null;
+}
+
 export function dismissFault(id: number): void {
   session.faults = session.faults.filter((f) => f.id !== id);
 }
