@@ -1,15 +1,15 @@
 //! Which running Earshot a second `earshot` process hands its link to.
 //!
-//! `tauri-plugin-single-instance` (2.5) finds the running instance by the app identifier: the
-//! D-Bus name `<identifier>.SingleInstance` on Linux, the named mutex `<identifier>-sim` on
-//! Windows, `/tmp/<identifier>_si.sock` on macOS. With the identifier from tauri.conf.json alone,
-//! every Earshot on the machine would be "the same app", and `earshot --data-dir B` would hand its
-//! arguments to the window on data dir A and quit. So the identifier is made per data directory:
-//! the configured one for the per-OS default directory (where links clicked in the browser or file
-//! manager go: the OS starts `earshot <link>` with no `--data-dir`), and the configured one plus
-//! `.d<hash of the directory>` for any other. Two processes on the same directory then meet; two
-//! on different directories never do. (A side effect, wanted: each data directory also gets its own
-//! web view profile, which Tauri keeps under the identifier.)
+//! `tauri-plugin-single-instance` (2.5) finds the running instance by a name: the D-Bus name
+//! `<dbus_id>.SingleInstance` on Linux (`dbus_id` defaults to the app identifier), the named mutex
+//! `<identifier>-sim` on Windows, `/tmp/<identifier>_si.sock` on macOS. With the identifier from
+//! tauri.conf.json alone, every Earshot on the machine would be "the same app", and
+//! `earshot --data-dir B` would hand its arguments to the window on data dir A and quit. So the
+//! name is made per data directory: the configured identifier for the per-OS default directory
+//! (where links clicked in the browser or file manager go: the OS starts `earshot <link>` with no
+//! `--data-dir`), and the configured one plus `.d<hash of the directory>` for any other. Two
+//! processes on the same directory then meet; two on different directories never do. The shell
+//! passes it as `dbus_id` on Linux and as the app identifier elsewhere (see `lib.rs`).
 
 use std::path::{Component, Path, PathBuf};
 

@@ -63,9 +63,15 @@ pub fn run() -> ExitCode {
     let default_dir = data_dir::default_dir();
     let on_default_dir = instance::is_default(&dir, default_dir.as_deref());
     let mut context = tauri::generate_context!();
-    let identifier =
+    let instance_id =
         instance::identifier(&context.config().identifier, &dir, default_dir.as_deref());
-    context.config_mut().identifier = identifier;
+    // The plugin names its D-Bus service after `dbus_id` on Linux, but its mutex (Windows) and
+    // socket (macOS) after the app identifier, which Tauri also names the web view's profile
+    // folder after: change the identifier only where the plugin needs it, so on Linux test and
+    // demo data directories do not each leave a web view profile in ~/.local/share.
+    if cfg!(not(target_os = "linux")) {
+        context.config_mut().identifier = instance_id.clone();
+    }
 
     let pending = PendingLinks::default();
     let had_link = args.link.is_some();
@@ -78,6 +84,7 @@ pub fn run() -> ExitCode {
         .plugin(
             tauri_plugin_single_instance::Builder::new()
                 .callback(handed_over)
+                .dbus_id(instance_id)
                 .build(),
         )
         .plugin(tauri_plugin_deep_link::init())
