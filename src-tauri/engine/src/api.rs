@@ -625,6 +625,8 @@ pub enum Relationship {
 pub struct Status {
     /// The libp2p peer id derived from the identity key (base58, `12D3KooW…`).
     pub peer_id: String,
+    /// Its short form, as friends see it beside this peer's name and in a link's confirmation.
+    pub fingerprint: String,
     pub app_version: String,
     pub data_dir: String,
     /// Addresses the node listens on; empty while networking is off.

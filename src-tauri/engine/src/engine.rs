@@ -424,6 +424,7 @@ impl Engine {
         };
         Status {
             peer_id: inner.peer_id.to_base58(),
+            fingerprint: crate::friends::fingerprint(&inner.peer_id),
             app_version: VERSION.to_string(),
             data_dir: inner.data_dir.display().to_string(),
             listen_addrs,

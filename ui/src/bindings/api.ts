@@ -9,7 +9,11 @@ export type Status = {
 /**
  * The libp2p peer id derived from the identity key (base58, `12D3KooW…`).
  */
-peer_id: string, app_version: string, data_dir: string, 
+peer_id: string, 
+/**
+ * Its short form, as friends see it beside this peer's name and in a link's confirmation.
+ */
+fingerprint: string, app_version: string, data_dir: string, 
 /**
  * Addresses the node listens on; empty while networking is off.
  */
@@ -183,9 +187,3 @@ jumps: number, };
 export type ApiError = { kind: ErrorKind, message: string, };
 
 export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "no_audio_device" | "unplayable" | "internal";
-
-export type InviteInfo = { id: number, created_at: number, expires_at: number, used_by: InviteUse | null, };
-export type InviteUse = { peer_id: string, fingerprint: string, display_name: string | null, at: number, };
-export type LinkPreview = { "kind": "invite", inviter: string, fingerprint: string, expires_at: number, standing: LinkStanding, display_name: string | null, };
-export type LinkStanding = "stranger" | "friend" | "requested_out" | "requested_in" | "blocked";
-export type NetStats = { malformed: number, };
