@@ -21,6 +21,11 @@ pub fn typescript() -> String {
         api::StoreProtection::decl(&cfg),
         api::Profile::decl(&cfg),
         api::InviteLink::decl(&cfg),
+        api::InviteInfo::decl(&cfg),
+        api::InviteUse::decl(&cfg),
+        api::LinkPreview::decl(&cfg),
+        api::LinkStanding::decl(&cfg),
+        api::NetStats::decl(&cfg),
         api::Friend::decl(&cfg),
         api::ConnectionKind::decl(&cfg),
         api::PeerCard::decl(&cfg),
@@ -75,6 +80,42 @@ mod tests {
             committed == fresh,
             "{COMMITTED_PATH} is stale: run `UPDATE_BINDINGS=1 cargo test -p earshot-engine bindings` \
              and commit the result"
+        );
+    }
+
+    /// A type used by the API but missing from the list in [`typescript`] would be a dangling
+    /// name in the bindings, found only by the UI's type check.
+    #[test]
+    fn every_type_the_bindings_name_is_declared_in_them() {
+        let text = typescript();
+        let code: String = text
+            .lines()
+            .filter(|l| {
+                let l = l.trim_start();
+                !(l.starts_with("//") || l.starts_with("/*") || l.starts_with('*'))
+            })
+            .map(|l| {
+                // Drop string literals ("type": "…" tags).
+                l.split('"').step_by(2).collect::<Vec<_>>().join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let declared: std::collections::HashSet<&str> = code
+            .split("export type ")
+            .skip(1)
+            .filter_map(|d| d.split([' ', '=', '<']).next())
+            .collect();
+        let builtins = ["Array", "Record", "Partial"];
+        let mut missing: Vec<&str> = code
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| w.starts_with(|c: char| c.is_ascii_uppercase()))
+            .filter(|w| !declared.contains(w) && !builtins.contains(w))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        assert!(
+            missing.is_empty(),
+            "add to bindings::typescript: {missing:?}"
         );
     }
 }

@@ -45,6 +45,80 @@ expires_at: number,
  */
 addresses: Array<string>, };
 
+export type InviteInfo = { id: number, 
+/**
+ * Unix milliseconds.
+ */
+created_at: number, expires_at: number, 
+/**
+ * Who used it, and when; `null` while it is unused.
+ */
+used_by: InviteUse | null, };
+
+export type InviteUse = { peer_id: string, fingerprint: string, display_name: string | null, at: number, };
+
+export type LinkPreview = { "kind": "invite", inviter: string, 
+/**
+ * The inviter's short fingerprint, to compare with what they see on their screen.
+ */
+fingerprint: string, 
+/**
+ * Unix milliseconds.
+ */
+expires_at: number, 
+/**
+ * Where the inviter stands with us already, if anywhere.
+ */
+standing: LinkStanding, 
+/**
+ * The name we know them by, if they are a friend or asked to be one.
+ */
+display_name: string | null, };
+
+export type LinkStanding = "stranger" | "friend" | "requested_out" | "requested_in" | "blocked";
+
+export type NetStats = { 
+/**
+ * Inbound pairing messages the codec refused: malformed CBOR, or over the size limit.
+ */
+malformed: number, 
+/**
+ * Inbound pairing requests refused by the per-peer or the global rate limit.
+ */
+rate_limited: number, 
+/**
+ * Connections refused by the connection limits (per peer, pending, total) or the block list.
+ */
+connections_denied: number, 
+/**
+ * Strangers' connections closed because their time budget ran out.
+ */
+strangers_closed: number, 
+/**
+ * Events held back while the friends service was busy, delivered later (latest state wins).
+ */
+events_deferred: number, 
+/**
+ * Events dropped because the friends service was busy and they could not be merged.
+ */
+events_dropped: number, 
+/**
+ * Inbound requests answered "busy" because the friends service was busy.
+ */
+busy_refusals: number, 
+/**
+ * Incoming friend requests evicted (oldest first) to make room for new ones.
+ */
+requests_evicted: number, 
+/**
+ * Incoming friend requests that expired unanswered.
+ */
+requests_expired: number, 
+/**
+ * Redeems refused (unknown, used, expired or revoked invites).
+ */
+invites_refused: number, };
+
 export type Friend = { peer_id: string, 
 /**
  * A short form of the peer id, shown beside the name so two "Robin"s can be told apart.
