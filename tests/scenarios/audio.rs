@@ -14,7 +14,9 @@ use std::time::Duration;
 use earshot_engine::player::decode::Decoder;
 use serde_json::json;
 
-use crate::util::{dirs, missing_tools, prerequisite_missing, require, Node, STATE_TIMEOUT};
+use crate::util::{
+    dirs, missing_tools, prerequisite_missing, require, take_turn, Node, STATE_TIMEOUT,
+};
 
 const RATE: u32 = 48_000;
 
@@ -25,16 +27,6 @@ const PULSE_TOOLS: &[(&str, &str)] = &[
     ("parecord", "pulseaudio-utils"),
     ("ffmpeg", "ffmpeg"),
 ];
-
-/// Audio tests run one at a time: three sound servers and four players at once on two cores
-/// measure the machine's contention, not the player.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A private PulseAudio server with one stereo null sink, "out"; stopped on drop.
 pub struct Pulse {
@@ -254,7 +246,7 @@ fn playing(data: &Path, music: &Path, wrapper: Vec<String>, count: usize) -> Nod
 #[test]
 fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     require!(missing_tools(PULSE_TOOLS));
-    let _alone = exclusive();
+    let _turn = take_turn();
     let music = tempfile::tempdir().unwrap();
     let first = music.path().join("1 noise.flac");
     let second = music.path().join("2 chirp.flac");
@@ -388,7 +380,7 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
         Ok(meter) => meter,
         Err(reason) => return prerequisite_missing(&reason),
     };
-    let _alone = exclusive();
+    let _turn = take_turn();
     let node = crate::util::node_binary();
     let [a, b] = dirs::<2>();
     let at = std::time::SystemTime::now()
@@ -483,7 +475,7 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
         ("dbus-daemon", "dbus"),
         ("playerctl", "playerctl")
     ]));
-    let _alone = exclusive();
+    let _turn = take_turn();
     let music = tempfile::tempdir().unwrap();
     // Beside the track, so the scanner uses it as the cover.
     ffmpeg(

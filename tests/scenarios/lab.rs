@@ -6,10 +6,6 @@
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
-
-/// Labs run one at a time within a test binary: they are cheap, and serial runs keep timings honest.
-pub static SERIAL: Mutex<()> = Mutex::new(());
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 

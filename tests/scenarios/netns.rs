@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::lab::{require_netns, Lab, Nat, SERIAL};
-use crate::util::{dirs, Node, STATE_TIMEOUT};
+use crate::lab::{require_netns, Lab, Nat};
+use crate::util::{dirs, take_turn, Node, STATE_TIMEOUT};
 
 fn peer_id(node: &mut Node) -> String {
     node.call(json!({"type": "status"})).unwrap()["peer_id"]
@@ -54,7 +54,8 @@ fn make_friends(a: &mut Node, b: &mut Node) {
 #[test]
 fn two_peers_on_one_lan_find_each_other_and_pair_by_request() {
     require_netns!();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // One lab at a time, and never beside the audio tests (`util::take_turn`).
+    let _turn = take_turn();
     let mut lab = Lab::new();
     let (ns_a, ns_b) = lan(&mut lab);
     let dirs = dirs::<2>();
@@ -123,7 +124,7 @@ impl FriendsOnLan {
 #[test]
 fn a_friend_killed_with_sigkill_goes_offline_and_returns_after_a_restart() {
     require_netns!();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut lan = FriendsOnLan::start();
     let b_id = lan.b_id.clone();
 
@@ -139,7 +140,7 @@ fn a_friend_killed_with_sigkill_goes_offline_and_returns_after_a_restart() {
 #[test]
 fn a_friend_whose_cable_is_pulled_goes_offline_and_returns_after_replugging() {
     require_netns!();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut lan = FriendsOnLan::start();
     let b_id = lan.b_id.clone();
 
@@ -299,7 +300,7 @@ impl FriendsBehindNats {
 #[test]
 fn friends_behind_two_home_routers_pair_through_a_relay_then_hole_punch_to_direct() {
     require_netns!();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut nats = FriendsBehindNats::start(Nat::PortRestricted);
     let (a_id, b_id) = (nats.a_id.clone(), nats.b_id.clone());
 
@@ -316,7 +317,7 @@ fn friends_behind_two_home_routers_pair_through_a_relay_then_hole_punch_to_direc
 #[test]
 fn friends_behind_two_symmetric_nats_stay_connected_through_the_relay() {
     require_netns!();
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = take_turn();
     let mut nats = FriendsBehindNats::start(Nat::Symmetric);
     let (a_id, b_id) = (nats.a_id.clone(), nats.b_id.clone());
 
