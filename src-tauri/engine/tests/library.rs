@@ -901,7 +901,7 @@ async fn with_20000_tracks_queued_a_pause_sends_the_state_without_the_queue() {
             "{name} sent the new state"
         );
         // One track's metadata and the state: well under 1 KiB an event (the whole queue was
-        // about 8 MB).
+        // about 10 MB).
         let bytes: usize = sent.iter().map(json_bytes).sum();
         assert!(
             bytes <= 1024 * sent.len(),
