@@ -436,7 +436,8 @@ pub struct PlayerState {
     pub state: PlaybackState,
     /// The current entry of the queue, and its track.
     pub index: Option<u32>,
-    pub current: Option<Track>,
+    // Boxed: a track is larger than most events whole (clippy's large_enum_variant).
+    pub current: Option<Box<Track>>,
     /// How many entries the queue has.
     pub queue_len: u32,
     /// Goes up by one every time the queue's entries change (see [`QueueState::version`]).

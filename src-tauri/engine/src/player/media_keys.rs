@@ -86,7 +86,7 @@ fn run(inbox: Receiver<Update>, presses: mpsc::Sender<MediaControlEvent>) {
     while let Ok(update) = inbox.recv() {
         let result = match update {
             Update::State(state, cover) => {
-                let current = state.current.as_ref();
+                let current = state.current.as_deref();
                 duration_ms = current.map_or(0, |t| t.duration_ms);
                 playing = state.state;
                 let metadata = controls.set_metadata(MediaMetadata {

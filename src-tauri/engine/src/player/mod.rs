@@ -257,7 +257,7 @@ impl Actor {
         PlayerState {
             state: self.state,
             index: self.queue.index().map(|i| i as u32),
-            current: self.queue.current().cloned(),
+            current: self.queue.current().cloned().map(Box::new),
             queue_len: self.queue.items().len() as u32,
             queue_version: self.queue.version(),
             position_ms: self.position_ms,
