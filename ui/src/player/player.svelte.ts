@@ -23,14 +23,27 @@ export const playerView: PlayerView = $state({
   message: null,
 });
 
+/**
+ * How long a state that names a newer queue waits for its `queue_changed` before asking for the
+ * queue: the engine sends the event before answering the call, but the two reach the window by
+ * different paths, and asking at once could fetch a whole library's queue twice.
+ */
+export const QUEUE_GRACE_MS = 200;
+
 let following = false;
 let fetchingQueue = false;
+let catchUpTimer: ReturnType<typeof setTimeout> | null = null;
 
 function apply(state: PlayerState) {
   playerView.player = state;
   playerView.positionMs = state.position_ms;
   playerView.durationMs = state.current?.duration_ms ?? 0;
-  if (state.queue_version > playerView.queue.version) void catchUpQueue();
+  if (state.queue_version > playerView.queue.version && catchUpTimer === null) {
+    catchUpTimer = setTimeout(() => {
+      catchUpTimer = null;
+      void catchUpQueue();
+    }, QUEUE_GRACE_MS);
+  }
 }
 
 function applyQueue(queue: QueueState) {
@@ -40,7 +53,7 @@ function applyQueue(queue: QueueState) {
 
 /**
  * Fetches the queue when the player's state names a newer one than we hold: at start, and if a
- * `queue_changed` was missed. Normally the event arrives first and this does nothing.
+ * `queue_changed` was missed. Normally the event has arrived by then and this does nothing.
  */
 async function catchUpQueue(): Promise<void> {
   if (fetchingQueue) return;
@@ -92,4 +105,5 @@ export async function followPlayer(): Promise<void> {
     }
   });
   await act(getPlayer);
+  await catchUpQueue();
 }

@@ -49,8 +49,10 @@ vi.mock('../backend', () => ({
   toBackendError: (error: unknown) => ({ message: String(error) }),
 }));
 
-const { followPlayer, playerView } = await import('./player.svelte');
+const { QUEUE_GRACE_MS, followPlayer, playerView } = await import('./player.svelte');
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** Waits out the grace a state naming a newer queue gives its `queue_changed`. */
+const graceOver = () => new Promise((resolve) => setTimeout(resolve, QUEUE_GRACE_MS + 50));
 
 describe('the player view', () => {
   beforeEach(async () => {
@@ -64,11 +66,13 @@ describe('the player view', () => {
     expect(playerView.queue.tracks).toHaveLength(3);
     backend.getQueue.mockClear();
 
+    // A call's answer may overtake its queue_changed: the event still wins the race.
+    emit({ type: 'player_changed', ...state({ queue_len: 5, queue_version: 2 }) });
     emit({ type: 'queue_changed', ...queue(2, 5) });
     emit({ type: 'player_changed', ...state({ queue_len: 5, queue_version: 2 }) });
     emit({ type: 'player_changed', ...state({ state: 'paused', queue_len: 5, queue_version: 2 }) });
     emit({ type: 'player_changed', ...state({ index: 1, current: track(1), queue_len: 5, queue_version: 2 }) });
-    await settle();
+    await graceOver();
     expect(backend.getQueue).not.toHaveBeenCalled();
     expect(playerView.queue.tracks).toHaveLength(5);
     expect(playerView.player.current?.hash).toBe('h1');
@@ -79,7 +83,7 @@ describe('the player view', () => {
     backend.getQueue.mockClear();
     backend.getQueue.mockResolvedValue(queue(9, 2));
     emit({ type: 'player_changed', ...state({ queue_len: 2, queue_version: 9 }) });
-    await settle();
+    await graceOver();
     expect(backend.getQueue).toHaveBeenCalledTimes(1);
     expect(playerView.queue.version).toBe(9);
     // An older queue arriving late does not replace it.
