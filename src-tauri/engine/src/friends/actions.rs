@@ -15,7 +15,7 @@ use crate::api::{
     self, ApiError, ErrorKind, Event, Friend, InviteInfo, InviteUse, LinkPreview, LinkStanding,
     NetStats, PeerCard,
 };
-use crate::net::protocol::{PairRequest, PairResponse};
+use crate::net::protocol::{PairRequest, PairResponse, Refusal};
 use crate::net::NetError;
 use crate::store::{now_millis, StoreError};
 use crate::supervise;
@@ -169,7 +169,7 @@ impl Friends {
                     .await?;
                 Ok(friend)
             }
-            PairResponse::Refused { reason } => Err(ApiError::invalid_input(reason.explain())),
+            PairResponse::Refused { reason } => Err(refusal_error(reason)),
             other @ (PairResponse::Pending | PairResponse::Ack) => Err(internal(&format!(
                 "unexpected answer to an invite: {other:?}"
             ))),
@@ -239,7 +239,7 @@ impl Friends {
                 .await
                 .map(|_| ())
                 .map_err(Into::into),
-            PairResponse::Refused { reason } => Err(ApiError::invalid_input(reason.explain())),
+            PairResponse::Refused { reason } => Err(refusal_error(reason)),
             PairResponse::Ack => Err(internal("unexpected answer to a friend request")),
         }
     }
@@ -262,7 +262,19 @@ impl Friends {
             .map_err(|e| unreachable_error("The person who asked", e))?;
         match answer {
             PairResponse::Friends { profile } => Ok(self.become_friends(peer, &profile).await?),
-            PairResponse::Refused { .. } => {
+            PairResponse::Refused {
+                reason: Refusal::Busy,
+            } => {
+                // Their flood limits, not their answer: the request stays for another try.
+                Err(refusal_error(Refusal::Busy))
+            }
+            PairResponse::Refused {
+                reason:
+                    Refusal::NotFriends
+                    | Refusal::InvalidInvite
+                    | Refusal::InviteExpired
+                    | Refusal::InviteAlreadyUsed,
+            } => {
                 // They withdrew their request meanwhile.
                 self.shared
                     .store
@@ -417,5 +429,17 @@ impl Friends {
             addresses.extend(row.addresses);
         }
         Ok(addresses)
+    }
+}
+
+/// The error for a peer's refusal: `Busy` is theirs to lift (retry later, like an unreachable
+/// peer); the others are final for this link or request.
+fn refusal_error(reason: Refusal) -> ApiError {
+    match reason {
+        Refusal::Busy => ApiError::new(ErrorKind::Unreachable, reason.explain()),
+        Refusal::InvalidInvite
+        | Refusal::InviteExpired
+        | Refusal::InviteAlreadyUsed
+        | Refusal::NotFriends => ApiError::invalid_input(reason.explain()),
     }
 }
