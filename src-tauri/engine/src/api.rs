@@ -541,7 +541,8 @@ pub struct NetStats {
     /// Inbound pairing messages the codec refused: malformed CBOR, or over the size limit.
     #[ts(type = "number")]
     pub malformed: u64,
-    /// Inbound pairing requests refused by the per-peer or the global rate limit.
+    /// Inbound pairing requests refused by the per-peer or the global rate limit (friends have a
+    /// looser one of their own).
     #[ts(type = "number")]
     pub rate_limited: u64,
     /// Connections refused by the connection limits (per peer, pending, total) or the block list.
@@ -550,6 +551,13 @@ pub struct NetStats {
     /// Strangers' connections closed because their time budget ran out.
     #[ts(type = "number")]
     pub strangers_closed: u64,
+    /// Requests from strangers whose connection budget was already spent (answered "busy").
+    #[ts(type = "number")]
+    pub budget_spent: u64,
+    /// Requests refused because only friends may make them (a hello or an acceptance from a
+    /// stranger, anything from a blocked peer).
+    #[ts(type = "number")]
+    pub not_friends: u64,
     /// Events held back while the friends service was busy, delivered later (latest state wins).
     #[ts(type = "number")]
     pub events_deferred: u64,

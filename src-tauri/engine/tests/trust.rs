@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{befriend, dirs, Peer};
+use common::{befriend, dirs, lan, Peer};
 use earshot_engine::api::{
     ErrorKind, Event, InviteInfo, LinkPreview, LinkStanding, Request, Response,
 };
@@ -292,16 +292,16 @@ async fn a_stranger_flooding_friend_requests_is_told_busy_and_counted() {
             }
         })
         .count();
-    assert_eq!(
-        (pending, busy),
-        (4, 6),
+    // A burst of 4, then one every 6 s: at most one more gets through however slow the machine.
+    assert!(
+        (4..=5).contains(&pending) && pending + busy == 10,
         "a burst of 4, then busy: {answers:?}"
     );
     let Response::Requests { incoming, .. } = ada.call(Request::ListRequests).await.unwrap() else {
         panic!()
     };
     assert_eq!(incoming.len(), 1, "one stranger, one request");
-    assert_eq!(net_stats(&ada).await.rate_limited, 6);
+    assert_eq!(net_stats(&ada).await.rate_limited, busy as u64);
     mallory.shutdown(Duration::from_secs(2)).await;
     ada.stop().await;
 }
@@ -426,6 +426,12 @@ impl libp2p::request_response::Codec for RawCodec {
     }
 }
 
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct RawPeer {
+    ping: libp2p::ping::Behaviour,
+    pair: libp2p::request_response::Behaviour<RawCodec>,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_pairing_messages_are_refused_and_counted() {
     use futures::StreamExt;
@@ -444,35 +450,40 @@ async fn malformed_and_oversized_pairing_messages_are_refused_and_counted() {
             libp2p::yamux::Config::default,
         )
         .unwrap()
-        .with_behaviour(|_| {
-            rr::Behaviour::with_codec(
+        .with_behaviour(|_| RawPeer {
+            // Ada closes connections whose pings fail; answer them so the race is not lost.
+            ping: libp2p::ping::Behaviour::default(),
+            pair: rr::Behaviour::with_codec(
                 RawCodec,
                 [(net::protocol::PAIR_PROTOCOL, ProtocolSupport::Outbound)],
                 rr::Config::default(),
-            )
+            ),
         })
         .unwrap()
         .build();
     raw.add_peer_address(ada_peer, address);
     let garbage = b"\xff\x00not cbor at all".to_vec();
     let oversized = vec![0x5a; 20 * 1024];
+    let mut outcomes = Vec::new();
     for bytes in [garbage, oversized] {
-        raw.behaviour_mut().send_request(&ada_peer, bytes);
+        raw.behaviour_mut().pair.send_request(&ada_peer, bytes);
         let outcome = tokio::time::timeout(Duration::from_secs(20), async {
             loop {
                 match raw.select_next_some().await {
-                    SwarmEvent::Behaviour(rr::Event::OutboundFailure { error, .. }) => {
-                        return format!("failed: {error}")
-                    }
-                    SwarmEvent::Behaviour(rr::Event::Message {
+                    SwarmEvent::Behaviour(RawPeerEvent::Pair(rr::Event::OutboundFailure {
+                        error,
+                        ..
+                    })) => return format!("failed: {error}"),
+                    SwarmEvent::Behaviour(RawPeerEvent::Pair(rr::Event::Message {
                         message: rr::Message::Response { response, .. },
                         ..
-                    }) if response.is_empty() => {
+                    })) if response.is_empty() => {
                         return "failed: closed without an answer".to_string()
                     }
-                    SwarmEvent::Behaviour(rr::Event::Message { message, .. }) => {
-                        return format!("answered: {message:?}")
-                    }
+                    SwarmEvent::Behaviour(RawPeerEvent::Pair(rr::Event::Message {
+                        message,
+                        ..
+                    })) => return format!("answered: {message:?}"),
                     _ => continue,
                 }
             }
@@ -483,12 +494,13 @@ async fn malformed_and_oversized_pairing_messages_are_refused_and_counted() {
             outcome.starts_with("failed"),
             "a bad message got an answer: {outcome}"
         );
+        outcomes.push(outcome);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while net_stats(&ada).await.malformed < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "malformed input not counted: {:?}",
+            "malformed input not counted: {:?} (the sender saw {outcomes:?})",
             net_stats(&ada).await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -498,9 +510,10 @@ async fn malformed_and_oversized_pairing_messages_are_refused_and_counted() {
 }
 
 /// Regression (round 1): a stranger's grace period started again on every reconnect, so one could
-/// stay connected and keep asking by reconnecting just before it ran out.
+/// stay connected and keep asking by reconnecting just before it ran out. Now a stranger has three
+/// grace periods per 10 minutes in all, however often they reconnect.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stranger_who_reconnects_gets_no_new_grace_period() {
+async fn a_stranger_who_keeps_reconnecting_runs_out_of_time() {
     let [a] = dirs();
     let short_grace = NetConfig {
         stranger_grace: Duration::from_secs(2),
@@ -510,30 +523,32 @@ async fn a_stranger_who_reconnects_gets_no_new_grace_period() {
     let address = address_of(&ada).await;
     let ada_peer = ada.engine.peer_id();
     let (mallory, mut events) = hostile_node();
-    mallory.dial(ada_peer, vec![address.clone()]).await.unwrap();
 
-    // Wait until Ada closes the connection: the grace period is spent.
-    let closed = tokio::time::timeout(Duration::from_secs(20), async {
-        let mut was_connected = false;
-        loop {
-            match events.recv().await {
-                Some(NetEvent::Connection { peer, kind }) if peer == ada_peer => {
-                    if kind.is_some() {
-                        was_connected = true;
-                    } else if was_connected {
-                        return;
+    // Connect and wait to be closed, three times over: the whole budget (3 × 2 s) is spent.
+    for round in 1..=3 {
+        mallory.dial(ada_peer, vec![address.clone()]).await.unwrap();
+        let closed = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut was_connected = false;
+            loop {
+                match events.recv().await {
+                    Some(NetEvent::Connection { peer, kind }) if peer == ada_peer => {
+                        if kind.is_some() {
+                            was_connected = true;
+                        } else if was_connected {
+                            return;
+                        }
                     }
+                    Some(_) => continue,
+                    None => panic!("the stranger's node stopped"),
                 }
-                Some(_) => continue,
-                None => panic!("the stranger's node stopped"),
             }
-        }
-    })
-    .await;
-    assert!(
-        closed.is_ok(),
-        "Ada kept a stranger connected past its grace period"
-    );
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "round {round}: Ada kept a stranger connected past its grace period"
+        );
+    }
 
     // Reconnecting at once buys nothing: the request is refused (or the connection is already
     // gone), never stored.
@@ -556,7 +571,51 @@ async fn a_stranger_who_reconnects_gets_no_new_grace_period() {
         panic!()
     };
     assert!(incoming.is_empty(), "nothing stored from a spent stranger");
-    assert!(net_stats(&ada).await.strangers_closed >= 1);
+    let stats = net_stats(&ada).await;
+    assert!(stats.strangers_closed >= 3, "{stats:?}");
     mallory.shutdown(Duration::from_secs(2)).await;
     ada.stop().await;
+}
+
+/// A stranger's connection budget must not stop an answer we asked for: Grace accepts Ada's
+/// request long after Ada's budget for strangers (three times 2 s here) would have run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_accepted_minutes_later_still_gets_through() {
+    let [a, g] = dirs();
+    let short_grace = || NetConfig {
+        stranger_grace: Duration::from_secs(2),
+        ..lan()
+    };
+    let mut ada = Peer::start_with(a.path(), "Ada", short_grace()).await;
+    let mut grace = Peer::start_with(g.path(), "Grace", short_grace()).await;
+    let (ada_id, grace_id) = (ada.id.clone(), grace.id.clone());
+    ada.wait_for("Grace nearby", |e| matches!(e, Event::NearbyChanged { peers } if peers.iter().any(|p| p.peer_id == grace_id)))
+        .await;
+    ada.call(Request::SendFriendRequest {
+        peer_id: grace_id.clone(),
+    })
+    .await
+    .unwrap();
+    grace
+        .wait_for("the request", |e| matches!(e, Event::RequestReceived(_)))
+        .await;
+
+    // Longer than a stranger's whole budget (6 s): Grace takes her time.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let accepted = grace
+        .call(Request::AcceptRequest {
+            peer_id: ada_id.clone(),
+        })
+        .await;
+    assert!(
+        matches!(accepted, Ok(Response::Friend(_))),
+        "the late answer was refused: {accepted:?}"
+    );
+    ada.wait_for(
+        "Grace as a friend",
+        |e| matches!(e, Event::FriendAdded(f) if f.peer_id == grace_id),
+    )
+    .await;
+    ada.stop().await;
+    grace.stop().await;
 }

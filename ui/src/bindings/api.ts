@@ -83,7 +83,8 @@ export type NetStats = {
  */
 malformed: number, 
 /**
- * Inbound pairing requests refused by the per-peer or the global rate limit.
+ * Inbound pairing requests refused by the per-peer or the global rate limit (friends have a
+ * looser one of their own).
  */
 rate_limited: number, 
 /**
@@ -94,6 +95,15 @@ connections_denied: number,
  * Strangers' connections closed because their time budget ran out.
  */
 strangers_closed: number, 
+/**
+ * Requests from strangers whose connection budget was already spent (answered "busy").
+ */
+budget_spent: number, 
+/**
+ * Requests refused because only friends may make them (a hello or an acceptance from a
+ * stranger, anything from a blocked peer).
+ */
+not_friends: number, 
 /**
  * Events held back while the friends service was busy, delivered later (latest state wins).
  */

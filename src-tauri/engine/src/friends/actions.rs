@@ -162,7 +162,9 @@ impl Friends {
         match answer {
             PairResponse::Friends { profile } => {
                 let addresses = invite.addresses;
-                let friend = self.become_friends(inviter, &profile).await?;
+                let Some(friend) = self.become_friends(inviter, &profile).await? else {
+                    return Err(blocked_meanwhile());
+                };
                 self.shared
                     .store
                     .call(move |c| store::add_addresses(c, &inviter, &addresses))
@@ -231,14 +233,14 @@ impl Friends {
                     .store
                     .call(move |c| store::set(c, &peer, Relationship::RequestedOut, None, now))
                     .await?;
+                self.sync_friend_set().await?;
                 self.publish(Event::RequestsChanged);
                 Ok(())
             }
-            PairResponse::Friends { profile } => self
-                .become_friends(peer, &profile)
-                .await
-                .map(|_| ())
-                .map_err(Into::into),
+            PairResponse::Friends { profile } => match self.become_friends(peer, &profile).await? {
+                Some(_) => Ok(()),
+                None => Err(blocked_meanwhile()),
+            },
             PairResponse::Refused { reason } => Err(refusal_error(reason)),
             PairResponse::Ack => Err(internal("unexpected answer to a friend request")),
         }
@@ -261,7 +263,10 @@ impl Friends {
             .await
             .map_err(|e| unreachable_error("The person who asked", e))?;
         match answer {
-            PairResponse::Friends { profile } => Ok(self.become_friends(peer, &profile).await?),
+            PairResponse::Friends { profile } => self
+                .become_friends(peer, &profile)
+                .await?
+                .ok_or_else(blocked_meanwhile),
             PairResponse::Refused {
                 reason: Refusal::Busy,
             } => {
@@ -278,7 +283,7 @@ impl Friends {
                 // They withdrew their request meanwhile.
                 self.shared
                     .store
-                    .call(move |c| store::delete(c, &peer))
+                    .call(move |c| store::delete_if(c, &peer, &[Relationship::RequestedIn]))
                     .await?;
                 self.publish(Event::RequestsChanged);
                 Err(ApiError::new(
@@ -296,10 +301,12 @@ impl Friends {
         let peer = self.parse_other(peer_id)?;
         match self.relationship(peer).await? {
             Some(Relationship::RequestedIn) | Some(Relationship::RequestedOut) => {
+                let requests = [Relationship::RequestedIn, Relationship::RequestedOut];
                 self.shared
                     .store
-                    .call(move |c| store::delete(c, &peer))
+                    .call(move |c| store::delete_if(c, &peer, &requests))
                     .await?;
+                self.sync_friend_set().await?;
                 self.publish(Event::RequestsChanged);
                 Ok(())
             }
@@ -336,9 +343,11 @@ impl Friends {
             .store
             .call(move |c| store::block(c, &peer, now))
             .await?;
-        self.shared.net.block(peer).await.map_err(net_error)?;
+        // The store is the truth (the block list is loaded from it at every start): whatever the
+        // network says, stop dialling them and take them out of the friend set.
         self.lock_redial().forget(&peer);
         self.sync_friend_set().await?;
+        self.shared.net.block(peer).await.map_err(net_error)?;
         match was {
             Some(Relationship::Friend) => {
                 self.publish(Event::FriendRemoved {
@@ -368,7 +377,7 @@ impl Friends {
         }
         self.shared
             .store
-            .call(move |c| store::delete(c, &peer))
+            .call(move |c| store::delete_if(c, &peer, &[Relationship::Blocked]))
             .await?;
         self.shared.net.unblock(peer).await.map_err(net_error)?;
         self.publish(Event::BlockedChanged);
@@ -442,4 +451,8 @@ fn refusal_error(reason: Refusal) -> ApiError {
         | Refusal::InviteAlreadyUsed
         | Refusal::NotFriends => ApiError::invalid_input(reason.explain()),
     }
+}
+
+fn blocked_meanwhile() -> ApiError {
+    ApiError::invalid_input("You blocked this person meanwhile, so they were not added.")
 }

@@ -163,6 +163,7 @@ impl Friends {
         });
         let refused = |reason| PairResponse::Refused { reason };
         Ok(match decision {
+            Decision::Refuse(Refusal::NotFriends) => self.refuse_not_friends(),
             Decision::Refuse(reason) => refused(reason),
             Decision::CheckInvite => {
                 let Some(secret) = secret.as_deref().and_then(decode_secret) else {
@@ -177,9 +178,11 @@ impl Friends {
                     .await?;
                 match verdict {
                     Ok(Redeemed::First) => {
-                        self.become_friends(peer, &card).await?;
                         self.publish(Event::InvitesChanged);
-                        self.friends_answer().await?
+                        match self.become_friends(peer, &card).await? {
+                            Some(_) => self.friends_answer().await?,
+                            None => self.refuse_not_friends(),
+                        }
                     }
                     Ok(Redeemed::Repeat) => self.friends_answer().await?,
                     Err(reason) => {
@@ -188,10 +191,10 @@ impl Friends {
                     }
                 }
             }
-            Decision::BecomeFriends => {
-                self.become_friends(peer, &card).await?;
-                self.friends_answer().await?
-            }
+            Decision::BecomeFriends => match self.become_friends(peer, &card).await? {
+                Some(_) => self.friends_answer().await?,
+                None => self.refuse_not_friends(),
+            },
             Decision::StoreRequest { evict_oldest } => {
                 self.store_request(peer, &card, evict_oldest).await?;
                 PairResponse::Pending
@@ -215,6 +218,14 @@ impl Friends {
             }
             Decision::Ack => PairResponse::Ack,
         })
+    }
+
+    /// Only friends may do that (or the peer was blocked meanwhile): refused, and counted.
+    fn refuse_not_friends(&self) -> PairResponse {
+        net::bump(&self.shared.net.stats().not_friends, 1);
+        PairResponse::Refused {
+            reason: Refusal::NotFriends,
+        }
     }
 
     async fn friends_answer(&self) -> Result<PairResponse, StoreError> {
@@ -241,8 +252,9 @@ impl Friends {
                 } else {
                     None
                 };
-                store::set(c, &peer, Relationship::RequestedIn, name.as_deref(), now)?;
-                Ok((evicted, store::get(c, &peer)?))
+                // Insert only: a row that appeared meanwhile (a block, a friendship) stays.
+                let stored = store::insert_request(c, &peer, name.as_deref(), now)?;
+                Ok((evicted, if stored { store::get(c, &peer)? } else { None }))
             })
             .await?;
         if let Some(evicted) = evicted {
@@ -257,13 +269,13 @@ impl Friends {
     }
 
     /// Records `peer` as a friend (named by `card`), tells the network, publishes the change.
-    /// The row is written and read back in one store call, so a concurrent block or unfriend
-    /// cannot slip between the two.
+    /// The row is written and read back in one store call; `None` when the user blocked the peer
+    /// meanwhile (a block is never overwritten, see [`store::set`]).
     pub(super) async fn become_friends(
         &self,
         peer: PeerId,
         card: &ProfileCard,
-    ) -> Result<Friend, StoreError> {
+    ) -> Result<Option<Friend>, StoreError> {
         let name = sanitize_name(&card.display_name);
         let now = now_millis();
         let (was, row) = self
@@ -276,6 +288,9 @@ impl Friends {
                 Ok((was, row))
             })
             .await?;
+        if row.relationship != Relationship::Friend {
+            return Ok(None);
+        }
         self.sync_friend_set().await?;
         let friend = self.to_friend(row);
         if was != Some(Relationship::Friend) {
@@ -290,7 +305,7 @@ impl Friends {
             }
             self.publish(Event::FriendAdded(friend.clone()));
         }
-        Ok(friend)
+        Ok(Some(friend))
     }
 
     /// Ends a friendship on our side: the row goes, and so do the invites they redeemed.

@@ -62,6 +62,9 @@ struct Shared {
     nearby: Mutex<HashMap<PeerId, Vec<Multiaddr>>>,
     /// When to dial each absent friend.
     redial: Mutex<Redial>,
+    /// Held while the friend and awaited sets are read and sent, so two updates cannot arrive at
+    /// the network in the wrong order.
+    peer_sets: tokio::sync::Mutex<()>,
 }
 
 impl Friends {
@@ -80,6 +83,7 @@ impl Friends {
                 connected: Mutex::default(),
                 nearby: Mutex::default(),
                 redial: Mutex::default(),
+                peer_sets: tokio::sync::Mutex::default(),
             }),
         };
         let moved = friends
@@ -172,8 +176,16 @@ impl Friends {
                 continue;
             }
             let addresses = match self.row(peer).await {
-                Ok(Some(row)) => row.addresses,
-                _ => Vec::new(),
+                Ok(Some(row)) if row.relationship == Relationship::Friend => row.addresses,
+                Ok(_) => {
+                    // Unfriended or blocked while a disconnect was being handled: never again.
+                    self.lock_redial().forget(&peer);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read a friend's addresses");
+                    continue;
+                }
             };
             let _ = self.shared.net.dial(peer, addresses).await;
         }
@@ -234,15 +246,18 @@ impl Friends {
         lock(&self.shared.redial)
     }
 
+    /// Tells the network who our friends are (kept connected, exempt from strangers' limits)
+    /// and whose answer we await (peers we asked: not held to a stranger's budget).
     async fn sync_friend_set(&self) -> Result<(), StoreError> {
-        let friends: HashSet<PeerId> = self
-            .rows(Relationship::Friend)
-            .await?
-            .into_iter()
-            .map(|r| r.peer)
-            .collect();
+        let _in_order = self.shared.peer_sets.lock().await;
+        let peers = |rows: Vec<PeerRow>| rows.into_iter().map(|r| r.peer).collect::<HashSet<_>>();
+        let friends = peers(self.rows(Relationship::Friend).await?);
+        let awaited = peers(self.rows(Relationship::RequestedOut).await?);
         if let Err(error) = self.shared.net.set_friends(friends).await {
             tracing::warn!(%error, "cannot tell the network who our friends are");
+        }
+        if let Err(error) = self.shared.net.set_awaited(awaited).await {
+            tracing::warn!(%error, "cannot tell the network whose answers we await");
         }
         Ok(())
     }

@@ -114,6 +114,9 @@ pub fn invite_verdict(
     relationship: Option<Relationship>,
     now: i64,
 ) -> InviteVerdict {
+    if relationship == Some(Relationship::Blocked) {
+        return InviteVerdict::Refuse(Refusal::NotFriends);
+    }
     let Some(invite) = invite else {
         return InviteVerdict::Refuse(Refusal::InvalidInvite);
     };
@@ -279,6 +282,17 @@ mod tests {
                 invite_verdict(invite(Some(peer), NOW + 1), peer, relationship, NOW),
                 InviteVerdict::Refuse(Refusal::InviteAlreadyUsed),
                 "{relationship:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_blocked_peer_cannot_use_an_invite_even_one_it_holds() {
+        let peer = PeerId::random();
+        for invite in [invite(None, NOW + 1), invite(Some(peer), NOW + 1)] {
+            assert_eq!(
+                invite_verdict(invite, peer, Some(Blocked), NOW),
+                InviteVerdict::Refuse(Refusal::NotFriends)
             );
         }
     }

@@ -96,7 +96,9 @@ pub fn count(conn: &Connection, relationship: Relationship) -> rusqlite::Result<
     )
 }
 
-/// Puts `peer` in `relationship`, keeping its name unless a new one is given.
+/// Puts `peer` in `relationship`, keeping its name unless a new one is given. A block is never
+/// overwritten except by another block: a request or a redeem that raced with the user's "Block"
+/// cannot undo it (callers read the row back to see which won).
 pub fn set(
     conn: &Connection,
     peer: &PeerId,
@@ -109,10 +111,26 @@ pub fn set(
          ON CONFLICT (peer_id) DO UPDATE SET
             relationship = ?2,
             display_name = coalesce(?3, display_name),
-            since = CASE WHEN relationship = ?2 THEN since ELSE ?4 END",
+            since = CASE WHEN relationship = ?2 THEN since ELSE ?4 END
+         WHERE relationship <> 'blocked' OR ?2 = 'blocked'",
         params![peer.to_base58(), relationship.as_str(), display_name, now],
     )?;
     Ok(())
+}
+
+/// Stores a new incoming request unless the peer already has a row; returns whether it did.
+pub fn insert_request(
+    conn: &Connection,
+    peer: &PeerId,
+    display_name: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let inserted = conn.execute(
+        "INSERT OR IGNORE INTO peers (peer_id, relationship, display_name, since)
+         VALUES (?1, 'requested_in', ?2, ?3)",
+        params![peer.to_base58(), display_name, now],
+    )?;
+    Ok(inserted > 0)
 }
 
 pub fn set_name(conn: &Connection, peer: &PeerId, name: &str) -> rusqlite::Result<bool> {
@@ -158,7 +176,19 @@ pub fn touch(conn: &Connection, peer: &PeerId, now: i64) -> rusqlite::Result<()>
     Ok(())
 }
 
-pub fn delete(conn: &Connection, peer: &PeerId) -> rusqlite::Result<bool> {
+/// Deletes `peer`'s row if it is in one of `states` (so a race cannot delete, say, a block when a
+/// request was meant); returns whether it did.
+pub fn delete_if(
+    conn: &Connection,
+    peer: &PeerId,
+    states: &[Relationship],
+) -> rusqlite::Result<bool> {
+    let Some(row) = get(conn, peer)? else {
+        return Ok(false);
+    };
+    if !states.contains(&row.relationship) {
+        return Ok(false);
+    }
     Ok(conn.execute("DELETE FROM peers WHERE peer_id = ?1", [peer.to_base58()])? > 0)
 }
 
@@ -208,12 +238,13 @@ pub fn evict_oldest_request(conn: &Connection) -> rusqlite::Result<Option<PeerId
     Ok(oldest.parse().ok())
 }
 
-/// Ends every relationship with `peer` and revokes the invites they redeemed, in one transaction:
-/// an ex-friend's old link must never work again. Returns whether there was a row.
+/// Ends a friendship with `peer` and revokes the invites they redeemed, in one transaction: an
+/// ex-friend's old link must never work again. Returns whether they were a friend (a block that
+/// won a race is left alone).
 pub fn forget(conn: &mut Connection, peer: &PeerId) -> rusqlite::Result<bool> {
     let tx = conn.transaction()?;
     revoke_invites_of(&tx, peer)?;
-    let removed = tx.execute("DELETE FROM peers WHERE peer_id = ?1", [peer.to_base58()])? > 0;
+    let removed = delete_if(&tx, peer, &[Relationship::Friend])?;
     tx.commit()?;
     Ok(removed)
 }
@@ -489,6 +520,27 @@ mod tests {
         assert_eq!(
             redeem_invite(&mut conn, &[1u8; 16], &bob, 4).unwrap(),
             Err(Refusal::InvalidInvite)
+        );
+    }
+
+    #[test]
+    fn a_block_is_never_overwritten_by_a_racing_request_or_friendship() {
+        let mut conn = migrated(round1());
+        let peer = PeerId::random();
+        block(&mut conn, &peer, 1).unwrap();
+        set(&conn, &peer, Relationship::Friend, Some("Mallory"), 2).unwrap();
+        set(&conn, &peer, Relationship::RequestedIn, None, 3).unwrap();
+        assert!(!forget(&mut conn, &peer).unwrap());
+        assert!(!delete_if(&conn, &peer, &[Relationship::RequestedIn]).unwrap());
+        let row = get(&conn, &peer).unwrap().unwrap();
+        assert_eq!(row.relationship, Relationship::Blocked);
+        assert_eq!(
+            row.display_name, None,
+            "nothing from a blocked peer is stored"
+        );
+        assert!(
+            delete_if(&conn, &peer, &[Relationship::Blocked]).unwrap(),
+            "unblock"
         );
     }
 

@@ -118,6 +118,8 @@ pub struct EventLoop {
     alive: HashMap<ConnectionId, (PeerId, Instant)>,
     /// Peers whose connections are kept: friends, and the relays we reserve on.
     friends: HashSet<PeerId>,
+    /// Peers we asked to be friends, whose answer we await: not held to a stranger's budget.
+    awaited: HashSet<PeerId>,
     /// The configured relays' peer ids (never closed as strangers).
     relays: HashSet<PeerId>,
     /// Circuit listeners (reservations) by listener, with their relay's address.
@@ -246,6 +248,7 @@ impl EventLoop {
             connections: HashMap::new(),
             alive: HashMap::new(),
             friends: HashSet::new(),
+            awaited: HashSet::new(),
             relays: config.relays.iter().filter_map(peer_of).collect(),
             relay_listeners,
             relay_retries: Vec::new(),
@@ -363,6 +366,12 @@ impl EventLoop {
                     limits.bypass_peer_id(friend);
                 }
                 self.friends = friends;
+            }
+            Command::SetAwaited { awaited } => {
+                for peer in &awaited {
+                    self.stranger_deadlines.remove(peer);
+                }
+                self.awaited = awaited;
             }
             Command::Addresses { reply } => {
                 if self.swarm.listeners().next().is_none() && !self.config.listen.is_empty() {
@@ -509,7 +518,7 @@ impl EventLoop {
             .collect();
         for peer in expired {
             self.stranger_deadlines.remove(&peer);
-            if !self.friends.contains(&peer) && self.swarm.is_connected(&peer) {
+            if !self.is_known(&peer) && self.swarm.is_connected(&peer) {
                 tracing::debug!(%peer, "closing a stranger's connection");
                 bump(&self.stats.strangers_closed, 1);
                 let _ = self.swarm.disconnect_peer_id(peer);
@@ -543,7 +552,7 @@ impl EventLoop {
                     .insert(connection_id, endpoint.is_relayed());
                 let now = Instant::now();
                 self.alive.insert(connection_id, (peer_id, now));
-                if !self.friends.contains(&peer_id) && !self.relays.contains(&peer_id) {
+                if !self.is_known(&peer_id) && !self.relays.contains(&peer_id) {
                     // The budget runs from their first connection in the window: reconnecting
                     // does not buy more time. An already spent budget closes at the next tick.
                     let deadline = self.stranger_budget.deadline(peer_id, now);
@@ -729,13 +738,23 @@ impl EventLoop {
         request: PairRequest,
         channel: rr::ResponseChannel<PairResponse>,
     ) {
-        let stranger = !self.friends.contains(&peer);
         let now = Instant::now();
-        let budget_spent = self
-            .stranger_deadlines
-            .get(&peer)
-            .is_some_and(|deadline| *deadline <= now);
-        if stranger && (budget_spent || !self.pair_limit.allow(peer, now)) {
+        let allowed = if self.is_known(&peer) {
+            self.pair_limit.allow_known(peer, now)
+        } else {
+            let budget_spent = self
+                .stranger_deadlines
+                .get(&peer)
+                .is_some_and(|deadline| *deadline <= now);
+            if budget_spent {
+                bump(&self.stats.budget_spent, 1);
+                tracing::debug!(%peer, "a stranger whose connection budget is spent asked again");
+                self.answer_busy(channel);
+                return;
+            }
+            self.pair_limit.allow(peer, now)
+        };
+        if !allowed {
             bump(&self.stats.rate_limited, 1);
             tracing::debug!(%peer, "pairing request over the rate limit");
             self.answer_busy(channel);
@@ -760,6 +779,11 @@ impl EventLoop {
             tracing::debug!(%peer, "the friends service is busy; answering busy");
         }
         self.answer_busy(channel);
+    }
+
+    /// A friend, or a peer whose answer to our friend request we await.
+    fn is_known(&self, peer: &PeerId) -> bool {
+        self.friends.contains(peer) || self.awaited.contains(peer)
     }
 
     fn answer_busy(&mut self, channel: rr::ResponseChannel<PairResponse>) {

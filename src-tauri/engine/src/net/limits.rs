@@ -4,10 +4,12 @@
 //! every allowance here is bounded both per peer and in total, and every refusal is counted
 //! ([`super::Stats`]):
 //! - [`PairRateLimit`]: token buckets on the `/earshot/pair/1` protocol, one per peer and one for
-//!   all strangers together; friends are not limited (they are few and known).
-//! - [`StrangerBudget`]: how long a stranger may stay connected. The budget runs from the first
-//!   connection in a window and does not start again when they reconnect, so a scanner cannot
-//!   hold a connection open by reconnecting every 19 seconds.
+//!   all strangers together; friends (and peers whose answer we await) have a looser bucket of
+//!   their own, so even a friend cannot flood us.
+//! - [`StrangerBudget`]: how long a stranger may stay connected: `grace` per connection, and three
+//!   times that in all per 10-minute window, however often they reconnect, so a scanner cannot hold
+//!   a connection open by reconnecting every 19 seconds, while a person whose first try was slow
+//!   can still try again.
 //! - libp2p's `connection_limits` (configured in the event loop) caps pending and established
 //!   connections per peer and in total, with friends and relays exempt.
 
@@ -24,8 +26,14 @@ const PER_PEER_PER_SEC: f64 = 1.0 / 6.0;
 /// party where everyone pairs at once; a flood from many peer ids is capped here.
 const GLOBAL_BURST: f64 = 40.0;
 const GLOBAL_PER_SEC: f64 = 2.0;
+/// Pairing requests from a friend: a burst of 20, then one per second (hellos on every
+/// connection and profile change are far fewer).
+const KNOWN_BURST: f64 = 20.0;
+const KNOWN_PER_SEC: f64 = 1.0;
 /// Per-peer state kept at most; beyond this the fullest buckets (peers who have been quiet) go.
 const MAX_TRACKED_PEERS: usize = 4096;
+/// A stranger's whole budget per window, in connection grace periods.
+const GRACES_PER_WINDOW: u32 = 3;
 /// A stranger's connection budget is measured over this window.
 pub const STRANGER_WINDOW: Duration = Duration::from_secs(10 * 60);
 
@@ -66,6 +74,8 @@ impl TokenBucket {
 pub struct PairRateLimit {
     per_peer: HashMap<PeerId, TokenBucket>,
     global: TokenBucket,
+    /// Friends' buckets; friends are few (our own choice), but the map is bounded all the same.
+    known: HashMap<PeerId, TokenBucket>,
 }
 
 impl PairRateLimit {
@@ -73,7 +83,20 @@ impl PairRateLimit {
         Self {
             per_peer: HashMap::new(),
             global: TokenBucket::full(GLOBAL_BURST, now),
+            known: HashMap::new(),
         }
+    }
+
+    /// Whether a request from friend `peer` may be handled now (and spends its token).
+    pub fn allow_known(&mut self, peer: PeerId, now: Instant) -> bool {
+        if self.known.len() >= MAX_TRACKED_PEERS && !self.known.contains_key(&peer) {
+            self.known
+                .retain(|_, bucket| !bucket.is_full(KNOWN_BURST, KNOWN_PER_SEC, now));
+        }
+        self.known
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::full(KNOWN_BURST, now))
+            .take(KNOWN_BURST, KNOWN_PER_SEC, now)
     }
 
     /// Whether a request from stranger `peer` may be handled now (and spends its token).
@@ -134,7 +157,7 @@ impl StrangerBudget {
         if now.saturating_duration_since(*start) >= STRANGER_WINDOW {
             *start = now;
         }
-        *start + self.grace
+        (now + self.grace).min(*start + self.grace * GRACES_PER_WINDOW)
     }
 
     /// Starts a fresh budget for `peer` (a friend who was just removed gets the usual grace).
@@ -182,6 +205,20 @@ mod tests {
     }
 
     #[test]
+    fn a_friend_has_a_looser_bucket_of_its_own() {
+        let t0 = Instant::now();
+        let mut limit = PairRateLimit::new(t0);
+        let friend = PeerId::random();
+        let allowed = (0..50).filter(|_| limit.allow_known(friend, t0)).count();
+        assert_eq!(allowed, 20, "a friend cannot flood either");
+        assert!(limit.allow_known(friend, t0 + secs(1.0)));
+        assert!(
+            limit.allow(PeerId::random(), t0),
+            "a friend's requests do not spend the strangers' bucket"
+        );
+    }
+
+    #[test]
     fn the_per_peer_table_stays_bounded_under_a_flood() {
         let t0 = Instant::now();
         let mut limit = PairRateLimit::new(t0);
@@ -192,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn reconnecting_does_not_restart_a_strangers_grace_period() {
+    fn reconnecting_cannot_stretch_a_strangers_budget_past_three_grace_periods() {
         let t0 = Instant::now();
         let grace = Duration::from_secs(20);
         let mut budget = StrangerBudget::new(grace);
@@ -200,11 +237,16 @@ mod tests {
         assert_eq!(budget.deadline(peer, t0), t0 + grace);
         assert_eq!(
             budget.deadline(peer, t0 + secs(19.0)),
-            t0 + grace,
-            "a reconnect keeps the first deadline"
+            t0 + secs(39.0),
+            "a second try gets a grace period of its own"
+        );
+        assert_eq!(
+            budget.deadline(peer, t0 + secs(50.0)),
+            t0 + secs(60.0),
+            "but no more than three in all"
         );
         assert!(
-            budget.deadline(peer, t0 + secs(30.0)) < t0 + secs(30.0),
+            budget.deadline(peer, t0 + secs(61.0)) < t0 + secs(61.0),
             "a reconnect after the budget is spent is already due"
         );
         let next_window = t0 + STRANGER_WINDOW + secs(1.0);

@@ -199,6 +199,9 @@ enum Command {
     SetFriends {
         friends: HashSet<PeerId>,
     },
+    SetAwaited {
+        awaited: HashSet<PeerId>,
+    },
     Addresses {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
@@ -300,6 +303,12 @@ impl Client {
     /// Tells the loop whose connections to keep.
     pub async fn set_friends(&self, friends: HashSet<PeerId>) -> Result<(), NetError> {
         self.send(Command::SetFriends { friends }).await
+    }
+
+    /// Tells the loop whose answer we await (peers we asked to be friends): they are not held to
+    /// a stranger's connection budget, so an answer given minutes later still gets through.
+    pub async fn set_awaited(&self, awaited: HashSet<PeerId>) -> Result<(), NetError> {
+        self.send(Command::SetAwaited { awaited }).await
     }
 
     /// Where this node can be reached: listen addresses (relayed ones included) and confirmed
