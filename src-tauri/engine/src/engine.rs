@@ -468,7 +468,13 @@ impl From<StoreError> for ApiError {
         tracing::error!(%error, "store error");
         let kind = match error {
             StoreError::Closed => ErrorKind::ShuttingDown,
-            _ => ErrorKind::Storage,
+            StoreError::Interrupted { .. } => ErrorKind::Internal,
+            StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::CannotDecrypt { .. }
+            | StoreError::Locked { .. }
+            | StoreError::Open { .. }
+            | StoreError::Sqlite { .. } => ErrorKind::Storage,
         };
         ApiError::new(kind, error.to_string())
     }

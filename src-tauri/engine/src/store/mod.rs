@@ -69,6 +69,12 @@ pub enum StoreError {
     },
     #[error("the database has been closed")]
     Closed,
+    /// A bug interrupted the operation (it panicked on the store thread). Its transaction, if
+    /// any, was rolled back and the store goes on serving other calls.
+    #[error(
+        "an internal error interrupted a database operation on {path}; nothing was changed by it"
+    )]
+    Interrupted { path: PathBuf },
 }
 
 impl StoreError {
@@ -168,7 +174,17 @@ impl Store {
             .send(Command::Run(job))
             .await
             .map_err(|_| StoreError::Closed)?;
-        let result = answer.await.map_err(|_| StoreError::Closed)?;
+        // The job was queued: a dropped answer means it panicked (the thread reports and goes on)
+        // or the thread is gone.
+        let result = answer.await.map_err(|_| {
+            if self.commands.is_closed() {
+                StoreError::Closed
+            } else {
+                StoreError::Interrupted {
+                    path: self.path.clone(),
+                }
+            }
+        })?;
         result.map_err(|e| StoreError::from_sqlite(&self.path, e))
     }
 
@@ -189,7 +205,15 @@ fn run(conn: Connection, mut inbox: mpsc::Receiver<Command>, path: &Path) {
     let mut conn = conn;
     while let Some(command) = inbox.blocking_recv() {
         match command {
-            Command::Run(job) => job(&mut conn),
+            Command::Run(job) => {
+                // A panicking job must not take the store down with it (every later call would
+                // fail as "closed"): its transaction is rolled back as it unwinds, and the caller
+                // gets `Interrupted`.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut conn)));
+                if ran.is_err() {
+                    tracing::error!(path = %path.display(), "a database operation panicked; the store goes on");
+                }
+            }
             Command::Close => break,
         }
     }
@@ -204,4 +228,49 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyOptions;
+
+    #[tokio::test]
+    async fn a_panicking_operation_is_rolled_back_and_the_store_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            busy_timeout: Duration::from_millis(200),
+            keys: KeyOptions::key_file_only(),
+            unencrypted: false,
+        };
+        let key = DataKey::from_bytes_for_tests([7; 32]);
+        let (store, closed) = Store::open(&dir.path().join(FILE_NAME), options, &key)
+            .await
+            .unwrap();
+        let panicked = store
+            .call(|c| -> rusqlite::Result<()> {
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ('x', '1', 0)",
+                    [],
+                )?;
+                panic!("a bug in the middle of a transaction");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Interrupted { .. })),
+            "{panicked:?}"
+        );
+        let rows: i64 = store
+            .call(|c| {
+                c.query_row("SELECT count(*) FROM settings WHERE key = 'x'", [], |r| {
+                    r.get(0)
+                })
+            })
+            .await
+            .expect("the store still answers");
+        assert_eq!(rows, 0, "the interrupted transaction was rolled back");
+        store.close().await;
+        assert!(closed.wait(Duration::from_secs(5)).await);
+    }
 }
