@@ -684,11 +684,13 @@ pub enum Event {
     BlockedChanged,
     /// Invites were made, used, revoked or purged.
     InvitesChanged,
-    /// A part of the engine failed unexpectedly (a bug). It was restarted when it could be;
-    /// the window shows the message.
+    /// A part of the engine failed unexpectedly (a bug); the window shows the message. When
+    /// `fatal` is false the part went on with its next input; when true it stopped (the network,
+    /// the library scanner or the player) and Earshot must be restarted to use it again.
     EngineFault {
         component: String,
         message: String,
+        fatal: bool,
     },
     NearbyChanged {
         peers: Vec<NearbyPeer>,

@@ -8,6 +8,8 @@ export interface Fault {
   id: number;
   component: string;
   message: string;
+  /** The part stopped: Earshot must be restarted to use it again. */
+  fatal: boolean;
 }
 
 interface Session {
@@ -26,9 +28,9 @@ const MAX_FAULTS = 5;
 let nextFaultId = 1;
 
 /** Records an engine fault for the banner (the same one repeated is shown once). */
-export function addFault(component: string, message: string): void {
+export function addFault(component: string, message: string, fatal = false): void {
   if (session.faults.some((f) => f.component === component && f.message === message)) return;
-  session.faults.push({ id: nextFaultId++, component, message });
+  session.faults.push({ id: nextFaultId++, component, message, fatal });
   if (session.faults.length > MAX_FAULTS) session.faults.shift();
 }
 
@@ -61,7 +63,7 @@ export async function startSession(): Promise<void> {
         if (session.status) session.status.listen_addrs = event.listen_addrs;
         break;
       case 'engine_fault':
-        addFault(event.component, event.message);
+        addFault(event.component, event.message, event.fatal);
         break;
     }
   });

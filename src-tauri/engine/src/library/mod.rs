@@ -82,7 +82,7 @@ impl Library {
             changed,
         };
         // A panic in the scanner is reported to the window (it cannot scan again until restart).
-        crate::supervise::spawn("library", events.clone(), scanner.run());
+        crate::supervise::spawn_essential("library", events.clone(), scanner.run());
         Ok(Self {
             store,
             events,

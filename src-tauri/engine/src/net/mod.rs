@@ -247,7 +247,7 @@ pub fn start_supervised(
         stats: Arc::default(),
     };
     let event_loop = EventLoop::new(keypair, config, inbox, events, client.clone())?;
-    crate::supervise::spawn("network", faults, event_loop.run());
+    crate::supervise::spawn_essential("network", faults, event_loop.run());
     Ok((client, events_rx))
 }
 
