@@ -444,8 +444,15 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
+    // A leftover temporary file could have wider permissions (the mode applies only to a file
+    // being created): remove it and create a fresh one, failing rather than reusing one.
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -478,6 +485,21 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_is_never_written_into_a_leftover_readable_temp_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("earshot.key");
+        let tmp = dir.path().join("earshot.key.tmp");
+        std::fs::write(&tmp, b"old").unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&path, b"secret").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the key file is owner-only");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+    }
 
     /// A keyring in memory.
     #[derive(Debug, Default)]
