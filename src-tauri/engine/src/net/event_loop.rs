@@ -60,6 +60,10 @@ pub(super) const ADDRESS_WAIT: Duration = Duration::from_secs(3);
 const RELAY_RETRY: Duration = Duration::from_secs(5);
 /// A pairing round trip over a slow relay fits easily.
 pub(super) const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
+/// Peers kept in the nearby list, and addresses per peer: a LAN has a handful of Earshots; a
+/// host announcing thousands of peer ids over mDNS is ignored beyond this.
+const MAX_NEARBY: usize = 64;
+const MAX_NEARBY_ADDRESSES: usize = 8;
 /// Connection limits. Friends and relays are exempt; these bound what strangers can hold open:
 /// handshakes in progress, connections per peer (a direct and a relayed one, plus a redial), and
 /// connections in all.
@@ -694,10 +698,16 @@ impl EventLoop {
                     if peer == *self.swarm.local_peer_id() {
                         continue;
                     }
-                    let addresses = self.nearby.entry(peer).or_default();
-                    if !addresses.contains(&address) {
-                        addresses.push(address.clone());
+                    // mDNS is unauthenticated: one host can announce any number of peer ids.
+                    if !self.nearby.contains_key(&peer) && self.nearby.len() >= MAX_NEARBY {
+                        tracing::debug!(%peer, "the nearby list is full; ignoring an announcement");
+                        continue;
                     }
+                    let addresses = self.nearby.entry(peer).or_default();
+                    if addresses.len() >= MAX_NEARBY_ADDRESSES || addresses.contains(&address) {
+                        continue;
+                    }
+                    addresses.push(address.clone());
                     self.swarm.add_peer_address(peer, address);
                 }
                 self.emit_nearby();
