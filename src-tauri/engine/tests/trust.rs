@@ -619,3 +619,68 @@ async fn a_request_accepted_minutes_later_still_gets_through() {
     ada.stop().await;
     grace.stop().await;
 }
+
+/// A database exactly as round 1 wrote it (plaintext, schema 3, invite secrets in clear): on the
+/// first start it is encrypted, its invites are kept as hashes, friends stay friends, and an open
+/// round-1 link still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_one_database_keeps_its_friends_and_its_open_invites_work() {
+    use earshot_engine::friends::invite::Invite;
+
+    let [a, b] = dirs();
+    let robin = PeerId::random();
+    let (open, used): ([u8; 16], [u8; 16]) = (rand::random(), rand::random());
+    let far = 4_000_000_000_000i64;
+    {
+        let conn = rusqlite::Connection::open(a.path().join("earshot.sqlite3")).unwrap();
+        for sql in [
+            include_str!("../../../migrations/0001_profile_and_settings.sql"),
+            include_str!("../../../migrations/0002_friends.sql"),
+            include_str!("../../../migrations/0003_library.sql"),
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.execute(
+            "INSERT INTO peers (peer_id, relationship, display_name, since) VALUES (?1, 'friend', 'Robin', 1)",
+            [robin.to_base58()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO invites (secret, created_at, expires_at) VALUES (?1, 1, ?2)",
+            rusqlite::params![&open[..], far],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO invites (secret, created_at, expires_at, redeemed_by, redeemed_at) VALUES (?1, 1, ?2, ?3, 2)",
+            rusqlite::params![&used[..], far, robin.to_base58()],
+        )
+        .unwrap();
+    }
+
+    let ada = Peer::start(a.path(), "Ada").await;
+    let friends = ada.friends().await;
+    assert_eq!(friends.len(), 1);
+    assert_eq!(friends[0].display_name, "Robin");
+    let listed = invites(&ada).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let used_by: Vec<_> = listed.iter().filter_map(|i| i.used_by.as_ref()).collect();
+    assert_eq!(used_by.len(), 1);
+    assert_eq!(used_by[0].display_name.as_deref(), Some("Robin"));
+
+    let link = Invite {
+        inviter: ada.engine.peer_id(),
+        addresses: vec![address_of(&ada).await],
+        secret: open,
+        expires_at: far,
+    }
+    .to_link();
+    let bob = Peer::start(b.path(), "Bob").await;
+    let friend = bob
+        .redeem(&link)
+        .await
+        .expect("the open round-1 invite to work");
+    assert_eq!(friend.display_name, "Ada");
+    ada.stop().await;
+    bob.stop().await;
+}
