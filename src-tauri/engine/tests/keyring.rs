@@ -123,7 +123,7 @@ fn config(dir: &Path) -> Config {
 async fn the_key_is_kept_in_a_secret_service_started_by_the_test() {
     let mut service = match SecretService::start() {
         Ok(service) => service,
-        Err(reason) if std::env::var_os("CI").is_some() => {
+        Err(reason) if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) => {
             panic!("CI must run the keyring test: {reason}")
         }
         Err(reason) => {
