@@ -106,7 +106,11 @@ impl Player {
             chained: None,
         };
         // A panic in the player is reported to the window rather than lost.
-        crate::supervise::spawn_essential("player", actor.events.clone(), actor.run(calls, reports));
+        crate::supervise::spawn_essential(
+            "player",
+            actor.events.clone(),
+            actor.run(calls, reports),
+        );
         Self { inbox }
     }
 
