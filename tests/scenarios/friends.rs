@@ -154,3 +154,44 @@ fn the_demo_friend_stops_on_sigterm_whether_or_not_its_input_is_open() {
         );
     }
 }
+
+/// Invites can be listed and revoked through `earshot-node`, as in the window: who used one shows,
+/// a revoked link stops working, and an unfriended friend's invite is revoked with them.
+#[test]
+fn invites_are_listed_and_revoked_through_the_control_protocol() {
+    let dirs = dirs::<3>();
+    let mut ada = named(dirs[0].path(), "Ada");
+    let mut grace = named(dirs[1].path(), "Grace");
+    let mut bob = named(dirs[2].path(), "Bob");
+    let grace_id = peer_id(&mut grace);
+    let for_grace = invite(&mut ada);
+    let for_bob = invite(&mut ada);
+    grace
+        .call(json!({"type": "redeem_invite", "link": for_grace}))
+        .unwrap();
+
+    let listed = ada.call(json!({"type": "list_invites"})).unwrap();
+    let invites = listed["invites"].as_array().unwrap().clone();
+    assert_eq!(invites.len(), 2, "{listed}");
+    let used: Vec<_> = invites.iter().filter(|i| !i["used_by"].is_null()).collect();
+    assert_eq!(used.len(), 1, "{listed}");
+    assert_eq!(used[0]["used_by"]["peer_id"], grace_id.as_str());
+    assert_eq!(used[0]["used_by"]["display_name"], "Grace");
+
+    let open = invites.iter().find(|i| i["used_by"].is_null()).unwrap();
+    ada.call(json!({"type": "revoke_invite", "id": open["id"]}))
+        .unwrap();
+    let refused = bob
+        .call(json!({"type": "redeem_invite", "link": for_bob}))
+        .unwrap_err();
+    assert_eq!(refused["kind"], "invalid_input", "{refused}");
+
+    ada.call(json!({"type": "remove_friend", "peer_id": grace_id}))
+        .unwrap();
+    let listed = ada.call(json!({"type": "list_invites"})).unwrap();
+    assert_eq!(
+        listed["invites"].as_array().unwrap().len(),
+        0,
+        "unfriending revokes the invite Grace used: {listed}"
+    );
+}
