@@ -43,7 +43,7 @@ pub enum ProbeError {
     UnknownFormat,
     #[error("the file has no audio track")]
     NoAudio,
-    #[error("the audio codec is not supported: {0}")]
+    #[error("{0} is not supported yet: Earshot cannot play this file")]
     UnsupportedCodec(String),
     #[error("the file is damaged: {0}")]
     Damaged(String),
@@ -153,7 +153,7 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
     let channels = params.channels.as_ref().map_or(0, |c| c.count()) as u16;
     let codec = match symphonia::default::get_codecs().get_audio_decoder(params.codec) {
         Some(registered) => registered.codec.info.short_name.to_string(),
-        None => return Err(ProbeError::UnsupportedCodec(format!("{:?}", params.codec))),
+        None => return Err(ProbeError::UnsupportedCodec(codec_name(params.codec))),
     };
 
     // The frame count: from the container when it says, else by counting packets (MP3 without a
@@ -408,6 +408,16 @@ pub fn hash_file(path: &Path) -> Result<String, ProbeError> {
         hasher.update(&buffer[..n]);
     }
     Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// A person's name for a codec symphonia found but cannot decode.
+fn codec_name(codec: symphonia::core::codecs::audio::AudioCodecId) -> String {
+    use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+    if codec == CODEC_ID_OPUS {
+        "Opus".to_string()
+    } else {
+        format!("The audio codec ({codec:?})")
+    }
 }
 
 #[cfg(test)]

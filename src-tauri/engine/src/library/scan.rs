@@ -53,11 +53,41 @@ enum Outcome {
     },
 }
 
-/// Whether a path names an audio file by its extension.
-pub fn is_audio_path(path: &Path) -> bool {
+/// Audio formats people keep in music folders that Earshot cannot play yet, by extension, with
+/// the name a person knows them by. They are walked like the others so the scan report says so,
+/// rather than leaving them out without a word.
+pub const UNSUPPORTED_EXTENSIONS: &[(&str, &str)] = &[
+    ("opus", "Opus"),
+    ("wma", "Windows Media Audio"),
+    ("ape", "Monkey's Audio (APE)"),
+    ("wv", "WavPack"),
+    ("mpc", "Musepack"),
+    ("tta", "True Audio"),
+    ("dsf", "DSD"),
+    ("dff", "DSD"),
+];
+
+fn lowercase_extension(path: &Path) -> Option<String> {
     path.extension()
         .and_then(|e| e.to_str())
-        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .map(str::to_ascii_lowercase)
+}
+
+/// Whether a path names an audio file by its extension (playable or not).
+pub fn is_audio_path(path: &Path) -> bool {
+    lowercase_extension(path).is_some_and(|e| {
+        AUDIO_EXTENSIONS.contains(&e.as_str())
+            || UNSUPPORTED_EXTENSIONS.iter().any(|(ext, _)| *ext == e)
+    })
+}
+
+/// The format's name, when `path` names an audio format Earshot cannot play.
+pub fn unsupported_format(path: &Path) -> Option<&'static str> {
+    let e = lowercase_extension(path)?;
+    UNSUPPORTED_EXTENSIONS
+        .iter()
+        .find(|(ext, _)| *ext == e)
+        .map(|(_, name)| *name)
 }
 
 /// Every audio file under `dir` (following no symlinked directories, so loops cannot trap it),
@@ -299,6 +329,14 @@ fn read_file(
     seen_art: &Mutex<std::collections::HashSet<String>>,
 ) -> Outcome {
     let path_text = file.path.to_string_lossy().into_owned();
+    if let Some(format) = unsupported_format(&file.path) {
+        return Outcome::Problem {
+            path: path_text,
+            reason: probe::ProbeError::UnsupportedCodec(format.to_string()).to_string(),
+            size: file.size,
+            mtime: file.mtime,
+        };
+    }
     let read = std::panic::catch_unwind(|| probe::read(&file.path)).unwrap_or_else(|_| {
         Err(probe::ProbeError::Unreadable(
             "the decoder failed on this file (a bug in the decoder; the file is probably damaged)"
