@@ -22,6 +22,8 @@ use serde_json::json;
 
 #[path = "bench_events.rs"]
 mod events;
+#[path = "bench_idle.rs"]
+mod idle;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -39,6 +41,8 @@ pub enum Bench {
     Store,
     /// Bytes of the player's events with 20,000 tracks queued: a pause before and after.
     Events,
+    /// CPU share of an idle peer with one friend online, over 60 s.
+    Idle,
 }
 
 pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> {
@@ -49,6 +53,7 @@ pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> 
         Bench::Playback => crate::bench_audio::playback().await,
         Bench::Store => store(runs).await,
         Bench::Events => events::run().await,
+        Bench::Idle => idle::run(60).await,
     }
 }
 

@@ -329,7 +329,7 @@ pub async fn playback() -> anyhow::Result<serde_json::Value> {
 }
 
 /// User + system CPU time of this process.
-fn cpu_time() -> Duration {
+pub(crate) fn cpu_time() -> Duration {
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF is always valid.
     let usage = unsafe {
