@@ -30,13 +30,14 @@ pub async fn run(seconds: u64) -> anyhow::Result<serde_json::Value> {
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout from the demo friend"))?;
-    let (link_tx, link_rx) = std::sync::mpsc::channel();
+    let (link_tx, link_rx) = std::sync::mpsc::sync_channel(1);
     // Reads the invite, then keeps draining so the friend never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
                 if let Some(link) = value["demo_invite"].as_str() {
-                    let _ = link_tx.send(link.to_string());
+                    // Only the first is wanted; never block the draining.
+                    let _ = link_tx.try_send(link.to_string());
                 }
             }
         }
