@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{befriend, dirs, lan, Peer};
+use common::{ask_over_the_lan, befriend, dirs, lan, Peer};
 use earshot_engine::api::{ConnectionKind, ErrorKind, Event, Request, Response};
 use earshot_engine::net::NetConfig;
 use earshot_engine::{Config, Engine};
@@ -432,22 +432,7 @@ async fn a_peer_found_nearby_can_be_asked_and_accepted_as_a_friend() {
     let grace_id = grace.id.clone();
     let ada_id = ada.id.clone();
 
-    let started = std::time::Instant::now();
-    ada.wait_for("Grace nearby", |e| matches!(e, Event::NearbyChanged { peers } if peers.iter().any(|p| p.peer_id == grace_id)))
-        .await;
-    println!("LAN discovery took {:?}", started.elapsed());
-
-    ada.call(Request::SendFriendRequest {
-        peer_id: grace_id.clone(),
-    })
-    .await
-    .unwrap();
-    let Event::RequestReceived(card) = grace
-        .wait_for("the request", |e| matches!(e, Event::RequestReceived(_)))
-        .await
-    else {
-        unreachable!()
-    };
+    let card = ask_over_the_lan(&mut ada, &mut grace).await;
     assert_eq!(card.display_name.as_deref(), Some("Ada"));
     let Response::Requests { outgoing, .. } = ada.call(Request::ListRequests).await.unwrap() else {
         panic!()
@@ -489,17 +474,8 @@ async fn a_declined_request_is_dropped_without_telling_the_sender() {
     let dirs = dirs::<2>();
     let mut ada = Peer::start_with(dirs[0].path(), "Ada", lan()).await;
     let mut grace = Peer::start_with(dirs[1].path(), "Grace", lan()).await;
-    let (ada_id, grace_id) = (ada.id.clone(), grace.id.clone());
-    ada.wait_for("Grace nearby", |e| matches!(e, Event::NearbyChanged { peers } if peers.iter().any(|p| p.peer_id == grace_id)))
-        .await;
-    ada.call(Request::SendFriendRequest {
-        peer_id: grace_id.clone(),
-    })
-    .await
-    .unwrap();
-    grace
-        .wait_for("the request", |e| matches!(e, Event::RequestReceived(_)))
-        .await;
+    let ada_id = ada.id.clone();
+    ask_over_the_lan(&mut ada, &mut grace).await;
 
     grace
         .call(Request::RejectRequest { peer_id: ada_id })

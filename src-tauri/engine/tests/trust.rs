@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{befriend, dirs, lan, Peer};
+use common::{ask_over_the_lan, befriend, dirs, lan, Peer};
 use earshot_engine::api::{
     ErrorKind, Event, InviteInfo, LinkPreview, LinkStanding, Request, Response,
 };
@@ -589,16 +589,7 @@ async fn a_request_accepted_minutes_later_still_gets_through() {
     let mut ada = Peer::start_with(a.path(), "Ada", short_grace()).await;
     let mut grace = Peer::start_with(g.path(), "Grace", short_grace()).await;
     let (ada_id, grace_id) = (ada.id.clone(), grace.id.clone());
-    ada.wait_for("Grace nearby", |e| matches!(e, Event::NearbyChanged { peers } if peers.iter().any(|p| p.peer_id == grace_id)))
-        .await;
-    ada.call(Request::SendFriendRequest {
-        peer_id: grace_id.clone(),
-    })
-    .await
-    .unwrap();
-    grace
-        .wait_for("the request", |e| matches!(e, Event::RequestReceived(_)))
-        .await;
+    ask_over_the_lan(&mut ada, &mut grace).await;
 
     // Longer than a stranger's whole budget (6 s): Grace takes her time.
     tokio::time::sleep(Duration::from_secs(8)).await;

@@ -151,14 +151,15 @@ impl Friends {
             }
             Some(Relationship::RequestedOut) | Some(Relationship::RequestedIn) | None => {}
         }
-        let request = PairRequest::Redeem {
-            secret: invite.secret_text(),
-            profile: self.my_card().await?,
-        };
+        let secret = invite.secret_text();
         let answer = self
-            .send_pair_retrying(inviter, invite.addresses.clone(), request)
-            .await
-            .map_err(|e| unreachable_error("Your friend's computer", e))?;
+            .ask(
+                inviter,
+                invite.addresses.clone(),
+                |profile| PairRequest::Redeem { secret, profile },
+                "Your friend's computer",
+            )
+            .await?;
         match answer {
             PairResponse::Friends { profile } => {
                 let addresses = invite.addresses;
@@ -219,13 +220,14 @@ impl Friends {
             Some(Relationship::RequestedOut) | None => {}
         }
         let addresses = self.known_addresses(peer).await?;
-        let request = PairRequest::Request {
-            profile: self.my_card().await?,
-        };
         let answer = self
-            .send_pair_retrying(peer, addresses, request)
-            .await
-            .map_err(|e| unreachable_error("That peer", e))?;
+            .ask(
+                peer,
+                addresses,
+                |profile| PairRequest::Request { profile },
+                "That peer",
+            )
+            .await?;
         match answer {
             PairResponse::Pending => {
                 let now = now_millis();
@@ -255,13 +257,14 @@ impl Friends {
             ));
         }
         let addresses = self.known_addresses(peer).await?;
-        let request = PairRequest::Accepted {
-            profile: self.my_card().await?,
-        };
         let answer = self
-            .send_pair_retrying(peer, addresses, request)
-            .await
-            .map_err(|e| unreachable_error("The person who asked", e))?;
+            .ask(
+                peer,
+                addresses,
+                |profile| PairRequest::Accepted { profile },
+                "The person who asked",
+            )
+            .await?;
         match answer {
             PairResponse::Friends { profile } => self
                 .become_friends(peer, &profile)
@@ -403,6 +406,21 @@ impl Friends {
     /// Refused, malformed and deferred network input since start.
     pub fn net_stats(&self) -> NetStats {
         self.shared.net.stats().snapshot()
+    }
+
+    /// Sends `peer` the request `make` builds around our profile card, for an action the user
+    /// waits on; `who` names the peer in the error when they cannot be reached.
+    async fn ask(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        make: impl FnOnce(crate::net::protocol::ProfileCard) -> PairRequest,
+        who: &str,
+    ) -> Result<PairResponse, ApiError> {
+        let request = make(self.my_card().await?);
+        self.send_pair_retrying(peer, addresses, request)
+            .await
+            .map_err(|e| unreachable_error(who, e))
     }
 
     /// Sends a pairing request the user is waiting on, trying once more after a short pause when

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use earshot_engine::api::{ConnectionKind, Event, Friend, Request, Response};
+use earshot_engine::api::{ConnectionKind, Event, Friend, PeerCard, Request, Response};
 use earshot_engine::net::NetConfig;
 use earshot_engine::{Config, Engine};
 use tokio::sync::broadcast;
@@ -134,5 +134,28 @@ impl Peer {
 
     pub async fn stop(self) {
         self.engine.shutdown().await;
+    }
+}
+
+/// On one LAN (peers started with [`lan`]): waits until `from` sees `to` nearby (printing how long
+/// discovery took), sends a friend request, and returns the card `to` received.
+pub async fn ask_over_the_lan(from: &mut Peer, to: &mut Peer) -> PeerCard {
+    let to_id = to.id.clone();
+    let started = std::time::Instant::now();
+    from.wait_for(
+        "the other peer nearby",
+        |e| matches!(e, Event::NearbyChanged { peers } if peers.iter().any(|p| p.peer_id == to_id)),
+    )
+    .await;
+    println!("LAN discovery took {:?}", started.elapsed());
+    from.call(Request::SendFriendRequest { peer_id: to_id })
+        .await
+        .expect("the friend request to be sent");
+    match to
+        .wait_for("the request", |e| matches!(e, Event::RequestReceived(_)))
+        .await
+    {
+        Event::RequestReceived(card) => card,
+        other => panic!("expected a request, got {other:?}"),
     }
 }
