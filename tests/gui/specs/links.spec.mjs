@@ -48,20 +48,25 @@ describe('links ask before they act', () => {
 
   const friendEvents = () => demo.events.filter((e) => e.type === 'friend_added' || e.type === 'request_received');
 
+  /** With the dialog open: no friend yet and nothing reached the demo friend (which had heard
+   * `heard` events before); then Add friend, and Robin is a friend. */
+  const nothingYetThenConfirm = async (browser, heard, shot) => {
+    assert.equal((await browser.$$('[data-testid="friend-row"]')).length, 0, 'no friend before confirming');
+    assert.equal(friendEvents().length, heard, 'the demo friend heard nothing before confirming');
+    await screenshot(browser, shot);
+    await (await byTestId(browser, 'link-add')).click();
+    await waitForText(browser, 'link-result', 'You and Robin (demo friend) are now friends.', 20000);
+    await (await byTestId(browser, 'link-close')).click();
+    await waitForText(browser, 'friend-name', 'Robin (demo friend)');
+  };
+
   it('a link on the command line opens a confirmation, and adds the friend only when confirmed', async () => {
     const browser = await launchApp(driver, dataDir(), [demo.link]);
     try {
       await waitForText(browser, 'link-title', 'Add this person as a friend?', 20000);
       const fingerprint = await text(await byTestId(browser, 'link-fingerprint'));
       assert.ok(fingerprint.length >= 4, `the inviter's fingerprint is shown (got "${fingerprint}")`);
-      assert.equal((await browser.$$('[data-testid="friend-row"]')).length, 0, 'no friend before confirming');
-      assert.deepEqual(friendEvents(), [], 'the demo friend heard nothing before confirming');
-      await screenshot(browser, 'link-confirm-start');
-
-      await (await byTestId(browser, 'link-add')).click();
-      await waitForText(browser, 'link-result', 'You and Robin (demo friend) are now friends.', 20000);
-      await (await byTestId(browser, 'link-close')).click();
-      await waitForText(browser, 'friend-name', 'Robin (demo friend)');
+      await nothingYetThenConfirm(browser, 0, 'link-confirm-start');
     } finally {
       await browser.deleteSession();
     }
@@ -80,14 +85,7 @@ describe('links ask before they act', () => {
       assert.equal(second.code, 0, `the second earshot exits 0 (stderr: ${second.stderr})`);
 
       await waitForText(browser, 'link-title', 'Add this person as a friend?', 20000);
-      assert.equal((await browser.$$('[data-testid="friend-row"]')).length, 0, 'no friend before confirming');
-      assert.equal(friendEvents().length, before, 'the demo friend heard nothing before confirming');
-      await screenshot(browser, 'link-confirm-handover');
-
-      await (await byTestId(browser, 'link-add')).click();
-      await waitForText(browser, 'link-result', 'You and Robin (demo friend) are now friends.', 20000);
-      await (await byTestId(browser, 'link-close')).click();
-      await waitForText(browser, 'friend-name', 'Robin (demo friend)');
+      await nothingYetThenConfirm(browser, before, 'link-confirm-handover');
     } finally {
       await browser.deleteSession();
     }
