@@ -274,27 +274,8 @@ pub async fn playback() -> anyhow::Result<serde_json::Value> {
     ffmpeg(&["-f", "lavfi", "-i", &src, "-c:a", "flac"], &track)?;
     let data = tempfile::tempdir()?;
     let engine = Engine::start(Config::offline(data.path())).await?;
+    let tracks = add_and_list(&engine, music.path()).await?;
     let mut events = engine.subscribe();
-    engine
-        .call(Request::AddFolder {
-            path: music.path().display().to_string(),
-        })
-        .await?;
-    loop {
-        if let Event::ScanFinished(_) = events.recv().await? {
-            break;
-        }
-    }
-    let Response::Tracks { tracks } = engine
-        .call(Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        })
-        .await?
-    else {
-        bail!("unexpected answer to list_tracks");
-    };
     let hashes = tracks.into_iter().map(|t| t.hash).collect();
     engine
         .call(Request::Play {
@@ -342,4 +323,33 @@ pub(crate) fn cpu_time() -> Duration {
 
 fn round(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// Adds `folder` to `engine`'s library, waits for its scan, and lists the tracks.
+pub(crate) async fn add_and_list(
+    engine: &Engine,
+    folder: &std::path::Path,
+) -> anyhow::Result<Vec<earshot_engine::api::Track>> {
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::AddFolder {
+            path: folder.display().to_string(),
+        })
+        .await?;
+    loop {
+        if let Event::ScanFinished(_) = events.recv().await? {
+            break;
+        }
+    }
+    match engine
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await?
+    {
+        Response::Tracks { tracks } => Ok(tracks),
+        other => bail!("list_tracks answered {other:?}"),
+    }
 }

@@ -57,27 +57,8 @@ pub async fn run() -> anyhow::Result<serde_json::Value> {
         ..Config::offline(data.path())
     };
     let engine = Engine::start(config).await?;
+    let tracks = crate::bench_audio::add_and_list(&engine, music.path()).await?;
     let mut events = engine.subscribe();
-    engine
-        .call(Request::AddFolder {
-            path: music.path().display().to_string(),
-        })
-        .await?;
-    loop {
-        if let Event::ScanFinished(_) = events.recv().await? {
-            break;
-        }
-    }
-    let Response::Tracks { tracks } = engine
-        .call(Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        })
-        .await?
-    else {
-        bail!("list_tracks did not answer with tracks");
-    };
     let hash = tracks
         .first()
         .context("the track was not scanned")?
