@@ -140,17 +140,25 @@ impl Friends {
 
     /// The answer to a pairing request from `peer`. Strangers learn nothing about the user.
     async fn answer(&self, peer: PeerId, request: PairRequest) -> Result<PairResponse, StoreError> {
-        let relationship = self.relationship(peer).await?;
-        let incoming = self
+        let ask = Ask::of(&request);
+        // One store trip; the request count matters only to a new request.
+        let (relationship, incoming) = self
             .shared
             .store
-            .call(|c| store::count(c, Relationship::RequestedIn))
+            .call(move |c| {
+                let relationship = store::get(c, &peer)?.map(|r| r.relationship);
+                let incoming = match ask {
+                    Ask::Request => store::count(c, Relationship::RequestedIn)?,
+                    Ask::Redeem | Ask::Accepted | Ask::Hello | Ask::Unfriend => 0,
+                };
+                Ok((relationship, incoming))
+            })
             .await?;
         let limits = Limits {
             incoming,
             max_incoming: MAX_INCOMING_REQUESTS,
         };
-        let decision = policy::decide(relationship, Ask::of(&request), limits);
+        let decision = policy::decide(relationship, ask, limits);
         let (secret, card) = match request {
             PairRequest::Redeem { secret, profile } => (Some(secret), Some(profile)),
             PairRequest::Request { profile }
