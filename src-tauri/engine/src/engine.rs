@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status, StoreProtection};
+use crate::chat::Chat;
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::friends::Friends;
 use crate::identity::{self, IdentityError, Keypair, PeerId};
@@ -97,7 +98,7 @@ struct Inner {
     /// Handle on the store thread.
     store: Store,
     /// The network node and the friends service, when networking is on.
-    net: Option<(net::Client, Friends)>,
+    net: Option<(net::Client, Friends, Chat)>,
     /// Relays chosen in Settings and given on the command line.
     relays: RelaySettings,
     /// Fan-out of events to every subscriber.
@@ -135,7 +136,11 @@ impl Engine {
                     }
                 }
                 let started = net::start_supervised(keypair.clone(), net_config, events.clone());
-                let (client, net_events) = match started {
+                let net::Started {
+                    client,
+                    events: net_events,
+                    chat_events,
+                } = match started {
                     Ok(started) => started,
                     Err(e) => {
                         store.close().await;
@@ -146,7 +151,7 @@ impl Engine {
                 let friends =
                     Friends::start(store.clone(), client.clone(), events.clone(), net_events)
                         .await?;
-                Some((client, friends))
+                Some((client, friends, chat_events))
             }
             None => None,
         };
@@ -156,13 +161,29 @@ impl Engine {
                 path: store.path().to_path_buf(),
                 detail: e.message,
             })?;
+        let net = match net {
+            Some((client, friends, chat_events)) => {
+                let chat = Chat::start(
+                    store.clone(),
+                    client.clone(),
+                    library.clone(),
+                    friends.clone(),
+                    events.clone(),
+                    keypair.clone(),
+                    chat_events,
+                )
+                .await?;
+                Some((client, friends, chat))
+            }
+            None => None,
+        };
         let player = Player::start(library.clone(), store.clone(), events.clone(), config.audio);
         if config.media_controls {
             player.attach_media_controls(events.subscribe(), library.clone());
         }
         let relays = RelaySettings::new(
             store.clone(),
-            net.as_ref().map(|(client, _)| client.clone()),
+            net.as_ref().map(|(client, _, _)| client.clone()),
             command_line_relays,
         );
         tracing::info!(peer = %peer_id, data_dir = %config.data_dir.display(), version = VERSION, "engine started");
@@ -214,7 +235,7 @@ impl Engine {
                 let name = profile::validate_display_name(&display_name)?;
                 let profile = profile::set_display_name(&inner.store, name).await?;
                 self.publish(Event::ProfileChanged(profile.clone()));
-                if let Some((_, friends)) = &inner.net {
+                if let Some((_, friends, _)) = &inner.net {
                     friends.announce_profile().await;
                 }
                 Ok(Response::Profile(profile))
@@ -395,13 +416,164 @@ impl Engine {
             Request::ListNearby => Ok(Response::Nearby {
                 peers: self.friends()?.nearby().await?,
             }),
+            Request::ListConversations => {
+                let (conversations, requests) = self.chat()?.list().await?;
+                Ok(Response::Conversations {
+                    conversations,
+                    requests,
+                })
+            }
+            Request::GetConversation { conversation } => Ok(Response::Conversation(
+                self.chat()?.get(&conversation).await?,
+            )),
+            Request::OpenDirect { peer_id } => Ok(Response::Conversation(
+                self.chat()?.open_direct(&peer_id).await?,
+            )),
+            Request::CreateGroup { name, peer_ids } => Ok(Response::Conversation(
+                self.chat()?.create_group(&name, &peer_ids).await?,
+            )),
+            Request::ListMessages {
+                conversation,
+                before,
+                limit,
+            } => Ok(Response::Messages(
+                self.chat()?
+                    .page(&conversation, before.as_deref(), limit)
+                    .await?,
+            )),
+            Request::SendMessage {
+                conversation,
+                text,
+                reply_to,
+            } => Ok(Response::Message(
+                self.chat()?
+                    .send_text(&conversation, &text, reply_to.as_deref())
+                    .await?,
+            )),
+            Request::Share {
+                conversation,
+                target,
+                text,
+            } => Ok(Response::Message(
+                self.chat()?
+                    .share(&conversation, &target, text.as_deref())
+                    .await?,
+            )),
+            Request::React {
+                conversation,
+                entry,
+                emoji,
+                on,
+            } => {
+                self.chat()?
+                    .react(&conversation, &entry, &emoji, on)
+                    .await?;
+                Ok(Response::Done)
+            }
+            Request::EditMessage {
+                conversation,
+                entry,
+                text,
+            } => Ok(Response::Message(
+                self.chat()?.edit(&conversation, &entry, &text).await?,
+            )),
+            Request::DeleteMessage {
+                conversation,
+                entry,
+            } => Ok(Response::Message(
+                self.chat()?.delete(&conversation, &entry).await?,
+            )),
+            Request::MarkRead { conversation } => {
+                self.chat()?.mark_read(&conversation).await?;
+                Ok(Response::Done)
+            }
+            Request::AddMembers {
+                conversation,
+                peer_ids,
+            } => Ok(Response::Conversation(
+                self.chat()?.add_members(&conversation, &peer_ids).await?,
+            )),
+            Request::RemoveMember {
+                conversation,
+                peer_id,
+            } => Ok(Response::Conversation(
+                self.chat()?.remove_member(&conversation, &peer_id).await?,
+            )),
+            Request::SetAdmin {
+                conversation,
+                peer_id,
+                admin,
+            } => Ok(Response::Conversation(
+                self.chat()?
+                    .set_admin(&conversation, &peer_id, admin)
+                    .await?,
+            )),
+            Request::RenameGroup { conversation, name } => Ok(Response::Conversation(
+                self.chat()?.rename(&conversation, &name).await?,
+            )),
+            Request::LeaveGroup { conversation } => {
+                self.chat()?.leave(&conversation).await?;
+                Ok(Response::Done)
+            }
+            Request::AcceptMessageRequest { conversation } => Ok(Response::Conversation(
+                self.chat()?.accept_request(&conversation).await?,
+            )),
+            Request::DeclineMessageRequest {
+                conversation,
+                block,
+            } => {
+                self.chat()?.decline_request(&conversation, block).await?;
+                Ok(Response::Done)
+            }
+            Request::Report {
+                conversation,
+                peer_id,
+                reason,
+            } => {
+                let report = self
+                    .chat()?
+                    .report(&conversation, &peer_id, &reason)
+                    .await?;
+                Ok(Response::Reports {
+                    reports: vec![report],
+                })
+            }
+            Request::ListReports => Ok(Response::Reports {
+                reports: self.chat()?.reports().await?,
+            }),
+            Request::ExportReport { id, path } => {
+                self.chat()?.export_report(id, &path).await?;
+                Ok(Response::Done)
+            }
+            Request::SetMessagesEnabled { on } => {
+                self.chat()?.set_messages_enabled(on).await?;
+                Ok(Response::MessagesEnabled { on })
+            }
+            Request::GetMessagesEnabled => Ok(Response::MessagesEnabled {
+                on: self.chat()?.messages_enabled(),
+            }),
+            Request::SearchMessages { query, limit } => Ok(Response::SearchHits {
+                hits: self.chat()?.search(&query, limit).await?,
+            }),
+            Request::ChatStats => Ok(Response::ChatStats(self.chat()?.stats())),
+        }
+    }
+
+    /// The chat service, or why there is none.
+    fn chat(&self) -> Result<&Chat, ApiError> {
+        match &self.inner.net {
+            Some((_, _, chat)) => Ok(chat),
+            None => Err(ApiError::new(
+                ErrorKind::Offline,
+                "Networking is off for this peer, so there are no messages.",
+            )),
         }
     }
 
     /// The friends service, or why there is none.
     fn friends(&self) -> Result<&Friends, ApiError> {
         match &self.inner.net {
-            Some((_, friends)) => Ok(friends),
+            Some((_, friends, _)) => Ok(friends),
             None => Err(ApiError::new(
                 ErrorKind::Offline,
                 "Networking is off for this peer, so friends cannot be reached.",
@@ -413,7 +585,7 @@ impl Engine {
     pub async fn status(&self) -> Status {
         let inner = &self.inner;
         let listen_addrs = match &inner.net {
-            Some((client, _)) => client
+            Some((client, _, _)) => client
                 .addresses()
                 .await
                 .unwrap_or_default()
@@ -446,7 +618,7 @@ impl Engine {
         {
             tracing::warn!("the player did not stop within {SHUTDOWN_TIMEOUT:?}");
         }
-        if let Some((client, _)) = &self.inner.net {
+        if let Some((client, _, _)) = &self.inner.net {
             client.shutdown(SHUTDOWN_TIMEOUT).await;
         }
         self.inner.store.close().await;

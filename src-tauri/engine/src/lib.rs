@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod bindings;
+pub mod chat;
 pub mod clock;
 pub mod data_dir;
 mod engine;

@@ -1,9 +1,9 @@
 // Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.
 // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.
 
-export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" };
+export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" } | { "type": "list_conversations" } | { "type": "get_conversation", conversation: string, } | { "type": "open_direct", peer_id: string, } | { "type": "create_group", name: string, peer_ids: Array<string>, } | { "type": "list_messages", conversation: string, before?: string, limit?: number, } | { "type": "send_message", conversation: string, text: string, reply_to?: string, } | { "type": "share", conversation: string, target: ShareTarget, text?: string, } | { "type": "react", conversation: string, entry: string, emoji: string, on: boolean, } | { "type": "edit_message", conversation: string, entry: string, text: string, } | { "type": "delete_message", conversation: string, entry: string, } | { "type": "mark_read", conversation: string, } | { "type": "add_members", conversation: string, peer_ids: Array<string>, } | { "type": "remove_member", conversation: string, peer_id: string, } | { "type": "set_admin", conversation: string, peer_id: string, admin: boolean, } | { "type": "rename_group", conversation: string, name: string, } | { "type": "leave_group", conversation: string, } | { "type": "accept_message_request", conversation: string, } | { "type": "decline_message_request", conversation: string, block: boolean, } | { "type": "report", conversation: string, peer_id: string, reason: string, } | { "type": "list_reports" } | { "type": "export_report", id: number, path: string, } | { "type": "set_messages_enabled", on: boolean, } | { "type": "get_messages_enabled" } | { "type": "search_messages", query: string, limit?: number, } | { "type": "chat_stats" };
 
-export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "done" };
+export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "conversations", conversations: Array<Conversation>, requests: Array<Conversation>, } | { "type": "conversation" } & Conversation | { "type": "messages" } & MessagePage | { "type": "message" } & ChatMessage | { "type": "reports", reports: Array<Report>, } | { "type": "messages_enabled", on: boolean, } | { "type": "search_hits", hits: Array<SearchHit>, } | { "type": "chat_stats" } & ChatStats | { "type": "done" };
 
 export type Status = { 
 /**
@@ -254,6 +254,154 @@ index: number | null,
  */
 version: number, };
 
+export type ConversationKind = "direct" | "group";
+
+export type ConversationState = "active" | "request" | "hidden";
+
+export type MemberRole = "creator" | "admin" | "member";
+
+export type Member = { peer_id: string, fingerprint: string, display_name: string, role: MemberRole, is_me: boolean, is_friend: boolean, online: boolean, };
+
+export type Conversation = { id: string, kind: ConversationKind, state: ConversationState, 
+/**
+ * The group's name, or the other person's name in a direct conversation.
+ */
+title: string, 
+/**
+ * The other person, in a direct conversation.
+ */
+peer_id: string | null, 
+/**
+ * Whether the other person (direct) is online now.
+ */
+online: boolean, 
+/**
+ * Whether the other person told us they turned Messages off.
+ */
+messages_off: boolean, members: Array<Member>, 
+/**
+ * The last message, one line, for the inbox.
+ */
+last: string | null, last_at: number | null, unread: number, 
+/**
+ * For a message request: the groups this person and the user share.
+ */
+shared_groups: Array<string>, 
+/**
+ * Whether this user may add and remove members and rename (groups).
+ */
+can_manage: boolean, };
+
+export type ShareKind = "track" | "album" | "playlist";
+
+export type ShareCard = { kind: ShareKind, title: string, artist: string, duration_ms: number, 
+/**
+ * The tracks' content hashes, in order (one for a track).
+ */
+hashes: Array<string>, 
+/**
+ * A small JPEG cover as a `data:` URL, if the sharer had art.
+ */
+cover: string | null, 
+/**
+ * How many of `hashes` this peer's library holds (filled in by the receiver).
+ */
+local_tracks: number, };
+
+export type ShareTarget = { "kind": "track", hash: string, } | { "kind": "album", album: string, album_artist: string, } | { "kind": "playlist", id: number, };
+
+export type Reaction = { emoji: string, names: Array<string>, mine: boolean, };
+
+export type Quote = { id: string, author_name: string, 
+/**
+ * The first line of the quoted text (or the share's title); empty if it was deleted.
+ */
+excerpt: string, deleted: boolean, };
+
+export type Delivery = { 
+/**
+ * Other members who hold it.
+ */
+delivered: number, 
+/**
+ * Other members who have read it.
+ */
+read: number, 
+/**
+ * Other members in all.
+ */
+of: number, };
+
+export type MessageKind = "text" | "share" | "notice";
+
+export type ChatMessage = { id: string, conversation: string, kind: MessageKind, author: string, author_name: string, mine: boolean, at: number, 
+/**
+ * The text (current version after edits); empty once deleted.
+ */
+text: string, share: ShareCard | null, reply_to: Quote | null, edited: boolean, 
+/**
+ * Deleted by its author: only a tombstone is left, on every member's store.
+ */
+deleted: boolean, reactions: Array<Reaction>, 
+/**
+ * For the user's own entries.
+ */
+delivery: Delivery | null, };
+
+export type MessagePage = { messages: Array<ChatMessage>, 
+/**
+ * Whether older messages exist (ask again with `before` = the first id).
+ */
+more: boolean, };
+
+export type SearchHit = { conversation: string, conversation_title: string, entry: string, author_name: string, at: number, 
+/**
+ * The matching text, each match between U+E000 and U+E001 (private-use characters that
+ * entries never contain), so the window highlights them without parsing HTML.
+ */
+snippet: string, };
+
+export type Report = { id: number, peer_id: string, display_name: string, conversation: string, reason: string, created_at: number, 
+/**
+ * The reported entries, as they were.
+ */
+messages: Array<ChatMessage>, };
+
+export type ChatStats = { 
+/**
+ * Entries whose signature did not verify, or whose author is not the key that signed.
+ */
+bad_signature: number, 
+/**
+ * Entries whose author, or whose sender, is not a member of the conversation.
+ */
+not_member: number, 
+/**
+ * Entries of a conversation this peer does not know and may not join that way.
+ */
+unknown_conversation: number, 
+/**
+ * Entries that do not decode, break a limit (text length, size, members) or claim a time
+ * too far in the future.
+ */
+malformed: number, 
+/**
+ * Sync requests refused by the per-peer rate limit.
+ */
+rate_limited: number, 
+/**
+ * Sync requests refused because Messages are off, or from a blocked peer.
+ */
+refused: number, 
+/**
+ * Entries stored from other peers.
+ */
+received: number, 
+/**
+ * Entries received again (already held): idempotent delivery at work.
+ */
+duplicates: number, };
+
 export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "invites_changed" } | { "type": "engine_fault", component: string, message: string, fatal: boolean, } | { "type": "nearby_changed", peers: Array<NearbyPeer>, } | { "type": "scan_progress", seen: number, done: number, failed: number, current: string, } | { "type": "scan_finished" } & ScanSummary | { "type": "library_changed" } | { "type": "player_changed" } & PlayerState | { "type": "queue_changed" } & QueueState | { "type": "player_position", position_ms: number, duration_ms: number, } | { "type": "player_message", message: string, } | { "type": "sync_report", 
 /**
  * Measured (smoothed) output error in microseconds; positive means late.
@@ -266,7 +414,7 @@ dropped: number, duplicated: number,
 /**
  * Large corrections made by jumping.
  */
-jumps: number, };
+jumps: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, };
 
 export type ApiError = { kind: ErrorKind, message: string, };
 

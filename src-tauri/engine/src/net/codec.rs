@@ -1,5 +1,5 @@
-//! The pairing protocol's codec: libp2p's CBOR codec with its size limits, counting every message
-//! it refuses. libp2p's request-response drops a request that fails to decode without any event
+//! The app protocols' codec: libp2p's CBOR codec with a size limit, counting every message it
+//! refuses. libp2p's request-response drops a request that fails to decode without any event
 //! (it only logs), so counting has to happen here or malformed input would go unseen.
 
 use std::io;
@@ -9,21 +9,31 @@ use futures::{AsyncRead, AsyncWrite};
 use libp2p::request_response::{self as rr, cbor};
 use libp2p::StreamProtocol;
 
-use super::protocol::{PairRequest, PairResponse, MAX_PAIR_MESSAGE};
+use serde::{de::DeserializeOwned, Serialize};
+
 use super::stats::{bump, Stats};
 
-#[derive(Clone)]
-pub struct PairCodec {
-    inner: cbor::codec::Codec<PairRequest, PairResponse>,
+pub struct CountedCodec<Req, Resp> {
+    inner: cbor::codec::Codec<Req, Resp>,
     stats: Arc<Stats>,
 }
 
-impl PairCodec {
-    pub fn new(stats: Arc<Stats>) -> Self {
+impl<Req, Resp> Clone for CountedCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+impl<Req, Resp> CountedCodec<Req, Resp> {
+    /// A codec refusing any message over `max` bytes.
+    pub fn new(stats: Arc<Stats>, max: u64) -> Self {
         Self {
             inner: cbor::codec::Codec::default()
-                .set_request_size_maximum(MAX_PAIR_MESSAGE)
-                .set_response_size_maximum(MAX_PAIR_MESSAGE),
+                .set_request_size_maximum(max)
+                .set_response_size_maximum(max),
             stats,
         }
     }
@@ -37,12 +47,16 @@ impl PairCodec {
     }
 }
 
-impl rr::Codec for PairCodec {
+impl<Req, Resp> rr::Codec for CountedCodec<Req, Resp>
+where
+    Req: Send + Serialize + DeserializeOwned,
+    Resp: Send + Serialize + DeserializeOwned,
+{
     type Protocol = StreamProtocol;
-    type Request = PairRequest;
-    type Response = PairResponse;
+    type Request = Req;
+    type Response = Resp;
 
-    async fn read_request<T>(&mut self, p: &StreamProtocol, io: &mut T) -> io::Result<PairRequest>
+    async fn read_request<T>(&mut self, p: &StreamProtocol, io: &mut T) -> io::Result<Req>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -50,7 +64,7 @@ impl rr::Codec for PairCodec {
         self.counted(read)
     }
 
-    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> io::Result<PairResponse>
+    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> io::Result<Resp>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -62,7 +76,7 @@ impl rr::Codec for PairCodec {
         &mut self,
         p: &StreamProtocol,
         io: &mut T,
-        request: PairRequest,
+        request: Req,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
@@ -74,7 +88,7 @@ impl rr::Codec for PairCodec {
         &mut self,
         p: &StreamProtocol,
         io: &mut T,
-        response: PairResponse,
+        response: Resp,
     ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,

@@ -36,11 +36,17 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::PairCodec;
-use super::limits::{PairRateLimit, StrangerBudget};
-use super::protocol::{PairRequest, PairResponse, Refusal, PAIR_PROTOCOL};
+use super::codec::CountedCodec;
+use super::limits::{PairRateLimit, StrangerBudget, SyncRateLimit};
+use super::protocol::{
+    PairRequest, PairResponse, Refusal, SyncRefusal, SyncRequest, SyncResponse, MAX_PAIR_MESSAGE,
+    MAX_SYNC_MESSAGE, PAIR_PROTOCOL, SYNC_PROTOCOL,
+};
 use super::stats::{bump, Stats};
-use super::{is_loopback, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent, Reply};
+use super::{
+    is_loopback, ChatNetEvent, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent,
+    Reply, SyncReply,
+};
 
 /// Identify's protocol version: peers of other apps are told apart by it.
 pub const IDENTIFY_PROTOCOL: &str = "/earshot/1.0.0";
@@ -60,6 +66,8 @@ pub(super) const ADDRESS_WAIT: Duration = Duration::from_secs(3);
 const RELAY_RETRY: Duration = Duration::from_secs(5);
 /// A pairing round trip over a slow relay fits easily.
 pub(super) const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
+/// A sync round trip carries up to a few MiB of entries.
+pub(super) const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Peers kept in the nearby list, and addresses per peer: a LAN has a handful of Earshots; a
 /// host announcing thousands of peer ids over mDNS is ignored beyond this.
 const MAX_NEARBY: usize = 64;
@@ -81,7 +89,8 @@ pub(super) struct Behaviour {
     autonat: autonat::Behaviour,
     dcutr: dcutr::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
-    pair: rr::Behaviour<PairCodec>,
+    pair: rr::Behaviour<CountedCodec<PairRequest, PairResponse>>,
+    sync: rr::Behaviour<CountedCodec<SyncRequest, SyncResponse>>,
 }
 
 /// Events that found the friends service's queue full, newest value per key, delivered in this
@@ -107,6 +116,10 @@ pub struct EventLoop {
     events: mpsc::Sender<NetEvent>,
     /// Events waiting for room in `events`.
     outbox: Outbox,
+    /// Events for the chat service; only ever `try_send`. A connection event that finds it full
+    /// is dropped (the service re-checks who is connected on its own tick); a sync request is
+    /// answered `Busy`.
+    chat_events: mpsc::Sender<ChatNetEvent>,
     /// Counters shared with every `Client`.
     stats: Arc<Stats>,
     /// A client of our own, handed out with each inbound request so it can be answered.
@@ -116,6 +129,12 @@ pub struct EventLoop {
     swarm: Swarm<Behaviour>,
     /// Outbound pairing requests waiting for their answer.
     pending_pair: HashMap<OutboundRequestId, oneshot::Sender<Result<PairResponse, NetError>>>,
+    /// Outbound sync requests waiting for their answer.
+    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    /// Peers who share a group with us without being friends: they may sync, nothing else.
+    members: HashSet<PeerId>,
+    /// Rate limits on sync requests.
+    sync_limit: SyncRateLimit,
     /// Open connections per peer, and whether each is relayed.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
     /// When each connection last proved alive (established, or a ping answered).
@@ -150,6 +169,7 @@ impl EventLoop {
         config: NetConfig,
         inbox: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
+        chat_events: mpsc::Sender<ChatNetEvent>,
         client: Client,
     ) -> Result<Self, NetError> {
         let start = |e: &dyn std::fmt::Display| NetError::Start(e.to_string());
@@ -177,7 +197,8 @@ impl EventLoop {
                 } else {
                     None
                 };
-                let codec = PairCodec::new(client.stats().clone());
+                let codec = CountedCodec::new(client.stats().clone(), MAX_PAIR_MESSAGE);
+                let sync_codec = CountedCodec::new(client.stats().clone(), MAX_SYNC_MESSAGE);
                 Ok(Behaviour {
                     blocked: Default::default(),
                     limits: connection_limits::Behaviour::new(
@@ -203,6 +224,11 @@ impl EventLoop {
                         codec,
                         [(PAIR_PROTOCOL, ProtocolSupport::Full)],
                         rr::Config::default().with_request_timeout(PAIR_TIMEOUT),
+                    ),
+                    sync: rr::Behaviour::with_codec(
+                        sync_codec,
+                        [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                        rr::Config::default().with_request_timeout(SYNC_TIMEOUT),
                     ),
                 })
             })
@@ -245,10 +271,14 @@ impl EventLoop {
             inbox,
             events,
             outbox: Outbox::default(),
+            chat_events,
             stats: client.stats().clone(),
             client,
             swarm,
             pending_pair: HashMap::new(),
+            pending_sync: HashMap::new(),
+            members: HashSet::new(),
+            sync_limit: SyncRateLimit::default(),
             connections: HashMap::new(),
             alive: HashMap::new(),
             friends: HashSet::new(),
@@ -328,6 +358,34 @@ impl EventLoop {
                 {
                     tracing::debug!("a pairing answer could not be sent: the peer left");
                 }
+            }
+            Command::SendSync {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.pending_sync.insert(id, reply);
+            }
+            Command::RespondSync { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("a sync answer could not be sent: the peer left");
+                }
+            }
+            Command::SetMembers { members } => {
+                for peer in &members {
+                    self.stranger_deadlines.remove(peer);
+                }
+                self.members = members;
+            }
+            Command::Connected { reply } => {
+                let _ = reply.send(self.connections.keys().copied().collect());
             }
             Command::Dial { peer, addresses } => {
                 if self.swarm.is_connected(&peer) {
@@ -641,23 +699,43 @@ impl EventLoop {
             }) => {
                 tracing::debug!(%peer, %error, "pairing request failed");
                 if let Some(reply) = self.pending_pair.remove(&request_id) {
-                    let error = match error {
-                        rr::OutboundFailure::DialFailure => {
-                            NetError::Unreachable("no address of it answered".into())
-                        }
-                        rr::OutboundFailure::Timeout => NetError::Timeout,
-                        rr::OutboundFailure::UnsupportedProtocols => NetError::Unsupported,
-                        other => NetError::Failed(other.to_string()),
-                    };
-                    let _ = reply.send(Err(error));
+                    let _ = reply.send(Err(outbound_error(error)));
                 }
             }
             BehaviourEvent::Pair(rr::Event::InboundFailure { peer, error, .. }) => {
-                // Malformed and oversized requests are counted by `PairCodec`: libp2p reports
+                // Malformed and oversized requests are counted by `CountedCodec`: libp2p reports
                 // no event for a request that fails to decode.
                 tracing::debug!(%peer, %error, "an inbound pairing request failed");
             }
             BehaviourEvent::Pair(_) => {}
+            BehaviourEvent::Sync(rr::Event::Message { peer, message, .. }) => match message {
+                rr::Message::Request {
+                    request, channel, ..
+                } => self.on_inbound_sync(peer, request, channel),
+                rr::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending_sync.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Sync(rr::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            }) => {
+                tracing::debug!(%peer, %error, "sync request failed");
+                if let Some(reply) = self.pending_sync.remove(&request_id) {
+                    let _ = reply.send(Err(outbound_error(error)));
+                }
+            }
+            BehaviourEvent::Sync(rr::Event::InboundFailure { peer, error, .. }) => {
+                tracing::debug!(%peer, %error, "an inbound sync request failed");
+            }
+            BehaviourEvent::Sync(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocol_version != IDENTIFY_PROTOCOL {
                     tracing::debug!(peer = %peer_id, version = %info.protocol_version, "not an Earshot peer");
@@ -791,9 +869,51 @@ impl EventLoop {
         self.answer_busy(channel);
     }
 
-    /// A friend, or a peer whose answer to our friend request we await.
+    /// Hands an inbound sync request to the chat service: only from friends and co-members,
+    /// within their rate limit, and only when the service has room.
+    fn on_inbound_sync(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: rr::ResponseChannel<SyncResponse>,
+    ) {
+        let refuse = |this: &mut Self, channel, reason| {
+            let response = SyncResponse::Refused { reason };
+            let _ = this
+                .swarm
+                .behaviour_mut()
+                .sync
+                .send_response(channel, response);
+        };
+        if !self.friends.contains(&peer) && !self.members.contains(&peer) {
+            bump(&self.stats.not_friends, 1);
+            tracing::debug!(%peer, "a sync request from someone we share nothing with");
+            return refuse(self, channel, SyncRefusal::NotAllowed);
+        }
+        if !self.sync_limit.allow(peer, Instant::now()) {
+            bump(&self.stats.rate_limited, 1);
+            return refuse(self, channel, SyncRefusal::Busy);
+        }
+        let event = ChatNetEvent::InboundSync {
+            peer,
+            request,
+            reply: SyncReply {
+                channel,
+                client: self.client.clone(),
+            },
+        };
+        if let Err(error) = self.chat_events.try_send(event) {
+            let (TrySendError::Full(event) | TrySendError::Closed(event)) = error;
+            bump(&self.stats.busy_refusals, 1);
+            if let ChatNetEvent::InboundSync { reply, .. } = event {
+                refuse(self, reply.channel, SyncRefusal::Busy);
+            }
+        }
+    }
+
+    /// A friend, a co-member, or a peer whose answer to our friend request we await.
     fn is_known(&self, peer: &PeerId) -> bool {
-        self.friends.contains(peer) || self.awaited.contains(peer)
+        self.friends.contains(peer) || self.awaited.contains(peer) || self.members.contains(peer)
     }
 
     fn answer_busy(&mut self, channel: rr::ResponseChannel<PairResponse>) {
@@ -804,6 +924,15 @@ impl EventLoop {
     }
 
     fn emit_connection(&mut self, peer: PeerId, kind: Option<ConnectionKind>) {
+        if self.friends.contains(&peer) || self.members.contains(&peer) {
+            let event = ChatNetEvent::Connection {
+                peer,
+                connected: kind.is_some(),
+            };
+            if let Err(TrySendError::Full(_)) = self.chat_events.try_send(event) {
+                bump(&self.stats.events_dropped, 1);
+            }
+        }
         // An older deferred state of the same peer must not arrive after this one.
         if self.outbox.connections.contains_key(&peer)
             || !self.try_emit(NetEvent::Connection { peer, kind })
@@ -875,6 +1004,17 @@ impl EventLoop {
                 permit.send(NetEvent::ListenAddresses(addresses));
             }
         }
+    }
+}
+
+fn outbound_error(error: rr::OutboundFailure) -> NetError {
+    match error {
+        rr::OutboundFailure::DialFailure => {
+            NetError::Unreachable("no address of it answered".into())
+        }
+        rr::OutboundFailure::Timeout => NetError::Timeout,
+        rr::OutboundFailure::UnsupportedProtocols => NetError::Unsupported,
+        other => NetError::Failed(other.to_string()),
     }
 }
 

@@ -126,6 +126,31 @@ impl PairRateLimit {
     }
 }
 
+/// A friend's or co-member's sync requests: generous (pushes are batched, so a busy conversation
+/// sends a few requests a second), but a peer that loops on requests is held back.
+const SYNC_BURST: f64 = 200.0;
+const SYNC_PER_SEC: f64 = 50.0;
+
+/// Rate limits on inbound sync requests, per peer (only friends and co-members get this far).
+#[derive(Debug, Default)]
+pub struct SyncRateLimit {
+    per_peer: HashMap<PeerId, TokenBucket>,
+}
+
+impl SyncRateLimit {
+    /// Whether a sync request from `peer` may be handled now (and spends its token).
+    pub fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
+        if self.per_peer.len() >= MAX_TRACKED_PEERS && !self.per_peer.contains_key(&peer) {
+            self.per_peer
+                .retain(|_, bucket| !bucket.is_full(SYNC_BURST, SYNC_PER_SEC, now));
+        }
+        self.per_peer
+            .entry(peer)
+            .or_insert_with(|| TokenBucket::full(SYNC_BURST, now))
+            .take(SYNC_BURST, SYNC_PER_SEC, now)
+    }
+}
+
 /// How long each stranger may stay connected, per [`STRANGER_WINDOW`].
 #[derive(Debug)]
 pub struct StrangerBudget {

@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use event_loop::EventLoop;
-use protocol::{PairRequest, PairResponse};
+use protocol::{PairRequest, PairResponse, SyncRequest, SyncResponse};
+pub use protocol::{Summary, SyncHello, SyncRefusal};
 pub use stats::{bump, Stats};
 
 /// Whether `address` is on the loopback interface.
@@ -47,6 +48,8 @@ pub(crate) fn is_loopback(address: &Multiaddr) -> bool {
 const COMMAND_QUEUE: usize = 256;
 /// Events waiting for the friends service.
 const EVENT_QUEUE: usize = 1024;
+/// Events waiting for the chat service.
+const CHAT_EVENT_QUEUE: usize = 1024;
 /// How long a caller waits for room in the event loop's inbox. The loop never waits on anyone, so
 /// a full inbox for this long means it is overwhelmed: the caller gets `Busy` instead of hanging.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,6 +155,39 @@ pub enum NetEvent {
     ListenAddresses(Vec<Multiaddr>),
 }
 
+/// Something the chat service needs from the network. Only friends and co-members (see
+/// [`Client::set_members`]) get this far.
+#[derive(Debug)]
+pub enum ChatNetEvent {
+    /// A peer sent a sync request; answer it through `reply`.
+    InboundSync {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: SyncReply,
+    },
+    /// A friend or co-member connected (`true`) or its last connection closed (`false`).
+    Connection { peer: PeerId, connected: bool },
+}
+
+/// The way back to a peer that sent us a sync request.
+#[derive(Debug)]
+pub struct SyncReply {
+    channel: ResponseChannel<SyncResponse>,
+    client: Client,
+}
+
+impl SyncReply {
+    pub async fn send(self, response: SyncResponse) {
+        let command = Command::RespondSync {
+            channel: self.channel,
+            response,
+        };
+        if let Err(error) = self.client.send(command).await {
+            tracing::debug!(%error, "a sync answer could not be handed to the network");
+        }
+    }
+}
+
 /// The way back to a peer that sent us a request.
 #[derive(Debug)]
 pub struct Reply {
@@ -182,6 +218,21 @@ enum Command {
     Respond {
         channel: ResponseChannel<PairResponse>,
         response: PairResponse,
+    },
+    SendSync {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    },
+    RespondSync {
+        channel: ResponseChannel<SyncResponse>,
+        response: SyncResponse,
+    },
+    SetMembers {
+        members: HashSet<PeerId>,
+    },
+    Connected {
+        reply: oneshot::Sender<Vec<PeerId>>,
     },
     Dial {
         peer: PeerId,
@@ -228,7 +279,16 @@ pub fn start(
     config: NetConfig,
 ) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
     let (faults, _) = tokio::sync::broadcast::channel(1);
-    start_supervised(keypair, config, faults)
+    let started = start_supervised(keypair, config, faults)?;
+    Ok((started.client, started.events))
+}
+
+/// A running node: its handle and the two event streams (the friends service's and the chat
+/// service's).
+pub struct Started {
+    pub client: Client,
+    pub events: mpsc::Receiver<NetEvent>,
+    pub chat_events: mpsc::Receiver<ChatNetEvent>,
 }
 
 /// [`start`], with a panic of the event loop published as an `engine_fault` on `faults`. The
@@ -238,17 +298,22 @@ pub fn start_supervised(
     keypair: Keypair,
     config: NetConfig,
     faults: tokio::sync::broadcast::Sender<crate::api::Event>,
-) -> Result<(Client, mpsc::Receiver<NetEvent>), NetError> {
+) -> Result<Started, NetError> {
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
     let (events, events_rx) = mpsc::channel(config.event_queue.max(1));
+    let (chat_events, chat_events_rx) = mpsc::channel(CHAT_EVENT_QUEUE);
     let client = Client {
         commands,
         local_peer: keypair.public().to_peer_id(),
         stats: Arc::default(),
     };
-    let event_loop = EventLoop::new(keypair, config, inbox, events, client.clone())?;
+    let event_loop = EventLoop::new(keypair, config, inbox, events, chat_events, client.clone())?;
     crate::supervise::spawn_essential("network", faults, event_loop.run());
-    Ok((client, events_rx))
+    Ok(Started {
+        client,
+        events: events_rx,
+        chat_events: chat_events_rx,
+    })
 }
 
 impl Client {
@@ -279,6 +344,42 @@ impl Client {
         match tokio::time::timeout(event_loop::PAIR_TIMEOUT + ANSWER_MARGIN, answer).await {
             Ok(answer) => answer.map_err(|_| NetError::Closed)?,
             Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    /// Sends a sync request (over a connection, or dialling the addresses libp2p knows) and
+    /// waits for the answer.
+    pub async fn send_sync(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SendSync {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
+        match tokio::time::timeout(event_loop::SYNC_TIMEOUT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
+            Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    /// Tells the loop who shares a group with us without being a friend: they may sync (and
+    /// nothing else), and are not held to a stranger's connection budget.
+    pub async fn set_members(&self, members: HashSet<PeerId>) -> Result<(), NetError> {
+        self.send(Command::SetMembers { members }).await
+    }
+
+    /// The peers connected now.
+    pub async fn connected(&self) -> Result<Vec<PeerId>, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::Connected { reply }).await?;
+        match tokio::time::timeout(ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed),
+            Err(_) => Err(NetError::Busy),
         }
     }
 

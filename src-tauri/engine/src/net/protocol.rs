@@ -80,3 +80,82 @@ impl Refusal {
         }
     }
 }
+
+// ── /earshot/sync/1 ─────────────────────────────────────────────────────────────────────────
+
+/// Anti-entropy for conversation logs (design §6): "here is what I hold", answered with what the
+/// asker lacks and what the answerer holds, so one round trip and one push bring both up to date.
+/// Only friends and members of a conversation we share may speak it; the network loop refuses
+/// anyone else before the chat service sees a byte.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/earshot/sync/1");
+
+/// Largest sync message (8 MiB): up to [`MAX_SYNC_ENTRIES`] entries of at most 64 KiB would not
+/// fit, so senders also stop a batch at [`SYNC_BATCH_BYTES`].
+pub const MAX_SYNC_MESSAGE: u64 = 8 * 1024 * 1024;
+/// Most entries in one sync message.
+pub const MAX_SYNC_ENTRIES: usize = 1024;
+/// A batch is closed once its entries reach this many bytes.
+pub const SYNC_BATCH_BYTES: usize = 4 * 1024 * 1024;
+/// Most conversations summarised in one request.
+pub const MAX_SYNC_CONVERSATIONS: usize = 4096;
+
+/// What a peer says about itself on every sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncHello {
+    pub display_name: String,
+    pub messages_off: bool,
+}
+
+/// What one peer holds of one conversation: per author, the highest sequence number held with no
+/// gap before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub conversation: crate::chat::log::ConversationId,
+    pub have: Vec<(crate::chat::log::PeerBytes, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRequest {
+    /// What I hold of the conversations we share; answer with what I lack.
+    Have {
+        hello: SyncHello,
+        conversations: Vec<Summary>,
+    },
+    /// Entries you lack (new ones, or the second half of a `Have`).
+    Push {
+        entries: Vec<crate::chat::log::Wire>,
+    },
+    /// My name or my Messages switch changed.
+    Hello { hello: SyncHello },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// What you lack (`more`: ask again for the rest), and what I hold of every conversation we
+    /// share, so you can push what I lack.
+    Missing {
+        hello: SyncHello,
+        entries: Vec<crate::chat::log::Wire>,
+        more: bool,
+        have: Vec<Summary>,
+    },
+    /// Stored; what I now hold of the conversations concerned (delivery receipts).
+    Stored {
+        have: Vec<Summary>,
+    },
+    /// Noted.
+    Ack,
+    Refused {
+        reason: SyncRefusal,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncRefusal {
+    /// The user turned Messages off: nothing is accepted.
+    MessagesOff,
+    /// Too many requests, or the peer is overwhelmed: try again later.
+    Busy,
+    /// Only friends and members of a shared conversation may sync.
+    NotAllowed,
+}

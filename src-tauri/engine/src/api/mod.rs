@@ -5,8 +5,12 @@
 //! and snake_case names, so a call on the wire reads `{"type":"set_profile","display_name":"Ada"}`.
 //! TypeScript types are generated from these into `ui/src/bindings/api.ts` (see [`crate::bindings`]).
 
+mod chat;
+
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+pub use chat::*;
 
 /// An operation on the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -226,6 +230,125 @@ pub enum Request {
     },
     /// The engine clock now, in nanoseconds (the system's monotonic clock).
     ClockNow,
+
+    // ── Messages ─────────────────────────────────────────────────────────────────────────────
+    /// The inbox and the message requests, most recent first.
+    ListConversations,
+    /// One conversation, with its members.
+    GetConversation {
+        conversation: String,
+    },
+    /// The 1:1 conversation with a friend (made on first use).
+    OpenDirect {
+        peer_id: String,
+    },
+    /// A group of up to 32 members, made from friends; the creator is its first admin.
+    CreateGroup {
+        name: String,
+        peer_ids: Vec<String>,
+    },
+    /// A page of a conversation, oldest first: the latest page, or the one before `before`.
+    ListMessages {
+        conversation: String,
+        #[ts(optional)]
+        before: Option<String>,
+        #[ts(optional)]
+        limit: Option<u32>,
+    },
+    /// Send text (1–4,000 characters), optionally replying to an entry.
+    SendMessage {
+        conversation: String,
+        text: String,
+        #[ts(optional)]
+        reply_to: Option<String>,
+    },
+    /// Share a track, album or playlist from the library as a playable card.
+    Share {
+        conversation: String,
+        target: ShareTarget,
+        #[serde(default)]
+        #[ts(optional)]
+        text: Option<String>,
+    },
+    /// Add (`on`) or take back a reaction.
+    React {
+        conversation: String,
+        entry: String,
+        emoji: String,
+        on: bool,
+    },
+    /// Change the text of one's own message.
+    EditMessage {
+        conversation: String,
+        entry: String,
+        text: String,
+    },
+    /// Delete one's own message: its content leaves every member's store; a tombstone stays.
+    DeleteMessage {
+        conversation: String,
+        entry: String,
+    },
+    /// Everything in the conversation up to now is read (members see "read").
+    MarkRead {
+        conversation: String,
+    },
+    AddMembers {
+        conversation: String,
+        peer_ids: Vec<String>,
+    },
+    RemoveMember {
+        conversation: String,
+        peer_id: String,
+    },
+    /// Name or un-name an admin (the creator only).
+    SetAdmin {
+        conversation: String,
+        peer_id: String,
+        admin: bool,
+    },
+    RenameGroup {
+        conversation: String,
+        name: String,
+    },
+    LeaveGroup {
+        conversation: String,
+    },
+    /// Accept a message request (no friendship implied).
+    AcceptMessageRequest {
+        conversation: String,
+    },
+    /// Decline a message request, and optionally block its sender.
+    DeclineMessageRequest {
+        conversation: String,
+        block: bool,
+    },
+    /// Keep the conversation's entries from `peer_id` in a local report, hide the conversation,
+    /// and block that peer.
+    Report {
+        conversation: String,
+        peer_id: String,
+        reason: String,
+    },
+    ListReports,
+    /// Write a report to a JSON file (absolute path).
+    ExportReport {
+        #[ts(type = "number")]
+        id: i64,
+        path: String,
+    },
+    /// Turn Messages on or off: when off nothing is sent or accepted, and friends are told.
+    SetMessagesEnabled {
+        on: bool,
+    },
+    GetMessagesEnabled,
+    /// Full-text search over every conversation.
+    SearchMessages {
+        query: String,
+        #[ts(optional)]
+        limit: Option<u32>,
+    },
+    /// Counters of refused conversation input since start.
+    ChatStats,
 }
 
 /// The answer to a [`Request`].
@@ -303,6 +426,23 @@ pub enum Response {
         #[ts(type = "number")]
         now_ns: u64,
     },
+    Conversations {
+        conversations: Vec<Conversation>,
+        requests: Vec<Conversation>,
+    },
+    Conversation(Conversation),
+    Messages(MessagePage),
+    Message(ChatMessage),
+    Reports {
+        reports: Vec<Report>,
+    },
+    MessagesEnabled {
+        on: bool,
+    },
+    SearchHits {
+        hits: Vec<SearchHit>,
+    },
+    ChatStats(ChatStats),
     /// The operation was carried out; there is nothing to return.
     Done,
 }
@@ -732,6 +872,23 @@ pub enum Event {
         duplicated: u64,
         /// Large corrections made by jumping.
         jumps: u32,
+    },
+    /// A conversation's list entry changed (new message, unread count, name, members, state):
+    /// reload the inbox.
+    ConversationsChanged,
+    /// A message arrived, or one changed (edit, delete, reaction, delivery, read).
+    MessageChanged(ChatMessage),
+    /// Members received or read some of the user's messages in this conversation: the open
+    /// conversation reloads its page to show "delivered" and "read".
+    DeliveryChanged {
+        conversation: String,
+    },
+    /// A new message from someone else, for a notification: who, where, and the first line.
+    MessageNotice {
+        conversation: String,
+        title: String,
+        author_name: String,
+        first_line: String,
     },
 }
 
