@@ -17,11 +17,12 @@
 mod args;
 mod instance;
 mod links;
+mod notices;
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use earshot_engine::api::{ApiError, Request, Response};
+use earshot_engine::api::{ApiError, Event, Request, Response};
 use earshot_engine::{data_dir, logging, Config, Engine};
 use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tauri_plugin_deep_link::DeepLinkExt;
@@ -89,8 +90,14 @@ pub fn run() -> ExitCode {
         )
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
         .manage(pending)
-        .invoke_handler(tauri::generate_handler![call, take_pending_links])
+        .invoke_handler(tauri::generate_handler![
+            call,
+            take_pending_links,
+            notices::open_link
+        ])
         .setup(move |app| {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
@@ -201,12 +208,25 @@ async fn add_music(engine: Engine, folder: std::path::PathBuf) {
     }
 }
 
-/// Re-emits engine events to the window until the engine stops.
+/// Re-emits engine events to the window until the engine stops; a new message also becomes an
+/// OS notification while the window is not focused.
 async fn bridge_events(engine: Engine, app: tauri::AppHandle) {
     let mut events = engine.subscribe();
     loop {
         match events.recv().await {
             Ok(event) => {
+                if let Event::MessageNotice {
+                    title,
+                    author_name,
+                    first_line,
+                    ..
+                } = &event
+                {
+                    notices::show_unless_focused(
+                        &app,
+                        notices::notice(title, author_name, first_line),
+                    );
+                }
                 if let Err(error) = app.emit(ENGINE_EVENT, &event) {
                     tracing::warn!(%error, "cannot deliver an event to the window");
                 }

@@ -3,18 +3,21 @@
 // here and never call `invoke` themselves.
 import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import { open as openDialog } from '@tauri-apps/plugin-dialog';
+import { open as openDialog, save as saveDialog } from '@tauri-apps/plugin-dialog';
 import type {
   Album,
   AlbumKey,
   ApiError,
   Artist,
+  ChatMessage,
+  Conversation,
   ErrorKind,
   Event,
   Friend,
   InviteInfo,
   InviteLink,
   LinkPreview,
+  MessagePage,
   NearbyPeer,
   PeerCard,
   Play,
@@ -24,9 +27,12 @@ import type {
   Profile,
   QueueState,
   RepeatMode,
+  Report,
   Request,
   Response,
   ScanProblem,
+  SearchHit,
+  ShareTarget,
   Status,
   Track,
 } from './bindings/api';
@@ -323,6 +329,78 @@ export async function listOutputDevices(): Promise<{ devices: string[]; default:
 }
 
 export const setOutputDevice = (name: string | null) => player({ type: 'set_output_device', name: name ?? undefined });
+
+// ── Messages ─────────────────────────────────────────────────────────────────────────────────
+
+export async function listConversations(): Promise<{ conversations: Conversation[]; requests: Conversation[] }> {
+  const { conversations, requests } = expectResponse(await call({ type: 'list_conversations' }), 'conversations');
+  return { conversations, requests };
+}
+
+function toConversation(response: Response): Conversation {
+  const { type: _type, ...conversation } = expectResponse(response, 'conversation');
+  return conversation;
+}
+
+function toMessage(response: Response): ChatMessage {
+  const { type: _type, ...message } = expectResponse(response, 'message');
+  return message;
+}
+
+export const getConversation = async (conversation: string) => toConversation(await call({ type: 'get_conversation', conversation }));
+export const openDirect = async (peerId: string) => toConversation(await call({ type: 'open_direct', peer_id: peerId }));
+export const createGroup = async (name: string, peerIds: string[]) => toConversation(await call({ type: 'create_group', name, peer_ids: peerIds }));
+
+export async function listMessages(conversation: string, before?: string, limit?: number): Promise<MessagePage> {
+  const { type: _type, ...page } = expectResponse(await call({ type: 'list_messages', conversation, before, limit }), 'messages');
+  return page;
+}
+
+export const sendMessage = async (conversation: string, text: string, replyTo?: string) =>
+  toMessage(await call({ type: 'send_message', conversation, text, reply_to: replyTo }));
+export const shareToConversation = async (conversation: string, target: ShareTarget, text?: string) =>
+  toMessage(await call({ type: 'share', conversation, target, text }));
+export const react = async (conversation: string, entry: string, emoji: string, on: boolean) =>
+  toMessage(await call({ type: 'react', conversation, entry, emoji, on }));
+export const editMessage = async (conversation: string, entry: string, text: string) =>
+  toMessage(await call({ type: 'edit_message', conversation, entry, text }));
+export const deleteMessage = async (conversation: string, entry: string) => toMessage(await call({ type: 'delete_message', conversation, entry }));
+
+async function done(request: Request): Promise<void> {
+  expectResponse(await call(request), 'done');
+}
+
+export const markRead = (conversation: string) => done({ type: 'mark_read', conversation });
+export const addMembers = async (conversation: string, peerIds: string[]) => toConversation(await call({ type: 'add_members', conversation, peer_ids: peerIds }));
+export const removeMember = async (conversation: string, peerId: string) => toConversation(await call({ type: 'remove_member', conversation, peer_id: peerId }));
+export const setAdmin = async (conversation: string, peerId: string, admin: boolean) =>
+  toConversation(await call({ type: 'set_admin', conversation, peer_id: peerId, admin }));
+export const renameGroup = async (conversation: string, name: string) => toConversation(await call({ type: 'rename_group', conversation, name }));
+export const leaveGroup = (conversation: string) => done({ type: 'leave_group', conversation });
+export const acceptMessageRequest = async (conversation: string) => toConversation(await call({ type: 'accept_message_request', conversation }));
+export const declineMessageRequest = (conversation: string, block: boolean) => done({ type: 'decline_message_request', conversation, block });
+export const reportPeer = (conversation: string, peerId: string, reason: string) => done({ type: 'report', conversation, peer_id: peerId, reason });
+export const listReports = async (): Promise<Report[]> => expectResponse(await call({ type: 'list_reports' }), 'reports').reports;
+export const exportReport = (id: number, path: string) => done({ type: 'export_report', id, path });
+export const setMessagesEnabled = async (on: boolean) => expectResponse(await call({ type: 'set_messages_enabled', on }), 'messages_enabled').on;
+export const getMessagesEnabled = async () => expectResponse(await call({ type: 'get_messages_enabled' }), 'messages_enabled').on;
+export const searchMessages = async (query: string, limit?: number): Promise<SearchHit[]> =>
+  expectResponse(await call({ type: 'search_messages', query, limit }), 'search_hits').hits;
+
+/** Asks the OS where to save a file; null when the user cancels. */
+export async function pickSaveFile(defaultName: string, title: string): Promise<string | null> {
+  const chosen = await saveDialog({ defaultPath: defaultName, title });
+  return typeof chosen === 'string' ? chosen : null;
+}
+
+/** Opens an http(s) link in the default browser (the shell refuses any other scheme). */
+export async function openWebLink(url: string): Promise<void> {
+  try {
+    await invoke('open_link', { url });
+  } catch (error) {
+    throw new BackendError('invalid_input', typeof error === 'string' ? error : toBackendError(error).message);
+  }
+}
 
 /** Calls `handler` for every engine event until the returned function is called. */
 export function onEngineEvent(handler: (event: Event) => void): Promise<UnlistenFn> {

@@ -23,12 +23,7 @@ export const SECTIONS: Section[] = [
     id: 'messages',
     label: 'Messages',
     tagline: 'Talk with friends one to one or in groups, even when they are offline.',
-    coming: [
-      'Direct and group chats, kept on your computer and searchable',
-      'Share tracks, albums and playlists as cards your friends can play',
-      'React with emoji; message requests, block and report',
-      'Delivered through any friend who holds the conversation, never through a server',
-    ],
+    coming: [],
   },
   {
     id: 'library',
