@@ -123,11 +123,12 @@ CREATE TABLE chat_reads (
     PRIMARY KEY (conversation, member)
 ) STRICT, WITHOUT ROWID;
 
--- What other peers told us about themselves in a sync: their name (for members who are not
--- friends) and whether they turned Messages off.
+-- What other peers told us about themselves in a sync: their name and addresses (for members
+-- who are not friends: how to reach them) and whether they turned Messages off.
 CREATE TABLE chat_peers (
     peer         TEXT    PRIMARY KEY,
     display_name TEXT,
+    addresses    TEXT    NOT NULL DEFAULT '[]',  -- JSON array of multiaddrs
     messages_off INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 

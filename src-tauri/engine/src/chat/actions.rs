@@ -840,14 +840,45 @@ impl Chat {
         self.announce(message.map(|m| (id, m)).into_iter().collect(), Vec::new())
             .await;
         let wire = log::Wire::Entry(entry.signed.clone());
+        let mut absent = Vec::new();
         for (member, _) in members {
-            if member != me && self.is_online(&member) {
+            if member == me {
+                continue;
+            }
+            if self.is_online(&member) {
                 self.enqueue(member, vec![wire.clone()]);
+            } else {
+                absent.push(member);
             }
         }
-        // A group's creator also tells the members it is not connected to, via those it is:
-        // forwarding does that as entries arrive.
+        // Members not connected now: dial those we know how to reach (the sync on connection
+        // delivers); the others get it from whichever member they meet first.
+        if !absent.is_empty() {
+            self.dial_members(absent).await;
+        }
         Ok(entry.id)
+    }
+
+    /// Dials members who are not connected, at the addresses we know for them.
+    pub(super) async fn dial_members(&self, peers: Vec<PeerId>) {
+        let known = self
+            .shared
+            .store
+            .call(move |c| {
+                peers
+                    .into_iter()
+                    .map(|p| Ok((p, store::peer_addresses(c, &p)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await
+            .unwrap_or_default();
+        for (peer, addresses) in known {
+            let addresses: Vec<libp2p::Multiaddr> =
+                addresses.iter().filter_map(|a| a.parse().ok()).collect();
+            if !addresses.is_empty() {
+                let _ = self.shared.net.dial(peer, addresses).await;
+            }
+        }
     }
 }
 

@@ -165,7 +165,8 @@ pub fn set_state(conn: &Connection, id: &ConversationId, state: ConvState) -> ru
 /// The members of a conversation: `(peer, role)` for current members.
 pub fn members(conn: &Connection, id: &ConversationId) -> rusqlite::Result<Vec<(PeerId, Role)>> {
     let mut statement = conn.prepare_cached(
-        "SELECT peer, role FROM chat_members WHERE conversation = ?1 AND active = 1 ORDER BY rowid",
+        "SELECT peer, role FROM chat_members WHERE conversation = ?1 AND active = 1
+         ORDER BY role = 'creator' DESC, role = 'admin' DESC, peer",
     )?;
     let rows = statement.query_map([&id.0[..]], |row| {
         let peer: String = row.get(0)?;
@@ -700,22 +701,103 @@ pub fn set_delivered(
     Ok(changed > 0)
 }
 
-/// Remembers what a peer told us about itself.
+/// Remembers what a peer told us about itself (addresses only when it gave some).
 pub fn set_peer_info(
     conn: &Connection,
     peer: &PeerId,
     display_name: Option<&str>,
     messages_off: bool,
+    addresses: &[String],
 ) -> rusqlite::Result<bool> {
+    let addresses = (!addresses.is_empty())
+        .then(|| serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into()));
     let changed = conn.execute(
-        "INSERT INTO chat_peers (peer, display_name, messages_off) VALUES (?1, ?2, ?3)
+        "INSERT INTO chat_peers (peer, display_name, messages_off, addresses) VALUES (?1, ?2, ?3, coalesce(?4, '[]'))
          ON CONFLICT (peer) DO UPDATE SET display_name = coalesce(excluded.display_name, display_name),
-             messages_off = excluded.messages_off
+             messages_off = excluded.messages_off,
+             addresses = coalesce(?4, addresses)
          WHERE chat_peers.display_name IS NOT coalesce(excluded.display_name, chat_peers.display_name)
-            OR chat_peers.messages_off <> excluded.messages_off",
-        params![peer.to_base58(), display_name, messages_off],
+            OR chat_peers.messages_off <> excluded.messages_off
+            OR chat_peers.addresses IS NOT coalesce(?4, chat_peers.addresses)",
+        params![peer.to_base58(), display_name, messages_off, addresses],
     )?;
     Ok(changed > 0)
+}
+
+/// Where a peer can be reached, as far as we know: a friend's own addresses, else what it (or a
+/// fellow member) told us in a sync.
+pub fn peer_addresses(conn: &Connection, peer: &PeerId) -> rusqlite::Result<Vec<String>> {
+    let found: Option<(Option<String>, Option<String>)> = conn
+        .query_row(
+            "SELECT (SELECT addresses FROM peers WHERE peer_id = ?1),
+                    (SELECT addresses FROM chat_peers WHERE peer = ?1)",
+            [peer.to_base58()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let parse = |json: Option<String>| -> Vec<String> {
+        json.and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default()
+    };
+    let (friend, told) = found.unwrap_or((None, None));
+    let friend = parse(friend);
+    Ok(if friend.is_empty() {
+        parse(told)
+    } else {
+        friend
+    })
+}
+
+/// A fellow member's addresses learned from another member: kept only for someone we share an
+/// active group with, and only when we know none.
+pub fn note_hint(
+    conn: &Connection,
+    me: &PeerId,
+    peer: &PeerId,
+    addresses: &[String],
+) -> rusqlite::Result<bool> {
+    if peer == me || addresses.is_empty() || !co_members(conn, me)?.contains(peer) {
+        return Ok(false);
+    }
+    if !peer_addresses(conn, peer)?.is_empty() {
+        return Ok(false);
+    }
+    let json = serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT INTO chat_peers (peer, addresses) VALUES (?1, ?2)
+         ON CONFLICT (peer) DO UPDATE SET addresses = excluded.addresses",
+        params![peer.to_base58(), json],
+    )?;
+    Ok(true)
+}
+
+/// Addresses of the other active members of the groups we share with `requester`.
+pub fn hints_for(
+    conn: &Connection,
+    me: &PeerId,
+    requester: &PeerId,
+    max: usize,
+) -> rusqlite::Result<Vec<(PeerId, Vec<String>)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT DISTINCT other.peer FROM chat_members mine
+         JOIN chat_conversations c ON c.id = mine.conversation AND c.kind = 'group' AND c.state = 'active'
+         JOIN chat_members other ON other.conversation = mine.conversation AND other.active = 1
+         WHERE mine.peer = ?1 AND mine.active = 1 AND other.peer NOT IN (?1, ?2)",
+    )?;
+    let peers: Vec<String> = statement
+        .query_map(params![requester.to_base58(), me.to_base58()], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for peer in peers.iter().filter_map(|p| p.parse::<PeerId>().ok()) {
+        if out.len() >= max {
+            break;
+        }
+        let addresses = peer_addresses(conn, &peer)?;
+        if !addresses.is_empty() {
+            out.push((peer, addresses));
+        }
+    }
+    Ok(out)
 }
 
 /// Messages from others after our read marker (blocked authors' do not count).

@@ -15,8 +15,8 @@ use super::store::{self, Applied, ConvKind, ConvState};
 use super::{bump, lock, Chat};
 use crate::api::Event;
 use crate::net::protocol::{
-    SyncRefusal, SyncRequest, SyncResponse, MAX_SYNC_CONVERSATIONS, MAX_SYNC_ENTRIES,
-    SYNC_BATCH_BYTES,
+    PeerHint, SyncRefusal, SyncRequest, SyncResponse, MAX_HINTS, MAX_HINT_ADDRESSES,
+    MAX_SYNC_CONVERSATIONS, MAX_SYNC_ENTRIES, SYNC_BATCH_BYTES,
 };
 use crate::net::{Summary, SyncHello, SyncReply};
 use crate::store::now_millis;
@@ -38,19 +38,76 @@ impl Chat {
             .await
             .map(|p| p.display_name)
             .unwrap_or_default();
+        let addresses = self
+            .shared
+            .net
+            .addresses()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .take(MAX_HINT_ADDRESSES)
+            .map(|a| a.to_string())
+            .collect();
         SyncHello {
             display_name,
             messages_off: self.messages_off(),
+            addresses,
         }
+    }
+
+    /// Where the fellow members of the groups we share with `peer` can be reached.
+    async fn hints(&self, peer: PeerId) -> Vec<PeerHint> {
+        let me = self.shared.me;
+        self.shared
+            .store
+            .call(move |c| store::hints_for(c, &me, &peer, MAX_HINTS))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(peer, addresses)| PeerHint {
+                peer: PeerBytes::of(&peer),
+                addresses: addresses.into_iter().take(MAX_HINT_ADDRESSES).collect(),
+            })
+            .collect()
+    }
+
+    async fn note_hints(&self, hints: Vec<PeerHint>) {
+        let me = self.shared.me;
+        let _ = self
+            .shared
+            .store
+            .call(move |c| {
+                for hint in hints.into_iter().take(MAX_HINTS) {
+                    let addresses: Vec<String> = hint
+                        .addresses
+                        .into_iter()
+                        .take(MAX_HINT_ADDRESSES)
+                        .filter(|a| a.len() <= 256 && a.parse::<libp2p::Multiaddr>().is_ok())
+                        .collect();
+                    if let Some(peer) = hint.peer.peer() {
+                        store::note_hint(c, &me, &peer, &addresses)?;
+                    }
+                }
+                Ok(())
+            })
+            .await;
     }
 
     /// Remembers what a peer said about itself.
     async fn note_hello(&self, peer: PeerId, hello: SyncHello) {
         let name = crate::friends::sanitize_name(&hello.display_name);
+        let addresses: Vec<String> = hello
+            .addresses
+            .into_iter()
+            .take(MAX_HINT_ADDRESSES)
+            .filter(|a| a.len() <= 256 && a.parse::<libp2p::Multiaddr>().is_ok())
+            .collect();
         let changed = self
             .shared
             .store
-            .call(move |c| store::set_peer_info(c, &peer, name.as_deref(), hello.messages_off))
+            .call(move |c| {
+                store::set_peer_info(c, &peer, name.as_deref(), hello.messages_off, &addresses)
+            })
             .await;
         if matches!(changed, Ok(true)) {
             self.publish(Event::ConversationsChanged);
@@ -102,8 +159,10 @@ impl Chat {
             SyncRequest::Have {
                 hello,
                 conversations,
+                peers,
             } => {
                 self.note_hello(peer, hello).await;
+                self.note_hints(peers).await;
                 let asked: Vec<ConversationId> = conversations
                     .iter()
                     .take(MAX_SYNC_CONVERSATIONS)
@@ -116,6 +175,7 @@ impl Chat {
                         entries,
                         more,
                         have,
+                        peers: self.hints(peer).await,
                     },
                     Err(error) => {
                         tracing::warn!(%error, "cannot answer a sync");
@@ -241,6 +301,7 @@ impl Chat {
             let request = SyncRequest::Have {
                 hello: self.hello().await,
                 conversations,
+                peers: self.hints(peer).await,
             };
             let response = match self.shared.net.send_sync(peer, request).await {
                 Ok(response) => response,
@@ -255,8 +316,10 @@ impl Chat {
                     entries,
                     more,
                     have,
+                    peers,
                 } => {
                     self.note_hello(peer, hello).await;
+                    self.note_hints(peers).await;
                     self.note_delivered(peer, &have).await;
                     let ingested = self.ingest(peer, entries).await;
                     self.forward(peer, ingested);
@@ -289,7 +352,7 @@ impl Chat {
         let changed = self
             .shared
             .store
-            .call(move |c| store::set_peer_info(c, &peer, None, true))
+            .call(move |c| store::set_peer_info(c, &peer, None, true, &[]))
             .await;
         if matches!(changed, Ok(true)) {
             self.publish(Event::ConversationsChanged);

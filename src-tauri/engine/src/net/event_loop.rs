@@ -382,7 +382,13 @@ impl EventLoop {
                 for peer in &members {
                     self.stranger_deadlines.remove(peer);
                 }
+                let newcomers: Vec<PeerId> = members
+                    .difference(&self.members)
+                    .filter(|p| !self.friends.contains(*p))
+                    .copied()
+                    .collect();
                 self.members = members;
+                self.tell_chat_already_connected(newcomers);
             }
             Command::Connected { reply } => {
                 let _ = reply.send(self.connections.keys().copied().collect());
@@ -427,7 +433,13 @@ impl EventLoop {
                     self.stranger_deadlines.remove(friend);
                     limits.bypass_peer_id(friend);
                 }
+                let newcomers: Vec<PeerId> = friends
+                    .difference(&self.friends)
+                    .filter(|p| !self.members.contains(*p))
+                    .copied()
+                    .collect();
                 self.friends = friends;
+                self.tell_chat_already_connected(newcomers);
             }
             Command::SetAwaited { awaited } => {
                 for peer in &awaited {
@@ -907,6 +919,22 @@ impl EventLoop {
             bump(&self.stats.busy_refusals, 1);
             if let ChatNetEvent::InboundSync { reply, .. } = event {
                 refuse(self, reply.channel, SyncRefusal::Busy);
+            }
+        }
+    }
+
+    /// Peers who just became friends or co-members while connected: the chat service hears of
+    /// their connection now (it was not told when they connected as strangers).
+    fn tell_chat_already_connected(&mut self, peers: Vec<PeerId>) {
+        for peer in peers {
+            if self.connections.contains_key(&peer) {
+                let event = ChatNetEvent::Connection {
+                    peer,
+                    connected: true,
+                };
+                if let Err(TrySendError::Full(_)) = self.chat_events.try_send(event) {
+                    bump(&self.stats.events_dropped, 1);
+                }
             }
         }
     }

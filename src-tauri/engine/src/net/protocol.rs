@@ -104,6 +104,23 @@ pub const MAX_SYNC_CONVERSATIONS: usize = 4096;
 pub struct SyncHello {
     pub display_name: String,
     pub messages_off: bool,
+    /// Where the sender listens (at most [`MAX_HINT_ADDRESSES`]), so members who are not its
+    /// friends can reach it.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
+/// Most addresses given for one peer.
+pub const MAX_HINT_ADDRESSES: usize = 8;
+/// Most peers whose addresses one sync message carries.
+pub const MAX_HINTS: usize = 64;
+
+/// Where a fellow member can be reached, as the sender knows it. Only a hint: dialling checks the
+/// peer's key, so a wrong address costs a failed dial and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerHint {
+    pub peer: crate::chat::log::PeerBytes,
+    pub addresses: Vec<String>,
 }
 
 /// What one peer holds of one conversation: per author, the highest sequence number held with no
@@ -120,6 +137,8 @@ pub enum SyncRequest {
     Have {
         hello: SyncHello,
         conversations: Vec<Summary>,
+        #[serde(default)]
+        peers: Vec<PeerHint>,
     },
     /// Entries you lack (new ones, or the second half of a `Have`).
     Push {
@@ -138,6 +157,8 @@ pub enum SyncResponse {
         entries: Vec<crate::chat::log::Wire>,
         more: bool,
         have: Vec<Summary>,
+        #[serde(default)]
+        peers: Vec<PeerHint>,
     },
     /// Stored; what I now hold of the conversations concerned (delivery receipts).
     Stored {
