@@ -360,8 +360,10 @@ export const sendMessage = async (conversation: string, text: string, replyTo?: 
   toMessage(await call({ type: 'send_message', conversation, text, reply_to: replyTo }));
 export const shareToConversation = async (conversation: string, target: ShareTarget, text?: string) =>
   toMessage(await call({ type: 'share', conversation, target, text }));
-export const react = async (conversation: string, entry: string, emoji: string, on: boolean) =>
-  toMessage(await call({ type: 'react', conversation, entry, emoji, on }));
+/** Adds or takes back a reaction; the changed message arrives as a `message_changed` event. */
+export async function react(conversation: string, entry: string, emoji: string, on: boolean): Promise<void> {
+  await done({ type: 'react', conversation, entry, emoji, on });
+}
 export const editMessage = async (conversation: string, entry: string, text: string) =>
   toMessage(await call({ type: 'edit_message', conversation, entry, text }));
 export const deleteMessage = async (conversation: string, entry: string) => toMessage(await call({ type: 'delete_message', conversation, entry }));
