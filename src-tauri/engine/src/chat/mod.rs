@@ -15,6 +15,8 @@
 //! changes nothing. Newly stored entries are forwarded to the other connected members at once.
 
 mod actions;
+#[cfg(test)]
+mod convergence;
 pub mod log;
 pub mod store;
 mod sync;

@@ -304,7 +304,12 @@ pub fn missing(
             break;
         }
         let rows = statement.query_map(
-            params![&id.0[..], peer.to_base58(), from as i64, (room + 1) as i64],
+            params![
+                &id.0[..],
+                peer.to_base58(),
+                from as i64,
+                room.saturating_add(1).min(i64::MAX as usize) as i64
+            ],
             |row| {
                 Ok((
                     hash_of(row.get(0)?)?,
@@ -422,8 +427,11 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
             Some(entry.id)
         }
         Kind::React { target, emoji, on } => {
+            // Not on a deleted message (its reactions went with it).
             tx.execute(
-                "INSERT INTO chat_reactions (target, reactor, emoji, active, hlc, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO chat_reactions (target, reactor, emoji, active, hlc, seq)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
+                 WHERE NOT EXISTS (SELECT 1 FROM chat_messages WHERE entry = ?1 AND deleted = 1)
                  ON CONFLICT (target, reactor, emoji) DO UPDATE SET active = excluded.active, hlc = excluded.hlc, seq = excluded.seq
                  WHERE (excluded.hlc, excluded.seq) > (chat_reactions.hlc, chat_reactions.seq)",
                 params![&target.0[..], author, emoji, on, hlc, body.seq as i64],
@@ -451,14 +459,19 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
                     params![&conv.0[..], author, *seq as i64],
                 )?;
             }
-            tx.execute(
-                "UPDATE chat_messages SET text = '', detail = NULL, deleted = 1 WHERE entry = ?1 AND author = ?2",
+            let deleted = tx.execute(
+                "UPDATE chat_messages SET kind = 'text', text = '', detail = NULL, reply_to = NULL, edit_hlc = NULL, deleted = 1
+                 WHERE entry = ?1 AND author = ?2",
                 params![&target.0[..], author],
             )?;
-            tx.execute(
-                "DELETE FROM chat_reactions WHERE target = ?1",
-                [&target.0[..]],
-            )?;
+            // Only the author's own message loses its reactions; a target not here yet loses them
+            // when it arrives (as a tombstone).
+            if deleted > 0 {
+                tx.execute(
+                    "DELETE FROM chat_reactions WHERE target = ?1",
+                    [&target.0[..]],
+                )?;
+            }
             Some(*target)
         }
         Kind::Read { upto } => {
@@ -548,6 +561,12 @@ fn add_tombstone_line(
         "INSERT OR IGNORE INTO chat_messages (entry, conversation, author, seq, hlc, kind, deleted)
          VALUES (?1, ?2, ?3, ?4, ?5, 'text', 1)",
         params![&id.0[..], &conv.0[..], author, seq as i64, hlc],
+    )?;
+    tx.execute("DELETE FROM chat_reactions WHERE target = ?1", [&id.0[..]])?;
+    // It held its place in the inbox order too, whichever way it arrived.
+    tx.execute(
+        "UPDATE chat_conversations SET last_hlc = max(last_hlc, ?2) WHERE id = ?1",
+        params![&conv.0[..], hlc],
     )?;
     Ok(Some(*id))
 }
