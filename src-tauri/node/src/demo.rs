@@ -4,10 +4,16 @@
 //! `{"demo_invite":"earshot://invite/…","peer_id":"…"}`, accepts every friend request it receives,
 //! and serves the control protocol on stdin like a plain node. It keeps running after end of input
 //! (it usually runs in the background) until Ctrl-C or SIGTERM.
+//!
+//! It also keeps up its side of a conversation, so a newcomer sees Messages work in the first
+//! minute: each new text from someone else is marked read and gets a short friendly reply, and
+//! each shared track, album or playlist gets a 🔥. What to do is decided by [`Responder`] (pure,
+//! tested below); [`converse`] follows the engine's `message_changed` events and carries it out.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::ExitCode;
 
-use earshot_engine::api::{Event, Request, Response};
+use earshot_engine::api::{ChatMessage, Event, MessageKind, Request, Response};
 use earshot_engine::Engine;
 use serde_json::json;
 
@@ -39,12 +45,14 @@ pub async fn run(engine: Engine, name: String) -> ExitCode {
     );
 
     let accepter = tokio::spawn(accept_everyone(engine.clone()));
+    let conversation = tokio::spawn(converse(engine.clone()));
     let outcome = control::serve(engine.clone(), tokio::io::stdin(), tokio::io::stdout()).await;
     if outcome.is_ok() && !control::stop_requested() {
         // End of input: a demo friend in the background keeps going until it is told to stop.
         control::stop_signal().await;
     }
     accepter.abort();
+    conversation.abort();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("control protocol failed: {e}")),
@@ -81,5 +89,399 @@ async fn accept(engine: &Engine, peer_id: String) {
     {
         Ok(_) => tracing::info!(peer = %peer_id, "accepted a friend request"),
         Err(error) => tracing::warn!(peer = %peer_id, %error, "could not accept a friend request"),
+    }
+}
+
+/// Follows new and changed messages and does what [`Responder`] decides.
+async fn converse(engine: Engine) {
+    let mut events = engine.subscribe();
+    let mut responder = Responder::default();
+    loop {
+        let message = match events.recv().await {
+            Ok(Event::MessageChanged(message)) => message,
+            Ok(_) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        for action in responder.on_message(&message, now_millis()) {
+            let request = match action {
+                Action::MarkRead { conversation } => Request::MarkRead { conversation },
+                Action::Reply {
+                    conversation,
+                    text,
+                    reply_to,
+                } => Request::SendMessage {
+                    conversation,
+                    text,
+                    reply_to: Some(reply_to),
+                },
+                Action::React {
+                    conversation,
+                    entry,
+                    emoji,
+                } => Request::React {
+                    conversation,
+                    entry,
+                    emoji,
+                    on: true,
+                },
+            };
+            if let Err(error) = engine.call(request).await {
+                // Messages off, a group left meanwhile…: the demo just carries on.
+                tracing::info!(%error, "the demo friend could not answer");
+            }
+        }
+    }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What the demo friend does about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    MarkRead {
+        conversation: String,
+    },
+    Reply {
+        conversation: String,
+        text: String,
+        reply_to: String,
+    },
+    React {
+        conversation: String,
+        entry: String,
+        emoji: String,
+    },
+}
+
+/// The replies, by what they answer. A text equal to one of them is never answered: two demo
+/// friends talking to each other stop after one reply each (and the rate limit bounds anything
+/// else that could go back and forth).
+const GREETINGS: &[&str] = &[
+    "Hi! 👋 Nice to hear from you. Share a track with me and I'll tell you what I think.",
+    "Hello there! 🎶 I'm a demo friend: I answer, I read, and I react to shares.",
+];
+const ANSWERS: &[&str] = &[
+    "Good question! I'm only a demo friend, but I'm listening. 🎧",
+    "Hmm, let me think about that over a good song. 🤔",
+];
+const CHAT: &[&str] = &[
+    "Got it! 😊",
+    "Ha, nice. Tell me more!",
+    "Sounds good to me. 🎵",
+    "Noted! Have you tried sharing a track? Use the share button by the message box.",
+];
+/// The reaction every share card gets.
+const SHARE_REACTION: &str = "🔥";
+/// Messages older than this when they arrive (a backlog synced after a long absence) are marked
+/// read but not answered: a reply hours later would be confusing.
+const FRESH_MS: i64 = 10 * 60 * 1000;
+/// Replies per conversation in a burst, then one more every [`REFILL_MS`]: someone typing fast
+/// gets a few answers, a flood gets few.
+const BURST: u32 = 3;
+const REFILL_MS: i64 = 20_000;
+/// Messages remembered as handled (their later `message_changed` events — a reaction, a read —
+/// are ignored); the oldest are forgotten first.
+const REMEMBERED: usize = 4096;
+
+/// Decides what the demo friend does about each `message_changed` event (sans-IO: time is an
+/// argument).
+#[derive(Debug, Default)]
+pub struct Responder {
+    /// Messages already handled, oldest first, mirrored in `handled_set`.
+    handled: VecDeque<String>,
+    handled_set: HashSet<String>,
+    /// Per conversation: replies left, and when the last refill was counted.
+    budgets: HashMap<String, (u32, i64)>,
+    /// Which reply of a list comes next.
+    turn: usize,
+}
+
+impl Responder {
+    pub fn on_message(&mut self, message: &ChatMessage, now_ms: i64) -> Vec<Action> {
+        if message.mine || message.deleted || !self.first_time(&message.id) {
+            return Vec::new();
+        }
+        let conversation = message.conversation.clone();
+        let mut actions = Vec::new();
+        match message.kind {
+            MessageKind::Notice => return actions,
+            MessageKind::Text => {
+                actions.push(Action::MarkRead {
+                    conversation: conversation.clone(),
+                });
+                let fresh = now_ms.saturating_sub(message.at) <= FRESH_MS;
+                if fresh && !is_a_reply_of_ours(&message.text) && self.spend(&conversation, now_ms)
+                {
+                    actions.push(Action::Reply {
+                        conversation,
+                        text: self.reply_to(&message.text),
+                        reply_to: message.id.clone(),
+                    });
+                }
+            }
+            MessageKind::Share => {
+                actions.push(Action::MarkRead {
+                    conversation: conversation.clone(),
+                });
+                let reacted = message
+                    .reactions
+                    .iter()
+                    .any(|r| r.mine && r.emoji == SHARE_REACTION);
+                if !reacted {
+                    actions.push(Action::React {
+                        conversation,
+                        entry: message.id.clone(),
+                        emoji: SHARE_REACTION.into(),
+                    });
+                }
+            }
+        }
+        actions
+    }
+
+    /// Whether `id` is seen for the first time (and remembers it).
+    fn first_time(&mut self, id: &str) -> bool {
+        if !self.handled_set.insert(id.to_string()) {
+            return false;
+        }
+        self.handled.push_back(id.to_string());
+        if self.handled.len() > REMEMBERED {
+            if let Some(oldest) = self.handled.pop_front() {
+                self.handled_set.remove(&oldest);
+            }
+        }
+        true
+    }
+
+    /// Takes one reply from the conversation's budget, if any is left.
+    fn spend(&mut self, conversation: &str, now_ms: i64) -> bool {
+        let (left, since) = self
+            .budgets
+            .entry(conversation.to_string())
+            .or_insert((BURST, now_ms));
+        let refills = now_ms.saturating_sub(*since) / REFILL_MS;
+        if refills > 0 {
+            *left = (*left)
+                .saturating_add(refills.min(BURST as i64) as u32)
+                .min(BURST);
+            *since += refills * REFILL_MS;
+        }
+        if *left == 0 {
+            return false;
+        }
+        if *left == BURST {
+            // A full budget starts its refill clock now, not at some old refill.
+            *since = now_ms;
+        }
+        *left -= 1;
+        true
+    }
+
+    fn reply_to(&mut self, text: &str) -> String {
+        let lower = text.to_lowercase();
+        let words: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let list = if text.contains('?') {
+            ANSWERS
+        } else if words
+            .iter()
+            .any(|w| ["hi", "hello", "hey", "hej", "hallo", "yo"].contains(w))
+        {
+            GREETINGS
+        } else {
+            CHAT
+        };
+        self.turn = self.turn.wrapping_add(1);
+        list[self.turn % list.len()].to_string()
+    }
+}
+
+fn is_a_reply_of_ours(text: &str) -> bool {
+    [GREETINGS, ANSWERS, CHAT]
+        .iter()
+        .any(|list| list.contains(&text.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use earshot_engine::api::{Reaction, ShareCard, ShareKind};
+
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn message(id: &str, kind: MessageKind, text: &str) -> ChatMessage {
+        ChatMessage {
+            id: id.into(),
+            conversation: "c1".into(),
+            kind,
+            author: "12D3KooWfriend".into(),
+            author_name: "Ada".into(),
+            mine: false,
+            at: NOW,
+            text: text.into(),
+            share: None,
+            reply_to: None,
+            edited: false,
+            deleted: false,
+            reactions: Vec::new(),
+            delivery: None,
+        }
+    }
+
+    fn replies(actions: &[Action]) -> Vec<&str> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reply { text, .. } => Some(text.as_str()),
+                Action::MarkRead { .. } | Action::React { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_text_from_a_friend_is_read_and_answered_in_reply_to_it() {
+        let mut responder = Responder::default();
+        let actions = responder.on_message(&message("m1", MessageKind::Text, "hey there"), NOW);
+        assert_eq!(
+            actions[0],
+            Action::MarkRead {
+                conversation: "c1".into()
+            }
+        );
+        match &actions[1] {
+            Action::Reply { reply_to, text, .. } => {
+                assert_eq!(reply_to, "m1");
+                assert!(GREETINGS.contains(&text.as_str()), "{text}");
+            }
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn own_messages_notices_and_deleted_messages_get_nothing() {
+        let mut responder = Responder::default();
+        let mut mine = message("m1", MessageKind::Text, "hello");
+        mine.mine = true;
+        let mut deleted = message("m2", MessageKind::Text, "");
+        deleted.deleted = true;
+        let notice = message("m3", MessageKind::Notice, "Ada added Bo");
+        for m in [mine, deleted, notice] {
+            assert_eq!(responder.on_message(&m, NOW), Vec::new(), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_is_handled_once_however_often_it_changes() {
+        let mut responder = Responder::default();
+        let mut m = message("m1", MessageKind::Text, "hello");
+        assert_eq!(replies(&responder.on_message(&m, NOW)).len(), 1);
+        m.reactions.push(Reaction {
+            emoji: "👍".into(),
+            names: vec!["Ada".into()],
+            mine: false,
+        });
+        assert_eq!(responder.on_message(&m, NOW + 1), Vec::new());
+    }
+
+    #[test]
+    fn two_demo_friends_stop_after_one_reply_each() {
+        let (mut robin, mut sam) = (Responder::default(), Responder::default());
+        let mut said = message("m0", MessageKind::Text, "hello Sam");
+        let mut replies_seen = 0;
+        for turn in 0..10 {
+            let responder = if turn % 2 == 0 { &mut sam } else { &mut robin };
+            let actions = responder.on_message(&said, NOW + turn);
+            match replies(&actions).first() {
+                Some(text) => {
+                    replies_seen += 1;
+                    said = message(&format!("m{}", turn + 1), MessageKind::Text, text);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(replies_seen, 1, "a reply of ours is never answered");
+    }
+
+    #[test]
+    fn a_flood_gets_a_few_replies_then_one_per_refill() {
+        let mut responder = Responder::default();
+        let mut answered = 0;
+        for i in 0..50 {
+            let m = message(&format!("m{i}"), MessageKind::Text, &format!("spam {i}"));
+            answered += replies(&responder.on_message(&m, NOW + i)).len();
+        }
+        assert_eq!(answered, BURST as usize);
+        let later = message("late", MessageKind::Text, "still there");
+        assert_eq!(
+            replies(&responder.on_message(&later, NOW + REFILL_MS + 50)).len(),
+            1
+        );
+        let again = message("later", MessageKind::Text, "and now");
+        assert_eq!(
+            replies(&responder.on_message(&again, NOW + REFILL_MS + 51)).len(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_backlog_from_long_ago_is_read_but_not_answered() {
+        let mut responder = Responder::default();
+        let mut old = message("m1", MessageKind::Text, "hello");
+        old.at = NOW - FRESH_MS - 1;
+        let actions = responder.on_message(&old, NOW);
+        assert_eq!(
+            actions,
+            vec![Action::MarkRead {
+                conversation: "c1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_share_gets_a_fire_once_and_no_text() {
+        let mut responder = Responder::default();
+        let mut share = message("s1", MessageKind::Share, "");
+        share.share = Some(ShareCard {
+            kind: ShareKind::Track,
+            title: "Tone".into(),
+            artist: "Test".into(),
+            duration_ms: 1000,
+            hashes: vec!["ab".repeat(32)],
+            cover: None,
+            local_tracks: 0,
+        });
+        let actions = responder.on_message(&share, NOW);
+        assert_eq!(replies(&actions).len(), 0);
+        assert!(actions.contains(&Action::React {
+            conversation: "c1".into(),
+            entry: "s1".into(),
+            emoji: SHARE_REACTION.into()
+        }));
+        assert_eq!(responder.on_message(&share, NOW + 1), Vec::new());
+    }
+
+    #[test]
+    fn a_share_already_reacted_to_by_us_gets_no_second_reaction() {
+        // E.g. after a restart, when the share comes by again.
+        let mut responder = Responder::default();
+        let mut share = message("s1", MessageKind::Share, "");
+        share.reactions.push(Reaction {
+            emoji: SHARE_REACTION.into(),
+            names: vec!["Robin".into()],
+            mine: true,
+        });
+        let actions = responder.on_message(&share, NOW);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::React { .. })),
+            "{actions:?}"
+        );
     }
 }

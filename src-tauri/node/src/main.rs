@@ -96,8 +96,9 @@ enum Command {
         #[arg(long = "allow-file", value_name = "FILE")]
         allow_file: Option<PathBuf>,
     },
-    /// Run a demo friend: names itself, prints an invite, accepts every friend request, and
-    /// serves the control protocol; keeps running after end of input until Ctrl-C or SIGTERM.
+    /// Run a demo friend: names itself, prints an invite, accepts every friend request, answers
+    /// messages and reacts to shares, and serves the control protocol; keeps running after end
+    /// of input until Ctrl-C or SIGTERM.
     DemoFriend {
         /// The demo friend's display name.
         #[arg(long, default_value = "Robin (demo friend)")]
