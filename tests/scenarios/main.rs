@@ -8,5 +8,6 @@ mod audio;
 mod control;
 mod friends;
 mod lab;
+mod messages;
 mod netns;
 mod util;

@@ -235,6 +235,23 @@ impl Node {
         }
     }
 
+    /// The next event of any type (one kept earlier first), or None if none comes within
+    /// `timeout`. For waits that re-check a state whenever anything happens.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self.recv_until(deadline)?;
+            match line.get("event") {
+                Some(event) => return Some(event.clone()),
+                None if line.get("id").is_none() => self.others.push_back(line),
+                None => panic!("an unexpected reply arrived while waiting for an event: {line}"),
+            }
+        }
+    }
+
     fn recv_until(&self, deadline: Instant) -> Option<Value> {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.lines.recv_timeout(left) {
