@@ -226,6 +226,7 @@ describe('the Messages page', () => {
     const shared = await friendReceives(robin, direct, (m) => m.share?.title === 'Paper Boats', 'the shared track');
     assert.equal(shared.share.kind, 'track');
     assert.equal(shared.share.local_tracks, 1, 'Robin has the track too, so the card is playable there');
+    assert.ok(shared.share.cover?.startsWith('data:image/jpeg;base64,'), 'the card carries the cover');
   });
 
   it('finds a message by search and jumps to it', async () => {
@@ -286,6 +287,50 @@ describe('the Messages page', () => {
 
     const titles = await browser.execute(() => [...document.querySelectorAll('[data-testid="inbox-title"]')].map((e) => e.textContent));
     assert.deepEqual(titles.slice(0, 2), ['Listening club', ROBIN], 'the inbox lists the most recent conversation first');
+  });
+
+  it('counts unread messages in the inbox and the navigation, and clears them once read', async () => {
+    const { conversation } = await friendConversation(robin, direct);
+    await robin.call({ type: 'send_message', conversation: conversation.id, text: 'Are you coming to the jam tonight?' });
+    await waitForText(browser, 'nav-messages-badge', '1', 20000);
+    const robinRow = async () =>
+      browser.execute((name) => {
+        const row = [...document.querySelectorAll('[data-testid="inbox-row"]')].find((r) => r.querySelector('[data-testid="inbox-title"]')?.textContent === name);
+        return { last: row?.querySelector('[data-testid="inbox-last"]')?.textContent, unread: row?.querySelector('[data-testid="inbox-unread"]')?.textContent ?? null };
+      }, ROBIN);
+    assert.deepEqual(await robinRow(), { last: 'Are you coming to the jam tonight?', unread: '1' });
+    const titles = await browser.execute(() => [...document.querySelectorAll('[data-testid="inbox-title"]')].map((e) => e.textContent));
+    assert.equal(titles[0], ROBIN, 'the conversation with the newest message comes first');
     await screenshot(browser, 'messages-inbox');
+
+    await browser.execute((name) => {
+      [...document.querySelectorAll('[data-testid="inbox-row"]')].find((r) => r.textContent.includes(name))?.click();
+    }, ROBIN);
+    await waitForMessage(browser, 'Are you coming to the jam tonight?');
+    await browser.waitUntil(async () => (await robinRow()).unread === null && (await browser.$$('[data-testid="nav-messages-badge"]')).length === 0, {
+      timeout: 15000,
+      timeoutMsg: 'opening the conversation did not mark it read',
+    });
+    // And the friend learns that it was read.
+    await friendReceives(robin, direct, (m) => m.text === 'Are you coming to the jam tonight?' && m.delivery?.read === 1, 'the read mark');
+  });
+
+  it('turns Messages off in Settings, says so on the Messages page, and friends see it', async () => {
+    await (await byTestId(browser, 'nav-settings')).click();
+    const toggle = await byTestId(browser, 'messages-enabled');
+    await browser.waitUntil(async () => toggle.isSelected(), { timeout: 10000, timeoutMsg: 'Messages did not start on' });
+    await toggle.click();
+    await browser.waitUntil(async () => !(await toggle.isSelected()), { timeout: 10000, timeoutMsg: 'the switch did not turn off' });
+    await (await byTestId(browser, 'nav-messages')).click();
+    await byTestId(browser, 'messages-off');
+    await byTestId(browser, 'composer-blocked');
+    await eventually(async () => (await friendConversation(robin, direct)).conversation?.messages_off === true, 'Robin never saw that Messages are off', 20000);
+    await screenshot(browser, 'messages-off');
+
+    await (await byTestId(browser, 'nav-settings')).click();
+    await (await byTestId(browser, 'messages-enabled')).click();
+    await (await byTestId(browser, 'nav-messages')).click();
+    await byTestId(browser, 'composer-input');
+    assert.equal((await browser.$$('[data-testid="messages-off"]')).length, 0, 'the note is gone once Messages are on again');
   });
 });

@@ -1,7 +1,7 @@
 // Pure helpers for the Messages window: links in text, highlighted search snippets, times, the
 // unread badge, delivery wording and the composer's limit. No DOM and no engine calls here, so
 // every rule is tested in format.test.ts.
-import type { Conversation, Delivery } from '../bindings/api';
+import type { ChatMessage, Conversation, Delivery } from '../bindings/api';
 
 /** The engine's limit on a message (Unicode characters, as the engine counts them). */
 export const MAX_MESSAGE_CHARS = 4000;
@@ -199,6 +199,23 @@ export function composerCounter(text: string): { label: string; over: boolean } 
 export function canSend(text: string): boolean {
   const count = charCount(text.trim());
   return count > 0 && count <= MAX_MESSAGE_CHARS;
+}
+
+/**
+ * Puts a message into the loaded history (oldest first): replaced in place when it changed,
+ * else inserted in time order; `atEnd` when it is the newest.
+ */
+export function placeMessage(history: ChatMessage[], message: ChatMessage): { history: ChatMessage[]; atEnd: boolean } {
+  const index = history.findIndex((m) => m.id === message.id);
+  if (index !== -1) {
+    const next = [...history];
+    next[index] = message;
+    return { history: next, atEnd: false };
+  }
+  let at = history.length;
+  while (at > 0 && history[at - 1]!.at > message.at) at--;
+  const next = [...history.slice(0, at), message, ...history.slice(at)];
+  return { history: next, atEnd: at === history.length };
 }
 
 /** The emoji the picker offers, most used first. */

@@ -17,7 +17,7 @@ import {
   toBackendError,
 } from '../backend';
 import type { ChatMessage, Conversation } from '../bindings/api';
-import { sortConversations, totalUnread } from './format';
+import { placeMessage, sortConversations, totalUnread } from './format';
 
 /** Messages per page: a screenful and a half, so the first page fills the view. */
 export const PAGE = 40;
@@ -190,20 +190,6 @@ export async function reveal(entry: string): Promise<boolean> {
   const found = messagesState.history.some((m) => m.id === entry);
   messagesState.focusEntry = found ? entry : null;
   return found;
-}
-
-/** Puts a message into the loaded history: replaced in place, or inserted in time order. */
-export function placeMessage(history: ChatMessage[], message: ChatMessage): { history: ChatMessage[]; atEnd: boolean } {
-  const index = history.findIndex((m) => m.id === message.id);
-  if (index !== -1) {
-    const next = [...history];
-    next[index] = message;
-    return { history: next, atEnd: false };
-  }
-  let at = history.length;
-  while (at > 0 && history[at - 1]!.at > message.at) at--;
-  const next = [...history.slice(0, at), message, ...history.slice(at)];
-  return { history: next, atEnd: at === history.length };
 }
 
 /** Applies a message the engine says changed (new, edited, deleted, reacted to). */
