@@ -5,7 +5,8 @@
 // a share, the search and the group.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { byTestId, demoLibrary, eventually, launchApp, screenshot, startDemoFriend, startDriver, tempDataDir, waitForText } from '../harness.mjs';
+import { spawn } from 'node:child_process';
+import { byTestId, demoLibrary, eventually, launchApp, screenshot, startDemoFriend, startDriver, startSessionBus, tempDataDir, waitForText } from '../harness.mjs';
 
 const text = async (element) => String(await element.getProperty('innerText')).trim();
 
@@ -332,5 +333,57 @@ describe('the Messages page', () => {
     await (await byTestId(browser, 'nav-messages')).click();
     await byTestId(browser, 'composer-input');
     assert.equal((await browser.$$('[data-testid="messages-off"]')).length, 0, 'the note is gone once Messages are on again');
+  });
+});
+
+// The shell turns each new message into an OS notification while the window is not focused. The
+// app runs on a private session bus watched by dbus-monitor, which sees the Notify call (whether or
+// not a notification server answers it).
+describe('new-message notifications', () => {
+  let bus;
+  let monitor;
+  let driver;
+  let browser;
+  let robin;
+  let seen = '';
+  const data = tempDataDir();
+
+  before(async () => {
+    bus = await startSessionBus();
+    monitor = spawn('dbus-monitor', ['--address', bus.address, "interface='org.freedesktop.Notifications'"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    monitor.stdout.on('data', (chunk) => (seen += chunk));
+    driver = await startDriver({ DBUS_SESSION_BUS_ADDRESS: bus.address });
+    robin = await startDemoFriend();
+    browser = await launchApp(driver, data.dir, [robin.link]);
+    await (await byTestId(browser, 'link-add')).click();
+    await waitForText(browser, 'link-result', 'You and Robin (demo friend) are now friends.', 20000);
+    await (await byTestId(browser, 'link-close')).click();
+  });
+
+  after(async () => {
+    await browser?.deleteSession();
+    await robin?.stop();
+    await driver?.stop();
+    monitor?.kill('SIGTERM');
+    await bus?.stop();
+    data.cleanup();
+  }, { timeout: 30000 });
+
+  it('notifies with the sender and the first line while the window is not focused', async () => {
+    const { friends } = await robin.call({ type: 'list_friends' });
+    await eventually(async () => (await robin.call({ type: 'list_friends' })).friends[0]?.connection != null, 'the app never came online for Robin', 20000);
+    const conversation = await robin.call({ type: 'open_direct', peer_id: friends[0].peer_id });
+    // Focused: the window shows the message itself (the badge), and no notification is sent.
+    await robin.call({ type: 'send_message', conversation: conversation.id, text: 'While you look' });
+    await waitForText(browser, 'nav-messages-badge', '1', 20000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.doesNotMatch(seen, /member=Notify/, 'no notification while the window has the focus');
+
+    await browser.minimizeWindow();
+    await browser.waitUntil(async () => !(await browser.execute(() => document.hasFocus())), { timeout: 5000, timeoutMsg: 'the minimized window kept the focus' });
+    await robin.call({ type: 'send_message', conversation: conversation.id, text: 'Ping from Robin\nsecond line' });
+    await eventually(async () => seen.includes('member=Notify'), `no Notify call was seen on the session bus:\n${seen}`, 20000);
+    assert.match(seen, /string "Robin \(demo friend\)"/, 'the title is the sender');
+    assert.match(seen, /string "Ping from Robin"/, 'the body is the first line');
   });
 });
