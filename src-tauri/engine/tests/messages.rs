@@ -84,7 +84,7 @@ impl Peer {
             .wait_for(what, |e| matches!(e, Event::MessageChanged(m) if wanted(m)))
             .await
         {
-            Event::MessageChanged(m) => m,
+            Event::MessageChanged(m) => *m,
             other => panic!("expected a message, got {other:?}"),
         }
     }

@@ -877,7 +877,7 @@ pub enum Event {
     /// reload the inbox.
     ConversationsChanged,
     /// A message arrived, or one changed (edit, delete, reaction, delivery, read).
-    MessageChanged(ChatMessage),
+    MessageChanged(Box<ChatMessage>),
     /// Members received or read some of the user's messages in this conversation: the open
     /// conversation reloads its page to show "delivered" and "read".
     DeliveryChanged {

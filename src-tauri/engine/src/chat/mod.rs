@@ -154,7 +154,7 @@ impl Chat {
                         let this = self.clone();
                         let events = events.clone();
                         tokio::spawn(async move {
-                            supervise::step("messages", &events, this.answer(peer, request, reply)).await;
+                            supervise::step("messages", &events, this.answer(peer, *request, reply)).await;
                         });
                     }
                     Some(ChatNetEvent::Connection { peer, connected }) => {

@@ -599,7 +599,7 @@ impl Chat {
                     continue;
                 }
                 if let Ok(Some(message)) = self.message(conversation, entry).await {
-                    self.publish(Event::MessageChanged(message));
+                    self.publish(Event::MessageChanged(Box::new(message)));
                 }
             }
         } else if let Some((conversation, _)) = messages.first() {

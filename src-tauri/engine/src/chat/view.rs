@@ -134,7 +134,8 @@ pub fn conversation(
         }
         _ => (row.name.clone(), None, false, false, Vec::new()),
     };
-    let last: Option<(String, String, Option<Vec<u8>>, bool, String, i64)> = conn
+    type Last = (String, String, Option<Vec<u8>>, bool, String, i64);
+    let last: Option<Last> = conn
         .query_row(
             "SELECT kind, text, detail, deleted, author, hlc FROM chat_messages
              WHERE conversation = ?1 AND kind IN ('text', 'share')
@@ -598,7 +599,8 @@ pub fn search(
            AND m.author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
          ORDER BY rank LIMIT ?2",
     )?;
-    let rows: Vec<(Vec<u8>, Vec<u8>, String, i64, String)> = statement
+    type Hit = (Vec<u8>, Vec<u8>, String, i64, String);
+    let rows: Vec<Hit> = statement
         .query_map(params![expression, limit as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?

@@ -908,7 +908,7 @@ impl EventLoop {
         }
         let event = ChatNetEvent::InboundSync {
             peer,
-            request,
+            request: Box::new(request),
             reply: SyncReply {
                 channel,
                 client: self.client.clone(),

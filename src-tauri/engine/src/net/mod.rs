@@ -162,7 +162,7 @@ pub enum ChatNetEvent {
     /// A peer sent a sync request; answer it through `reply`.
     InboundSync {
         peer: PeerId,
-        request: SyncRequest,
+        request: Box<SyncRequest>,
         reply: SyncReply,
     },
     /// A friend or co-member connected (`true`) or its last connection closed (`false`).
