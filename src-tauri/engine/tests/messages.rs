@@ -745,3 +745,81 @@ async fn a_stranger_cannot_sync_at_all() {
     assert!(bo.inbox().await.0.is_empty() && bo.inbox().await.1.is_empty());
     bo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_hides_a_member_in_every_conversation_and_a_removed_member_cannot_post() {
+    let (_dirs, ada, mut bo, cy) = friends3().await;
+    befriend(&ada, &bo).await;
+    befriend(&ada, &cy).await;
+    befriend(&bo, &cy).await;
+    let band = group(&ada, "Band", &[&bo, &cy]).await;
+    let band_id = band.id.clone();
+    for peer in [&bo, &cy] {
+        eventually("the group to arrive", || async {
+            peer.inbox().await.0.iter().any(|c| c.id == band_id)
+        })
+        .await;
+    }
+    cy.send(&band.id, "from Cy").await;
+    bo.wait_message("Cy's message", |m| m.text == "from Cy")
+        .await;
+
+    bo.call(Request::Block {
+        peer_id: cy.id.clone(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        bo.texts(&band.id).await.is_empty(),
+        "a blocked member's messages are hidden"
+    );
+    ada.send(&band.id, "from Ada").await;
+    bo.wait_message("Ada's message", |m| m.text == "from Ada")
+        .await;
+    assert_eq!(bo.texts(&band.id).await, ["from Ada"]);
+
+    // Ada removes Cy: Cy can no longer post, and everyone sees the notice.
+    ada.call(Request::RemoveMember {
+        conversation: band.id.clone(),
+        peer_id: cy.id.clone(),
+    })
+    .await
+    .unwrap();
+    let cy_id = cy.id.clone();
+    eventually("Cy to learn she was removed", || async {
+        match cy
+            .call(Request::GetConversation {
+                conversation: band_id.clone(),
+            })
+            .await
+        {
+            Ok(Response::Conversation(c)) => !c.members.iter().any(|m| m.peer_id == cy_id),
+            _ => false,
+        }
+    })
+    .await;
+    let refused = cy
+        .call(Request::SendMessage {
+            conversation: band.id.clone(),
+            text: "still here?".into(),
+            reply_to: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind, ErrorKind::InvalidInput);
+    let notices: Vec<String> = ada
+        .page(&band.id)
+        .await
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::Notice)
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(
+        notices,
+        ["Ada made the group “Band” with Bo and Cy", "Ada removed Cy"],
+        "notices name who did what"
+    );
+    ada.stop().await;
+    bo.stop().await;
+    cy.stop().await;
+}

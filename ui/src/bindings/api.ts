@@ -386,7 +386,9 @@ unknown_conversation: number,
  */
 malformed: number, 
 /**
- * Sync requests refused by the per-peer rate limit.
+ * Entries dropped because their sender went over its budget (entries and bytes per second);
+ * anti-entropy offers them again later. (Sync requests over the network loop's own per-peer
+ * limit are counted in `net_stats.rate_limited`.)
  */
 rate_limited: number, 
 /**

@@ -235,7 +235,9 @@ pub struct ChatStats {
     /// too far in the future.
     #[ts(type = "number")]
     pub malformed: u64,
-    /// Sync requests refused by the per-peer rate limit.
+    /// Entries dropped because their sender went over its budget (entries and bytes per second);
+    /// anti-entropy offers them again later. (Sync requests over the network loop's own per-peer
+    /// limit are counted in `net_stats.rate_limited`.)
     #[ts(type = "number")]
     pub rate_limited: u64,
     /// Sync requests refused because Messages are off, or from a blocked peer.

@@ -812,6 +812,9 @@ impl Chat {
                         "You are no longer in this group.",
                     )));
                 }
+                // Whoever is a member before or after this entry hears of it (a removed member
+                // learns of the removal).
+                let before = store::members(&tx, &id)?;
                 let seq = store::next_seq(&tx, &id, &me)?;
                 let body = log::Body {
                     conversation: id,
@@ -829,7 +832,12 @@ impl Chat {
                     store::set_state(&tx, &id, ConvState::Active)?;
                 }
                 tx.commit()?;
-                let members = store::members(c, &id)?;
+                let mut members = store::members(c, &id)?;
+                for (peer, role) in before {
+                    if !members.iter().any(|(p, _)| *p == peer) {
+                        members.push((peer, role));
+                    }
+                }
                 Ok(Ok((entry, applied, members)))
             })
             .await??;

@@ -17,6 +17,7 @@
 mod actions;
 #[cfg(test)]
 mod convergence;
+pub mod limits;
 pub mod log;
 pub mod store;
 mod sync;
@@ -96,6 +97,8 @@ struct Shared {
     pushes: Mutex<HashMap<PeerId, Vec<Wire>>>,
     /// Whether the user turned Messages off (mirrors the setting).
     messages_off: std::sync::atomic::AtomicBool,
+    /// How much each peer may make us store.
+    budget: Mutex<limits::EntryBudget>,
 }
 
 impl Chat {
@@ -132,6 +135,7 @@ impl Chat {
                 online: Mutex::default(),
                 pushes: Mutex::default(),
                 messages_off: std::sync::atomic::AtomicBool::new(off),
+                budget: Mutex::default(),
             }),
         };
         chat.sync_member_set().await?;

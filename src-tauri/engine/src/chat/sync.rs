@@ -449,7 +449,25 @@ impl Chat {
         let counters = &self.shared.counters;
         let mut entries: Vec<Entry> = Vec::new();
         let mut stones: Vec<Tombstone> = Vec::new();
-        for wire in wires.into_iter().take(MAX_SYNC_ENTRIES) {
+        let mut over_budget = 0;
+        let started = std::time::Instant::now();
+        let wires: Vec<Wire> = {
+            let mut budget = lock(&self.shared.budget);
+            wires
+                .into_iter()
+                .take(MAX_SYNC_ENTRIES)
+                .filter(|wire| {
+                    let allowed = budget.allow(peer, wire_size(wire), started);
+                    over_budget += u64::from(!allowed);
+                    allowed
+                })
+                .collect()
+        };
+        if over_budget > 0 {
+            tracing::debug!(%peer, over_budget, "entries over the peer's budget; anti-entropy offers them again");
+            bump(&counters.rate_limited, over_budget);
+        }
+        for wire in wires {
             match wire {
                 Wire::Entry(signed) => match log::verify(signed, now.max(0) as u64) {
                     Ok(entry) => entries.push(entry),
@@ -688,6 +706,17 @@ fn admit(
         if row.state == ConvState::Hidden && row.kind == ConvKind::Direct {
             // Declined or reported: nothing new from them.
             return Ok(Err(Refused::NotMember));
+        }
+        if row.kind == ConvKind::Group && !store::is_member(tx, id, me, true)? {
+            // We left or were removed: nothing more, unless this batch adds us back.
+            let adds_me = batch.iter().any(|e| {
+                e.body.conversation == *id
+                    && matches!(&e.body.kind, Kind::AddMembers { members } if members.contains(&PeerBytes::of(me)))
+            });
+            if !adds_me {
+                return Ok(Err(Refused::NotMember));
+            }
+            store::set_state(tx, id, ConvState::Active)?;
         }
         let adds_sender = batch.iter().any(|e| {
             e.body.conversation == *id
