@@ -431,6 +431,7 @@ async fn a_group_member_who_is_not_a_friend_can_only_send_a_message_request() {
     };
     assert_eq!(requests[0].state, ConversationState::Request);
     assert_eq!(requests[0].shared_groups, ["Band"]);
+    assert_eq!(requests[0].title, "Cy", "a fellow member's name is known");
     let refused = bo
         .call(Request::SendMessage {
             conversation: direct.id.clone(),

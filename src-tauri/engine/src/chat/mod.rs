@@ -44,6 +44,8 @@ use log::{Hlc, Wire};
 const RESYNC_EVERY: Duration = Duration::from_secs(60);
 /// Setting: whether the user turned Messages off.
 const MESSAGES_OFF_KEY: &str = "messages_off";
+/// Summary exchanges waiting to start.
+const RESYNC_QUEUE: usize = 256;
 
 /// Counters of refused and received conversation input.
 #[derive(Debug, Default)]
@@ -99,6 +101,8 @@ struct Shared {
     messages_off: std::sync::atomic::AtomicBool,
     /// How much each peer may make us store.
     budget: Mutex<limits::EntryBudget>,
+    /// Peers to run a summary exchange with soon (the run loop starts it).
+    resync: mpsc::Sender<PeerId>,
 }
 
 impl Chat {
@@ -121,6 +125,7 @@ impl Chat {
             })
             .await?;
         let me = keypair.public().to_peer_id();
+        let (resync, resync_requests) = mpsc::channel(RESYNC_QUEUE);
         let chat = Chat {
             shared: Arc::new(Shared {
                 store,
@@ -136,15 +141,20 @@ impl Chat {
                 pushes: Mutex::default(),
                 messages_off: std::sync::atomic::AtomicBool::new(off),
                 budget: Mutex::default(),
+                resync,
             }),
         };
         chat.sync_member_set().await?;
         let runner = chat.clone();
-        tokio::spawn(runner.run(chat_events));
+        tokio::spawn(runner.run(chat_events, resync_requests));
         Ok(chat)
     }
 
-    async fn run(self, mut chat_events: mpsc::Receiver<ChatNetEvent>) {
+    async fn run(
+        self,
+        mut chat_events: mpsc::Receiver<ChatNetEvent>,
+        mut resync_requests: mpsc::Receiver<PeerId>,
+    ) {
         let events = self.shared.events.clone();
         let mut resync = tokio::time::interval(RESYNC_EVERY);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -173,6 +183,10 @@ impl Chat {
                     }
                     None => return,
                 },
+                Some(peer) = resync_requests.recv() => {
+                    let this = self.clone();
+                    tokio::spawn(async move { this.sync_with(peer).await });
+                }
                 _ = resync.tick() => {
                     supervise::step("messages", &events, self.resync_all()).await;
                 }

@@ -774,11 +774,20 @@ pub fn note_hint(
     me: &PeerId,
     peer: &PeerId,
     addresses: &[String],
+    display_name: Option<&str>,
 ) -> rusqlite::Result<bool> {
-    if peer == me || addresses.is_empty() || !co_members(conn, me)?.contains(peer) {
+    if peer == me || !co_members(conn, me)?.contains(peer) {
         return Ok(false);
     }
-    if !peer_addresses(conn, peer)?.is_empty() {
+    if let Some(name) = display_name {
+        // A name as a fellow member knows it, until the peer tells us its own.
+        conn.execute(
+            "INSERT INTO chat_peers (peer, display_name) VALUES (?1, ?2)
+             ON CONFLICT (peer) DO UPDATE SET display_name = excluded.display_name WHERE display_name IS NULL",
+            params![peer.to_base58(), name],
+        )?;
+    }
+    if addresses.is_empty() || !peer_addresses(conn, peer)?.is_empty() {
         return Ok(false);
     }
     let json = serde_json::to_string(addresses).unwrap_or_else(|_| "[]".into());
@@ -796,7 +805,7 @@ pub fn hints_for(
     me: &PeerId,
     requester: &PeerId,
     max: usize,
-) -> rusqlite::Result<Vec<(PeerId, Vec<String>)>> {
+) -> rusqlite::Result<Vec<(PeerId, Vec<String>, Option<String>)>> {
     let mut statement = conn.prepare_cached(
         "SELECT DISTINCT other.peer FROM chat_members mine
          JOIN chat_conversations c ON c.id = mine.conversation AND c.kind = 'group' AND c.state = 'active'
@@ -812,8 +821,14 @@ pub fn hints_for(
             break;
         }
         let addresses = peer_addresses(conn, &peer)?;
-        if !addresses.is_empty() {
-            out.push((peer, addresses));
+        let name: Option<String> = conn.query_row(
+            "SELECT coalesce((SELECT display_name FROM peers WHERE peer_id = ?1),
+                             (SELECT display_name FROM chat_peers WHERE peer = ?1))",
+            [peer.to_base58()],
+            |r| r.get(0),
+        )?;
+        if !addresses.is_empty() || name.is_some() {
+            out.push((peer, addresses, name));
         }
     }
     Ok(out)

@@ -64,9 +64,10 @@ impl Chat {
             .await
             .unwrap_or_default()
             .into_iter()
-            .map(|(peer, addresses)| PeerHint {
+            .map(|(peer, addresses, display_name)| PeerHint {
                 peer: PeerBytes::of(&peer),
                 addresses: addresses.into_iter().take(MAX_HINT_ADDRESSES).collect(),
+                display_name,
             })
             .collect()
     }
@@ -84,8 +85,12 @@ impl Chat {
                         .take(MAX_HINT_ADDRESSES)
                         .filter(|a| a.len() <= 256 && a.parse::<libp2p::Multiaddr>().is_ok())
                         .collect();
+                    let name = hint
+                        .display_name
+                        .as_deref()
+                        .and_then(crate::friends::sanitize_name);
                     if let Some(peer) = hint.peer.peer() {
-                        store::note_hint(c, &me, &peer, &addresses)?;
+                        store::note_hint(c, &me, &peer, &addresses, name.as_deref())?;
                     }
                 }
                 Ok(())
@@ -592,6 +597,11 @@ impl Chat {
         if outcome.membership {
             if let Err(error) = self.sync_member_set().await {
                 tracing::warn!(%error, "cannot update the group member set");
+            }
+            // New fellow members: a summary exchange with the sender brings their names and
+            // addresses (and anything else of the group we lack).
+            if self.shared.resync.try_send(peer).is_err() {
+                tracing::debug!(%peer, "resync queue full; the periodic sync will do");
             }
         }
         self.announce(outcome.messages, outcome.notices).await;

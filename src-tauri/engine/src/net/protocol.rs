@@ -121,6 +121,9 @@ pub const MAX_HINTS: usize = 64;
 pub struct PeerHint {
     pub peer: crate::chat::log::PeerBytes,
     pub addresses: Vec<String>,
+    /// Its name as the sender knows it (shown until the peer tells its own).
+    #[serde(default)]
+    pub display_name: Option<String>,
 }
 
 /// What one peer holds of one conversation: per author, the highest sequence number held with no
