@@ -381,7 +381,9 @@ export const renameGroup = async (conversation: string, name: string) => toConve
 export const leaveGroup = (conversation: string) => done({ type: 'leave_group', conversation });
 export const acceptMessageRequest = async (conversation: string) => toConversation(await call({ type: 'accept_message_request', conversation }));
 export const declineMessageRequest = (conversation: string, block: boolean) => done({ type: 'decline_message_request', conversation, block });
-export const reportPeer = (conversation: string, peerId: string, reason: string) => done({ type: 'report', conversation, peer_id: peerId, reason });
+/** Reports a peer: keeps their entries in a local report, hides the conversation, blocks them; returns every report. */
+export const reportPeer = async (conversation: string, peerId: string, reason: string): Promise<Report[]> =>
+  expectResponse(await call({ type: 'report', conversation, peer_id: peerId, reason }), 'reports').reports;
 export const listReports = async (): Promise<Report[]> => expectResponse(await call({ type: 'list_reports' }), 'reports').reports;
 export const exportReport = (id: number, path: string) => done({ type: 'export_report', id, path });
 export const setMessagesEnabled = async (on: boolean) => expectResponse(await call({ type: 'set_messages_enabled', on }), 'messages_enabled').on;

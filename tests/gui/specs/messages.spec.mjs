@@ -10,11 +10,16 @@ import { byTestId, demoLibrary, eventually, launchApp, screenshot, startDemoFrie
 
 const text = async (element) => String(await element.getProperty('innerText')).trim();
 
-/** Clicks an element by data-testid inside the message whose text contains `needle` (hover-only buttons). */
+/**
+ * Clicks an element by data-testid inside the newest message whose own text (not a quote of it in
+ * a reply) contains `needle`: the hover-only buttons (react, reply, edit, delete).
+ */
 async function clickInMessage(browser, needle, testid) {
   const clicked = await browser.execute(
     (needle, testid) => {
-      const lines = [...document.querySelectorAll('[data-testid="message"]')].filter((m) => m.textContent.includes(needle));
+      const lines = [...document.querySelectorAll('[data-testid="message"]')].filter((m) =>
+        m.querySelector('[data-testid="message-text"]')?.textContent.includes(needle),
+      );
       const button = lines.at(-1)?.querySelector(`[data-testid="${testid}"]`);
       if (!button) return false;
       button.click();
@@ -73,6 +78,7 @@ describe('the Messages page', () => {
   let browser;
   let robin;
   let kit;
+  let sam;
   let music;
   const data = tempDataDir();
   const ROBIN = 'Robin (demo friend)';
@@ -96,6 +102,7 @@ describe('the Messages page', () => {
     await browser?.deleteSession();
     await robin?.stop();
     await kit?.stop();
+    await sam?.stop();
     await driver?.stop();
     data.cleanup();
   }, { timeout: 30000 });
@@ -176,6 +183,33 @@ describe('the Messages page', () => {
     assert.match(quote, /The tide is low today/, 'the reply shows the quoted message');
     const reply = await friendReceives(robin, direct, (m) => m.text === 'Perfect for a walk', 'the reply');
     assert.match(reply.reply_to?.excerpt ?? '', /The tide is low today/, 'the friend sees what it replies to');
+  });
+
+  it('edits and deletes its own messages, for the friend too', async () => {
+    await clickInMessage(browser, 'Perfect for a walk', 'message-edit');
+    await byTestId(browser, 'composer-editing');
+    const input = await byTestId(browser, 'composer-input');
+    assert.equal(await input.getValue(), 'Perfect for a walk', 'the field holds the message to edit');
+    await input.setValue('Perfect for a long walk');
+    await browser.keys('Enter');
+    await waitForMessage(browser, 'Perfect for a long walk');
+    await byTestId(browser, 'message-edited');
+    await friendReceives(robin, direct, (m) => m.text === 'Perfect for a long walk' && m.edited, 'the edit');
+
+    await input.setValue('A message to take back');
+    await browser.keys('Enter');
+    await waitForMessage(browser, 'A message to take back');
+    await clickInMessage(browser, 'A message to take back', 'message-delete');
+    await (await byTestId(browser, 'confirm-ok')).click();
+    try {
+      await byTestId(browser, 'message-deleted');
+    } catch (error) {
+      await screenshot(browser, 'debug-delete');
+      throw error;
+    }
+    assert.ok(!(await messageTexts(browser)).some((t) => t.includes('A message to take back')), 'the text is gone from the window');
+    const gone = await friendReceives(robin, direct, (m) => m.deleted, 'the deletion');
+    assert.equal(gone.text, '', "the text is gone from the friend's store too");
   });
 
   it('plays a track a friend shared, from its card, and shares one from the library', async () => {
@@ -293,13 +327,25 @@ describe('the Messages page', () => {
   it('counts unread messages in the inbox and the navigation, and clears them once read', async () => {
     const { conversation } = await friendConversation(robin, direct);
     await robin.call({ type: 'send_message', conversation: conversation.id, text: 'Are you coming to the jam tonight?' });
-    await waitForText(browser, 'nav-messages-badge', '1', 20000);
     const robinRow = async () =>
       browser.execute((name) => {
         const row = [...document.querySelectorAll('[data-testid="inbox-row"]')].find((r) => r.querySelector('[data-testid="inbox-title"]')?.textContent === name);
         return { last: row?.querySelector('[data-testid="inbox-last"]')?.textContent, unread: row?.querySelector('[data-testid="inbox-unread"]')?.textContent ?? null };
       }, ROBIN);
-    assert.deepEqual(await robinRow(), { last: 'Are you coming to the jam tonight?', unread: '1' });
+    // (The demo friends' own answers may add to the counts: compare them with each other.)
+    await browser.waitUntil(async () => (await robinRow()).last === 'Are you coming to the jam tonight?' && (await robinRow()).unread !== null, {
+      timeout: 20000,
+      timeoutMsg: "Robin's new message was not shown as unread in the inbox",
+    });
+    const badgeMatchesInbox = async () => {
+      const { badge, sum } = await browser.execute(() => ({
+        badge: document.querySelector('[data-testid="nav-messages-badge"]')?.textContent ?? null,
+        sum: [...document.querySelectorAll('[data-testid="inbox-unread"]')].reduce((n, e) => n + Number(e.textContent), 0),
+      }));
+      return badge === (sum > 0 ? String(sum) : null);
+    };
+    await browser.waitUntil(badgeMatchesInbox, { timeout: 10000, timeoutMsg: 'the navigation badge does not add up the inbox' });
+    assert.ok(await browser.$('[data-testid="nav-messages-badge"]').isExisting(), 'the navigation shows a badge');
     const titles = await browser.execute(() => [...document.querySelectorAll('[data-testid="inbox-title"]')].map((e) => e.textContent));
     assert.equal(titles[0], ROBIN, 'the conversation with the newest message comes first');
     await screenshot(browser, 'messages-inbox');
@@ -308,7 +354,7 @@ describe('the Messages page', () => {
       [...document.querySelectorAll('[data-testid="inbox-row"]')].find((r) => r.textContent.includes(name))?.click();
     }, ROBIN);
     await waitForMessage(browser, 'Are you coming to the jam tonight?');
-    await browser.waitUntil(async () => (await robinRow()).unread === null && (await browser.$$('[data-testid="nav-messages-badge"]')).length === 0, {
+    await browser.waitUntil(async () => (await robinRow()).unread === null && (await badgeMatchesInbox()), {
       timeout: 15000,
       timeoutMsg: 'opening the conversation did not mark it read',
     });
@@ -333,6 +379,58 @@ describe('the Messages page', () => {
     await (await byTestId(browser, 'nav-messages')).click();
     await byTestId(browser, 'composer-input');
     assert.equal((await browser.$$('[data-testid="messages-off"]')).length, 0, 'the note is gone once Messages are on again');
+  });
+
+  // todo: a member who is not our friend cannot reach us yet (the engine does not pass members'
+  // addresses on; /work/notes/bugs-for-lead.md). The test runs and reports, without failing the suite.
+  it('shows a request from a group member who is not a friend; accepted, then reported', { todo: 'engine: non-friend members cannot reach each other yet' }, async () => {
+    sam = await startDemoFriend();
+    await sam.call({ type: 'set_profile', display_name: 'Sam' });
+    // Sam is Robin's friend, not ours; Robin puts the three of us in a group.
+    const invite = await sam.call({ type: 'create_invite' });
+    await robin.call({ type: 'redeem_invite', link: invite.link });
+    const { friends } = await robin.call({ type: 'list_friends' });
+    const me = friends.find((f) => f.display_name === 'Earshot listener');
+    assert.ok(me, 'Robin knows the app by its name');
+    await robin.call({ type: 'create_group', name: 'Harbour walks', peer_ids: [me.peer_id, sam.peerId] });
+    await eventually(async () => (await sam.call({ type: 'list_conversations' })).conversations.some((c) => c.title === 'Harbour walks'), 'Sam never got the group', 20000);
+    const request = await sam.call({ type: 'open_direct', peer_id: me.peer_id });
+    await sam.call({ type: 'send_message', conversation: request.id, text: 'Hi, I am Sam from the harbour group' });
+
+    await (await byTestId(browser, 'nav-messages')).click();
+    try {
+      await waitForText(browser, 'message-request-name', 'Sam', 30000);
+    } catch (error) {
+      await screenshot(browser, 'debug-request');
+      const mine = await sam.call({ type: 'list_messages', conversation: request.id });
+      console.log(`# Sam's request: ${JSON.stringify(mine.messages.map((m) => [m.text, m.delivery]))}; Sam's friends ${JSON.stringify((await sam.call({ type: 'list_friends' })).friends.map((f) => [f.display_name, f.connection]))}`);
+      throw error;
+    }
+    assert.match(await text(await byTestId(browser, 'message-request')), /In Harbour walks/, 'the request names the group we share');
+    await screenshot(browser, 'messages-request');
+    await (await byTestId(browser, 'message-request-accept')).click();
+    await waitForText(browser, 'chat-title', 'Sam');
+    await waitForMessage(browser, 'I am Sam from the harbour group');
+    assert.equal((await browser.$$('[data-testid="message-request"]')).length, 0, 'no request left');
+
+    await (await byTestId(browser, 'chat-report')).click();
+    await (await byTestId(browser, 'prompt-input')).setValue('Unwanted messages');
+    await (await byTestId(browser, 'prompt-ok')).click();
+    try {
+      await byTestId(browser, 'chat-placeholder');
+    } catch (error) {
+      await screenshot(browser, 'debug-report');
+      throw error;
+    }
+    await browser.waitUntil(
+      async () => !(await browser.execute(() => [...document.querySelectorAll('[data-testid="inbox-title"]')].map((e) => e.textContent))).includes('Sam'),
+      { timeout: 10000, timeoutMsg: 'the reported conversation is still in the inbox' },
+    );
+    await (await byTestId(browser, 'reports-open')).click();
+    await byTestId(browser, 'report-row');
+    assert.match(await text(await byTestId(browser, 'report-row')), /Sam[\s\S]*Unwanted messages/);
+    await screenshot(browser, 'messages-reports');
+    await browser.keys('Escape');
   });
 });
 
