@@ -381,9 +381,7 @@ describe('the Messages page', () => {
     assert.equal((await browser.$$('[data-testid="messages-off"]')).length, 0, 'the note is gone once Messages are on again');
   });
 
-  // todo: a member who is not our friend cannot reach us yet (the engine does not pass members'
-  // addresses on; /work/notes/bugs-for-lead.md). The test runs and reports, without failing the suite.
-  it('shows a request from a group member who is not a friend; accepted, then reported', { todo: 'engine: non-friend members cannot reach each other yet' }, async () => {
+  it('shows a request from a group member who is not a friend; accepted, then reported', async () => {
     sam = await startDemoFriend();
     await sam.call({ type: 'set_profile', display_name: 'Sam' });
     // Sam is Robin's friend, not ours; Robin puts the three of us in a group.
