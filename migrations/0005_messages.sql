@@ -142,3 +142,12 @@ CREATE TABLE chat_reports (
     created_at   INTEGER NOT NULL,
     messages     TEXT    NOT NULL         -- JSON array of api::ChatMessage, as they were
 ) STRICT;
+
+-- Tracks named by share cards, by who shared them where: a member of that conversation may fetch
+-- those bytes from the sharer (`/earshot/transfer/1`) without being the sharer's friend.
+CREATE TABLE chat_shared_hashes (
+    hash         TEXT    NOT NULL,        -- hex BLAKE3, as in `tracks`
+    conversation BLOB    NOT NULL,
+    author       TEXT    NOT NULL,
+    PRIMARY KEY (hash, conversation, author)
+) STRICT, WITHOUT ROWID;

@@ -556,6 +556,14 @@ impl Engine {
                 hits: self.chat()?.search(&query, limit).await?,
             }),
             Request::ChatStats => Ok(Response::ChatStats(self.chat()?.stats())),
+            Request::PlayShared {
+                conversation,
+                entry,
+                start,
+            } => {
+                let hashes = self.chat()?.fetch_shared(&conversation, &entry).await?;
+                inner.player.call(Request::Play { hashes, start }).await
+            }
         }
     }
 

@@ -824,3 +824,306 @@ async fn blocking_hides_a_member_in_every_conversation_and_a_removed_member_cann
     bo.stop().await;
     cy.stop().await;
 }
+
+/// A 16-bit stereo PCM WAV of `seconds` of a quiet tone (no encoder needed).
+fn write_wav(path: &std::path::Path, seconds: u32, hz: f32) {
+    let rate = 44_100u32;
+    let frames = rate * seconds;
+    let mut data = Vec::with_capacity(frames as usize * 4);
+    for i in 0..frames {
+        let sample = ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * 3000.0) as i16;
+        data.extend_from_slice(&sample.to_le_bytes());
+        data.extend_from_slice(&sample.to_le_bytes());
+    }
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 4).to_le_bytes());
+    wav.extend_from_slice(&4u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_track_plays_at_once_for_a_friend_who_lacks_it_fetched_and_verified() {
+    use earshot_engine::api::ShareTarget;
+    use earshot_engine::player::{OutputKind, VirtualSink};
+    use earshot_engine::{Config, Engine};
+
+    let [a, b, music] = dirs();
+    let mut ada = Peer::start(a.path(), "Ada").await;
+    // Bo plays into a software sink, so the test hears what he plays.
+    let config = Config {
+        net: Some(NetConfig::loopback()),
+        audio: OutputKind::Virtual(VirtualSink::new(48_000, 2)),
+        media_controls: false,
+        ..Config::new(b.path())
+    };
+    let engine = Engine::start(config).await.unwrap();
+    let events = engine.subscribe();
+    let id = engine.peer_id().to_base58();
+    let mut bo = Peer { engine, events, id };
+    bo.call(Request::SetProfile {
+        display_name: "Bo".into(),
+    })
+    .await
+    .unwrap();
+    befriend(&ada, &bo).await;
+
+    write_wav(&music.path().join("tone.wav"), 3, 440.0);
+    ada.call(Request::AddFolder {
+        path: music.path().to_string_lossy().into(),
+    })
+    .await
+    .unwrap();
+    ada.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
+        .await;
+    let track = match ada
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Tracks { mut tracks } => tracks.remove(0),
+        other => panic!("{other:?}"),
+    };
+
+    let chat = ada.open_direct(&bo).await;
+    let shared = match ada
+        .call(Request::Share {
+            conversation: chat.id.clone(),
+            target: ShareTarget::Track {
+                hash: track.hash.clone(),
+            },
+            text: Some("listen to this".into()),
+        })
+        .await
+        .unwrap()
+    {
+        Response::Message(m) => m,
+        other => panic!("{other:?}"),
+    };
+    let card = bo
+        .wait_message("the share", |m| m.id == shared.id)
+        .await
+        .share
+        .expect("a share card");
+    assert_eq!(card.hashes, [track.hash.clone()]);
+    assert_eq!(card.local_tracks, 0, "Bo does not have it");
+    assert_eq!(card.title, track.title);
+
+    let played = bo
+        .call(Request::PlayShared {
+            conversation: chat.id.clone(),
+            entry: shared.id.clone(),
+            start: None,
+        })
+        .await
+        .expect("the shared track to play");
+    match played {
+        Response::Player(state) => {
+            assert_eq!(state.current.map(|t| t.hash), Some(track.hash.clone()))
+        }
+        other => panic!("{other:?}"),
+    }
+    bo.wait_for(
+        "Bo to hear it play",
+        |e| matches!(e, Event::PlayerPosition { position_ms, .. } if *position_ms > 200),
+    )
+    .await;
+    let cached = b.path().join("cache").join("audio");
+    let files: Vec<String> = std::fs::read_dir(&cached)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        [format!("{}.wav", track.hash)],
+        "verified, no partial file left"
+    );
+    let in_library = match bo
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Tracks { tracks } => tracks,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        in_library.is_empty(),
+        "playing from a card does not add to the library"
+    );
+    let _ = &mut ada;
+    ada.stop().await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_what_was_shared_with_them_can_be_fetched_by_a_member_who_is_not_a_friend() {
+    use earshot_engine::net::protocol::{TransferRefusal, TransferRequest, TransferResponse};
+
+    let [a, music] = dirs();
+    let ada = Peer::start(a.path(), "Ada").await;
+    write_wav(&music.path().join("private.wav"), 1, 220.0);
+    ada.call(Request::AddFolder {
+        path: music.path().to_string_lossy().into(),
+    })
+    .await
+    .unwrap();
+    let mut ada = ada;
+    ada.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
+        .await;
+    let hash = match ada
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Tracks { tracks } => tracks[0].hash.clone(),
+        other => panic!("{other:?}"),
+    };
+    // A stranger cannot fetch it; nor can a peer that is not a friend even once connected.
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let (stranger, _events) = net::start(key, NetConfig::loopback()).unwrap();
+    let address = match ada.call(Request::Status).await.unwrap() {
+        Response::Status(s) => s.listen_addrs[0].parse().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let ada_peer = ada.id.parse().unwrap();
+    stranger.dial(ada_peer, vec![address]).await.unwrap();
+    let request = TransferRequest::Range {
+        hash: log::Hash32::from_hex(&hash).unwrap(),
+        offset: 0,
+        length: 1024,
+    };
+    let answer = loop {
+        match stranger.send_transfer(ada_peer, request.clone()).await {
+            Ok(answer) => break answer,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    assert_eq!(
+        answer,
+        TransferResponse::Refused {
+            reason: TransferRefusal::NotAllowed
+        }
+    );
+    // A friend can.
+    let (friend, _key) = raw_friend_of(&ada).await;
+    match friend.send_transfer(ada_peer, request).await.unwrap() {
+        TransferResponse::Bytes {
+            total,
+            data,
+            extension,
+        } => {
+            assert_eq!(data.len(), 1024);
+            assert_eq!(extension, "wav");
+            assert!(total > 100_000);
+        }
+        other => panic!("{other:?}"),
+    }
+    ada.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_resumes_a_partial_file_and_a_damaged_one_is_fetched_again() {
+    use earshot_engine::api::ShareTarget;
+
+    let [a, b, music] = dirs();
+    let mut ada = Peer::start(a.path(), "Ada").await;
+    let mut bo = Peer::start(b.path(), "Bo").await;
+    befriend(&ada, &bo).await;
+    let file = music.path().join("long.wav");
+    write_wav(&file, 4, 330.0);
+    ada.call(Request::AddFolder {
+        path: music.path().to_string_lossy().into(),
+    })
+    .await
+    .unwrap();
+    ada.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
+        .await;
+    let hash = match ada
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Tracks { tracks } => tracks[0].hash.clone(),
+        other => panic!("{other:?}"),
+    };
+    let chat = ada.open_direct(&bo).await;
+    let shared = match ada
+        .call(Request::Share {
+            conversation: chat.id.clone(),
+            target: ShareTarget::Track { hash: hash.clone() },
+            text: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Message(m) => m,
+        other => panic!("{other:?}"),
+    };
+    bo.wait_message("the share", |m| m.id == shared.id).await;
+
+    // An interrupted fetch left 600,000 bytes, one of them damaged on the way.
+    let bytes = std::fs::read(&file).unwrap();
+    let cache = b.path().join("cache").join("audio");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut partial = bytes[..600_000].to_vec();
+    partial[123_456] ^= 0x40;
+    std::fs::write(cache.join(format!("{hash}.part")), &partial).unwrap();
+
+    // Bo has no sound device here: playing may fail at the player, but only after the fetch.
+    let _ = bo
+        .call(Request::PlayShared {
+            conversation: chat.id.clone(),
+            entry: shared.id.clone(),
+            start: None,
+        })
+        .await;
+    let mut firsts = Vec::new();
+    while let Ok(event) = bo.events.try_recv() {
+        if let Event::TransferProgress {
+            received, total, ..
+        } = event
+        {
+            assert_eq!(total, bytes.len() as u64);
+            firsts.push(received);
+        }
+    }
+    assert!(
+        firsts.first().is_some_and(|r| *r > 600_000),
+        "the first fetch resumed after the bytes already held: {firsts:?}"
+    );
+    assert!(
+        firsts.windows(2).any(|w| w[1] < w[0]),
+        "the damaged file was fetched again from the start: {firsts:?}"
+    );
+    let done = std::fs::read(cache.join(format!("{hash}.wav"))).unwrap();
+    assert!(done == bytes, "the kept file is exactly the shared one");
+    assert!(!cache.join(format!("{hash}.part")).exists());
+    ada.stop().await;
+    bo.stop().await;
+}

@@ -336,6 +336,14 @@ pub enum Request {
         id: i64,
         path: String,
     },
+    /// Play a share card: tracks in the library play from it; the others are fetched from the
+    /// sharer first (progress as `transfer_progress`), verified by hash, then played.
+    PlayShared {
+        conversation: String,
+        entry: String,
+        #[ts(optional)]
+        start: Option<u32>,
+    },
     /// Turn Messages on or off: when off nothing is sent or accepted, and friends are told.
     SetMessagesEnabled {
         on: bool,
@@ -882,6 +890,14 @@ pub enum Event {
     /// conversation reloads its page to show "delivered" and "read".
     DeliveryChanged {
         conversation: String,
+    },
+    /// A track is being fetched from a friend (bytes so far, of `total`).
+    TransferProgress {
+        hash: String,
+        #[ts(type = "number")]
+        received: u64,
+        #[ts(type = "number")]
+        total: u64,
     },
     /// A new message from someone else, for a notification: who, where, and the first line.
     MessageNotice {

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod log;
 pub mod store;
 mod sync;
+mod transfer;
 pub mod view;
 
 use std::collections::{HashMap, HashSet};
@@ -103,6 +104,8 @@ struct Shared {
     budget: Mutex<limits::EntryBudget>,
     /// Peers to run a summary exchange with soon (the run loop starts it).
     resync: mpsc::Sender<PeerId>,
+    /// Tracks being fetched now (by hex hash): one fetch per track at a time.
+    fetching: Mutex<HashSet<String>>,
 }
 
 impl Chat {
@@ -142,6 +145,7 @@ impl Chat {
                 messages_off: std::sync::atomic::AtomicBool::new(off),
                 budget: Mutex::default(),
                 resync,
+                fetching: Mutex::default(),
             }),
         };
         chat.sync_member_set().await?;
@@ -169,6 +173,13 @@ impl Chat {
                         let events = events.clone();
                         tokio::spawn(async move {
                             supervise::step("messages", &events, this.answer(peer, *request, reply)).await;
+                        });
+                    }
+                    Some(ChatNetEvent::InboundTransfer { peer, request, reply }) => {
+                        let this = self.clone();
+                        let events = events.clone();
+                        tokio::spawn(async move {
+                            supervise::step("messages", &events, this.serve(peer, request, reply)).await;
                         });
                     }
                     Some(ChatNetEvent::Connection { peer, connected }) => {

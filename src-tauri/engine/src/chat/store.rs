@@ -422,6 +422,12 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
             Some(entry.id)
         }
         Kind::Share { share, text } => {
+            for hash in &share.hashes {
+                tx.execute(
+                    "INSERT OR IGNORE INTO chat_shared_hashes (hash, conversation, author) VALUES (?1, ?2, ?3)",
+                    params![hash.to_hex(), &conv.0[..], author],
+                )?;
+            }
             let detail = cbor4ii::serde::to_vec(Vec::new(), share).unwrap_or_default();
             insert_message(tx, entry, "share", text, Some(detail), None)?;
             Some(entry.id)
@@ -832,6 +838,24 @@ pub fn hints_for(
         }
     }
     Ok(out)
+}
+
+/// Whether `peer` may fetch the track `hash` from us: a friend may fetch anything in our
+/// library; anyone else only what we shared in a conversation they are an active member of.
+pub fn may_fetch(
+    conn: &Connection,
+    me: &PeerId,
+    peer: &PeerId,
+    hash: &str,
+) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM peers WHERE peer_id = ?2 AND relationship = 'friend')
+             OR EXISTS (SELECT 1 FROM chat_shared_hashes s
+                        JOIN chat_members m ON m.conversation = s.conversation
+                        WHERE s.hash = ?3 AND s.author = ?1 AND m.peer = ?2 AND m.active = 1)",
+        params![me.to_base58(), peer.to_base58(), hash],
+        |r| r.get(0),
+    )
 }
 
 /// Messages from others after our read marker (blocked authors' do not count).

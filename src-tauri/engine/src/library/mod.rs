@@ -63,6 +63,9 @@ pub struct Library {
     events: broadcast::Sender<Event>,
     scans: mpsc::Sender<ScanRequest>,
     watcher: watch::Handle,
+    /// Tracks fetched from friends into the audio cache (verified by hash): playable by hash
+    /// like library tracks, but not part of the library.
+    streamed: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Track>>>,
 }
 
 impl Library {
@@ -88,6 +91,7 @@ impl Library {
             events,
             scans,
             watcher,
+            streamed: Default::default(),
         })
     }
 
@@ -216,6 +220,7 @@ impl Library {
         self.store
             .call(move |c| store::track_by_hash(c, &owned))
             .await?
+            .or_else(|| self.streamed_track(hash))
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorKind::NotFound,
@@ -246,7 +251,7 @@ impl Library {
             .into_iter()
             .zip(hashes)
             .map(|(track, hash)| {
-                track.ok_or_else(|| {
+                track.or_else(|| self.streamed_track(hash)).ok_or_else(|| {
                     ApiError::new(
                         ErrorKind::NotFound,
                         format!("No track with hash {hash} is in the library."),
@@ -254,6 +259,60 @@ impl Library {
                 })
             })
             .collect()
+    }
+
+    fn streamed_track(&self, hash: &str) -> Option<Track> {
+        self.streamed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    /// Makes a verified file of the audio cache playable by its hash: probed like a scanned file;
+    /// `title` and `artist` (from the share card) stand in for missing tags.
+    pub async fn add_streamed(
+        &self,
+        path: PathBuf,
+        title: &str,
+        artist: &str,
+    ) -> Result<Track, ApiError> {
+        let (title, artist) = (title.to_string(), artist.to_string());
+        let probed = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || probe::read(&path)
+        })
+        .await
+        .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
+        .map_err(|e| ApiError::new(ErrorKind::Unplayable, e.to_string()))?;
+        let artists = if probed.tags.artists.is_empty() {
+            vec![artist.clone()]
+        } else {
+            probed.tags.artists.clone()
+        };
+        let track = Track {
+            hash: probed.hash.clone(),
+            path: path.to_string_lossy().into_owned(),
+            title: probed.tags.title.clone().unwrap_or(title),
+            artist: artists.join(", "),
+            artists,
+            album: probed.tags.album.clone().unwrap_or_default(),
+            album_artist: probed.tags.album_artist.clone().unwrap_or(artist),
+            track_no: probed.tags.track_no,
+            disc_no: probed.tags.disc_no,
+            year: probed.tags.year,
+            genre: probed.tags.genre.clone().unwrap_or_default(),
+            duration_ms: probed.stream.duration_ms,
+            sample_rate: probed.stream.sample_rate,
+            channels: probed.stream.channels,
+            codec: probed.stream.codec.clone(),
+            art: None,
+        };
+        self.streamed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(track.hash.clone(), track.clone());
+        Ok(track)
     }
 
     /// Cover art as a `data:` URL.

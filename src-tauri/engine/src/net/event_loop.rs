@@ -39,13 +39,14 @@ use tokio::sync::{mpsc, oneshot};
 use super::codec::CountedCodec;
 use super::limits::{PairRateLimit, StrangerBudget, SyncRateLimit};
 use super::protocol::{
-    PairRequest, PairResponse, Refusal, SyncRefusal, SyncRequest, SyncResponse, MAX_PAIR_MESSAGE,
-    MAX_SYNC_MESSAGE, PAIR_PROTOCOL, SYNC_PROTOCOL,
+    PairRequest, PairResponse, Refusal, SyncRefusal, SyncRequest, SyncResponse, TransferRefusal,
+    TransferRequest, TransferResponse, MAX_PAIR_MESSAGE, MAX_SYNC_MESSAGE, MAX_TRANSFER_MESSAGE,
+    PAIR_PROTOCOL, SYNC_PROTOCOL, TRANSFER_PROTOCOL,
 };
 use super::stats::{bump, Stats};
 use super::{
     is_loopback, ChatNetEvent, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent,
-    Reply, SyncReply,
+    Reply, SyncReply, TransferReply,
 };
 
 /// Identify's protocol version: peers of other apps are told apart by it.
@@ -68,6 +69,8 @@ const RELAY_RETRY: Duration = Duration::from_secs(5);
 pub(super) const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
 /// A sync round trip carries up to a few MiB of entries.
 pub(super) const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// A chunk of audio over a slow relay.
+pub(super) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Peers kept in the nearby list, and addresses per peer: a LAN has a handful of Earshots; a
 /// host announcing thousands of peer ids over mDNS is ignored beyond this.
 const MAX_NEARBY: usize = 64;
@@ -91,6 +94,7 @@ pub(super) struct Behaviour {
     mdns: Toggle<mdns::tokio::Behaviour>,
     pair: rr::Behaviour<CountedCodec<PairRequest, PairResponse>>,
     sync: rr::Behaviour<CountedCodec<SyncRequest, SyncResponse>>,
+    transfer: rr::Behaviour<CountedCodec<TransferRequest, TransferResponse>>,
 }
 
 /// Events that found the friends service's queue full, newest value per key, delivered in this
@@ -135,6 +139,11 @@ pub struct EventLoop {
     members: HashSet<PeerId>,
     /// Rate limits on sync requests.
     sync_limit: SyncRateLimit,
+    /// Outbound transfer requests waiting for their answer.
+    pending_transfer:
+        HashMap<OutboundRequestId, oneshot::Sender<Result<TransferResponse, NetError>>>,
+    /// Rate limits on transfer requests (a chunk each).
+    transfer_limit: SyncRateLimit,
     /// Open connections per peer, and whether each is relayed.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
     /// When each connection last proved alive (established, or a ping answered).
@@ -199,6 +208,8 @@ impl EventLoop {
                 };
                 let codec = CountedCodec::new(client.stats().clone(), MAX_PAIR_MESSAGE);
                 let sync_codec = CountedCodec::new(client.stats().clone(), MAX_SYNC_MESSAGE);
+                let transfer_codec =
+                    CountedCodec::new(client.stats().clone(), MAX_TRANSFER_MESSAGE);
                 Ok(Behaviour {
                     blocked: Default::default(),
                     limits: connection_limits::Behaviour::new(
@@ -229,6 +240,11 @@ impl EventLoop {
                         sync_codec,
                         [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                         rr::Config::default().with_request_timeout(SYNC_TIMEOUT),
+                    ),
+                    transfer: rr::Behaviour::with_codec(
+                        transfer_codec,
+                        [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
+                        rr::Config::default().with_request_timeout(TRANSFER_TIMEOUT),
                     ),
                 })
             })
@@ -279,6 +295,8 @@ impl EventLoop {
             pending_sync: HashMap::new(),
             members: HashSet::new(),
             sync_limit: SyncRateLimit::default(),
+            pending_transfer: HashMap::new(),
+            transfer_limit: SyncRateLimit::default(),
             connections: HashMap::new(),
             alive: HashMap::new(),
             friends: HashSet::new(),
@@ -376,6 +394,29 @@ impl EventLoop {
                     .is_err()
                 {
                     tracing::debug!("a sync answer could not be sent: the peer left");
+                }
+            }
+            Command::SendTransfer {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .transfer
+                    .send_request(&peer, request);
+                self.pending_transfer.insert(id, reply);
+            }
+            Command::RespondTransfer { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .transfer
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("a transfer answer could not be sent: the peer left");
                 }
             }
             Command::SetMembers { members } => {
@@ -748,6 +789,34 @@ impl EventLoop {
                 tracing::debug!(%peer, %error, "an inbound sync request failed");
             }
             BehaviourEvent::Sync(_) => {}
+            BehaviourEvent::Transfer(rr::Event::Message { peer, message, .. }) => match message {
+                rr::Message::Request {
+                    request, channel, ..
+                } => self.on_inbound_transfer(peer, request, channel),
+                rr::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending_transfer.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Transfer(rr::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            }) => {
+                tracing::debug!(%peer, %error, "transfer request failed");
+                if let Some(reply) = self.pending_transfer.remove(&request_id) {
+                    let _ = reply.send(Err(outbound_error(error)));
+                }
+            }
+            BehaviourEvent::Transfer(rr::Event::InboundFailure { peer, error, .. }) => {
+                tracing::debug!(%peer, %error, "an inbound transfer request failed");
+            }
+            BehaviourEvent::Transfer(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocol_version != IDENTIFY_PROTOCOL {
                     tracing::debug!(peer = %peer_id, version = %info.protocol_version, "not an Earshot peer");
@@ -919,6 +988,47 @@ impl EventLoop {
             bump(&self.stats.busy_refusals, 1);
             if let ChatNetEvent::InboundSync { reply, .. } = event {
                 refuse(self, reply.channel, SyncRefusal::Busy);
+            }
+        }
+    }
+
+    /// Hands an inbound transfer request to the chat service (which checks what may be fetched):
+    /// only from friends and co-members, within their rate limit.
+    fn on_inbound_transfer(
+        &mut self,
+        peer: PeerId,
+        request: TransferRequest,
+        channel: rr::ResponseChannel<TransferResponse>,
+    ) {
+        let refuse = |this: &mut Self, channel, reason| {
+            let response = TransferResponse::Refused { reason };
+            let _ = this
+                .swarm
+                .behaviour_mut()
+                .transfer
+                .send_response(channel, response);
+        };
+        if !self.friends.contains(&peer) && !self.members.contains(&peer) {
+            bump(&self.stats.not_friends, 1);
+            return refuse(self, channel, TransferRefusal::NotAllowed);
+        }
+        if !self.transfer_limit.allow(peer, Instant::now()) {
+            bump(&self.stats.rate_limited, 1);
+            return refuse(self, channel, TransferRefusal::Busy);
+        }
+        let event = ChatNetEvent::InboundTransfer {
+            peer,
+            request,
+            reply: TransferReply {
+                channel,
+                client: self.client.clone(),
+            },
+        };
+        if let Err(error) = self.chat_events.try_send(event) {
+            let (TrySendError::Full(event) | TrySendError::Closed(event)) = error;
+            bump(&self.stats.busy_refusals, 1);
+            if let ChatNetEvent::InboundTransfer { reply, .. } = event {
+                refuse(self, reply.channel, TransferRefusal::Busy);
             }
         }
     }

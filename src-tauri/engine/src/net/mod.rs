@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
 pub use event_loop::EventLoop;
-use protocol::{PairRequest, PairResponse, SyncRequest, SyncResponse};
+use protocol::{
+    PairRequest, PairResponse, SyncRequest, SyncResponse, TransferRequest, TransferResponse,
+};
 pub use protocol::{Summary, SyncHello, SyncRefusal};
 pub use stats::{bump, Stats};
 
@@ -165,8 +167,33 @@ pub enum ChatNetEvent {
         request: Box<SyncRequest>,
         reply: SyncReply,
     },
+    /// A friend or co-member asked for audio bytes; answer through `reply`.
+    InboundTransfer {
+        peer: PeerId,
+        request: TransferRequest,
+        reply: TransferReply,
+    },
     /// A friend or co-member connected (`true`) or its last connection closed (`false`).
     Connection { peer: PeerId, connected: bool },
+}
+
+/// The way back to a peer that asked for audio bytes.
+#[derive(Debug)]
+pub struct TransferReply {
+    channel: ResponseChannel<TransferResponse>,
+    client: Client,
+}
+
+impl TransferReply {
+    pub async fn send(self, response: TransferResponse) {
+        let command = Command::RespondTransfer {
+            channel: self.channel,
+            response,
+        };
+        if let Err(error) = self.client.send(command).await {
+            tracing::debug!(%error, "a transfer answer could not be handed to the network");
+        }
+    }
 }
 
 /// The way back to a peer that sent us a sync request.
@@ -227,6 +254,15 @@ enum Command {
     RespondSync {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
+    },
+    SendTransfer {
+        peer: PeerId,
+        request: TransferRequest,
+        reply: oneshot::Sender<Result<TransferResponse, NetError>>,
+    },
+    RespondTransfer {
+        channel: ResponseChannel<TransferResponse>,
+        response: TransferResponse,
     },
     SetMembers {
         members: HashSet<PeerId>,
@@ -362,6 +398,25 @@ impl Client {
         })
         .await?;
         match tokio::time::timeout(event_loop::SYNC_TIMEOUT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
+            Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    /// Asks a peer for a range of audio bytes and waits for the answer.
+    pub async fn send_transfer(
+        &self,
+        peer: PeerId,
+        request: TransferRequest,
+    ) -> Result<TransferResponse, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SendTransfer {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
+        match tokio::time::timeout(event_loop::TRANSFER_TIMEOUT + ANSWER_MARGIN, answer).await {
             Ok(answer) => answer.map_err(|_| NetError::Closed)?,
             Err(_) => Err(NetError::Timeout),
         }

@@ -183,3 +183,51 @@ pub enum SyncRefusal {
     /// Only friends and members of a shared conversation may sync.
     NotAllowed,
 }
+
+// ── /earshot/transfer/1 ─────────────────────────────────────────────────────────────────────
+
+/// Audio bytes by content hash (design §6): ranges of a file in the owner's library. A friend may
+/// fetch any track; anyone else only a track the owner shared in a conversation they are a member
+/// of. The receiver verifies the whole file's BLAKE3 before anything uses it.
+pub const TRANSFER_PROTOCOL: StreamProtocol = StreamProtocol::new("/earshot/transfer/1");
+/// Bytes asked for at most in one request.
+pub const MAX_CHUNK: u32 = 512 * 1024;
+/// Largest transfer message: a chunk and its framing.
+pub const MAX_TRANSFER_MESSAGE: u64 = MAX_CHUNK as u64 + 4096;
+/// Largest file fetched (a 2-hour 24-bit FLAC fits).
+pub const MAX_TRANSFER_FILE: u64 = 2 * 1024 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferRequest {
+    /// `length` bytes (at most [`MAX_CHUNK`]) from `offset` of the track whose BLAKE3 is `hash`.
+    Range {
+        hash: crate::chat::log::Hash32,
+        offset: u64,
+        length: u32,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferResponse {
+    /// The bytes (fewer at the end of the file), the file's size and its extension (a hint for
+    /// the decoder).
+    Bytes {
+        total: u64,
+        extension: String,
+        #[serde(with = "crate::chat::log::bytes")]
+        data: Vec<u8>,
+    },
+    Refused {
+        reason: TransferRefusal,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TransferRefusal {
+    /// No such track in the library (or its file is gone).
+    NotFound,
+    /// Only friends, and members of a conversation the track was shared in.
+    NotAllowed,
+    /// Too many requests: try again in a moment.
+    Busy,
+}
