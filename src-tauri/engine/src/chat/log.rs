@@ -34,6 +34,9 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_EMOJI_BYTES: usize = 32;
 /// Most tracks named by one share card.
 pub const MAX_SHARE_TRACKS: usize = 500;
+/// The largest sequence number (a trillion entries per author and conversation; it keeps every
+/// stored number well inside SQLite's signed 64-bit integers).
+pub const MAX_SEQ: u64 = 1 << 40;
 /// How far into the future an entry's time may be. A peer whose clock runs ahead could otherwise
 /// drag every member's logical clock along with it forever.
 pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
@@ -418,8 +421,8 @@ pub fn verify(signed: Signed, now_ms: u64) -> Result<Entry, Invalid> {
 }
 
 fn check_limits(body: &Body) -> Result<(), Invalid> {
-    if body.seq == 0 {
-        return Err(Invalid::Limit("sequence numbers start at 1"));
+    if body.seq == 0 || body.seq > MAX_SEQ {
+        return Err(Invalid::Limit("sequence numbers run from 1 to 2^40"));
     }
     let text_ok = |t: &str| t.chars().count() <= MAX_TEXT_CHARS;
     let name_ok = |n: &str| {
@@ -694,6 +697,7 @@ mod tests {
         let long = "x".repeat(MAX_TEXT_CHARS + 1);
         assert!(sign(&keypair, body(&keypair, 1, text(&long))).is_err());
         assert!(sign(&keypair, body(&keypair, 0, text("seq 0"))).is_err());
+        assert!(sign(&keypair, body(&keypair, MAX_SEQ + 1, text("too far"))).is_err());
         let exact = "é".repeat(MAX_TEXT_CHARS);
         assert!(sign(&keypair, body(&keypair, 1, text(&exact))).is_ok());
     }
