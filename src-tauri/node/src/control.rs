@@ -75,12 +75,11 @@ where
     let writer = tokio::spawn(write_lines(output, lines_rx));
     let events = tokio::spawn(forward_events(engine.subscribe(), lines_out.clone()));
 
-    let mut reader = BufReader::new(input);
+    let mut lines = LineReader::new(input);
     let mut calls = JoinSet::new();
-    let mut buffer = Vec::new();
     loop {
         tokio::select! {
-            read = read_line(&mut reader, &mut buffer) => match read? {
+            read = lines.next_line() => match read? {
                 Line::End => break,
                 Line::TooLong(len) => {
                     let error = ApiError::malformed(format!(
@@ -88,8 +87,8 @@ where
                     ));
                     let _ = lines_out.send(reply_err(&Value::Null, &error)).await;
                 }
-                Line::Text => {
-                    let text = String::from_utf8_lossy(&buffer);
+                Line::Text(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
                     let text = text.trim();
                     if text.is_empty() {
                         continue;
@@ -131,48 +130,71 @@ fn log_panic(done: Result<(), tokio::task::JoinError>) {
 }
 
 enum Line {
-    Text,
+    /// A line's bytes, without its newline.
+    Text(Vec<u8>),
     TooLong(usize),
     End,
 }
 
-/// Reads one line into `buffer` (without its newline), never holding more than [`MAX_LINE`]
-/// bytes: the rest of an oversized line is skipped.
-async fn read_line<R: AsyncBufReadExt + Unpin>(
-    reader: &mut R,
-    buffer: &mut Vec<u8>,
-) -> io::Result<Line> {
-    buffer.clear();
-    let mut total = 0usize;
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(if total == 0 {
-                Line::End
-            } else if total > MAX_LINE {
-                Line::TooLong(total)
-            } else {
-                Line::Text
-            });
+/// Splits input into lines, never holding more than [`MAX_LINE`] bytes of one: the rest of an
+/// oversized line is skipped.
+///
+/// [`LineReader::next_line`] is cancellation-safe, because `serve` polls it in a `select!` that
+/// drops it whenever a call finishes: the part of a line read so far lives in the reader, not in
+/// the future, and nothing is consumed from the input without being kept.
+struct LineReader<R> {
+    input: BufReader<R>,
+    /// The line so far (emptied once it passes [`MAX_LINE`]).
+    line: Vec<u8>,
+    /// Its length so far, counting what was skipped.
+    len: usize,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(input: R) -> Self {
+        LineReader {
+            input: BufReader::new(input),
+            line: Vec::new(),
+            len: 0,
         }
-        let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
-            Some(i) => (&available[..i], true),
-            None => (available, false),
-        };
-        total += chunk.len();
-        if total <= MAX_LINE {
-            buffer.extend_from_slice(chunk);
+    }
+
+    async fn next_line(&mut self) -> io::Result<Line> {
+        loop {
+            // The only await: when it is cancelled, nothing has been taken from the input.
+            let available = self.input.fill_buf().await?;
+            if available.is_empty() {
+                return Ok(if self.len == 0 {
+                    Line::End
+                } else {
+                    self.finish()
+                });
+            }
+            let (chunk, found_newline) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..i], true),
+                None => (available, false),
+            };
+            let taken = chunk.len();
+            self.len += taken;
+            if self.len <= MAX_LINE {
+                self.line.extend_from_slice(chunk);
+            } else {
+                self.line = Vec::new();
+            }
+            self.input.consume(taken + usize::from(found_newline));
+            if found_newline {
+                return Ok(self.finish());
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Line {
+        let len = std::mem::take(&mut self.len);
+        let line = std::mem::take(&mut self.line);
+        if len > MAX_LINE {
+            Line::TooLong(len)
         } else {
-            buffer.clear();
-        }
-        let consumed = chunk.len() + usize::from(found_newline);
-        reader.consume(consumed);
-        if found_newline {
-            return Ok(if total > MAX_LINE {
-                Line::TooLong(total)
-            } else {
-                Line::Text
-            });
+            Line::Text(line)
         }
     }
 }
@@ -296,23 +318,35 @@ mod tests {
         assert!(reply["err"]["message"].as_str().unwrap().contains("call"));
     }
 
+    /// Regression: `serve` polls the reader inside `select!`, which drops it whenever a call
+    /// finishes. A line whose newline had not arrived yet was dropped with it, so a request
+    /// written in two pieces (a test harness's `writeln!` writes the text, then "\n") was
+    /// silently lost under load, and its caller waited forever for the reply.
+    #[tokio::test]
+    async fn a_line_survives_the_reader_being_cancelled_before_its_newline() {
+        let (mut writer, reader) = tokio::io::duplex(64);
+        let mut lines = LineReader::new(reader);
+        writer.write_all(br#"{"id":1}"#).await.unwrap();
+        let cancelled =
+            tokio::time::timeout(std::time::Duration::from_millis(50), lines.next_line()).await;
+        assert!(cancelled.is_err(), "no line is complete yet");
+        writer.write_all(b"\n").await.unwrap();
+        match lines.next_line().await.unwrap() {
+            Line::Text(text) => assert_eq!(text, br#"{"id":1}"#),
+            Line::TooLong(n) => panic!("a short line was called too long ({n})"),
+            Line::End => panic!("the line was lost"),
+        }
+    }
+
     #[tokio::test]
     async fn an_oversized_line_is_skipped_and_the_next_line_still_read() {
         let mut input = vec![b'x'; MAX_LINE + 10];
         input.extend_from_slice(b"\n{\"id\":1}\n");
-        let mut reader = BufReader::new(&input[..]);
-        let mut buffer = Vec::new();
+        let mut lines = LineReader::new(&input[..]);
+        assert!(matches!(lines.next_line().await.unwrap(), Line::TooLong(n) if n == MAX_LINE + 10));
         assert!(
-            matches!(read_line(&mut reader, &mut buffer).await.unwrap(), Line::TooLong(n) if n == MAX_LINE + 10)
+            matches!(lines.next_line().await.unwrap(), Line::Text(text) if text == b"{\"id\":1}")
         );
-        assert!(matches!(
-            read_line(&mut reader, &mut buffer).await.unwrap(),
-            Line::Text
-        ));
-        assert_eq!(buffer, b"{\"id\":1}");
-        assert!(matches!(
-            read_line(&mut reader, &mut buffer).await.unwrap(),
-            Line::End
-        ));
+        assert!(matches!(lines.next_line().await.unwrap(), Line::End));
     }
 }
