@@ -1,7 +1,9 @@
 //! Messages between separate `earshot-node` processes (issue #8, design §6 "Conversation logs"):
 //! 1:1 and group delivery, delivery through a third member while the sender is gone, a sender
-//! killed right after sending, a 30 s partition and 5% packet loss between network namespaces, and
-//! the demo friend's side of a conversation.
+//! killed right after sending, a 30 s partition and 5% packet loss between network namespaces, a
+//! message request from a group member who is not a friend, Messages turned off and on, and the
+//! demo friend's side of a conversation. (Forged and non-members' entries cannot be made through
+//! the control protocol: the engine tests send them, `src-tauri/engine/tests/messages.rs`.)
 //!
 //! Waits re-check a state whenever the node reports an event (at least once a second) until
 //! [`STATE_TIMEOUT`]; the measured times are printed, never asserted. "Exactly once" is checked on
@@ -370,6 +372,88 @@ fn a_sender_killed_right_after_sending_delivers_after_its_restart_without_duplic
     let mut all = all;
     all.push("five".into());
     wait_holds_exactly(&mut bo, "Bo", &chat, &all);
+}
+
+/// Across processes, a group member who is not your friend reaches you only as a message request,
+/// which you can accept; the two have never been connected before the request (they learn each
+/// other's addresses through the group).
+#[test]
+fn a_group_member_who_is_not_a_friend_reaches_you_as_a_message_request() {
+    let dirs = dirs::<3>();
+    let Group { mut nodes, ids, .. } = group_of_three(&dirs, false);
+    let bo_id = ids[1].clone();
+    let cy_writes = "Hi Bo, Cy from the band here.".to_string();
+    let to_bo = direct(&mut nodes[2], &bo_id);
+    send(&mut nodes[2], &to_bo, &cy_writes);
+
+    let bo = &mut nodes[1];
+    let (request, took) = until(bo, "Bo has Cy's message request", |n| {
+        let lists = n.call(json!({"type": "list_conversations"})).unwrap();
+        lists["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == to_bo.as_str())
+            .cloned()
+    });
+    eprintln!("Bo has the request after {took:?}");
+    assert_eq!(request["state"], "request", "{request}");
+    assert_eq!(request["shared_groups"], json!(["Band"]), "{request}");
+    let refused = bo
+        .call(json!({"type": "send_message", "conversation": to_bo, "text": "hi"}))
+        .unwrap_err();
+    assert_eq!(refused["kind"], "invalid_input", "{refused}");
+
+    let accepted = bo
+        .call(json!({"type": "accept_message_request", "conversation": to_bo}))
+        .unwrap();
+    assert_eq!(accepted["state"], "active", "{accepted}");
+    send(bo, &to_bo, "Hi Cy!");
+    wait_holds_exactly(
+        &mut nodes[2],
+        "Cy",
+        &to_bo,
+        &[cy_writes.clone(), "Hi Cy!".to_string()],
+    );
+}
+
+/// With Messages off, nothing is sent; the friend sees it; turned on again, what is sent arrives.
+#[test]
+fn messages_turned_off_refuse_to_send_show_at_friends_and_resume_when_turned_on() {
+    let dirs = dirs::<2>();
+    let mut ada = named(dirs[0].path(), "Ada", LOOPBACK, &[]);
+    let mut bo = named(dirs[1].path(), "Bo", LOOPBACK, &[]);
+    let (ada_id, bo_id) = (peer_id(&mut ada), peer_id(&mut bo));
+    befriend(&mut ada, &mut bo);
+    let chat = direct(&mut ada, &bo_id);
+    direct(&mut bo, &ada_id);
+
+    let off = bo
+        .call(json!({"type": "set_messages_enabled", "on": false}))
+        .unwrap();
+    assert_eq!(off["on"], false, "{off}");
+    let refused = bo
+        .call(json!({"type": "send_message", "conversation": chat, "text": "x"}))
+        .unwrap_err();
+    assert_eq!(refused["kind"], "invalid_input", "{refused}");
+    let ((), took) = until(&mut ada, "Ada sees that Bo turned Messages off", |n| {
+        let c = n
+            .call(json!({"type": "get_conversation", "conversation": chat}))
+            .unwrap();
+        (c["messages_off"] == true).then_some(())
+    });
+    eprintln!("Ada sees \"Messages off\" after {took:?}");
+
+    bo.call(json!({"type": "set_messages_enabled", "on": true}))
+        .unwrap();
+    until(&mut ada, "Ada sees that Bo turned Messages on", |n| {
+        let c = n
+            .call(json!({"type": "get_conversation", "conversation": chat}))
+            .unwrap();
+        (c["messages_off"] == false).then_some(())
+    });
+    send(&mut bo, &chat, "back on");
+    wait_holds_exactly(&mut ada, "Ada", &chat, &strings(&["back on"]));
 }
 
 // ── Network namespaces ───────────────────────────────────────────────────────────────────────
