@@ -63,6 +63,20 @@ async function friendReceives(friend, matches, predicate, what) {
   return found;
 }
 
+/** Presses Message on a friend's row of the Friends page. */
+async function messageFriend(browser, name) {
+  await (await byTestId(browser, 'nav-friends')).click();
+  await byTestId(browser, 'friend-row');
+  const clicked = await browser.execute((name) => {
+    const row = [...document.querySelectorAll('[data-testid="friend-row"]')].find((r) => r.querySelector('[data-testid="friend-name"]')?.textContent === name);
+    row?.querySelector('[data-testid="friend-message"]')?.click();
+    return Boolean(row);
+  }, name);
+  assert.ok(clicked, `${name} has a Message button`);
+  await byTestId(browser, 'section-messages');
+  await waitForText(browser, 'chat-title', name);
+}
+
 /** Pastes a friend's invite on the Friends page and confirms it. */
 async function addFriend(browser, friend, name) {
   await (await byTestId(browser, 'nav-friends')).click();
@@ -116,14 +130,7 @@ describe('the Messages page', () => {
         ),
       { timeout: 20000, timeoutMsg: 'the two friends never showed online' },
     );
-    const clicked = await browser.execute((name) => {
-      const row = [...document.querySelectorAll('[data-testid="friend-row"]')].find((r) => r.querySelector('[data-testid="friend-name"]')?.textContent === name);
-      row?.querySelector('[data-testid="friend-message"]')?.click();
-      return Boolean(row);
-    }, ROBIN);
-    assert.ok(clicked, 'Robin has a Message button');
-    await byTestId(browser, 'section-messages');
-    await waitForText(browser, 'chat-title', ROBIN);
+    await messageFriend(browser, ROBIN);
     await browser.waitUntil(async () => /Online/.test(await text(await byTestId(browser, 'chat-subtitle'))), {
       timeout: 15000,
       timeoutMsg: 'the chat header never showed Robin online',
@@ -379,6 +386,19 @@ describe('the Messages page', () => {
     await (await byTestId(browser, 'nav-messages')).click();
     await byTestId(browser, 'composer-input');
     assert.equal((await browser.$$('[data-testid="messages-off"]')).length, 0, 'the note is gone once Messages are on again');
+  });
+
+  it('says so in the header when a friend turned Messages off', async () => {
+    await kit.call({ type: 'set_messages_enabled', on: false });
+    await messageFriend(browser, KIT);
+    await byTestId(browser, 'chat-messages-off', 20000);
+    assert.match(await text(await byTestId(browser, 'chat-note')), /Kit turned Messages off/);
+    await screenshot(browser, 'messages-friend-off');
+    await kit.call({ type: 'set_messages_enabled', on: true });
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="chat-messages-off"]')).length === 0, {
+      timeout: 20000,
+      timeoutMsg: 'the header still says Messages off after Kit turned them on',
+    });
   });
 
   it('shows a request from a group member who is not a friend; accepted, then reported', async () => {
