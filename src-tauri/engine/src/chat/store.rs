@@ -805,13 +805,16 @@ pub fn note_hint(
     Ok(true)
 }
 
+/// A fellow member, where it can be reached, and its name as we know it.
+pub type Hint = (PeerId, Vec<String>, Option<String>);
+
 /// Addresses of the other active members of the groups we share with `requester`.
 pub fn hints_for(
     conn: &Connection,
     me: &PeerId,
     requester: &PeerId,
     max: usize,
-) -> rusqlite::Result<Vec<(PeerId, Vec<String>, Option<String>)>> {
+) -> rusqlite::Result<Vec<Hint>> {
     let mut statement = conn.prepare_cached(
         "SELECT DISTINCT other.peer FROM chat_members mine
          JOIN chat_conversations c ON c.id = mine.conversation AND c.kind = 'group' AND c.state = 'active'
