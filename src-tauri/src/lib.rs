@@ -102,6 +102,7 @@ pub fn run() -> ExitCode {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
             tauri::async_runtime::spawn(bridge_events(engine.clone(), handle.clone()));
+            notices::follow_clicks(&handle);
             if let Some(music) = music {
                 tauri::async_runtime::spawn(add_music(engine.clone(), music));
             }
@@ -216,15 +217,16 @@ async fn bridge_events(engine: Engine, app: tauri::AppHandle) {
         match events.recv().await {
             Ok(event) => {
                 if let Event::MessageNotice {
+                    conversation,
                     title,
                     author_name,
                     first_line,
-                    ..
                 } = &event
                 {
                     notices::show_unless_focused(
                         &app,
                         notices::notice(title, author_name, first_line),
+                        conversation,
                     );
                 }
                 if let Err(error) = app.emit(ENGINE_EVENT, &event) {

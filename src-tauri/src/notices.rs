@@ -1,14 +1,22 @@
 //! New-message notifications: the engine's `message_notice` events become OS notifications while
-//! the main window is not focused (when it is, the window itself shows the message), and links
-//! clicked in messages open in the default browser.
+//! the main window is not focused (when it is, the window itself shows the message); a click on
+//! one brings the window forward at that conversation ([`OPEN_CONVERSATION`]). Links clicked in
+//! messages open in the default browser.
 //!
 //! Both go through Tauri plugins from Rust only (notification, opener), so the window gets no
 //! permission to notify or open anything by itself: it can only ask [`open_link`] for an
 //! `http(s)` address.
 
-use tauri::{AppHandle, Manager};
+use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_opener::OpenerExt;
+
+/// The window event asking it to show a conversation (payload: the conversation's id), sent when
+/// the user clicks a new-message notification.
+pub const OPEN_CONVERSATION: &str = "open-conversation";
+
+/// The notification's extra field naming its conversation.
+const CONVERSATION_KEY: &str = "conversation";
 
 /// A notification's body is the message's first line, cut to this many characters: notification
 /// servers show two or three lines at most.
@@ -39,8 +47,8 @@ pub fn notice(title: &str, author_name: &str, first_line: &str) -> Notice {
     Notice { title, body }
 }
 
-/// Shows `notice` unless the main window has the focus.
-pub fn show_unless_focused(app: &AppHandle, notice: Notice) {
+/// Shows `notice` (about a message in `conversation`) unless the main window has the focus.
+pub fn show_unless_focused(app: &AppHandle, notice: Notice, conversation: &str) {
     let focused = app
         .get_webview_window("main")
         .and_then(|window| window.is_focused().ok())
@@ -53,9 +61,35 @@ pub fn show_unless_focused(app: &AppHandle, notice: Notice) {
         .builder()
         .title(notice.title)
         .body(notice.body)
+        .extra(CONVERSATION_KEY, conversation)
         .show()
     {
         tracing::warn!(%error, "cannot show a new-message notification");
+    }
+}
+
+/// Brings the window forward when a notification is clicked, and asks it to show that
+/// notification's conversation (as far as the notification server reports which one it was).
+pub fn follow_clicks(app: &AppHandle) {
+    let handle = app.clone();
+    let registered = app.notification().on_action(move |performed| {
+        if let Some(window) = handle.get_webview_window("main") {
+            let _ = window.unminimize();
+            let _ = window.show();
+            let _ = window.set_focus();
+        }
+        let conversation = performed
+            .notification()
+            .and_then(|n| n.extra().get(CONVERSATION_KEY))
+            .and_then(|v| v.as_str());
+        if let Some(conversation) = conversation {
+            if let Err(error) = handle.emit(OPEN_CONVERSATION, conversation) {
+                tracing::warn!(%error, "cannot ask the window to show a conversation");
+            }
+        }
+    });
+    if let Err(error) = registered {
+        tracing::warn!(%error, "cannot follow clicks on notifications");
     }
 }
 

@@ -397,6 +397,14 @@ export async function pickSaveFile(defaultName: string, title: string): Promise<
   return typeof chosen === 'string' ? chosen : null;
 }
 
+/** The window event sent when a new-message notification is clicked (src-tauri/src/notices.rs: OPEN_CONVERSATION). */
+const OPEN_CONVERSATION = 'open-conversation';
+
+/** Calls `handler` with a conversation's id whenever the user clicks its notification. */
+export function onOpenConversation(handler: (conversation: string) => void): Promise<UnlistenFn> {
+  return listen<string>(OPEN_CONVERSATION, (event) => handler(event.payload));
+}
+
 /** Opens an http(s) link in the default browser (the shell refuses any other scheme). */
 export async function openWebLink(url: string): Promise<void> {
   try {

@@ -411,13 +411,22 @@ describe('the Messages page', () => {
     const me = friends.find((f) => f.display_name === 'Earshot listener');
     assert.ok(me, 'Robin knows the app by its name');
     await robin.call({ type: 'create_group', name: 'Harbour walks', peer_ids: [me.peer_id, sam.peerId] });
-    await eventually(async () => (await sam.call({ type: 'list_conversations' })).conversations.some((c) => c.title === 'Harbour walks'), 'Sam never got the group', 20000);
+    // Sam learns of the group, then (from a summary exchange with Robin) our name and addresses.
+    await eventually(
+      async () =>
+        (await sam.call({ type: 'list_conversations' })).conversations
+          .find((c) => c.title === 'Harbour walks')
+          ?.members.some((m) => m.display_name === 'Earshot listener'),
+      'Sam never got the group with our name in it',
+      20000,
+    );
     const request = await sam.call({ type: 'open_direct', peer_id: me.peer_id });
     await sam.call({ type: 'send_message', conversation: request.id, text: 'Hi, I am Sam from the harbour group' });
 
     await (await byTestId(browser, 'nav-messages')).click();
     try {
-      await waitForText(browser, 'message-request-name', 'Sam', 30000);
+      // Usually within a second; at worst the periodic resync (a minute) brings it.
+      await waitForText(browser, 'message-request-name', 'Sam', 70000);
     } catch (error) {
       await screenshot(browser, 'debug-request');
       const mine = await sam.call({ type: 'list_messages', conversation: request.id });
