@@ -401,6 +401,31 @@ describe('the Messages page', () => {
     });
   });
 
+  it('opens a long conversation at its latest page and loads older pages when scrolled to the top', async () => {
+    const { friends } = await kit.call({ type: 'list_friends' });
+    const me = friends.find((f) => f.display_name === 'Earshot listener');
+    const conversation = await kit.call({ type: 'open_direct', peer_id: me.peer_id });
+    // Another conversation is open while these arrive, so Kit's opens afresh at its latest page.
+    await messageFriend(browser, ROBIN);
+    for (let i = 1; i <= 90; i++) await kit.call({ type: 'send_message', conversation: conversation.id, text: `Page test ${i}` });
+    await messageFriend(browser, KIT);
+    await waitForMessage(browser, 'Page test 90');
+    const shown = async () => (await messageTexts(browser)).filter((t) => t.startsWith('Page test ')).length;
+    assert.ok((await shown()) < 90, 'only the latest page is loaded at first');
+    const history = await byTestId(browser, 'chat-history');
+    for (let page = 0; page < 5 && !(await messageTexts(browser)).includes('Page test 1'); page++) {
+      const before = await shown();
+      await browser.execute((el) => el.scrollTo({ top: 0 }), history);
+      await browser.waitUntil(async () => (await shown()) > before || (await messageTexts(browser)).includes('Page test 1'), {
+        timeout: 10000,
+        timeoutMsg: `scrolling to the top loaded nothing older (shown: ${before})`,
+      });
+    }
+    assert.equal(await shown(), 90, 'every message is loaded after scrolling up');
+    const texts = (await messageTexts(browser)).filter((t) => t.startsWith('Page test '));
+    assert.deepEqual(texts, Array.from({ length: 90 }, (_, i) => `Page test ${i + 1}`), 'in order, without duplicates');
+  });
+
   it('shows a request from a group member who is not a friend; accepted, then reported', async () => {
     sam = await startDemoFriend();
     await sam.call({ type: 'set_profile', display_name: 'Sam' });
