@@ -316,6 +316,8 @@ export const setVolume = (volume: number) => player({ type: 'set_volume', volume
 export const setShuffle = (on: boolean) => player({ type: 'set_shuffle', on });
 export const setRepeat = (mode: RepeatMode) => player({ type: 'set_repeat', mode });
 export const getPlayer = () => player({ type: 'get_player' });
+/** Plays a share card: tracks in the library at once, the others fetched from the sharer first. */
+export const playShared = (conversation: string, entry: string, start = 0) => player({ type: 'play_shared', conversation, entry, start });
 
 /** The whole queue (the player's state carries only its length and version). */
 export async function getQueue(): Promise<QueueState> {

@@ -5,7 +5,10 @@
 // a share, the search and the group.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { byTestId, demoLibrary, eventually, launchApp, screenshot, startDemoFriend, startDriver, startSessionBus, tempDataDir, waitForText } from '../harness.mjs';
 
 const text = async (element) => String(await element.getProperty('innerText')).trim();
@@ -269,6 +272,39 @@ describe('the Messages page', () => {
     assert.equal(shared.share.kind, 'track');
     assert.equal(shared.share.local_tracks, 1, 'Robin has the track too, so the card is playable there');
     assert.ok(shared.share.cover?.startsWith('data:image/jpeg;base64,'), 'the card carries the cover');
+  });
+
+  it("fetches a shared track that is not in the library from its sharer, then plays it", async () => {
+    // A track only Robin has: a few seconds of tone made here.
+    const only = mkdtempSync(path.join(tmpdir(), 'earshot-only-robin-'));
+    try {
+      const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'sine=frequency=523:duration=4', '-metadata', 'title=Only Robin Has This', '-metadata', 'artist=Robin', '-y', path.join(only, 'only.flac')]);
+      assert.equal(made.status, 0, `ffmpeg made the track: ${made.stderr}`);
+      await robin.call({ type: 'add_folder', path: only });
+      let track;
+      await eventually(async () => (track = (await robin.call({ type: 'list_tracks' })).tracks.find((t) => t.title === 'Only Robin Has This')), 'Robin never scanned the new track', 30000);
+      const { conversation } = await friendConversation(robin, direct);
+      await robin.call({ type: 'share', conversation: conversation.id, target: { kind: 'track', hash: track.hash } });
+
+      const card = async () =>
+        browser.execute(() => {
+          const c = [...document.querySelectorAll('[data-testid="share-card"]')].find((e) => e.textContent.includes('Only Robin Has This'));
+          return c ? { note: c.querySelector('[data-testid="share-unavailable"]')?.textContent.trim() ?? null } : null;
+        });
+      await browser.waitUntil(async () => (await card()) !== null, { timeout: 20000, timeoutMsg: 'the card never appeared' });
+      assert.match((await card()).note ?? '', /Not in your library: fetched from Robin/, 'the card says where the track will come from');
+      await browser.execute(() => {
+        const c = [...document.querySelectorAll('[data-testid="share-card"]')].find((e) => e.textContent.includes('Only Robin Has This'));
+        c.scrollIntoView({ block: 'center' });
+        c.querySelector('[data-testid="share-play"]').click();
+      });
+      await waitForText(browser, 'now-playing-title', 'Only Robin Has This', 30000);
+      await screenshot(browser, 'messages-share-fetched');
+      const note = await browser.$('[data-testid="player-message"]');
+      if (await note.waitForDisplayed({ timeout: 3000 }).catch(() => false)) await (await note.$('button')).click();
+    } finally {
+      rmSync(only, { recursive: true, force: true });
+    }
   });
 
   it('finds a message by search and jumps to it', async () => {

@@ -46,6 +46,8 @@ interface MessagesState {
   /** An entry the view should scroll to and flash (a search hit, a quoted message). */
   focusEntry: string | null;
   historyError: string | null;
+  /** Shared tracks being fetched from their sharer, by content hash (bytes so far, of all). */
+  transfers: Record<string, { received: number; total: number }>;
 }
 
 export const messagesState: MessagesState = $state({
@@ -62,6 +64,7 @@ export const messagesState: MessagesState = $state({
   tailVersion: 0,
   focusEntry: null,
   historyError: null,
+  transfers: {},
 });
 
 /** Unread messages and waiting requests, for the navigation's badge. */
@@ -263,6 +266,9 @@ export async function followMessages(): Promise<void> {
         applyMessage(message);
         break;
       }
+      case 'transfer_progress':
+        messagesState.transfers[event.hash] = { received: event.received, total: event.total };
+        break;
       case 'delivery_changed':
         if (event.conversation === messagesState.openId) void reloadHistory();
         break;
