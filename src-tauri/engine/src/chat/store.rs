@@ -843,6 +843,18 @@ pub fn hints_for(
     Ok(out)
 }
 
+/// Whether `peer`, a member of some conversation of ours, is not known to hold all our entries.
+pub fn lacks_ours(conn: &Connection, me: &PeerId, peer: &PeerId) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM chat_members m
+            JOIN chat_have h ON h.conversation = m.conversation AND h.author = ?1
+            LEFT JOIN chat_delivered d ON d.conversation = m.conversation AND d.member = ?2
+            WHERE m.peer = ?2 AND m.active = 1 AND h.upto > coalesce(d.upto, 0))",
+        params![me.to_base58(), peer.to_base58()],
+        |r| r.get(0),
+    )
+}
+
 /// Whether `peer` may fetch the track `hash` from us: a friend may fetch anything in our
 /// library; anyone else only what we shared in a conversation they are an active member of.
 pub fn may_fetch(

@@ -72,12 +72,15 @@ impl Chat {
             .collect()
     }
 
+    /// Remembers fellow members' names and addresses; dials those just learned of who lack some
+    /// of our entries (a message request waiting for its recipient, say).
     async fn note_hints(&self, hints: Vec<PeerHint>) {
         let me = self.shared.me;
-        let _ = self
+        let waiting = self
             .shared
             .store
             .call(move |c| {
+                let mut waiting = Vec::new();
                 for hint in hints.into_iter().take(MAX_HINTS) {
                     let addresses: Vec<String> = hint
                         .addresses
@@ -90,12 +93,21 @@ impl Chat {
                         .as_deref()
                         .and_then(crate::friends::sanitize_name);
                     if let Some(peer) = hint.peer.peer() {
-                        store::note_hint(c, &me, &peer, &addresses, name.as_deref())?;
+                        if store::note_hint(c, &me, &peer, &addresses, name.as_deref())?
+                            && store::lacks_ours(c, &me, &peer)?
+                        {
+                            waiting.push(peer);
+                        }
                     }
                 }
-                Ok(())
+                Ok(waiting)
             })
-            .await;
+            .await
+            .unwrap_or_default();
+        let absent: Vec<PeerId> = waiting.into_iter().filter(|p| !self.is_online(p)).collect();
+        if !absent.is_empty() {
+            self.dial_members(absent).await;
+        }
     }
 
     /// Remembers what a peer said about itself.

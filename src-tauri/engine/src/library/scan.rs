@@ -353,7 +353,7 @@ fn read_file(
             if let Some(art) = &mut art {
                 let first = seen_art
                     .lock()
-                    .expect("the art set lock")
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .insert(art.hash.clone());
                 if first {
                     art.thumb = probe::thumbnail(&art.data);

@@ -96,7 +96,8 @@ pub fn put_track(conn: &Connection, row: &TrackRow, now: i64) -> rusqlite::Resul
     Ok(())
 }
 
-/// Stores cover art once; a second track with the same image only refers to it.
+/// Stores cover art once; a second track with the same image only refers to it. Scan workers race:
+/// the copy stored first may lack the thumbnail another worker made, so a thumbnail fills a gap.
 pub fn put_art(
     conn: &Connection,
     hash: &str,
@@ -105,7 +106,9 @@ pub fn put_art(
     thumb: Option<&[u8]>,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO art (hash, mime, data, thumb) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        "INSERT INTO art (hash, mime, data, thumb) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (hash) DO UPDATE SET thumb = excluded.thumb
+         WHERE art.thumb IS NULL AND excluded.thumb IS NOT NULL",
     )?
     .execute(params![hash, mime, data, thumb])?;
     Ok(())
@@ -458,4 +461,22 @@ pub fn recent_plays(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Play>
         })
     })?;
     rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thumbnail_made_by_a_slower_scan_worker_is_kept() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrations().to_latest(&mut conn).unwrap();
+        put_art(&conn, "h", "image/png", b"big", None).unwrap();
+        put_art(&conn, "h", "image/png", b"big", Some(b"small")).unwrap();
+        put_art(&conn, "h", "image/png", b"big", None).unwrap();
+        let thumb: Option<Vec<u8>> = conn
+            .query_row("SELECT thumb FROM art WHERE hash = 'h'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(thumb.as_deref(), Some(&b"small"[..]));
+    }
 }
