@@ -24,6 +24,8 @@ use serde_json::json;
 mod events;
 #[path = "bench_idle.rs"]
 mod idle;
+#[path = "bench_messages.rs"]
+mod messages;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -43,6 +45,8 @@ pub enum Bench {
     Events,
     /// CPU share of an idle peer with one friend online, over 60 s.
     Idle,
+    /// Message delivery latency (loopback, a 20 ms link), durable throughput, and a 1M-entry store.
+    Messages,
 }
 
 pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> {
@@ -54,6 +58,7 @@ pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> 
         Bench::Store => store(runs).await,
         Bench::Events => events::run().await,
         Bench::Idle => idle::run(60).await,
+        Bench::Messages => messages::run().await,
     }
 }
 
