@@ -33,6 +33,9 @@ CREATE TABLE chat_entries (
 ) STRICT;
 
 CREATE INDEX chat_entries_by_target ON chat_entries (target) WHERE target IS NOT NULL;
+-- Membership is replayed from these alone.
+CREATE INDEX chat_entries_membership ON chat_entries (conversation)
+    WHERE kind IN ('create', 'add_members', 'remove_member', 'set_admin', 'rename', 'leave');
 
 -- How far each author's entries are held without a gap: what a sync says we have.
 CREATE TABLE chat_have (
@@ -93,6 +96,7 @@ CREATE TABLE chat_reactions (
     active       INTEGER NOT NULL,
     hlc          INTEGER NOT NULL,
     seq          INTEGER NOT NULL,
+    conversation BLOB    NOT NULL,        -- where the reaction was made (shown only there)
     PRIMARY KEY (target, reactor, emoji)
 ) STRICT, WITHOUT ROWID;
 

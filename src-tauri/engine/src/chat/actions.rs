@@ -418,7 +418,8 @@ impl Chat {
             .store
             .call(move |c| {
                 c.query_row(
-                    "SELECT (SELECT max(hlc) FROM chat_messages WHERE conversation = ?1 AND author <> ?2),
+                    "SELECT (SELECT hlc FROM chat_messages WHERE conversation = ?1 AND author <> ?2
+                             ORDER BY hlc DESC LIMIT 1),
                             (SELECT upto FROM chat_reads WHERE conversation = ?1 AND member = ?2)",
                     rusqlite::params![&id.0[..], me.to_base58()],
                     |r| Ok((r.get(0)?, r.get(1)?)),

@@ -15,6 +15,8 @@ use super::log::{self, Body, ConversationId, Entry, Hlc, Kind, PeerBytes, Wire};
 use super::store::{self, ConvState};
 
 const EMOJI: [&str; 3] = ["🔥", "❤️", "😂"];
+/// The wall clock as the replicas see it when taking in entries (after every entry made here).
+const NOW: i64 = 4_000_000_000_000;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -162,7 +164,7 @@ impl Replica {
             store::apply(&tx, entry, 0).unwrap();
         }
         for stone in &stones {
-            store::apply_tombstone(&tx, stone, 0).unwrap();
+            store::apply_tombstone(&tx, stone, NOW).unwrap();
         }
         tx.commit().unwrap();
     }
@@ -427,4 +429,60 @@ fn a_delete_that_arrives_before_its_message_still_wins() {
         kept.is_none(),
         "the deleted text is not stored, even arriving late"
     );
+}
+
+#[test]
+fn a_tombstone_from_the_future_is_refused_even_when_a_delete_vouches_for_it() {
+    let key = Keypair::generate_ed25519();
+    let me = key.public().to_peer_id();
+    let mut replica = Replica::new(key);
+    let conv = log::group_id(&me, &[2; 16]);
+    store::ensure_group(&replica.conn, &conv, 0).unwrap();
+    let mut now = 1_700_000_000_000;
+    let create = Kind::Create {
+        name: "Solo".into(),
+        members: vec![],
+        nonce: vec![2; 16],
+    };
+    replica.author(conv, create, 1, &mut now);
+    replica.author(
+        conv,
+        Kind::Text {
+            text: "x".into(),
+            reply_to: None,
+        },
+        1,
+        &mut now,
+    );
+    let target = replica.messages(&conv, true)[0];
+    // A Delete naming a sequence number that does not exist yet vouches for a tombstone there.
+    replica.author(
+        conv,
+        Kind::Delete {
+            target,
+            seqs: vec![2, 999],
+        },
+        1,
+        &mut now,
+    );
+    let stone = |millis| log::Tombstone {
+        conversation: conv,
+        author: PeerBytes::of(&me),
+        seq: 999,
+        hlc: Hlc { millis, counter: 0 },
+        id: log::Hash32([7; 32]),
+    };
+    let tx = replica.conn.transaction().unwrap();
+    let wall = now as i64;
+    let ahead = now + 5 * 365 * 24 * 3600 * 1000;
+    assert_eq!(
+        store::apply_tombstone(&tx, &stone(ahead), wall).unwrap(),
+        store::Applied::Unvouched
+    );
+    assert!(matches!(
+        store::apply_tombstone(&tx, &stone(now), wall).unwrap(),
+        store::Applied::Stored { .. }
+    ));
+    tx.commit().unwrap();
+    assert!(store::latest_hlc(&replica.conn, now).unwrap().millis <= now + log::MAX_CLOCK_SKEW_MS);
 }

@@ -122,7 +122,7 @@ impl Chat {
         let (latest, off) = store
             .call(|c| {
                 Ok((
-                    store::latest_hlc(c)?,
+                    store::latest_hlc(c, now_millis().max(0) as u64)?,
                     crate::store::settings::get::<bool>(c, MESSAGES_OFF_KEY)?.unwrap_or(false),
                 ))
             })

@@ -254,9 +254,17 @@ pub fn next_seq(conn: &Connection, id: &ConversationId, author: &PeerId) -> rusq
 }
 
 /// The latest time of any entry held: our logical clock never starts behind it.
-pub fn latest_hlc(conn: &Connection) -> rusqlite::Result<Hlc> {
-    let max: Option<i64> =
-        conn.query_row("SELECT max(hlc) FROM chat_entries", [], |row| row.get(0))?;
+/// (Never more than the allowed skew ahead of `now_ms`, whatever a stored entry says.)
+pub fn latest_hlc(conn: &Connection, now_ms: u64) -> rusqlite::Result<Hlc> {
+    let ceiling = pack(Hlc {
+        millis: now_ms.saturating_add(log::MAX_CLOCK_SKEW_MS),
+        counter: 0,
+    });
+    let max: Option<i64> = conn.query_row(
+        "SELECT max(hlc) FROM chat_entries WHERE hlc <= ?1",
+        [ceiling],
+        |row| row.get(0),
+    )?;
     Ok(max.map(unpack).unwrap_or_default())
 }
 
@@ -360,6 +368,48 @@ pub enum Applied {
 /// Applies a verified entry of a known conversation. The caller checked that the conversation
 /// exists and that the sender may send it.
 pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Applied> {
+    let applied = apply_inner(tx, entry, now)?;
+    if let Applied::Stored {
+        membership: true, ..
+    } = applied
+    {
+        replay_membership(tx, &entry.body.conversation)?;
+    }
+    Ok(applied)
+}
+
+/// Applies a batch (in the order given), replaying each conversation's membership once at the
+/// end rather than after every membership entry.
+pub fn apply_batch(
+    tx: &Transaction,
+    entries: &[Entry],
+    now: i64,
+) -> rusqlite::Result<Vec<Applied>> {
+    let mut changed: Vec<ConversationId> = Vec::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let applied = apply_inner(tx, entry, now)?;
+        if let Applied::Stored {
+            membership: true, ..
+        } = applied
+        {
+            if !changed.contains(&entry.body.conversation) {
+                // The members must be current before the next entry of this conversation is
+                // checked: replay now, once per conversation and batch at most…
+                replay_membership(tx, &entry.body.conversation)?;
+                changed.push(entry.body.conversation);
+            }
+        }
+        out.push(applied);
+    }
+    // …and once more at the end for those that changed again after their first replay.
+    for conv in &changed {
+        replay_membership(tx, conv)?;
+    }
+    Ok(out)
+}
+
+fn apply_inner(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Applied> {
     let body = &entry.body;
     let conv = body.conversation;
     let author = entry.author.to_base58();
@@ -367,8 +417,19 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
     if !is_create && !is_member(tx, &conv, &entry.author, false)? {
         return Ok(Applied::NotMember);
     }
+    if log::is_membership(&body.kind)
+        && conversation(tx, &conv)?.is_some_and(|c| c.kind == ConvKind::Direct)
+    {
+        // A 1:1 conversation has no membership to change.
+        return Ok(Applied::NotMember);
+    }
     let hlc = pack(body.hlc);
-    let redacted: bool = tx.query_row(
+    // Only content is ever redacted (what a Delete's UPDATE touches, whichever arrives first).
+    let is_content = matches!(
+        body.kind,
+        Kind::Text { .. } | Kind::Share { .. } | Kind::Edit { .. }
+    );
+    let redacted: bool = is_content && tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM chat_redactions WHERE conversation = ?1 AND author = ?2 AND seq = ?3)",
         params![&conv.0[..], author, body.seq as i64],
         |row| row.get(0),
@@ -435,21 +496,21 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
         Kind::React { target, emoji, on } => {
             // Not on a deleted message (its reactions went with it).
             tx.execute(
-                "INSERT INTO chat_reactions (target, reactor, emoji, active, hlc, seq)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6
-                 WHERE NOT EXISTS (SELECT 1 FROM chat_messages WHERE entry = ?1 AND deleted = 1)
+                "INSERT INTO chat_reactions (target, reactor, emoji, active, hlc, seq, conversation)
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+                 WHERE NOT EXISTS (SELECT 1 FROM chat_messages WHERE entry = ?1 AND (deleted = 1 OR conversation <> ?7))
                  ON CONFLICT (target, reactor, emoji) DO UPDATE SET active = excluded.active, hlc = excluded.hlc, seq = excluded.seq
                  WHERE (excluded.hlc, excluded.seq) > (chat_reactions.hlc, chat_reactions.seq)",
-                params![&target.0[..], author, emoji, on, hlc, body.seq as i64],
+                params![&target.0[..], author, emoji, on, hlc, body.seq as i64, &conv.0[..]],
             )?;
             Some(*target)
         }
         Kind::Edit { target, text } => {
             tx.execute(
                 "UPDATE chat_messages SET text = ?3, edit_hlc = ?4
-                 WHERE entry = ?1 AND author = ?2 AND deleted = 0 AND kind IN ('text', 'share')
+                 WHERE entry = ?1 AND author = ?2 AND conversation = ?5 AND deleted = 0 AND kind IN ('text', 'share')
                    AND (edit_hlc IS NULL OR edit_hlc < ?4)",
-                params![&target.0[..], author, text, hlc],
+                params![&target.0[..], author, text, hlc, &conv.0[..]],
             )?;
             Some(*target)
         }
@@ -465,10 +526,20 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
                     params![&conv.0[..], author, *seq as i64],
                 )?;
             }
+            // A deleted share card no longer lets members fetch its tracks.
+            tx.execute(
+                "DELETE FROM chat_shared_hashes WHERE conversation = ?1 AND author = ?2
+                   AND hash IN (SELECT value FROM json_each(?3))",
+                params![
+                    &conv.0[..],
+                    author,
+                    shared_hashes(tx, target, &conv, &author)?
+                ],
+            )?;
             let deleted = tx.execute(
                 "UPDATE chat_messages SET kind = 'text', text = '', detail = NULL, reply_to = NULL, edit_hlc = NULL, deleted = 1
-                 WHERE entry = ?1 AND author = ?2",
-                params![&target.0[..], author],
+                 WHERE entry = ?1 AND author = ?2 AND conversation = ?3",
+                params![&target.0[..], author, &conv.0[..]],
             )?;
             // Only the author's own message loses its reactions; a target not here yet loses them
             // when it arrives (as a tombstone).
@@ -496,7 +567,6 @@ pub fn apply(tx: &Transaction, entry: &Entry, now: i64) -> rusqlite::Result<Appl
         | Kind::Leave => {
             let detail = cbor4ii::serde::to_vec(Vec::new(), &body.kind).unwrap_or_default();
             insert_message(tx, entry, "notice", "", Some(detail), None)?;
-            replay_membership(tx, &conv)?;
             membership = true;
             Some(entry.id)
         }
@@ -525,7 +595,9 @@ pub fn apply_tombstone(tx: &Transaction, stone: &Tombstone, now: i64) -> rusqlit
         params![&conv.0[..], author, stone.seq as i64],
         |row| row.get(0),
     )?;
-    if !vouched {
+    // Its time is not signed: one from the future would drag every reader's clock along.
+    let latest_allowed = (now.max(0) as u64).saturating_add(log::MAX_CLOCK_SKEW_MS);
+    if !vouched || stone.hlc.millis > latest_allowed {
         return Ok(Applied::Unvouched);
     }
     let hlc = pack(stone.hlc);
@@ -543,6 +615,28 @@ pub fn apply_tombstone(tx: &Transaction, stone: &Tombstone, now: i64) -> rusqlit
         message,
         membership: false,
     })
+}
+
+/// The track hashes of a share card (JSON array), for revoking them.
+fn shared_hashes(
+    tx: &Transaction,
+    entry: &EntryId,
+    conv: &ConversationId,
+    author: &str,
+) -> rusqlite::Result<String> {
+    let detail: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT detail FROM chat_messages WHERE entry = ?1 AND conversation = ?2 AND author = ?3 AND kind = 'share'",
+            params![&entry.0[..], &conv.0[..], author],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    let hashes: Vec<String> = detail
+        .and_then(|d| cbor4ii::serde::from_slice::<log::Share>(&d).ok())
+        .map(|s| s.hashes.iter().map(Hash32::to_hex).collect())
+        .unwrap_or_default();
+    Ok(serde_json::to_string(&hashes).unwrap_or_else(|_| "[]".into()))
 }
 
 /// A deleted message arriving as a tombstone (or redacted on arrival) still holds its place in
@@ -867,6 +961,7 @@ pub fn may_fetch(
         "SELECT EXISTS (SELECT 1 FROM peers WHERE peer_id = ?2 AND relationship = 'friend')
              OR EXISTS (SELECT 1 FROM chat_shared_hashes s
                         JOIN chat_members m ON m.conversation = s.conversation
+                        JOIN chat_conversations c ON c.id = s.conversation AND c.state <> 'hidden'
                         WHERE s.hash = ?3 AND s.author = ?1 AND m.peer = ?2 AND m.active = 1)",
         params![me.to_base58(), peer.to_base58(), hash],
         |r| r.get(0),

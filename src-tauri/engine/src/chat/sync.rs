@@ -24,6 +24,10 @@ use crate::store::now_millis;
 /// At most this many changed messages are sent to the window one by one after a batch; beyond
 /// it the window reloads (a whole history arriving at once).
 const MAX_MESSAGE_EVENTS: usize = 64;
+/// Authors looked at in one conversation's summary (everyone who ever posted in a group of 32).
+const MAX_AUTHORS_PER_SUMMARY: usize = 1024;
+/// Entries waiting to be pushed to one peer; beyond this they wait for the next sync instead.
+const MAX_QUEUED: usize = 20_000;
 
 /// What taking in a batch did.
 #[derive(Default)]
@@ -175,9 +179,10 @@ impl Chat {
             }
             SyncRequest::Have {
                 hello,
-                conversations,
+                mut conversations,
                 peers,
             } => {
+                trim_summaries(&mut conversations);
                 self.note_hello(peer, hello).await;
                 self.note_hints(peers).await;
                 let asked: Vec<ConversationId> = conversations
@@ -337,6 +342,8 @@ impl Chat {
                 } => {
                     self.note_hello(peer, hello).await;
                     self.note_hints(peers).await;
+                    let mut have = have;
+                    trim_summaries(&mut have);
                     self.note_delivered(peer, &have).await;
                     let ingested = self.ingest(peer, entries).await;
                     self.forward(peer, ingested);
@@ -404,7 +411,8 @@ impl Chat {
         {
             let mut pushes = lock(&self.shared.pushes);
             if let Some(queue) = pushes.get_mut(&peer) {
-                queue.extend(wires);
+                let room = MAX_QUEUED.saturating_sub(queue.len());
+                queue.extend(wires.into_iter().take(room));
                 return;
             }
             pushes.insert(peer, Vec::new());
@@ -494,9 +502,6 @@ impl Chat {
                 Wire::Tombstone(stone) => stones.push(stone),
             }
         }
-        if let Some(latest) = entries.iter().map(|e| e.body.hlc).max() {
-            self.observe(latest);
-        }
         entries.sort_by_key(|a| a.order());
         let me = self.shared.me;
         let is_friend = self.is_friend(peer).await;
@@ -507,6 +512,7 @@ impl Chat {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let mut outcome = Outcome::default();
                 let mut allowed: HashMap<ConversationId, bool> = HashMap::new();
+                let mut admitted: Vec<Entry> = Vec::with_capacity(entries.len());
                 for entry in &entries {
                     let id = entry.body.conversation;
                     let ok = match allowed.get(&id) {
@@ -521,15 +527,20 @@ impl Chat {
                             ok
                         }
                     };
-                    if !ok {
-                        continue;
+                    if ok {
+                        admitted.push(entry.clone());
                     }
-                    match store::apply(&tx, entry, now)? {
+                }
+                let results = store::apply_batch(&tx, &admitted, now)?;
+                for (entry, applied) in admitted.iter().zip(results) {
+                    let id = entry.body.conversation;
+                    match applied {
                         Applied::Stored {
                             message,
                             membership,
                         } => {
                             outcome.stored += 1;
+                            outcome.latest = outcome.latest.max(entry.body.hlc);
                             outcome.membership |= membership;
                             outcome
                                 .fresh
@@ -587,6 +598,19 @@ impl Chat {
                         }
                     }
                 }
+                // A group we had left comes back only if the batch really made us a member again.
+                for (id, ok) in &allowed {
+                    if *ok {
+                        if let Some(row) = store::conversation(&tx, id)? {
+                            if row.kind == ConvKind::Group
+                                && row.state == ConvState::Hidden
+                                && store::is_member(&tx, id, &me, true)?
+                            {
+                                store::set_state(&tx, id, ConvState::Active)?;
+                            }
+                        }
+                    }
+                }
                 tx.commit()?;
                 Ok(outcome)
             })
@@ -598,6 +622,8 @@ impl Chat {
                 return Ingested::default();
             }
         };
+        // Only what was stored moves our clock (refused entries could drag it ahead).
+        self.observe(outcome.latest);
         bump(&counters.received, outcome.stored);
         bump(&counters.duplicates, outcome.duplicates);
         for reason in &outcome.refused {
@@ -632,6 +658,18 @@ impl Chat {
             return;
         }
         self.publish(Event::ConversationsChanged);
+        // Blocked peers' entries are never shown, live or in a notification.
+        let blocked: HashSet<String> = self
+            .shared
+            .store
+            .call(|c| {
+                let mut statement =
+                    c.prepare_cached("SELECT peer_id FROM peers WHERE relationship = 'blocked'")?;
+                let rows = statement.query_map([], |r| r.get(0))?;
+                rows.collect()
+            })
+            .await
+            .unwrap_or_default();
         if messages.len() <= MAX_MESSAGE_EVENTS {
             let mut seen = HashSet::new();
             for (conversation, entry) in messages {
@@ -639,15 +677,25 @@ impl Chat {
                     continue;
                 }
                 if let Ok(Some(message)) = self.message(conversation, entry).await {
-                    self.publish(Event::MessageChanged(Box::new(message)));
+                    if !blocked.contains(&message.author) {
+                        self.publish(Event::MessageChanged(Box::new(message)));
+                    }
                 }
             }
-        } else if let Some((conversation, _)) = messages.first() {
-            self.publish(Event::DeliveryChanged {
-                conversation: conversation.to_hex(),
-            });
+        } else {
+            let mut reload = HashSet::new();
+            for (conversation, _) in messages {
+                if reload.insert(conversation) {
+                    self.publish(Event::DeliveryChanged {
+                        conversation: conversation.to_hex(),
+                    });
+                }
+            }
         }
-        for (conversation, author, first_line) in notices.into_iter().rev().take(3) {
+        let notices = notices
+            .into_iter()
+            .filter(|(_, author, _)| !blocked.contains(&author.to_base58()));
+        for (conversation, author, first_line) in notices.rev().take(3) {
             let me = self.shared.me;
             let row = self
                 .shared
@@ -691,6 +739,7 @@ impl Chat {
 #[derive(Default)]
 struct Outcome {
     stored: u64,
+    latest: log::Hlc,
     duplicates: u64,
     refused: Vec<Refused>,
     membership: bool,
@@ -738,7 +787,6 @@ fn admit(
             if !adds_me {
                 return Ok(Err(Refused::NotMember));
             }
-            store::set_state(tx, id, ConvState::Active)?;
         }
         let adds_sender = batch.iter().any(|e| {
             e.body.conversation == *id
@@ -780,6 +828,14 @@ fn admit(
         return Ok(Ok(()));
     }
     Ok(Err(Refused::Unknown))
+}
+
+/// Bounds what a peer's summaries make us look up: conversations, and authors in each.
+fn trim_summaries(summaries: &mut Vec<Summary>) {
+    summaries.truncate(MAX_SYNC_CONVERSATIONS);
+    for summary in summaries.iter_mut() {
+        summary.have.truncate(MAX_AUTHORS_PER_SUMMARY);
+    }
 }
 
 fn wire_size(wire: &Wire) -> usize {

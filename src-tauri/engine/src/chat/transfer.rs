@@ -30,11 +30,15 @@ impl Chat {
         } = request;
         let me = self.shared.me;
         let hex = hash.to_hex();
+        let messages_off = self.messages_off();
         let found = self
             .shared
             .store
             .call(move |c| {
-                if !store::may_fetch(c, &me, &peer, &hex)? {
+                let friend = crate::friends::store::get(c, &peer)?
+                    .is_some_and(|r| r.relationship == crate::friends::store::Relationship::Friend);
+                // With Messages off, shares reach no one but friends.
+                if (messages_off && !friend) || !store::may_fetch(c, &me, &peer, &hex)? {
                     return Ok(Err(TransferRefusal::NotAllowed));
                 }
                 Ok(crate::library::store::track_by_hash(c, &hex)?
@@ -141,9 +145,12 @@ impl Chat {
         if !lock(&self.shared.fetching).insert(hex.clone()) {
             return Err(ApiError::invalid_input("That track is already on its way."));
         }
-        let result = self.fetch_unlocked(hash, from, &dir).await;
-        lock(&self.shared.fetching).remove(&hex);
-        result
+        // Cleared however the fetch ends, a dropped (cancelled) call included.
+        let _fetching = Fetching {
+            chat: self,
+            hash: hex,
+        };
+        self.fetch_unlocked(hash, from, &dir).await
     }
 
     async fn fetch_unlocked(
@@ -284,6 +291,18 @@ impl Chat {
             .call(move |c| Ok(super::view::Names::new(c, me)?.name(&peer)))
             .await
             .unwrap_or_else(|_| crate::friends::short_id(&peer))
+    }
+}
+
+/// Marks a track as being fetched while alive.
+struct Fetching<'a> {
+    chat: &'a Chat,
+    hash: String,
+}
+
+impl Drop for Fetching<'_> {
+    fn drop(&mut self) {
+        lock(&self.chat.shared.fetching).remove(&self.hash);
     }
 }
 

@@ -268,6 +268,8 @@ pub struct Builder<'a> {
     others: Vec<PeerId>,
     delivered: HashMap<String, i64>,
     reads: HashMap<String, i64>,
+    /// The conversation being built (quotes come from it only).
+    conversation: ConversationId,
 }
 
 impl<'a> Builder<'a> {
@@ -294,6 +296,7 @@ impl<'a> Builder<'a> {
             others,
             delivered: pairs("SELECT member, upto FROM chat_delivered WHERE conversation = ?1")?,
             reads: pairs("SELECT member, upto FROM chat_reads WHERE conversation = ?1")?,
+            conversation: *conversation,
         })
     }
 
@@ -355,7 +358,7 @@ impl<'a> Builder<'a> {
             reply_to,
             edited: row.edited,
             deleted: row.deleted,
-            reactions: self.reactions(&row.entry)?,
+            reactions: self.reactions(&row.entry, &row.conversation)?,
             delivery,
         })
     }
@@ -438,8 +441,8 @@ impl<'a> Builder<'a> {
         let row = self
             .conn
             .query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE entry = ?1"),
-                [id],
+                &format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE entry = ?1 AND conversation = ?2"),
+                params![id, &self.conversation.0[..]],
                 message_row,
             )
             .optional()?;
@@ -464,14 +467,20 @@ impl<'a> Builder<'a> {
         }))
     }
 
-    fn reactions(&mut self, entry: &EntryId) -> rusqlite::Result<Vec<Reaction>> {
+    fn reactions(
+        &mut self,
+        entry: &EntryId,
+        conversation: &ConversationId,
+    ) -> rusqlite::Result<Vec<Reaction>> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT emoji, reactor FROM chat_reactions WHERE target = ?1 AND active = 1
+            "SELECT emoji, reactor FROM chat_reactions WHERE target = ?1 AND conversation = ?2 AND active = 1
                AND reactor NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
              ORDER BY hlc, reactor",
         )?;
         let rows: Vec<(String, String)> = statement
-            .query_map([&entry.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map(params![&entry.0[..], &conversation.0[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let mut out: Vec<Reaction> = Vec::new();
         let me = self.me.to_base58();
