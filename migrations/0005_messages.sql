@@ -100,12 +100,14 @@ CREATE TABLE chat_reactions (
     PRIMARY KEY (target, reactor, emoji)
 ) STRICT, WITHOUT ROWID;
 
--- Members as the log says now; former members stay with active = 0 (their entries stay valid).
+-- Members as the log says now; former members stay with active = 0 (their entries stay valid)
+-- and until_hlc = when they stopped: what they write after that is kept but never shown.
 CREATE TABLE chat_members (
     conversation BLOB    NOT NULL,
     peer         TEXT    NOT NULL,
     role         TEXT    NOT NULL CHECK (role IN ('creator', 'admin', 'member')),
     active       INTEGER NOT NULL,
+    until_hlc    INTEGER,
     PRIMARY KEY (conversation, peer)
 ) STRICT, WITHOUT ROWID;
 

@@ -486,3 +486,64 @@ fn a_tombstone_from_the_future_is_refused_even_when_a_delete_vouches_for_it() {
     tx.commit().unwrap();
     assert!(store::latest_hlc(&replica.conn, now).unwrap().millis <= now + log::MAX_CLOCK_SKEW_MS);
 }
+
+#[test]
+fn what_a_removed_member_writes_afterwards_is_kept_but_never_shown() {
+    let keys: Vec<Keypair> = (0..2).map(|_| Keypair::generate_ed25519()).collect();
+    let peers: Vec<PeerId> = keys.iter().map(|k| k.public().to_peer_id()).collect();
+    let mut ada = Replica::new(keys[0].clone());
+    let conv = log::group_id(&peers[0], &[3; 16]);
+    store::ensure_group(&ada.conn, &conv, 0).unwrap();
+    let mut now = 1_700_000_000_000;
+    let create = Kind::Create {
+        name: "Band".into(),
+        members: vec![PeerBytes::of(&peers[1])],
+        nonce: vec![3; 16],
+    };
+    ada.author(conv, create, 1, &mut now);
+    let post = |seq, millis, text: &str| {
+        let body = Body {
+            conversation: conv,
+            author: PeerBytes::of(&peers[1]),
+            seq,
+            hlc: Hlc { millis, counter: 0 },
+            kind: Kind::Text {
+                text: text.into(),
+                reply_to: None,
+            },
+        };
+        Wire::Entry(log::sign(&keys[1], body).unwrap().signed)
+    };
+    ada.ingest(vec![post(1, now + 1, "before")], true);
+    now += 10;
+    ada.author(
+        conv,
+        Kind::RemoveMember {
+            member: PeerBytes::of(&peers[1]),
+        },
+        1,
+        &mut now,
+    );
+    // Cy's client would refuse; a malicious one signs anyway.
+    ada.ingest(vec![post(2, now + 5, "after")], true);
+    let page = super::view::Builder::new(&ada.conn, peers[0], &conv)
+        .unwrap()
+        .page(&conv, None, 50)
+        .unwrap();
+    let texts: Vec<&str> = page
+        .messages
+        .iter()
+        .filter(|m| m.kind == crate::api::MessageKind::Text)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(texts, ["before"]);
+    let held: i64 = ada
+        .conn
+        .query_row(
+            "SELECT count(*) FROM chat_entries WHERE kind = 'text'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(held, 2, "kept, so every member holds the same log");
+}

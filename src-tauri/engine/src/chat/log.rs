@@ -479,8 +479,12 @@ fn check_limits(body: &Body) -> Result<(), Invalid> {
 pub struct Membership {
     pub name: String,
     pub members: BTreeMap<PeerId, Role>,
-    /// Everyone who was ever a member (their old entries stay valid after they leave).
-    pub ever: BTreeMap<PeerId, ()>,
+    /// Everyone who was ever a member (their old entries stay valid after they leave), with the
+    /// time they stopped being one (`None` while they are). What a former member writes after
+    /// that time is kept (so replicas agree) but never shown.
+    pub ever: BTreeMap<PeerId, Option<Hlc>>,
+    /// The time of the entry being applied.
+    now: Hlc,
 }
 
 impl Membership {
@@ -488,11 +492,12 @@ impl Membership {
     pub fn direct(a: PeerId, b: PeerId) -> Membership {
         let members: BTreeMap<PeerId, Role> =
             [(a, Role::Member), (b, Role::Member)].into_iter().collect();
-        let ever = members.keys().map(|p| (*p, ())).collect();
+        let ever = members.keys().map(|p| (*p, None)).collect();
         Membership {
             name: String::new(),
             members,
             ever,
+            now: Hlc::default(),
         }
     }
 
@@ -510,7 +515,8 @@ impl Membership {
         else {
             return state;
         };
-        for (author, _, _, kind) in &sorted[start..] {
+        for (author, hlc, _, kind) in &sorted[start..] {
+            state.now = **hlc;
             state.apply(author, kind);
         }
         state
@@ -523,7 +529,7 @@ impl Membership {
     fn add(&mut self, peer: PeerId, role: Role) {
         if self.members.len() < MAX_MEMBERS && !self.members.contains_key(&peer) {
             self.members.insert(peer, role);
-            self.ever.insert(peer, ());
+            self.ever.insert(peer, None);
         }
     }
 
@@ -549,8 +555,11 @@ impl Membership {
             Kind::RemoveMember { member } => {
                 if let Some(member) = member.peer() {
                     let target_is_creator = self.members.get(&member) == Some(&Role::Creator);
-                    if self.is_admin(author) && !target_is_creator {
-                        self.members.remove(&member);
+                    if self.is_admin(author)
+                        && !target_is_creator
+                        && self.members.remove(&member).is_some()
+                    {
+                        self.ever.insert(member, Some(self.now));
                     }
                 }
             }
@@ -570,7 +579,11 @@ impl Membership {
                 }
             }
             Kind::Leave => {
-                if self.members.remove(author) == Some(Role::Creator) {
+                let was = self.members.remove(author);
+                if was.is_some() {
+                    self.ever.insert(*author, Some(self.now));
+                }
+                if was == Some(Role::Creator) {
                     // The group goes on: the longest-standing admin (else member) takes over.
                     let heir = self
                         .members

@@ -787,15 +787,16 @@ fn replay_membership(tx: &Transaction, conv: &ConversationId) -> rusqlite::Resul
         "UPDATE chat_members SET active = 0 WHERE conversation = ?1",
         [&conv.0[..]],
     )?;
-    for peer in state.ever.keys() {
+    for (peer, until) in &state.ever {
         let (role, active) = match state.members.get(peer) {
             Some(role) => (*role, true),
             None => (Role::Member, false),
         };
         tx.execute(
-            "INSERT INTO chat_members (conversation, peer, role, active) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (conversation, peer) DO UPDATE SET role = excluded.role, active = excluded.active",
-            params![&conv.0[..], peer.to_base58(), role_name(role), active],
+            "INSERT INTO chat_members (conversation, peer, role, active, until_hlc) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (conversation, peer) DO UPDATE SET role = excluded.role, active = excluded.active,
+                 until_hlc = excluded.until_hlc",
+            params![&conv.0[..], peer.to_base58(), role_name(role), active, until.map(pack)],
         )?;
     }
     tx.execute(
@@ -978,7 +979,9 @@ pub fn unread_count(
         "SELECT count(*) FROM chat_messages m
          WHERE m.conversation = ?1 AND m.author <> ?2 AND m.kind IN ('text', 'share') AND m.deleted = 0
            AND m.hlc > coalesce((SELECT upto FROM chat_reads WHERE conversation = ?1 AND member = ?2), 0)
-           AND m.author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')",
+           AND m.author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
+           AND NOT EXISTS (SELECT 1 FROM chat_members x WHERE x.conversation = m.conversation
+                 AND x.peer = m.author AND x.until_hlc IS NOT NULL AND m.hlc > x.until_hlc)",
         params![&conv.0[..], me.to_base58()],
         |row| row.get(0),
     )

@@ -140,6 +140,8 @@ pub fn conversation(
             "SELECT kind, text, detail, deleted, author, hlc FROM chat_messages
              WHERE conversation = ?1 AND kind IN ('text', 'share')
                AND author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
+               AND NOT EXISTS (SELECT 1 FROM chat_members x WHERE x.conversation = chat_messages.conversation
+                 AND x.peer = chat_messages.author AND x.until_hlc IS NOT NULL AND chat_messages.hlc > x.until_hlc)
              ORDER BY hlc DESC, author DESC, seq DESC LIMIT 1",
             [&row.id.0[..]],
             |r| {
@@ -508,7 +510,11 @@ impl<'a> Builder<'a> {
         let row = self
             .conn
             .query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE entry = ?1"),
+                &format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE entry = ?1
+                     AND NOT EXISTS (SELECT 1 FROM chat_members x WHERE x.conversation = chat_messages.conversation
+                                     AND x.peer = chat_messages.author AND x.until_hlc IS NOT NULL AND chat_messages.hlc > x.until_hlc)"
+                ),
                 [&entry.0[..]],
                 message_row,
             )
@@ -542,6 +548,8 @@ impl<'a> Builder<'a> {
             "SELECT {MESSAGE_COLUMNS} FROM chat_messages
              WHERE conversation = ?1 AND (hlc, author, seq) < (?2, ?3, ?4)
                AND author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
+               AND NOT EXISTS (SELECT 1 FROM chat_members x WHERE x.conversation = chat_messages.conversation
+                 AND x.peer = chat_messages.author AND x.until_hlc IS NOT NULL AND chat_messages.hlc > x.until_hlc)
              ORDER BY hlc DESC, author DESC, seq DESC LIMIT ?5"
         ))?;
         // With no cursor every message qualifies: compare against the largest possible key.
@@ -606,6 +614,8 @@ pub fn search(
          JOIN chat_conversations c ON c.id = m.conversation
          WHERE chat_search MATCH ?1 AND m.deleted = 0 AND c.state <> 'hidden'
            AND m.author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
+           AND NOT EXISTS (SELECT 1 FROM chat_members x WHERE x.conversation = m.conversation
+                 AND x.peer = m.author AND x.until_hlc IS NOT NULL AND m.hlc > x.until_hlc)
          ORDER BY rank LIMIT ?2",
     )?;
     type Hit = (Vec<u8>, Vec<u8>, String, i64, String);
