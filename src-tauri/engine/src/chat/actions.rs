@@ -848,6 +848,10 @@ impl Chat {
         };
         self.announce(message.map(|m| (id, m)).into_iter().collect(), Vec::new())
             .await;
+        if self.messages_off() {
+            // A read marker made while Messages are off stays here until they are on again.
+            return Ok(entry.id);
+        }
         let wire = log::Wire::Entry(entry.signed.clone());
         let mut absent = Vec::new();
         for (member, _) in members {

@@ -584,7 +584,7 @@ impl Membership {
                     self.ever.insert(*author, Some(self.now));
                 }
                 if was == Some(Role::Creator) {
-                    // The group goes on: the longest-standing admin (else member) takes over.
+                    // The group goes on: an admin (else a member), the first by peer id, takes over.
                     let heir = self
                         .members
                         .iter()
