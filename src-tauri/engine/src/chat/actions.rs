@@ -541,11 +541,8 @@ impl Chat {
     pub async fn leave(&self, conversation: &str) -> Result<(), ApiError> {
         let id = self.parse_conversation(conversation)?;
         self.group_members(id).await?;
+        // The Leave and hiding the group are one transaction (see `author`).
         self.author(id, Kind::Leave, false).await?;
-        self.shared
-            .store
-            .call(move |c| store::set_state(c, &id, ConvState::Hidden))
-            .await?;
         self.sync_member_set().await?;
         self.publish(Event::ConversationsChanged);
         Ok(())
@@ -792,6 +789,7 @@ impl Chat {
         let me = self.shared.me;
         let now = now_millis();
         let is_content = matches!(kind, Kind::Text { .. } | Kind::Share { .. });
+        let leaving = matches!(kind, Kind::Leave);
         let (entry, applied, members) = self
             .shared
             .store
@@ -831,6 +829,9 @@ impl Chat {
                 let applied = store::apply(&tx, &entry, now)?;
                 if row.state == ConvState::Hidden && row.kind == ConvKind::Direct && is_content {
                     store::set_state(&tx, &id, ConvState::Active)?;
+                }
+                if leaving {
+                    store::set_state(&tx, &id, ConvState::Hidden)?;
                 }
                 tx.commit()?;
                 let mut members = store::members(c, &id)?;

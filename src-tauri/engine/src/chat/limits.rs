@@ -1,7 +1,8 @@
 //! How much one peer may make us store: entries and bytes per second, per sending peer (pure,
 //! time passed in). The network loop already limits sync *requests* per peer; this bounds what
-//! the requests carry, so a friend's runaway client cannot fill the disk. What is over budget is
-//! dropped and counted; anti-entropy offers it again later.
+//! the requests carry, bounding how fast a friend's runaway client can fill the disk (it does not
+//! stop a slow, patient one: a per-author quota on stored bytes is future work). What is over
+//! budget is dropped and counted; anti-entropy offers it again later.
 
 use std::collections::HashMap;
 use std::time::Instant;

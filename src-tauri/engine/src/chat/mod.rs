@@ -199,7 +199,12 @@ impl Chat {
                     tokio::spawn(async move { this.sync_with(peer).await });
                 }
                 _ = resync.tick() => {
-                    supervise::step("messages", &events, self.resync_all()).await;
+                    // On a task of its own: a slow store must not hold up connection events.
+                    let this = self.clone();
+                    let events = events.clone();
+                    tokio::spawn(async move {
+                        supervise::step("messages", &events, this.resync_all()).await;
+                    });
                 }
             }
         }

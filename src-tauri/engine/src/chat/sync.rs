@@ -492,14 +492,24 @@ impl Chat {
             tracing::debug!(%peer, over_budget, "entries over the peer's budget; anti-entropy offers them again");
             bump(&counters.rate_limited, over_budget);
         }
-        for wire in wires {
-            match wire {
-                Wire::Entry(signed) => match log::verify(signed, now.max(0) as u64) {
-                    Ok(entry) => entries.push(entry),
-                    Err(log::Invalid::BadSignature) => bump(&counters.bad_signature, 1),
-                    Err(_) => bump(&counters.malformed, 1),
-                },
-                Wire::Tombstone(stone) => stones.push(stone),
+        // Up to a thousand signature checks: off the async workers.
+        let verified = tokio::task::spawn_blocking(move || {
+            wires
+                .into_iter()
+                .map(|wire| match wire {
+                    Wire::Entry(signed) => Ok(log::verify(signed, now.max(0) as u64)),
+                    Wire::Tombstone(stone) => Err(stone),
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for checked in verified {
+            match checked {
+                Ok(Ok(entry)) => entries.push(entry),
+                Ok(Err(log::Invalid::BadSignature)) => bump(&counters.bad_signature, 1),
+                Ok(Err(_)) => bump(&counters.malformed, 1),
+                Err(stone) => stones.push(stone),
             }
         }
         entries.sort_by_key(|a| a.order());
