@@ -919,7 +919,7 @@ async fn a_shared_track_plays_at_once_for_a_friend_who_lacks_it_fetched_and_veri
         .await
         .share
         .expect("a share card");
-    assert_eq!(card.hashes, [track.hash.clone()]);
+    assert_eq!(card.hashes, std::slice::from_ref(&track.hash));
     assert_eq!(card.local_tracks, 0, "Bo does not have it");
     assert_eq!(card.title, track.title);
 

@@ -1125,7 +1125,7 @@ async fn big_store(entries: usize) -> anyhow::Result<Value> {
         if chunks_tx.send(chunk).await.is_err() {
             break;
         }
-        if made % 100_000 == 0 {
+        if made.is_multiple_of(100_000) {
             eprintln!(
                 "bench messages: {made} entries made ({:?})",
                 fill_started.elapsed()
