@@ -847,10 +847,10 @@ impl Chat {
             Applied::Stored { message, .. } => message,
             Applied::Duplicate | Applied::NotMember | Applied::Unvouched => None,
         };
-        self.announce(message.map(|m| (id, m)).into_iter().collect(), Vec::new())
-            .await;
+        let announce = message.map(|m| (id, m)).into_iter().collect::<Vec<_>>();
         if self.messages_off() {
             // A read marker made while Messages are off stays here until they are on again.
+            self.announce(announce, Vec::new()).await;
             return Ok(entry.id);
         }
         let wire = log::Wire::Entry(entry.signed.clone());
@@ -867,6 +867,8 @@ impl Chat {
         }
         // Members not connected now: dial those we know how to reach (the sync on connection
         // delivers); the others get it from whichever member they meet first.
+        // The window hears of it after it is on its way (the read-back is off the delivery path).
+        self.announce(announce, Vec::new()).await;
         if !absent.is_empty() {
             self.dial_members(absent).await;
         }

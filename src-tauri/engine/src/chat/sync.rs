@@ -28,6 +28,21 @@ const MAX_MESSAGE_EVENTS: usize = 64;
 const MAX_AUTHORS_PER_SUMMARY: usize = 1024;
 /// Entries waiting to be pushed to one peer; beyond this they wait for the next sync instead.
 const MAX_QUEUED: usize = 20_000;
+/// A push the peer found too fast is tried again after 50 ms, then 100, 200… up to 2 s, 8 times.
+const PUSH_RETRIES: usize = 8;
+const PUSH_RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const PUSH_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+/// After a push that could not be delivered, a summary exchange this much later.
+const RESYNC_AFTER_FAILED_PUSH: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// How a push went.
+enum Pushed {
+    Stored,
+    /// Rate-limited or overwhelmed: try again shortly.
+    Busy,
+    /// Unreachable, or refused for good (Messages off): anti-entropy later.
+    Gone,
+}
 
 /// What taking in a batch did.
 #[derive(Default)]
@@ -385,24 +400,49 @@ impl Chat {
 
     /// Sends entries to a peer and records its receipt.
     async fn push_now(&self, peer: PeerId, wires: Vec<Wire>) -> bool {
+        matches!(self.push_once(peer, wires).await, Pushed::Stored)
+    }
+
+    async fn push_once(&self, peer: PeerId, wires: Vec<Wire>) -> Pushed {
         let request = SyncRequest::Push { entries: wires };
         match self.shared.net.send_sync(peer, request).await {
             Ok(SyncResponse::Stored { have }) => {
                 self.note_delivered(peer, &have).await;
-                true
+                Pushed::Stored
             }
             Ok(SyncResponse::Refused {
                 reason: SyncRefusal::MessagesOff,
             }) => {
                 self.note_hello_off(peer).await;
-                false
+                Pushed::Gone
             }
-            Ok(_) => false,
+            Ok(SyncResponse::Refused {
+                reason: SyncRefusal::Busy,
+            }) => Pushed::Busy,
+            Ok(_) => Pushed::Gone,
+            Err(crate::net::NetError::Busy) => Pushed::Busy,
             Err(error) => {
                 tracing::debug!(%peer, %error, "push failed; anti-entropy will deliver later");
-                false
+                Pushed::Gone
             }
         }
+    }
+
+    /// Pushes one batch, waiting and trying again while the peer says it is busy (its rate
+    /// limit); `false` when it could not be delivered.
+    async fn push_patiently(&self, peer: PeerId, batch: Vec<Wire>) -> bool {
+        let mut wait = PUSH_RETRY_FIRST;
+        for _ in 0..PUSH_RETRIES {
+            match self.push_once(peer, batch.clone()).await {
+                Pushed::Stored => return true,
+                Pushed::Gone => return false,
+                Pushed::Busy => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(PUSH_RETRY_MAX);
+                }
+            }
+        }
+        false
     }
 
     /// Queues entries for a peer; one push per peer is under way at a time and takes everything
@@ -423,9 +463,15 @@ impl Chat {
             loop {
                 while !batch.is_empty() {
                     let rest = split_batch(&mut batch);
-                    if !this.push_now(peer, batch).await {
-                        // Unreachable or refused: what is left goes with the next sync.
+                    if !this.push_patiently(peer, batch).await {
+                        // Unreachable, refused, or busy for long: a summary exchange soon
+                        // delivers what is left (not only the minute's resync).
                         lock(&this.shared.pushes).remove(&peer);
+                        let resync = this.shared.resync.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(RESYNC_AFTER_FAILED_PUSH).await;
+                            let _ = resync.try_send(peer);
+                        });
                         return;
                     }
                     batch = rest;

@@ -597,7 +597,8 @@ impl<'a> Builder<'a> {
     }
 }
 
-/// Full-text search over every conversation that is not hidden; best matches first.
+/// Full-text search over every conversation that is not hidden; newest first (ranking every match
+/// of a common word costs ~25 ms at a million entries, newest-first under 1 ms: `bench messages`).
 pub fn search(
     conn: &Connection,
     me: PeerId,
@@ -616,7 +617,7 @@ pub fn search(
            AND m.author NOT IN (SELECT peer_id FROM peers WHERE relationship = 'blocked')
            AND NOT EXISTS (SELECT 1 FROM chat_members x WHERE x.conversation = m.conversation
                  AND x.peer = m.author AND x.until_hlc IS NOT NULL AND m.hlc > x.until_hlc)
-         ORDER BY rank LIMIT ?2",
+         ORDER BY chat_search.rowid DESC LIMIT ?2",
     )?;
     type Hit = (Vec<u8>, Vec<u8>, String, i64, String);
     let rows: Vec<Hit> = statement

@@ -250,7 +250,15 @@ impl EventLoop {
             })
             .map_err(|e| start(&e))?
             // Never close for idleness: friends stay connected; strangers are closed by policy.
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(u64::MAX)))
+            .with_swarm_config(|c| {
+                c.with_idle_connection_timeout(Duration::from_secs(u64::MAX))
+                    // Send a request with its protocol proposal instead of waiting a round trip
+                    // for the negotiation first (multistream-select "V1Lazy"): a push over a
+                    // 20 ms link arrives in one trip, not two.
+                    .with_substream_upgrade_protocol_override(
+                        libp2p::core::upgrade::Version::V1Lazy,
+                    )
+            })
             .build();
 
         for address in &config.listen {
