@@ -89,6 +89,37 @@ impl Peer {
         }
     }
 
+    /// The library's tracks.
+    async fn tracks(&self) -> Vec<earshot_engine::api::Track> {
+        let request = Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        };
+        match self.call(request).await.unwrap() {
+            Response::Tracks { tracks } => tracks,
+            other => panic!("expected tracks, got {other:?}"),
+        }
+    }
+
+    /// Adds a music folder and waits for its scan.
+    async fn add_music(&mut self, dir: &std::path::Path) {
+        let request = Request::AddFolder {
+            path: dir.to_string_lossy().into(),
+        };
+        self.call(request).await.unwrap();
+        self.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
+            .await;
+    }
+
+    /// The first address this peer listens on.
+    async fn address(&self) -> libp2p::Multiaddr {
+        match self.call(Request::Status).await.unwrap() {
+            Response::Status(s) => s.listen_addrs[0].parse().unwrap(),
+            other => panic!("expected a status, got {other:?}"),
+        }
+    }
+
     /// The texts shown in a conversation (none while it has not arrived).
     async fn texts(&self, conversation: &str) -> Vec<String> {
         let request = Request::ListMessages {
@@ -599,10 +630,7 @@ async fn raw_friend_of(peer: &Peer) -> (net::Client, libp2p::identity::Keypair) 
     )
     .unwrap();
     let secret = json["s"].as_str().unwrap().to_string();
-    let address = match peer.call(Request::Status).await.unwrap() {
-        Response::Status(s) => s.listen_addrs[0].parse().unwrap(),
-        other => panic!("{other:?}"),
-    };
+    let address = peer.address().await;
     let target = peer.id.parse().unwrap();
     client
         .send_pair(
@@ -713,10 +741,7 @@ async fn a_stranger_cannot_sync_at_all() {
     let bo = Peer::start(b.path(), "Bo").await;
     let key = libp2p::identity::Keypair::generate_ed25519();
     let (stranger, _events) = net::start(key.clone(), NetConfig::loopback()).unwrap();
-    let address = match bo.call(Request::Status).await.unwrap() {
-        Response::Status(s) => s.listen_addrs[0].parse().unwrap(),
-        other => panic!("{other:?}"),
-    };
+    let address = bo.address().await;
     let bo_peer = bo.id.parse().unwrap();
     stranger.dial(bo_peer, vec![address]).await.unwrap();
     let conversation = log::direct_id(&key.public().to_peer_id(), &bo.engine.peer_id());
@@ -879,25 +904,8 @@ async fn a_shared_track_plays_at_once_for_a_friend_who_lacks_it_fetched_and_veri
     befriend(&ada, &bo).await;
 
     write_wav(&music.path().join("tone.wav"), 3, 440.0);
-    ada.call(Request::AddFolder {
-        path: music.path().to_string_lossy().into(),
-    })
-    .await
-    .unwrap();
-    ada.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
-        .await;
-    let track = match ada
-        .call(Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        })
-        .await
-        .unwrap()
-    {
-        Response::Tracks { mut tracks } => tracks.remove(0),
-        other => panic!("{other:?}"),
-    };
+    ada.add_music(music.path()).await;
+    let track = ada.tracks().await.remove(0);
 
     let chat = ada.open_direct(&bo).await;
     let shared = match ada
@@ -952,23 +960,11 @@ async fn a_shared_track_plays_at_once_for_a_friend_who_lacks_it_fetched_and_veri
         [format!("{}.wav", track.hash)],
         "verified, no partial file left"
     );
-    let in_library = match bo
-        .call(Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        })
-        .await
-        .unwrap()
-    {
-        Response::Tracks { tracks } => tracks,
-        other => panic!("{other:?}"),
-    };
+    let in_library = bo.tracks().await;
     assert!(
         in_library.is_empty(),
         "playing from a card does not add to the library"
     );
-    let _ = &mut ada;
     ada.stop().await;
     bo.stop().await;
 }
@@ -978,35 +974,14 @@ async fn only_what_was_shared_with_them_can_be_fetched_by_a_member_who_is_not_a_
     use earshot_engine::net::protocol::{TransferRefusal, TransferRequest, TransferResponse};
 
     let [a, music] = dirs();
-    let ada = Peer::start(a.path(), "Ada").await;
+    let mut ada = Peer::start(a.path(), "Ada").await;
     write_wav(&music.path().join("private.wav"), 1, 220.0);
-    ada.call(Request::AddFolder {
-        path: music.path().to_string_lossy().into(),
-    })
-    .await
-    .unwrap();
-    let mut ada = ada;
-    ada.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
-        .await;
-    let hash = match ada
-        .call(Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        })
-        .await
-        .unwrap()
-    {
-        Response::Tracks { tracks } => tracks[0].hash.clone(),
-        other => panic!("{other:?}"),
-    };
+    ada.add_music(music.path()).await;
+    let hash = ada.tracks().await[0].hash.clone();
     // A stranger cannot fetch it; nor can a peer that is not a friend even once connected.
     let key = libp2p::identity::Keypair::generate_ed25519();
     let (stranger, _events) = net::start(key, NetConfig::loopback()).unwrap();
-    let address = match ada.call(Request::Status).await.unwrap() {
-        Response::Status(s) => s.listen_addrs[0].parse().unwrap(),
-        other => panic!("{other:?}"),
-    };
+    let address = ada.address().await;
     let ada_peer = ada.id.parse().unwrap();
     stranger.dial(ada_peer, vec![address]).await.unwrap();
     let request = TransferRequest::Range {
@@ -1053,25 +1028,8 @@ async fn a_fetch_resumes_a_partial_file_and_a_damaged_one_is_fetched_again() {
     befriend(&ada, &bo).await;
     let file = music.path().join("long.wav");
     write_wav(&file, 4, 330.0);
-    ada.call(Request::AddFolder {
-        path: music.path().to_string_lossy().into(),
-    })
-    .await
-    .unwrap();
-    ada.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
-        .await;
-    let hash = match ada
-        .call(Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        })
-        .await
-        .unwrap()
-    {
-        Response::Tracks { tracks } => tracks[0].hash.clone(),
-        other => panic!("{other:?}"),
-    };
+    ada.add_music(music.path()).await;
+    let hash = ada.tracks().await[0].hash.clone();
     let chat = ada.open_direct(&bo).await;
     let shared = match ada
         .call(Request::Share {

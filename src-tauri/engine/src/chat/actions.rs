@@ -548,13 +548,17 @@ impl Chat {
         Ok(())
     }
 
-    async fn group_members(&self, id: ConversationId) -> Result<Vec<(PeerId, Role)>, ApiError> {
-        let row = self
-            .shared
+    /// A conversation's row, or `NotFound`.
+    async fn row(&self, id: ConversationId) -> Result<store::ConvRow, ApiError> {
+        self.shared
             .store
             .call(move |c| store::conversation(c, &id))
             .await?
-            .ok_or_else(|| not_found("No such conversation."))?;
+            .ok_or_else(|| not_found("No such conversation."))
+    }
+
+    async fn group_members(&self, id: ConversationId) -> Result<Vec<(PeerId, Role)>, ApiError> {
+        let row = self.row(id).await?;
         if row.kind != ConvKind::Group {
             return Err(ApiError::invalid_input(
                 "That is a 1:1 conversation, not a group.",
@@ -611,12 +615,7 @@ impl Chat {
     }
 
     async fn request_row(&self, id: ConversationId) -> Result<store::ConvRow, ApiError> {
-        let row = self
-            .shared
-            .store
-            .call(move |c| store::conversation(c, &id))
-            .await?
-            .ok_or_else(|| not_found("No such conversation."))?;
+        let row = self.row(id).await?;
         if row.state != ConvState::Request {
             return Err(ApiError::invalid_input(
                 "That conversation is not a message request.",
