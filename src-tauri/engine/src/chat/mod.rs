@@ -227,11 +227,7 @@ impl Chat {
             .call(move |c| {
                 let mut out = Vec::new();
                 for peer in connected {
-                    if !store::shared_with(c, &peer)?.is_empty()
-                        || crate::friends::store::get(c, &peer)?.is_some_and(|r| {
-                            r.relationship == crate::friends::store::Relationship::Friend
-                        })
-                    {
+                    if !store::shared_with(c, &peer)?.is_empty() || store::is_friend(c, &peer)? {
                         out.push(peer);
                     }
                 }

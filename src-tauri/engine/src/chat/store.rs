@@ -938,6 +938,12 @@ pub fn hints_for(
     Ok(out)
 }
 
+/// Whether `peer` is our friend.
+pub fn is_friend(conn: &Connection, peer: &PeerId) -> rusqlite::Result<bool> {
+    Ok(crate::friends::store::get(conn, peer)?
+        .is_some_and(|r| r.relationship == crate::friends::store::Relationship::Friend))
+}
+
 /// Whether `peer`, a member of some conversation of ours, is not known to hold all our entries.
 pub fn lacks_ours(conn: &Connection, me: &PeerId, peer: &PeerId) -> rusqlite::Result<bool> {
     conn.query_row(

@@ -783,10 +783,7 @@ impl Chat {
     pub(super) async fn is_friend(&self, peer: PeerId) -> bool {
         self.shared
             .store
-            .call(move |c| {
-                Ok(crate::friends::store::get(c, &peer)?
-                    .is_some_and(|r| r.relationship == crate::friends::store::Relationship::Friend))
-            })
+            .call(move |c| store::is_friend(c, &peer))
             .await
             .unwrap_or(false)
     }

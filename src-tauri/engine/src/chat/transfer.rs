@@ -35,8 +35,7 @@ impl Chat {
             .shared
             .store
             .call(move |c| {
-                let friend = crate::friends::store::get(c, &peer)?
-                    .is_some_and(|r| r.relationship == crate::friends::store::Relationship::Friend);
+                let friend = store::is_friend(c, &peer)?;
                 // With Messages off, shares reach no one but friends.
                 if (messages_off && !friend) || !store::may_fetch(c, &me, &peer, &hex)? {
                     return Ok(Err(TransferRefusal::NotAllowed));
