@@ -61,6 +61,11 @@ pub fn typescript() -> String {
         api::SearchHit::decl(&cfg),
         api::Report::decl(&cfg),
         api::ChatStats::decl(&cfg),
+        api::ActivityState::decl(&cfg),
+        api::ActivityTrack::decl(&cfg),
+        api::Activity::decl(&cfg),
+        api::FriendActivity::decl(&cfg),
+        api::ActivitySettings::decl(&cfg),
         api::Event::decl(&cfg),
         api::ApiError::decl(&cfg),
         api::ErrorKind::decl(&cfg),
@@ -75,6 +80,15 @@ pub fn typescript() -> String {
         out.push_str(&decl);
         out.push('\n');
     }
+    let emojis: Vec<String> = api::ACTIVITY_EMOJIS
+        .iter()
+        .map(|e| format!("\"{e}\""))
+        .collect();
+    out.push_str(&format!(
+        "\n/** The six reactions to a friend's listening activity, in order. */\n\
+         export const ACTIVITY_EMOJIS = [{}] as const;\n",
+        emojis.join(", ")
+    ));
     out
 }
 

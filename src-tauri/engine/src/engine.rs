@@ -23,6 +23,7 @@ use crate::library::Library;
 use crate::net::relays::RelaySettings;
 use crate::net::{self, NetConfig, NetError};
 use crate::player::{OutputKind, Player};
+use crate::presence::Presence;
 use crate::store::{self, Closed, Store, StoreError, StoreOptions};
 use crate::{clock, profile, VERSION};
 
@@ -99,6 +100,8 @@ struct Inner {
     store: Store,
     /// The network node and the friends service, when networking is on.
     net: Option<(net::Client, Friends, Chat)>,
+    /// The listening-activity service, when networking is on.
+    presence: Option<Presence>,
     /// Relays chosen in Settings and given on the command line.
     relays: RelaySettings,
     /// Fan-out of events to every subscriber.
@@ -140,6 +143,7 @@ impl Engine {
                     client,
                     events: net_events,
                     chat_events,
+                    presence_events,
                 } = match started {
                     Ok(started) => started,
                     Err(e) => {
@@ -151,7 +155,7 @@ impl Engine {
                 let friends =
                     Friends::start(store.clone(), client.clone(), events.clone(), net_events)
                         .await?;
-                Some((client, friends, chat_events))
+                Some((client, friends, chat_events, presence_events))
             }
             None => None,
         };
@@ -161,8 +165,10 @@ impl Engine {
                 path: store.path().to_path_buf(),
                 detail: e.message,
             })?;
+        let mut presence_events = None;
         let net = match net {
-            Some((client, friends, chat_events)) => {
+            Some((client, friends, chat_events, presence_inbound)) => {
+                presence_events = Some(presence_inbound);
                 let chat = Chat::start(
                     store.clone(),
                     client.clone(),
@@ -181,6 +187,24 @@ impl Engine {
         if config.media_controls {
             player.attach_media_controls(events.subscribe(), library.clone());
         }
+        let presence = match (&net, presence_events) {
+            (Some((client, friends, chat)), Some(inbound)) => Some(
+                Presence::start(
+                    crate::presence::Parts {
+                        store: store.clone(),
+                        net: client.clone(),
+                        library: library.clone(),
+                        chat: chat.clone(),
+                        player: player.clone(),
+                        events: events.clone(),
+                    },
+                    friends,
+                    inbound,
+                )
+                .await?,
+            ),
+            (Some(_), None) | (None, _) => None,
+        };
         let relays = RelaySettings::new(
             store.clone(),
             net.as_ref().map(|(client, _, _)| client.clone()),
@@ -195,6 +219,7 @@ impl Engine {
                 store_protection,
                 store,
                 net,
+                presence,
                 relays,
                 events,
                 library,
@@ -564,7 +589,47 @@ impl Engine {
                 let hashes = self.chat()?.fetch_shared(&conversation, &entry).await?;
                 inner.player.call(Request::Play { hashes, start }).await
             }
+            Request::GetActivitySettings => {
+                Ok(Response::ActivitySettings(self.presence()?.settings()))
+            }
+            Request::SetActivitySharing { on } => Ok(Response::ActivitySettings(
+                self.presence()?.set_sharing(on).await?,
+            )),
+            Request::SetPrivateSession { on } => Ok(Response::ActivitySettings(
+                self.presence()?.set_private_session(on).await?,
+            )),
+            Request::FriendActivity => Ok(Response::FriendActivity {
+                friends: self.presence()?.friend_activity().await,
+            }),
+            Request::PlayFriendTrack { peer_id, hash } => {
+                self.presence()?.play_friend_track(&peer_id, &hash).await
+            }
+            Request::QueueFriendTrack { peer_id, hash } => {
+                self.presence()?.queue_friend_track(&peer_id, &hash).await
+            }
+            Request::AddFriendTrack { peer_id, hash } => Ok(Response::Track(
+                self.presence()?.add_friend_track(&peer_id, &hash).await?,
+            )),
+            Request::ReactToActivity {
+                peer_id,
+                hash,
+                emoji,
+            } => Ok(Response::Message(
+                self.presence()?
+                    .react_to_activity(&peer_id, &hash, &emoji)
+                    .await?,
+            )),
         }
+    }
+
+    /// The presence service, or why there is none.
+    fn presence(&self) -> Result<&Presence, ApiError> {
+        self.inner.presence.as_ref().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Offline,
+                "Networking is off for this peer, so there is no listening activity.",
+            )
+        })
     }
 
     /// The chat service, or why there is none.

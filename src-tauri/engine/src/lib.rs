@@ -31,6 +31,7 @@ pub mod library;
 pub mod logging;
 pub mod net;
 pub mod player;
+pub mod presence;
 pub mod profile;
 pub mod store;
 pub mod supervise;

@@ -457,6 +457,7 @@ mod tests {
             hashes: vec!["ab".repeat(32)],
             cover: None,
             local_tracks: 0,
+            reaction: None,
         });
         let actions = responder.on_message(&share, NOW);
         assert_eq!(replies(&actions).len(), 0);

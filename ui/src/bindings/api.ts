@@ -1,9 +1,9 @@
 // Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.
 // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.
 
-export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" } | { "type": "list_conversations" } | { "type": "get_conversation", conversation: string, } | { "type": "open_direct", peer_id: string, } | { "type": "create_group", name: string, peer_ids: Array<string>, } | { "type": "list_messages", conversation: string, before?: string, limit?: number, } | { "type": "send_message", conversation: string, text: string, reply_to?: string, } | { "type": "share", conversation: string, target: ShareTarget, text?: string, } | { "type": "react", conversation: string, entry: string, emoji: string, on: boolean, } | { "type": "edit_message", conversation: string, entry: string, text: string, } | { "type": "delete_message", conversation: string, entry: string, } | { "type": "mark_read", conversation: string, } | { "type": "add_members", conversation: string, peer_ids: Array<string>, } | { "type": "remove_member", conversation: string, peer_id: string, } | { "type": "set_admin", conversation: string, peer_id: string, admin: boolean, } | { "type": "rename_group", conversation: string, name: string, } | { "type": "leave_group", conversation: string, } | { "type": "accept_message_request", conversation: string, } | { "type": "decline_message_request", conversation: string, block: boolean, } | { "type": "report", conversation: string, peer_id: string, reason: string, } | { "type": "list_reports" } | { "type": "export_report", id: number, path: string, } | { "type": "play_shared", conversation: string, entry: string, start?: number, } | { "type": "set_messages_enabled", on: boolean, } | { "type": "get_messages_enabled" } | { "type": "search_messages", query: string, limit?: number, } | { "type": "chat_stats" };
+export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" } | { "type": "list_conversations" } | { "type": "get_conversation", conversation: string, } | { "type": "open_direct", peer_id: string, } | { "type": "create_group", name: string, peer_ids: Array<string>, } | { "type": "list_messages", conversation: string, before?: string, limit?: number, } | { "type": "send_message", conversation: string, text: string, reply_to?: string, } | { "type": "share", conversation: string, target: ShareTarget, text?: string, } | { "type": "react", conversation: string, entry: string, emoji: string, on: boolean, } | { "type": "edit_message", conversation: string, entry: string, text: string, } | { "type": "delete_message", conversation: string, entry: string, } | { "type": "mark_read", conversation: string, } | { "type": "add_members", conversation: string, peer_ids: Array<string>, } | { "type": "remove_member", conversation: string, peer_id: string, } | { "type": "set_admin", conversation: string, peer_id: string, admin: boolean, } | { "type": "rename_group", conversation: string, name: string, } | { "type": "leave_group", conversation: string, } | { "type": "accept_message_request", conversation: string, } | { "type": "decline_message_request", conversation: string, block: boolean, } | { "type": "report", conversation: string, peer_id: string, reason: string, } | { "type": "list_reports" } | { "type": "export_report", id: number, path: string, } | { "type": "play_shared", conversation: string, entry: string, start?: number, } | { "type": "set_messages_enabled", on: boolean, } | { "type": "get_messages_enabled" } | { "type": "search_messages", query: string, limit?: number, } | { "type": "chat_stats" } | { "type": "get_activity_settings" } | { "type": "set_activity_sharing", on: boolean, } | { "type": "set_private_session", on: boolean, } | { "type": "friend_activity" } | { "type": "play_friend_track", peer_id: string, hash: string, } | { "type": "queue_friend_track", peer_id: string, hash: string, } | { "type": "add_friend_track", peer_id: string, hash: string, } | { "type": "react_to_activity", peer_id: string, hash: string, emoji: string, };
 
-export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "conversations", conversations: Array<Conversation>, requests: Array<Conversation>, } | { "type": "conversation" } & Conversation | { "type": "messages" } & MessagePage | { "type": "message" } & ChatMessage | { "type": "reports", reports: Array<Report>, } | { "type": "messages_enabled", on: boolean, } | { "type": "search_hits", hits: Array<SearchHit>, } | { "type": "chat_stats" } & ChatStats | { "type": "done" };
+export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "conversations", conversations: Array<Conversation>, requests: Array<Conversation>, } | { "type": "conversation" } & Conversation | { "type": "messages" } & MessagePage | { "type": "message" } & ChatMessage | { "type": "reports", reports: Array<Report>, } | { "type": "messages_enabled", on: boolean, } | { "type": "search_hits", hits: Array<SearchHit>, } | { "type": "chat_stats" } & ChatStats | { "type": "activity_settings" } & ActivitySettings | { "type": "friend_activity", friends: Array<FriendActivity>, } | { "type": "track" } & Track | { "type": "done" };
 
 export type Status = { 
 /**
@@ -306,7 +306,12 @@ cover: string | null,
 /**
  * How many of `hashes` this peer's library holds (filled in by the receiver).
  */
-local_tracks: number, };
+local_tracks: number, 
+/**
+ * Set when this is a reaction to the recipient's listening activity: the emoji, attached
+ * to the track.
+ */
+reaction: string | null, };
 
 export type ShareTarget = { "kind": "track", hash: string, } | { "kind": "album", album: string, album_artist: string, } | { "kind": "playlist", id: number, };
 
@@ -404,6 +409,49 @@ received: number,
  */
 duplicates: number, };
 
+export type ActivityState = "playing" | "paused" | "last_played";
+
+export type ActivityTrack = { 
+/**
+ * Its content hash: the same file in any library has the same hash.
+ */
+hash: string, title: string, artist: string, album: string, duration_ms: number, 
+/**
+ * A small JPEG cover as a `data:` URL, when the friend has art.
+ */
+cover: string | null, };
+
+export type Activity = { track: ActivityTrack, state: ActivityState, 
+/**
+ * The position in the track at `as_of`.
+ */
+position_ms: number, 
+/**
+ * Unix milliseconds (this machine's clock): when `position_ms` was true, when playback
+ * paused, or when the track was last played.
+ */
+as_of: number, 
+/**
+ * Whether this user's own library holds the same file (then it plays from there).
+ */
+in_library: boolean, };
+
+export type FriendActivity = { peer_id: string, fingerprint: string, display_name: string, online: boolean, 
+/**
+ * `null`: they share nothing (sharing off, a private session, or never heard from).
+ */
+activity: Activity | null, };
+
+export type ActivitySettings = { 
+/**
+ * Friends see what this user listens to (off until the user turns it on).
+ */
+sharing: boolean, 
+/**
+ * Nothing is shared until this is turned off or Earshot restarts.
+ */
+private_session: boolean, };
+
 export type Event = { "type": "profile_changed" } & Profile | { "type": "listen_addresses_changed", listen_addrs: Array<string>, } | { "type": "friend_added" } & Friend | { "type": "friend_updated" } & Friend | { "type": "friend_removed", peer_id: string, } | { "type": "request_received" } & PeerCard | { "type": "requests_changed" } | { "type": "blocked_changed" } | { "type": "invites_changed" } | { "type": "engine_fault", component: string, message: string, fatal: boolean, } | { "type": "nearby_changed", peers: Array<NearbyPeer>, } | { "type": "scan_progress", seen: number, done: number, failed: number, current: string, } | { "type": "scan_finished" } & ScanSummary | { "type": "library_changed" } | { "type": "player_changed" } & PlayerState | { "type": "queue_changed" } & QueueState | { "type": "player_position", position_ms: number, duration_ms: number, } | { "type": "player_message", message: string, } | { "type": "sync_report", 
 /**
  * Measured (smoothed) output error in microseconds; positive means late.
@@ -416,8 +464,11 @@ dropped: number, duplicated: number,
 /**
  * Large corrections made by jumping.
  */
-jumps: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, };
+jumps: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track;
 
 export type ApiError = { kind: ErrorKind, message: string, };
 
 export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "no_audio_device" | "unplayable" | "internal";
+
+/** The six reactions to a friend's listening activity, in order. */
+export const ACTIVITY_EMOJIS = ["❤️", "🔥", "😂", "😮", "😢", "👏"] as const;

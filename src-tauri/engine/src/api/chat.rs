@@ -101,6 +101,9 @@ pub struct ShareCard {
     pub cover: Option<String>,
     /// How many of `hashes` this peer's library holds (filled in by the receiver).
     pub local_tracks: u32,
+    /// Set when this is a reaction to the recipient's listening activity: the emoji, attached
+    /// to the track.
+    pub reaction: Option<String>,
 }
 
 /// What to share, from this user's library.

@@ -6,11 +6,13 @@
 //! TypeScript types are generated from these into `ui/src/bindings/api.ts` (see [`crate::bindings`]).
 
 mod chat;
+mod presence;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub use chat::*;
+pub use presence::*;
 
 /// An operation on the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -357,6 +359,45 @@ pub enum Request {
     },
     /// Counters of refused conversation input since start.
     ChatStats,
+
+    // ── Listening Activity ───────────────────────────────────────────────────────────────────
+    GetActivitySettings,
+    /// Share what this user listens to with online friends (off by default); off withdraws the
+    /// status from friends' screens at once.
+    SetActivitySharing {
+        on: bool,
+    },
+    /// A private session shares nothing until it is turned off or Earshot restarts.
+    SetPrivateSession {
+        on: bool,
+    },
+    /// Every friend and what they are listening to.
+    FriendActivity,
+    /// Play a friend's track now: from the library when it holds the same file, else fetched
+    /// from the friend (progress as `transfer_progress`) and verified by hash.
+    PlayFriendTrack {
+        peer_id: String,
+        hash: String,
+    },
+    /// Add a friend's track to the end of the queue (fetched first when the library lacks it).
+    QueueFriendTrack {
+        peer_id: String,
+        hash: String,
+    },
+    /// Download a friend's track into the library (progress as `transfer_progress`), verified
+    /// by hash, filed under the first library folder's `From friends` folder with its tags and
+    /// cover.
+    AddFriendTrack {
+        peer_id: String,
+        hash: String,
+    },
+    /// React to the track a friend is listening to with one of [`ACTIVITY_EMOJIS`]: it arrives in
+    /// the 1:1 chat as a reaction attached to that track.
+    ReactToActivity {
+        peer_id: String,
+        hash: String,
+        emoji: String,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -451,6 +492,11 @@ pub enum Response {
         hits: Vec<SearchHit>,
     },
     ChatStats(ChatStats),
+    ActivitySettings(ActivitySettings),
+    FriendActivity {
+        friends: Vec<FriendActivity>,
+    },
+    Track(Track),
     /// The operation was carried out; there is nothing to return.
     Done,
 }
@@ -906,6 +952,11 @@ pub enum Event {
         author_name: String,
         first_line: String,
     },
+    /// A friend's activity changed (a new track, pause, resume, withdrawn, online or offline).
+    FriendActivityChanged(Box<FriendActivity>),
+    ActivitySettingsChanged(ActivitySettings),
+    /// A friend's track finished downloading into the library.
+    TrackAdded(Box<Track>),
 }
 
 /// Why a call failed. `kind` tells the caller what to do; `message` is for people.

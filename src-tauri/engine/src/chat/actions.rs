@@ -237,6 +237,30 @@ impl Chat {
             .ok_or_else(|| not_found("The message was stored but cannot be read back."))
     }
 
+    /// Reacts to a friend's listening activity: a track card carrying the emoji, in the 1:1
+    /// conversation with them. `share` describes their track (we may not hold it).
+    pub async fn react_to_track(
+        &self,
+        peer_id: &str,
+        share: Share,
+    ) -> Result<ChatMessage, ApiError> {
+        let conversation = self.open_direct(peer_id).await?;
+        let id = self.parse_conversation(&conversation.id)?;
+        let entry = self
+            .author(
+                id,
+                Kind::Share {
+                    share,
+                    text: String::new(),
+                },
+                false,
+            )
+            .await?;
+        self.message(id, entry)
+            .await?
+            .ok_or_else(|| not_found("The reaction was stored but cannot be read back."))
+    }
+
     async fn share_card(&self, target: &ShareTarget) -> Result<Share, ApiError> {
         let library = &self.shared.library;
         let (kind, title, artist, tracks) = match target {
@@ -311,6 +335,7 @@ impl Chat {
             duration_ms: tracks.iter().map(|t| t.duration_ms).sum(),
             hashes,
             cover_jpeg,
+            reaction: None,
         })
     }
 
@@ -324,10 +349,7 @@ impl Chat {
         let id = self.parse_conversation(conversation)?;
         let target = self.parse_entry(entry)?;
         let emoji = emoji.trim().to_string();
-        if emoji.is_empty()
-            || emoji.len() > log::MAX_EMOJI_BYTES
-            || emoji.chars().any(char::is_control)
-        {
+        if !log::emoji_ok(&emoji) {
             return Err(ApiError::invalid_input("A reaction is one emoji."));
         }
         self.target_message(id, target, false).await?;

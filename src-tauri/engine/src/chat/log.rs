@@ -179,6 +179,10 @@ pub struct Share {
     pub hashes: Vec<Hash32>,
     #[serde(with = "bytes")]
     pub cover_jpeg: Vec<u8>,
+    /// A reaction to the recipient's listening activity: the emoji, attached to this track.
+    /// (Absent from ordinary shares, whose signed bytes stay as they were.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -448,12 +452,9 @@ fn check_limits(body: &Body) -> Result<(), Invalid> {
                 && share.cover_jpeg.len() <= MAX_COVER_BYTES
                 && share.title.chars().count() <= 512
                 && share.artist.chars().count() <= 512
+                && share.reaction.as_deref().is_none_or(emoji_ok)
         }
-        Kind::React { emoji, .. } => {
-            !emoji.is_empty()
-                && emoji.len() <= MAX_EMOJI_BYTES
-                && !emoji.chars().any(char::is_control)
-        }
+        Kind::React { emoji, .. } => emoji_ok(emoji),
         Kind::Edit { text, .. } => !text.trim().is_empty() && text_ok(text),
         Kind::Delete { seqs, .. } => !seqs.is_empty() && seqs.len() <= 1000,
         Kind::AddMembers { members } => {
@@ -649,6 +650,11 @@ pub fn encode_signed(signed: &Signed) -> Vec<u8> {
 
 pub fn decode_signed(bytes: &[u8]) -> Result<Signed, Invalid> {
     cbor4ii::serde::from_slice(bytes).map_err(|e| Invalid::Malformed(e.to_string()))
+}
+
+/// A reaction's emoji: short, and nothing that steers the text around it.
+pub fn emoji_ok(emoji: &str) -> bool {
+    !emoji.is_empty() && emoji.len() <= MAX_EMOJI_BYTES && !emoji.chars().any(char::is_control)
 }
 
 #[cfg(test)]

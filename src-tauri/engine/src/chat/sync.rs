@@ -808,7 +808,11 @@ enum Refused {
 
 fn notice_line(kind: &Kind, text: &str) -> String {
     match kind {
-        Kind::Share { share, .. } if text.trim().is_empty() => format!("Shared “{}”", share.title),
+        Kind::Share { share, .. } => match &share.reaction {
+            Some(emoji) => format!("Reacted {emoji} to “{}”", share.title),
+            None if text.trim().is_empty() => format!("Shared “{}”", share.title),
+            None => super::view::first_line(text),
+        },
         _ => super::view::first_line(text),
     }
 }

@@ -396,6 +396,7 @@ impl<'a> Builder<'a> {
                 )
             }),
             local_tracks,
+            reaction: share.reaction,
         }
     }
 

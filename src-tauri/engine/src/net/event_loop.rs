@@ -37,16 +37,17 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 use super::codec::CountedCodec;
-use super::limits::{PairRateLimit, StrangerBudget, SyncRateLimit};
+use super::limits::{PairRateLimit, PeerRateLimit, StrangerBudget};
 use super::protocol::{
-    PairRequest, PairResponse, Refusal, SyncRefusal, SyncRequest, SyncResponse, TransferRefusal,
-    TransferRequest, TransferResponse, MAX_PAIR_MESSAGE, MAX_SYNC_MESSAGE, MAX_TRANSFER_MESSAGE,
-    PAIR_PROTOCOL, SYNC_PROTOCOL, TRANSFER_PROTOCOL,
+    PairRequest, PairResponse, PresenceRefusal, PresenceRequest, PresenceResponse, Refusal,
+    SyncRefusal, SyncRequest, SyncResponse, TransferRefusal, TransferRequest, TransferResponse,
+    MAX_PAIR_MESSAGE, MAX_PRESENCE_MESSAGE, MAX_SYNC_MESSAGE, MAX_TRANSFER_MESSAGE, PAIR_PROTOCOL,
+    PRESENCE_PROTOCOL, SYNC_PROTOCOL, TRANSFER_PROTOCOL,
 };
 use super::stats::{bump, Stats};
 use super::{
     is_loopback, ChatNetEvent, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent,
-    Reply, SyncReply, TransferReply,
+    PresenceNetEvent, PresenceReply, Reply, SyncReply, TransferReply,
 };
 
 /// Identify's protocol version: peers of other apps are told apart by it.
@@ -71,6 +72,8 @@ pub(super) const PAIR_TIMEOUT: Duration = Duration::from_secs(20);
 pub(super) const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// A chunk of audio over a slow relay.
 pub(super) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
+/// An activity update is small: a friend who cannot take one in 5 s gets the next one later.
+pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Peers kept in the nearby list, and addresses per peer: a LAN has a handful of Earshots; a
 /// host announcing thousands of peer ids over mDNS is ignored beyond this.
 const MAX_NEARBY: usize = 64;
@@ -95,6 +98,7 @@ pub(super) struct Behaviour {
     pair: rr::Behaviour<CountedCodec<PairRequest, PairResponse>>,
     sync: rr::Behaviour<CountedCodec<SyncRequest, SyncResponse>>,
     transfer: rr::Behaviour<CountedCodec<TransferRequest, TransferResponse>>,
+    presence: rr::Behaviour<CountedCodec<PresenceRequest, PresenceResponse>>,
 }
 
 /// Events that found the friends service's queue full, newest value per key, delivered in this
@@ -124,6 +128,9 @@ pub struct EventLoop {
     /// is dropped (the service re-checks who is connected on its own tick); a sync request is
     /// answered `Busy`.
     chat_events: mpsc::Sender<ChatNetEvent>,
+    /// Friends' activity updates for the presence service; only ever `try_send` (a full queue
+    /// answers `Busy`, and the friend sends its latest again later).
+    presence_events: mpsc::Sender<PresenceNetEvent>,
     /// Counters shared with every `Client`.
     stats: Arc<Stats>,
     /// A client of our own, handed out with each inbound request so it can be answered.
@@ -138,12 +145,17 @@ pub struct EventLoop {
     /// Peers who share a group with us without being friends: they may sync, nothing else.
     members: HashSet<PeerId>,
     /// Rate limits on sync requests.
-    sync_limit: SyncRateLimit,
+    sync_limit: PeerRateLimit,
     /// Outbound transfer requests waiting for their answer.
     pending_transfer:
         HashMap<OutboundRequestId, oneshot::Sender<Result<TransferResponse, NetError>>>,
     /// Rate limits on transfer requests (a chunk each).
-    transfer_limit: SyncRateLimit,
+    transfer_limit: PeerRateLimit,
+    /// Outbound activity updates waiting for their answer.
+    pending_presence:
+        HashMap<OutboundRequestId, oneshot::Sender<Result<PresenceResponse, NetError>>>,
+    /// Rate limits on friends' activity updates.
+    presence_limit: PeerRateLimit,
     /// Open connections per peer, and whether each is relayed.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
     /// When each connection last proved alive (established, or a ping answered).
@@ -179,6 +191,7 @@ impl EventLoop {
         inbox: mpsc::Receiver<Command>,
         events: mpsc::Sender<NetEvent>,
         chat_events: mpsc::Sender<ChatNetEvent>,
+        presence_events: mpsc::Sender<PresenceNetEvent>,
         client: Client,
     ) -> Result<Self, NetError> {
         let start = |e: &dyn std::fmt::Display| NetError::Start(e.to_string());
@@ -210,6 +223,8 @@ impl EventLoop {
                 let sync_codec = CountedCodec::new(client.stats().clone(), MAX_SYNC_MESSAGE);
                 let transfer_codec =
                     CountedCodec::new(client.stats().clone(), MAX_TRANSFER_MESSAGE);
+                let presence_codec =
+                    CountedCodec::new(client.stats().clone(), MAX_PRESENCE_MESSAGE);
                 Ok(Behaviour {
                     blocked: Default::default(),
                     limits: connection_limits::Behaviour::new(
@@ -245,6 +260,11 @@ impl EventLoop {
                         transfer_codec,
                         [(TRANSFER_PROTOCOL, ProtocolSupport::Full)],
                         rr::Config::default().with_request_timeout(TRANSFER_TIMEOUT),
+                    ),
+                    presence: rr::Behaviour::with_codec(
+                        presence_codec,
+                        [(PRESENCE_PROTOCOL, ProtocolSupport::Full)],
+                        rr::Config::default().with_request_timeout(PRESENCE_TIMEOUT),
                     ),
                 })
             })
@@ -296,15 +316,18 @@ impl EventLoop {
             events,
             outbox: Outbox::default(),
             chat_events,
+            presence_events,
             stats: client.stats().clone(),
             client,
             swarm,
             pending_pair: HashMap::new(),
             pending_sync: HashMap::new(),
             members: HashSet::new(),
-            sync_limit: SyncRateLimit::default(),
+            sync_limit: PeerRateLimit::sync(),
             pending_transfer: HashMap::new(),
-            transfer_limit: SyncRateLimit::default(),
+            transfer_limit: PeerRateLimit::sync(),
+            pending_presence: HashMap::new(),
+            presence_limit: PeerRateLimit::presence(),
             connections: HashMap::new(),
             alive: HashMap::new(),
             friends: HashSet::new(),
@@ -415,6 +438,29 @@ impl EventLoop {
                     .transfer
                     .send_request(&peer, request);
                 self.pending_transfer.insert(id, reply);
+            }
+            Command::SendPresence {
+                peer,
+                request,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .presence
+                    .send_request(&peer, request);
+                self.pending_presence.insert(id, reply);
+            }
+            Command::RespondPresence { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .presence
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("a presence answer could not be sent: the peer left");
+                }
             }
             Command::RespondTransfer { channel, response } => {
                 if self
@@ -797,6 +843,34 @@ impl EventLoop {
                 tracing::debug!(%peer, %error, "an inbound sync request failed");
             }
             BehaviourEvent::Sync(_) => {}
+            BehaviourEvent::Presence(rr::Event::Message { peer, message, .. }) => match message {
+                rr::Message::Request {
+                    request, channel, ..
+                } => self.on_inbound_presence(peer, request, channel),
+                rr::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.pending_presence.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            BehaviourEvent::Presence(rr::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            }) => {
+                tracing::debug!(%peer, %error, "presence update failed");
+                if let Some(reply) = self.pending_presence.remove(&request_id) {
+                    let _ = reply.send(Err(outbound_error(error)));
+                }
+            }
+            BehaviourEvent::Presence(rr::Event::InboundFailure { peer, error, .. }) => {
+                tracing::debug!(%peer, %error, "an inbound presence update failed");
+            }
+            BehaviourEvent::Presence(_) => {}
             BehaviourEvent::Transfer(rr::Event::Message { peer, message, .. }) => match message {
                 rr::Message::Request {
                     request, channel, ..
@@ -1038,6 +1112,45 @@ impl EventLoop {
             if let ChatNetEvent::InboundTransfer { reply, .. } = event {
                 refuse(self, reply.channel, TransferRefusal::Busy);
             }
+        }
+    }
+
+    /// Hands a friend's activity update to the presence service: only from friends (never a
+    /// co-member who is not one), within their rate limit.
+    fn on_inbound_presence(
+        &mut self,
+        peer: PeerId,
+        request: PresenceRequest,
+        channel: rr::ResponseChannel<PresenceResponse>,
+    ) {
+        let refuse = |this: &mut Self, channel, reason| {
+            let response = PresenceResponse::Refused { reason };
+            let _ = this
+                .swarm
+                .behaviour_mut()
+                .presence
+                .send_response(channel, response);
+        };
+        if !self.friends.contains(&peer) {
+            bump(&self.stats.not_friends, 1);
+            return refuse(self, channel, PresenceRefusal::NotAllowed);
+        }
+        if !self.presence_limit.allow(peer, Instant::now()) {
+            bump(&self.stats.rate_limited, 1);
+            return refuse(self, channel, PresenceRefusal::Busy);
+        }
+        let event = PresenceNetEvent {
+            peer,
+            request,
+            reply: PresenceReply {
+                channel,
+                client: self.client.clone(),
+            },
+        };
+        if let Err(error) = self.presence_events.try_send(event) {
+            let (TrySendError::Full(event) | TrySendError::Closed(event)) = error;
+            bump(&self.stats.busy_refusals, 1);
+            refuse(self, event.reply.channel, PresenceRefusal::Busy);
         }
     }
 

@@ -130,24 +130,50 @@ impl PairRateLimit {
 /// sends a few requests a second), but a peer that loops on requests is held back.
 const SYNC_BURST: f64 = 200.0;
 const SYNC_PER_SEC: f64 = 50.0;
+/// A friend's activity updates: one per track change, pause or resume; someone skipping through
+/// a playlist sends a few a second, a loop is held back (the sender keeps only its latest).
+const PRESENCE_BURST: f64 = 20.0;
+const PRESENCE_PER_SEC: f64 = 5.0;
 
-/// Rate limits on inbound sync requests, per peer (only friends and co-members get this far).
-#[derive(Debug, Default)]
-pub struct SyncRateLimit {
+/// Rate limits on one kind of inbound request, per peer (only friends and co-members get this
+/// far).
+#[derive(Debug)]
+pub struct PeerRateLimit {
+    burst: f64,
+    per_sec: f64,
     per_peer: HashMap<PeerId, TokenBucket>,
 }
 
-impl SyncRateLimit {
-    /// Whether a sync request from `peer` may be handled now (and spends its token).
+impl PeerRateLimit {
+    /// Sync and transfer requests.
+    pub fn sync() -> Self {
+        Self::new(SYNC_BURST, SYNC_PER_SEC)
+    }
+
+    /// Activity updates.
+    pub fn presence() -> Self {
+        Self::new(PRESENCE_BURST, PRESENCE_PER_SEC)
+    }
+
+    fn new(burst: f64, per_sec: f64) -> Self {
+        Self {
+            burst,
+            per_sec,
+            per_peer: HashMap::new(),
+        }
+    }
+
+    /// Whether a request from `peer` may be handled now (and spends its token).
     pub fn allow(&mut self, peer: PeerId, now: Instant) -> bool {
+        let (burst, per_sec) = (self.burst, self.per_sec);
         if self.per_peer.len() >= MAX_TRACKED_PEERS && !self.per_peer.contains_key(&peer) {
             self.per_peer
-                .retain(|_, bucket| !bucket.is_full(SYNC_BURST, SYNC_PER_SEC, now));
+                .retain(|_, bucket| !bucket.is_full(burst, per_sec, now));
         }
         self.per_peer
             .entry(peer)
-            .or_insert_with(|| TokenBucket::full(SYNC_BURST, now))
-            .take(SYNC_BURST, SYNC_PER_SEC, now)
+            .or_insert_with(|| TokenBucket::full(burst, now))
+            .take(burst, per_sec, now)
     }
 }
 

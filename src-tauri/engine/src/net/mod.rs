@@ -31,7 +31,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use event_loop::EventLoop;
 use protocol::{
-    PairRequest, PairResponse, SyncRequest, SyncResponse, TransferRequest, TransferResponse,
+    PairRequest, PairResponse, PresenceRequest, PresenceResponse, SyncRequest, SyncResponse,
+    TransferRequest, TransferResponse,
 };
 pub use protocol::{Summary, SyncHello, SyncRefusal};
 pub use stats::{bump, Stats};
@@ -52,6 +53,8 @@ const COMMAND_QUEUE: usize = 256;
 const EVENT_QUEUE: usize = 1024;
 /// Events waiting for the chat service.
 const CHAT_EVENT_QUEUE: usize = 1024;
+/// Friends' activity updates waiting for the presence service.
+const PRESENCE_EVENT_QUEUE: usize = 256;
 /// How long a caller waits for room in the event loop's inbox. The loop never waits on anyone, so
 /// a full inbox for this long means it is overwhelmed: the caller gets `Busy` instead of hanging.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -177,6 +180,33 @@ pub enum ChatNetEvent {
     Connection { peer: PeerId, connected: bool },
 }
 
+/// A friend's activity update (only friends get this far); answer through `reply`.
+#[derive(Debug)]
+pub struct PresenceNetEvent {
+    pub peer: PeerId,
+    pub request: PresenceRequest,
+    pub reply: PresenceReply,
+}
+
+/// The way back to a friend that sent an activity update.
+#[derive(Debug)]
+pub struct PresenceReply {
+    channel: ResponseChannel<PresenceResponse>,
+    client: Client,
+}
+
+impl PresenceReply {
+    pub async fn send(self, response: PresenceResponse) {
+        let command = Command::RespondPresence {
+            channel: self.channel,
+            response,
+        };
+        if let Err(error) = self.client.send(command).await {
+            tracing::debug!(%error, "a presence answer could not be handed to the network");
+        }
+    }
+}
+
 /// The way back to a peer that asked for audio bytes.
 #[derive(Debug)]
 pub struct TransferReply {
@@ -255,6 +285,15 @@ enum Command {
         channel: ResponseChannel<SyncResponse>,
         response: SyncResponse,
     },
+    SendPresence {
+        peer: PeerId,
+        request: PresenceRequest,
+        reply: oneshot::Sender<Result<PresenceResponse, NetError>>,
+    },
+    RespondPresence {
+        channel: ResponseChannel<PresenceResponse>,
+        response: PresenceResponse,
+    },
     SendTransfer {
         peer: PeerId,
         request: TransferRequest,
@@ -319,12 +358,12 @@ pub fn start(
     Ok((started.client, started.events))
 }
 
-/// A running node: its handle and the two event streams (the friends service's and the chat
-/// service's).
+/// A running node: its handle and the event streams of the friends, chat and presence services.
 pub struct Started {
     pub client: Client,
     pub events: mpsc::Receiver<NetEvent>,
     pub chat_events: mpsc::Receiver<ChatNetEvent>,
+    pub presence_events: mpsc::Receiver<PresenceNetEvent>,
 }
 
 /// [`start`], with a panic of the event loop published as an `engine_fault` on `faults`. The
@@ -338,17 +377,27 @@ pub fn start_supervised(
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
     let (events, events_rx) = mpsc::channel(config.event_queue.max(1));
     let (chat_events, chat_events_rx) = mpsc::channel(CHAT_EVENT_QUEUE);
+    let (presence_events, presence_events_rx) = mpsc::channel(PRESENCE_EVENT_QUEUE);
     let client = Client {
         commands,
         local_peer: keypair.public().to_peer_id(),
         stats: Arc::default(),
     };
-    let event_loop = EventLoop::new(keypair, config, inbox, events, chat_events, client.clone())?;
+    let event_loop = EventLoop::new(
+        keypair,
+        config,
+        inbox,
+        events,
+        chat_events,
+        presence_events,
+        client.clone(),
+    )?;
     crate::supervise::spawn_essential("network", faults, event_loop.run());
     Ok(Started {
         client,
         events: events_rx,
         chat_events: chat_events_rx,
+        presence_events: presence_events_rx,
     })
 }
 
@@ -417,6 +466,25 @@ impl Client {
         })
         .await?;
         match tokio::time::timeout(event_loop::TRANSFER_TIMEOUT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
+            Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    /// Pushes our activity to a friend.
+    pub async fn send_presence(
+        &self,
+        peer: PeerId,
+        request: PresenceRequest,
+    ) -> Result<PresenceResponse, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SendPresence {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
+        match tokio::time::timeout(event_loop::PRESENCE_TIMEOUT + ANSWER_MARGIN, answer).await {
             Ok(answer) => answer.map_err(|_| NetError::Closed)?,
             Err(_) => Err(NetError::Timeout),
         }

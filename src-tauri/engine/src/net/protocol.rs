@@ -231,3 +231,35 @@ pub enum TransferRefusal {
     /// Too many requests: try again in a moment.
     Busy,
 }
+
+// ── /earshot/presence/1 ─────────────────────────────────────────────────────────────────────
+
+/// Listening activity pushed to online friends (design §6). Only friends get past the network
+/// loop; the presence service checks again against the store before it keeps anything.
+pub const PRESENCE_PROTOCOL: StreamProtocol = StreamProtocol::new("/earshot/presence/1");
+/// Largest presence message: a small cover and a few names.
+pub const MAX_PRESENCE_MESSAGE: u64 = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceRequest {
+    /// What I am listening to now; `None` withdraws my status (sharing off, private session).
+    Activity {
+        activity: Option<crate::presence::wire::WireActivity>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceResponse {
+    Ack,
+    /// Not friends, or too many updates: the sender tries again with its latest later.
+    Refused {
+        reason: PresenceRefusal,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PresenceRefusal {
+    NotAllowed,
+    Busy,
+    Malformed,
+}

@@ -1,0 +1,346 @@
+//! What the user does with a friend's status: play it, queue it, add it to the library, react.
+
+use std::path::{Path, PathBuf};
+
+use libp2p::PeerId;
+
+use super::{lock, Presence};
+use crate::api::{
+    ApiError, ChatMessage, ErrorKind, Event, Request, Response, Track, ACTIVITY_EMOJIS,
+};
+use crate::chat::log::{Hash32, Share, ShareKind};
+
+/// Where tracks added from friends go, inside the first library folder.
+pub const FROM_FRIENDS: &str = "From friends";
+
+impl Presence {
+    /// Plays a friend's track now: our own copy when we have one, else theirs, fetched and
+    /// verified first.
+    pub async fn play_friend_track(&self, peer_id: &str, hash: &str) -> Result<Response, ApiError> {
+        let hash = self.playable(peer_id, hash).await?;
+        self.shared
+            .player
+            .call(Request::Play {
+                hashes: vec![hash],
+                start: None,
+            })
+            .await
+    }
+
+    /// Adds a friend's track to the end of the queue (fetched first when we lack it).
+    pub async fn queue_friend_track(
+        &self,
+        peer_id: &str,
+        hash: &str,
+    ) -> Result<Response, ApiError> {
+        let hash = self.playable(peer_id, hash).await?;
+        self.shared
+            .player
+            .call(Request::AddToQueue { hashes: vec![hash] })
+            .await
+    }
+
+    /// The hash of a friend's track once it can be played here.
+    async fn playable(&self, peer_id: &str, hash: &str) -> Result<String, ApiError> {
+        let (peer, hash) = self.friend_and_hash(peer_id, hash).await?;
+        let hex = hash.to_hex();
+        if self.shared.library.track(&hex).await.is_ok() {
+            return Ok(hex);
+        }
+        let path = self.shared.chat.fetch(hash, peer).await?;
+        let (title, artist) = self.heard_names(peer, &hex);
+        self.shared
+            .library
+            .add_streamed(path, &title, &artist)
+            .await?;
+        Ok(hex)
+    }
+
+    /// Downloads a friend's track into the library: fetched into the audio cache and verified by
+    /// hash, then copied under `<first library folder>/From friends/<artist>/<album>/` (a
+    /// temporary name first, so a failure leaves nothing in the library) and scanned.
+    pub async fn add_friend_track(&self, peer_id: &str, hash: &str) -> Result<Track, ApiError> {
+        let (peer, hash) = self.friend_and_hash(peer_id, hash).await?;
+        let hex = hash.to_hex();
+        if let Some(track) = self.in_library(&hex).await? {
+            return Ok(track);
+        }
+        let cached = self.shared.chat.fetch(hash, peer).await?;
+        let probed = {
+            let cached = cached.clone();
+            tokio::task::spawn_blocking(move || crate::library::probe::read(&cached))
+                .await
+                .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
+                .map_err(|e| ApiError::new(ErrorKind::Unplayable, e.to_string()))?
+        };
+        let (title, artist) = self.heard_names(peer, &hex);
+        let artist = probed
+            .tags
+            .album_artist
+            .clone()
+            .or_else(|| probed.tags.artists.first().cloned())
+            .unwrap_or(artist);
+        let title = probed.tags.title.clone().unwrap_or(title);
+        let album = probed.tags.album.clone().unwrap_or_default();
+        let root = self.friends_folder().await?;
+        let extension = cached
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("audio")
+            .to_string();
+        let target = filed_path(&root, &artist, &album, &title, &extension, &hex);
+        copy_into_place(&cached, &target).await?;
+        self.shared.library.rescan().await?;
+        self.shared.library.scans_settled().await;
+        let track = self.in_library(&hex).await?.ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Internal,
+                format!(
+                    "{} was saved but the library did not take it in.",
+                    target.display()
+                ),
+            )
+        })?;
+        tracing::info!(hash = %hex, path = %target.display(), "added a friend's track to the library");
+        let _ = self
+            .shared
+            .events
+            .send(Event::TrackAdded(Box::new(track.clone())));
+        self.publish(peer).await;
+        Ok(track)
+    }
+
+    /// Reacts to a friend's track with one of the six emojis: a card of the track carrying the
+    /// emoji, in the 1:1 chat.
+    pub async fn react_to_activity(
+        &self,
+        peer_id: &str,
+        hash: &str,
+        emoji: &str,
+    ) -> Result<ChatMessage, ApiError> {
+        if !ACTIVITY_EMOJIS.contains(&emoji) {
+            return Err(ApiError::invalid_input(format!(
+                "React with one of {}.",
+                ACTIVITY_EMOJIS.join(" ")
+            )));
+        }
+        let (peer, hash) = self.friend_and_hash(peer_id, hash).await?;
+        let heard = {
+            let state = lock(&self.shared.state);
+            state
+                .friends
+                .get(&peer)
+                .and_then(|k| k.heard.as_ref())
+                .filter(|(a, _)| a.hash == hash)
+                .map(|(a, _)| a.clone())
+        };
+        let share = match heard {
+            Some(a) => Share {
+                kind: ShareKind::Track,
+                title: a.title,
+                artist: a.artist,
+                duration_ms: a.duration_ms,
+                hashes: vec![hash],
+                cover_jpeg: a.cover_jpeg,
+                reaction: Some(emoji.to_string()),
+            },
+            None => {
+                // They moved on since the window drew it; our own copy still names the track.
+                let track = self.in_library(&hash.to_hex()).await?.ok_or_else(|| {
+                    ApiError::new(
+                        ErrorKind::NotFound,
+                        "Your friend is no longer listening to that track.",
+                    )
+                })?;
+                Share {
+                    kind: ShareKind::Track,
+                    title: track.title,
+                    artist: track.artist,
+                    duration_ms: track.duration_ms,
+                    hashes: vec![hash],
+                    cover_jpeg: Vec::new(),
+                    reaction: Some(emoji.to_string()),
+                }
+            }
+        };
+        self.shared.chat.react_to_track(peer_id, share).await
+    }
+
+    /// A friend's peer id and a track hash, checked.
+    async fn friend_and_hash(
+        &self,
+        peer_id: &str,
+        hash: &str,
+    ) -> Result<(PeerId, Hash32), ApiError> {
+        let peer: PeerId = peer_id
+            .parse()
+            .map_err(|_| ApiError::invalid_input("That is not a peer id."))?;
+        let hash = Hash32::from_hex(hash)
+            .ok_or_else(|| ApiError::invalid_input("That is not a track hash."))?;
+        let friend = self
+            .shared
+            .store
+            .call(move |c| crate::chat::store::is_friend(c, &peer))
+            .await?;
+        if !friend {
+            return Err(ApiError::new(
+                ErrorKind::NotFound,
+                "Only a friend's tracks can be played or added from their status.",
+            ));
+        }
+        Ok((peer, hash))
+    }
+
+    /// The title and artist a friend's status gave for `hash` (stand-ins for missing tags).
+    fn heard_names(&self, peer: PeerId, hex: &str) -> (String, String) {
+        let state = lock(&self.shared.state);
+        state
+            .friends
+            .get(&peer)
+            .and_then(|k| k.heard.as_ref())
+            .filter(|(a, _)| a.hash.to_hex() == hex)
+            .map(|(a, _)| (a.title.clone(), a.artist.clone()))
+            .unwrap_or_else(|| ("Unknown track".into(), "Unknown artist".into()))
+    }
+
+    /// The scanned library's track (not a streamed copy in the cache).
+    async fn in_library(&self, hex: &str) -> Result<Option<Track>, ApiError> {
+        let hex = hex.to_string();
+        Ok(self
+            .shared
+            .store
+            .call(move |c| crate::library::store::track_by_hash(c, &hex))
+            .await?)
+    }
+
+    /// `<first library folder>/From friends`, or `<data dir>/From friends` added as a library
+    /// folder when there is none yet.
+    async fn friends_folder(&self) -> Result<PathBuf, ApiError> {
+        let folders = self.shared.library.folders().await?;
+        if let Some(first) = folders.first() {
+            return Ok(Path::new(first).join(FROM_FRIENDS));
+        }
+        let data = self
+            .shared
+            .store
+            .path()
+            .parent()
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "The data directory is unknown."))?
+            .join(FROM_FRIENDS);
+        tokio::fs::create_dir_all(&data)
+            .await
+            .map_err(|e| io_error(&data, e))?;
+        self.shared
+            .library
+            .add_folder(&data.to_string_lossy())
+            .await?;
+        Ok(data)
+    }
+}
+
+/// `<root>/<artist>/<album>/<title>.<ext>`, each part made safe for every file system; the
+/// hash's first characters keep two different files of one title apart.
+pub fn filed_path(
+    root: &Path,
+    artist: &str,
+    album: &str,
+    title: &str,
+    extension: &str,
+    hash: &str,
+) -> PathBuf {
+    let artist = safe_part(artist, "Unknown artist");
+    let album = safe_part(album, "Unknown album");
+    let title = safe_part(title, "Unknown track");
+    let extension: String = extension
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let short = &hash[..hash.len().min(8)];
+    root.join(artist)
+        .join(album)
+        .join(format!("{title} [{short}].{extension}"))
+}
+
+/// One path component: no separators, reserved characters, control characters or leading dots
+/// (a hidden file would never be scanned), at most 80 characters.
+fn safe_part(text: &str, fallback: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '_',
+            c if c.is_control() || crate::profile::is_forbidden_in_name(c) => '_',
+            c => c,
+        })
+        .take(80)
+        .collect();
+    let trimmed = cleaned
+        .trim()
+        .trim_start_matches('.')
+        .trim_end_matches(['.', ' ']);
+    if trimmed.is_empty() {
+        fallback.to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+/// Copies `from` to `to` through a temporary name beside it, so the library never sees half a
+/// file; an existing `to` (the same track filed before) is kept.
+async fn copy_into_place(from: &Path, to: &Path) -> Result<(), ApiError> {
+    if tokio::fs::metadata(to).await.is_ok() {
+        return Ok(());
+    }
+    let dir = to
+        .parent()
+        .ok_or_else(|| ApiError::new(ErrorKind::Internal, "A filed track has no folder."))?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| io_error(dir, e))?;
+    let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("track");
+    let temporary = dir.join(format!(".{name}.earshot-partial"));
+    let copied = async {
+        tokio::fs::copy(from, &temporary).await?;
+        tokio::fs::File::open(&temporary).await?.sync_all().await?;
+        tokio::fs::rename(&temporary, to).await
+    }
+    .await;
+    if let Err(e) = copied {
+        let _ = tokio::fs::remove_file(&temporary).await;
+        return Err(io_error(to, e));
+    }
+    Ok(())
+}
+
+fn io_error(path: &Path, error: std::io::Error) -> ApiError {
+    ApiError::new(
+        ErrorKind::Storage,
+        format!("Could not write {}: {error}", path.display()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filed_track_lands_in_artist_and_album_folders_with_safe_names() {
+        let path = filed_path(
+            Path::new("/music/From friends"),
+            "AC/DC",
+            "..\\..\\etc",
+            "Who? \u{202E}Me\u{7}",
+            "fl.ac",
+            "0123456789abcdef",
+        );
+        assert_eq!(
+            path,
+            Path::new("/music/From friends/AC_DC/_.._etc/Who_ _Me_ [01234567].flac")
+        );
+        let empty = filed_path(Path::new("/m"), " ", "...", "", "mp3", "ab");
+        assert_eq!(
+            empty,
+            Path::new("/m/Unknown artist/Unknown album/Unknown track [ab].mp3")
+        );
+    }
+}
