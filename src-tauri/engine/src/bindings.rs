@@ -133,6 +133,7 @@ mod tests {
             .join("\n");
         let declared: std::collections::HashSet<&str> = code
             .split("export type ")
+            .chain(code.split("export const "))
             .skip(1)
             .filter_map(|d| d.split([' ', '=', '<']).next())
             .collect();
