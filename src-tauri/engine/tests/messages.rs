@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{befriend, dirs, Peer};
+use common::{befriend, dirs, write_wav, Peer};
 use earshot_engine::api::{
     ChatMessage, ChatStats, Conversation, ConversationState, ErrorKind, Event, MessageKind,
     Request, Response,
@@ -87,29 +87,6 @@ impl Peer {
             Event::MessageChanged(m) => *m,
             other => panic!("expected a message, got {other:?}"),
         }
-    }
-
-    /// The library's tracks.
-    async fn tracks(&self) -> Vec<earshot_engine::api::Track> {
-        let request = Request::ListTracks {
-            query: None,
-            album: None,
-            artist: None,
-        };
-        match self.call(request).await.unwrap() {
-            Response::Tracks { tracks } => tracks,
-            other => panic!("expected tracks, got {other:?}"),
-        }
-    }
-
-    /// Adds a music folder and waits for its scan.
-    async fn add_music(&mut self, dir: &std::path::Path) {
-        let request = Request::AddFolder {
-            path: dir.to_string_lossy().into(),
-        };
-        self.call(request).await.unwrap();
-        self.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
-            .await;
     }
 
     /// The first address this peer listens on.
@@ -850,57 +827,14 @@ async fn blocking_hides_a_member_in_every_conversation_and_a_removed_member_cann
     cy.stop().await;
 }
 
-/// A 16-bit stereo PCM WAV of `seconds` of a quiet tone (no encoder needed).
-fn write_wav(path: &std::path::Path, seconds: u32, hz: f32) {
-    let rate = 44_100u32;
-    let frames = rate * seconds;
-    let mut data = Vec::with_capacity(frames as usize * 4);
-    for i in 0..frames {
-        let sample = ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * 3000.0) as i16;
-        data.extend_from_slice(&sample.to_le_bytes());
-        data.extend_from_slice(&sample.to_le_bytes());
-    }
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 4).to_le_bytes());
-    wav.extend_from_slice(&4u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    std::fs::write(path, wav).unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_track_plays_at_once_for_a_friend_who_lacks_it_fetched_and_verified() {
     use earshot_engine::api::ShareTarget;
-    use earshot_engine::player::{OutputKind, VirtualSink};
-    use earshot_engine::{Config, Engine};
 
     let [a, b, music] = dirs();
     let mut ada = Peer::start(a.path(), "Ada").await;
     // Bo plays into a software sink, so the test hears what he plays.
-    let config = Config {
-        net: Some(NetConfig::loopback()),
-        audio: OutputKind::Virtual(VirtualSink::new(48_000, 2)),
-        media_controls: false,
-        ..Config::new(b.path())
-    };
-    let engine = Engine::start(config).await.unwrap();
-    let events = engine.subscribe();
-    let id = engine.peer_id().to_base58();
-    let mut bo = Peer { engine, events, id };
-    bo.call(Request::SetProfile {
-        display_name: "Bo".into(),
-    })
-    .await
-    .unwrap();
+    let mut bo = Peer::start_listening(b.path(), "Bo").await;
     befriend(&ada, &bo).await;
 
     write_wav(&music.path().join("tone.wav"), 3, 440.0);

@@ -5,8 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use earshot_engine::api::{ConnectionKind, Event, Friend, PeerCard, Request, Response};
+use earshot_engine::api::{ConnectionKind, Event, Friend, PeerCard, Request, Response, Track};
 use earshot_engine::net::NetConfig;
+use earshot_engine::player::{OutputKind, VirtualSink};
 use earshot_engine::{Config, Engine};
 use tokio::sync::broadcast;
 
@@ -50,7 +51,30 @@ impl Peer {
             net: Some(net),
             ..Config::new(dir)
         };
-        let engine = Engine::start(config).await.expect("the engine to start");
+        Peer::started(
+            Engine::start(config).await.expect("the engine to start"),
+            name,
+        )
+        .await
+    }
+
+    /// A peer on loopback whose player renders into a software sink, so a test hears what it
+    /// plays without a sound device.
+    pub async fn start_listening(dir: &Path, name: &str) -> Peer {
+        let config = Config {
+            net: Some(NetConfig::loopback()),
+            audio: OutputKind::Virtual(VirtualSink::new(48_000, 2)),
+            media_controls: false,
+            ..Config::new(dir)
+        };
+        Peer::started(
+            Engine::start(config).await.expect("the engine to start"),
+            name,
+        )
+        .await
+    }
+
+    async fn started(engine: Engine, name: &str) -> Peer {
         let events = engine.subscribe();
         engine
             .call(Request::SetProfile {
@@ -60,6 +84,29 @@ impl Peer {
             .unwrap();
         let id = engine.peer_id().to_base58();
         Peer { engine, events, id }
+    }
+
+    /// The library's tracks.
+    pub async fn tracks(&self) -> Vec<Track> {
+        let request = Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        };
+        match self.call(request).await.unwrap() {
+            Response::Tracks { tracks } => tracks,
+            other => panic!("expected tracks, got {other:?}"),
+        }
+    }
+
+    /// Adds a music folder and waits for its scan.
+    pub async fn add_music(&mut self, dir: &std::path::Path) {
+        let request = Request::AddFolder {
+            path: dir.to_string_lossy().into(),
+        };
+        self.call(request).await.unwrap();
+        self.wait_for("the scan", |e| matches!(e, Event::ScanFinished(_)))
+            .await;
     }
 
     pub async fn call(&self, request: Request) -> Result<Response, earshot_engine::api::ApiError> {
@@ -158,4 +205,31 @@ pub async fn ask_over_the_lan(from: &mut Peer, to: &mut Peer) -> PeerCard {
         Event::RequestReceived(card) => card,
         other => panic!("expected a request, got {other:?}"),
     }
+}
+
+/// A 16-bit stereo PCM WAV of `seconds` of a quiet tone (no encoder needed).
+pub fn write_wav(path: &std::path::Path, seconds: u32, hz: f32) {
+    let rate = 44_100u32;
+    let frames = rate * seconds;
+    let mut data = Vec::with_capacity(frames as usize * 4);
+    for i in 0..frames {
+        let sample = ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * 3000.0) as i16;
+        data.extend_from_slice(&sample.to_le_bytes());
+        data.extend_from_slice(&sample.to_le_bytes());
+    }
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 4).to_le_bytes());
+    wav.extend_from_slice(&4u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).unwrap();
 }

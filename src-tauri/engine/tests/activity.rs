@@ -1,0 +1,400 @@
+//! Listening Activity across engines in one process, over real libp2p connections on loopback
+//! (design §9, layer 2): opt-in sharing, withdrawal, the last-played fallback, private sessions,
+//! what a stranger gets, and acting on a friend's status (play, add to library, react).
+
+mod common;
+
+use common::{befriend, dirs, write_wav, Peer};
+use earshot_engine::api::{
+    ActivityState, ErrorKind, Event, FriendActivity, MessageKind, Request, Response,
+};
+use earshot_engine::chat::log::Hash32;
+use earshot_engine::net::protocol::{PresenceRefusal, PresenceRequest, PresenceResponse};
+use earshot_engine::net::{self, NetConfig};
+use earshot_engine::presence::wire::{WireActivity, WireState};
+
+impl Peer {
+    async fn share_activity(&self, on: bool) {
+        self.call(Request::SetActivitySharing { on }).await.unwrap();
+    }
+
+    async fn friend_activity(&self) -> Vec<FriendActivity> {
+        match self.call(Request::FriendActivity).await.unwrap() {
+            Response::FriendActivity { friends } => friends,
+            other => panic!("expected friends' activity, got {other:?}"),
+        }
+    }
+
+    /// Waits for `friend`'s status to satisfy `wanted`.
+    async fn wait_activity(
+        &mut self,
+        what: &str,
+        friend: &str,
+        wanted: impl Fn(&FriendActivity) -> bool,
+    ) -> FriendActivity {
+        match self
+            .wait_for(what, |e| {
+                matches!(e, Event::FriendActivityChanged(f) if f.peer_id == friend && wanted(f))
+            })
+            .await
+        {
+            Event::FriendActivityChanged(f) => *f,
+            other => panic!("expected an activity, got {other:?}"),
+        }
+    }
+
+    async fn play(&mut self, hash: &str) {
+        self.call(Request::Play {
+            hashes: vec![hash.to_string()],
+            start: None,
+        })
+        .await
+        .expect("the track to play");
+        self.wait_for(
+            "the track to be heard",
+            |e| matches!(e, Event::PlayerPosition { position_ms, .. } if *position_ms > 100),
+        )
+        .await;
+    }
+}
+
+fn showing(f: &FriendActivity, state: ActivityState, hash: &str) -> bool {
+    f.activity
+        .as_ref()
+        .is_some_and(|a| a.state == state && a.track.hash == hash)
+}
+
+/// Ada (who plays into a software sink) and her friend Bo, and Ada's music: two tones.
+async fn ada_and_bo() -> ([tempfile::TempDir; 3], Peer, Peer, Vec<String>) {
+    let dirs = dirs::<3>();
+    let mut ada = Peer::start_listening(dirs[0].path(), "Ada").await;
+    let bo = Peer::start_listening(dirs[1].path(), "Bo").await;
+    befriend(&ada, &bo).await;
+    write_wav(&dirs[2].path().join("gulls.wav"), 8, 440.0);
+    write_wav(&dirs[2].path().join("tide.wav"), 8, 330.0);
+    ada.add_music(dirs[2].path()).await;
+    let hashes = ada.tracks().await.into_iter().map(|t| t.hash).collect();
+    (dirs, ada, bo, hashes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sharing_is_off_until_turned_on_and_turning_it_off_withdraws_the_status() {
+    let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    let settings = ada.call(Request::GetActivitySettings).await.unwrap();
+    assert!(
+        matches!(settings, Response::ActivitySettings(s) if !s.sharing && !s.private_session),
+        "off by default"
+    );
+    ada.play(&hashes[0]).await;
+    bo.wait_friend_connection(&ada.id, Some(earshot_engine::api::ConnectionKind::Direct))
+        .await;
+    let seen = bo.friend_activity().await;
+    assert!(
+        seen.iter().all(|f| f.activity.is_none()),
+        "nothing shared while sharing is off: {seen:?}"
+    );
+
+    ada.share_activity(true).await;
+    let shown = bo
+        .wait_activity("Ada's track", &ada.id, |f| {
+            showing(f, ActivityState::Playing, &hashes[0])
+        })
+        .await;
+    let activity = shown.activity.unwrap();
+    assert_eq!(activity.track.title, "gulls");
+    assert!(!activity.in_library, "Bo does not have Ada's music");
+
+    ada.play(&hashes[1]).await;
+    bo.wait_activity("the next track", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[1])
+    })
+    .await;
+
+    ada.share_activity(false).await;
+    bo.wait_activity("the status withdrawn", &ada.id, |f| f.activity.is_none())
+        .await;
+    ada.stop().await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_played_track_stands_in_after_a_pause_a_stop_and_a_restart() {
+    let (dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    ada.share_activity(true).await;
+    ada.play(&hashes[0]).await;
+    bo.wait_activity("playing", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[0])
+    })
+    .await;
+
+    ada.call(Request::Pause).await.unwrap();
+    bo.wait_activity("paused", &ada.id, |f| {
+        showing(f, ActivityState::Paused, &hashes[0])
+    })
+    .await;
+
+    ada.call(Request::ClearQueue).await.unwrap();
+    let last = bo
+        .wait_activity("last played", &ada.id, |f| {
+            showing(f, ActivityState::LastPlayed, &hashes[0])
+        })
+        .await;
+    let played_at = last.activity.unwrap().as_of;
+    let now = earshot_engine::store::now_millis();
+    assert!(
+        (now - 60_000..=now).contains(&played_at),
+        "played moments ago: {played_at} vs now {now}"
+    );
+
+    // A restart: nothing plays, and the history still names the last track.
+    ada.stop().await;
+    let mut ada = Peer::start_listening(dirs[0].path(), "Ada").await;
+    bo.wait_activity("last played, after Ada's restart", &ada.id, |f| {
+        f.online && showing(f, ActivityState::LastPlayed, &hashes[0])
+    })
+    .await;
+    // And a friend who goes away while playing is shown as "last played", not "playing".
+    ada.play(&hashes[1]).await;
+    bo.wait_activity("playing again", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[1])
+    })
+    .await;
+    let ada_id = ada.id.clone();
+    ada.stop().await;
+    bo.wait_activity("gone offline", &ada_id, |f| {
+        !f.online && showing(f, ActivityState::LastPlayed, &hashes[1])
+    })
+    .await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_session_hides_the_status_until_it_ends() {
+    let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    ada.share_activity(true).await;
+    ada.play(&hashes[0]).await;
+    bo.wait_activity("playing", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[0])
+    })
+    .await;
+    ada.call(Request::SetPrivateSession { on: true })
+        .await
+        .unwrap();
+    bo.wait_activity("hidden", &ada.id, |f| f.activity.is_none())
+        .await;
+    ada.play(&hashes[1]).await;
+    ada.call(Request::SetPrivateSession { on: false })
+        .await
+        .unwrap();
+    bo.wait_activity("back, with the track playing now", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[1])
+    })
+    .await;
+    ada.stop().await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_can_neither_send_nor_receive_activity() {
+    let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    ada.share_activity(true).await;
+    ada.play(&hashes[0]).await;
+
+    // The stranger's own node would take Ada's updates (it counts her as a friend), so anything
+    // Ada sent it would show up on its presence queue.
+    let key = libp2p::identity::Keypair::generate_ed25519();
+    let (faults, _) = tokio::sync::broadcast::channel(4);
+    let started = net::start_supervised(key, NetConfig::loopback(), faults).unwrap();
+    let stranger = started.client;
+    let mut stranger_heard = started.presence_events;
+    let address = match ada.call(Request::Status).await.unwrap() {
+        Response::Status(s) => s.listen_addrs[0].parse().unwrap(),
+        other => panic!("{other:?}"),
+    };
+    let ada_peer = ada.id.parse().unwrap();
+    stranger
+        .set_friends([ada_peer].into_iter().collect())
+        .await
+        .unwrap();
+    stranger.dial(ada_peer, vec![address]).await.unwrap();
+    let fake = WireActivity {
+        hash: Hash32([9; 32]),
+        title: "Spam".into(),
+        artist: "Nobody".into(),
+        album: String::new(),
+        duration_ms: 1000,
+        state: WireState::Playing { position_ms: 0 },
+        cover_jpeg: Vec::new(),
+    };
+    let answer = loop {
+        let request = PresenceRequest::Activity {
+            activity: Some(fake.clone()),
+        };
+        match stranger.send_presence(ada_peer, request).await {
+            Ok(answer) => break answer,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    };
+    assert_eq!(
+        answer,
+        PresenceResponse::Refused {
+            reason: PresenceRefusal::NotAllowed
+        }
+    );
+    let listed = ada.friend_activity().await;
+    assert!(
+        listed
+            .iter()
+            .all(|f| f.display_name != "Spam" && f.peer_id != stranger.local_peer_id().to_base58()),
+        "a stranger is never listed: {listed:?}"
+    );
+    // Ada changes track while the stranger is connected (her friend Bo hears of it): nothing
+    // reaches the stranger.
+    ada.play(&hashes[1]).await;
+    bo.wait_activity("Bo hears of the change", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[1])
+    })
+    .await;
+    assert!(
+        stranger_heard.try_recv().is_err(),
+        "the stranger received Ada's activity"
+    );
+    ada.stop().await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friends_track_plays_joins_the_library_and_takes_a_reaction() {
+    let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    ada.share_activity(true).await;
+    ada.play(&hashes[0]).await;
+    bo.wait_activity("Ada's track", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[0])
+    })
+    .await;
+
+    // Play: Bo lacks it, so it is fetched from Ada, verified, and played (not added).
+    let played = bo
+        .call(Request::PlayFriendTrack {
+            peer_id: ada.id.clone(),
+            hash: hashes[0].clone(),
+        })
+        .await
+        .expect("Ada's track to play");
+    match played {
+        Response::Player(state) => {
+            assert_eq!(state.current.map(|t| t.hash), Some(hashes[0].clone()))
+        }
+        other => panic!("{other:?}"),
+    }
+    bo.wait_for(
+        "Bo to hear it",
+        |e| matches!(e, Event::PlayerPosition { position_ms, .. } if *position_ms > 100),
+    )
+    .await;
+    assert!(bo.tracks().await.is_empty(), "playing does not add");
+
+    // Add to library: filed under the first library folder's "From friends", scanned.
+    let mine = tempfile::tempdir().unwrap();
+    bo.add_music(mine.path()).await;
+    let added = match bo
+        .call(Request::AddFriendTrack {
+            peer_id: ada.id.clone(),
+            hash: hashes[1].clone(),
+        })
+        .await
+        .expect("the track to be added")
+    {
+        Response::Track(track) => track,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(added.hash, hashes[1]);
+    assert!(
+        added
+            .path
+            .starts_with(&*mine.path().join("From friends").to_string_lossy()),
+        "filed in the library: {}",
+        added.path
+    );
+    let library: Vec<String> = bo.tracks().await.into_iter().map(|t| t.hash).collect();
+    assert_eq!(library, [hashes[1].clone()]);
+    let leftovers: Vec<_> = walk(mine.path())
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "no partial file: {leftovers:?}");
+
+    // React: Ada gets a card of her track, carrying the emoji, in their 1:1 chat.
+    let bad = bo
+        .call(Request::ReactToActivity {
+            peer_id: ada.id.clone(),
+            hash: hashes[0].clone(),
+            emoji: "💩".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.kind, ErrorKind::InvalidInput);
+    bo.call(Request::ReactToActivity {
+        peer_id: ada.id.clone(),
+        hash: hashes[0].clone(),
+        emoji: "🔥".into(),
+    })
+    .await
+    .expect("the reaction to be sent");
+    let got = match ada
+        .wait_for("the reaction", |e| {
+            matches!(e, Event::MessageChanged(m) if m.share.as_ref().is_some_and(|s| s.reaction.is_some()))
+        })
+        .await
+    {
+        Event::MessageChanged(m) => *m,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(got.kind, MessageKind::Share);
+    assert_eq!(got.author_name, "Bo");
+    let card = got.share.unwrap();
+    assert_eq!(card.reaction.as_deref(), Some("🔥"));
+    assert_eq!(card.hashes, [hashes[0].clone()]);
+    assert_eq!(card.title, "gulls");
+    assert_eq!(card.local_tracks, 1, "Ada's own track");
+    ada.stop().await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_friend_may_have_their_track_played_or_added() {
+    let [a, b] = dirs();
+    let ada = Peer::start(a.path(), "Ada").await;
+    let bo = Peer::start(b.path(), "Bo").await;
+    let err = bo
+        .call(Request::AddFriendTrack {
+            peer_id: ada.id.clone(),
+            hash: "ab".repeat(32),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound);
+    let err = bo
+        .call(Request::PlayFriendTrack {
+            peer_id: ada.id.clone(),
+            hash: "not a hash".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    ada.stop().await;
+    bo.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
