@@ -398,3 +398,137 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Ada with a longer track (about ten 512 KiB groups), and her friend Bo who lacks it.
+async fn ada_bo_and_a_long_track() -> (
+    [tempfile::TempDir; 3],
+    Peer,
+    Peer,
+    earshot_engine::api::Track,
+) {
+    let dirs = dirs::<3>();
+    let mut ada = Peer::start_listening(dirs[0].path(), "Ada").await;
+    let bo = Peer::start_listening(dirs[1].path(), "Bo").await;
+    befriend(&ada, &bo).await;
+    write_wav(&dirs[2].path().join("long.wav"), 30, 220.0);
+    ada.add_music(dirs[2].path()).await;
+    let track = ada.tracks().await.remove(0);
+    (dirs, ada, bo, track)
+}
+
+async fn chat_stats(peer: &Peer) -> earshot_engine::api::ChatStats {
+    match peer.call(Request::ChatStats).await.unwrap() {
+        Response::ChatStats(stats) => stats,
+        other => panic!("{other:?}"),
+    }
+}
+
+const GROUP: u64 = earshot_engine::chat::outline::GROUP;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_range_is_caught_on_arrival_and_fetched_again() {
+    let (dirs, ada, mut bo, track) = ada_bo_and_a_long_track().await;
+    bo.wait_friend_connection(&ada.id, Some(earshot_engine::api::ConnectionKind::Direct))
+        .await;
+    // Bo plays it once (Ada works out its outline then), and his cached copy is thrown away.
+    bo.call(Request::PlayFriendTrack {
+        peer_id: ada.id.clone(),
+        hash: track.hash.clone(),
+    })
+    .await
+    .expect("the first fetch");
+    bo.call(Request::ClearQueue).await.unwrap();
+    let cache = dirs[1].path().join("cache").join("audio");
+    for entry in std::fs::read_dir(&cache).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+
+    // Ada's file goes bad in its fourth group, with its size and time unchanged (as bit rot
+    // does), so she still serves the outline she made from the good file.
+    let path = std::path::PathBuf::from(&track.path);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let flip = |path: &std::path::Path| {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        let mut byte = [0u8; 1];
+        file.seek(SeekFrom::Start(3 * GROUP + 10)).unwrap();
+        file.read_exact(&mut byte).unwrap();
+        file.seek(SeekFrom::Start(3 * GROUP + 10)).unwrap();
+        file.write_all(&[byte[0] ^ 0x55]).unwrap();
+        file.set_modified(modified).unwrap();
+    };
+    flip(&path);
+
+    let adding = tokio::spawn({
+        let engine = bo.engine.clone();
+        let request = Request::AddFriendTrack {
+            peer_id: ada.id.clone(),
+            hash: track.hash.clone(),
+        };
+        async move { engine.call(request).await }
+    });
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while chat_stats(&bo).await.bad_ranges == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the damaged range was never noticed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Repaired at the source before Bo asks again: the next try brings the right bytes.
+    flip(&path);
+    let added = match adding.await.unwrap().expect("the track to be added") {
+        Response::Track(t) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(added.hash, track.hash);
+    let bytes = std::fs::read(&added.path).unwrap();
+    assert_eq!(blake3::hash(&bytes).to_hex().to_string(), track.hash);
+    assert!(chat_stats(&bo).await.bad_ranges >= 1);
+    ada.stop().await;
+    bo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_fetch_resumes_after_what_checks_out() {
+    let (dirs, ada, mut bo, track) = ada_bo_and_a_long_track().await;
+    bo.wait_friend_connection(&ada.id, Some(earshot_engine::api::ConnectionKind::Direct))
+        .await;
+    // What an interrupted fetch left: two and a half good groups, then junk from a crash.
+    let good = std::fs::read(&track.path).unwrap();
+    let cache = dirs[1].path().join("cache").join("audio");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mut part = good[..(2 * GROUP + GROUP / 2) as usize].to_vec();
+    part.extend_from_slice(&[0xAB; 100]);
+    std::fs::write(cache.join(format!("{}.part", track.hash)), &part).unwrap();
+
+    bo.call(Request::PlayFriendTrack {
+        peer_id: ada.id.clone(),
+        hash: track.hash.clone(),
+    })
+    .await
+    .expect("the fetch to finish");
+    let first = match bo
+        .wait_for("progress", |e| matches!(e, Event::TransferProgress { .. }))
+        .await
+    {
+        Event::TransferProgress {
+            received, total, ..
+        } => (received, total),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        first,
+        (3 * GROUP, good.len() as u64),
+        "resumed after the two good groups, with the third fetched again"
+    );
+    let fetched = std::fs::read(cache.join(format!("{}.wav", track.hash))).unwrap();
+    assert!(fetched == good, "the fetched file is the original");
+    assert_eq!(chat_stats(&bo).await.bad_ranges, 0);
+    ada.stop().await;
+    bo.stop().await;
+}

@@ -407,7 +407,11 @@ received: number,
 /**
  * Entries received again (already held): idempotent delivery at work.
  */
-duplicates: number, };
+duplicates: number, 
+/**
+ * Ranges of a fetched track that did not match the track's hash (fetched again).
+ */
+bad_ranges: number, };
 
 export type ActivityState = "playing" | "paused" | "last_played";
 

@@ -252,4 +252,7 @@ pub struct ChatStats {
     /// Entries received again (already held): idempotent delivery at work.
     #[ts(type = "number")]
     pub duplicates: u64,
+    /// Ranges of a fetched track that did not match the track's hash (fetched again).
+    #[ts(type = "number")]
+    pub bad_ranges: u64,
 }

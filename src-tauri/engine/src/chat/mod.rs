@@ -19,6 +19,7 @@ mod actions;
 mod convergence;
 pub mod limits;
 pub mod log;
+pub mod outline;
 pub mod store;
 mod sync;
 mod transfer;
@@ -59,6 +60,7 @@ pub struct Counters {
     pub refused: AtomicU64,
     pub received: AtomicU64,
     pub duplicates: AtomicU64,
+    pub bad_ranges: AtomicU64,
 }
 
 impl Counters {
@@ -73,6 +75,7 @@ impl Counters {
             refused: get(&self.refused),
             received: get(&self.received),
             duplicates: get(&self.duplicates),
+            bad_ranges: get(&self.bad_ranges),
         }
     }
 }
@@ -106,6 +109,8 @@ struct Shared {
     resync: mpsc::Sender<PeerId>,
     /// Tracks being fetched now (by hex hash): one fetch per track at a time.
     fetching: Mutex<HashSet<String>>,
+    /// Outlines of tracks we served lately.
+    outlines: Mutex<transfer::Outlines>,
 }
 
 impl Chat {
@@ -146,6 +151,7 @@ impl Chat {
                 budget: Mutex::default(),
                 resync,
                 fetching: Mutex::default(),
+                outlines: Mutex::default(),
             }),
         };
         chat.sync_member_set().await?;

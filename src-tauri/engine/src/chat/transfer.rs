@@ -1,18 +1,28 @@
 //! `/earshot/transfer/1`: audio bytes by content hash (design §6).
 //!
 //! Serving: a friend may fetch any track of our library; a fellow member only a track we shared in
-//! a conversation they belong to. Fetching: ranges of 512 KiB, written to
-//! `<data dir>/cache/audio/<hash>.part` (a restart or a dropped connection resumes where it
-//! stopped); when complete, the whole file's BLAKE3 must equal the hash asked for, else the file is
-//! deleted and fetched once more from the start; only then is it renamed into place and playable.
-//! A failed or cancelled fetch leaves nothing in the library (the cache is not the library).
+//! a conversation they belong to. Fetching: first the file's outline (`outline.rs`: its 512 KiB
+//! groups' BLAKE3 chaining values), which must combine into the hash asked for; then the ranges,
+//! [`IN_FLIGHT`] at a time, each checked against its group's value as it arrives — a damaged
+//! range is asked for again (with a growing pause, [`RANGE_TRIES`] times) and never written.
+//! Verified ranges are appended to `<data dir>/cache/audio/<hash>.part`, so a restart or a dropped
+//! connection resumes where it stopped (the part is checked again against the outline first);
+//! when complete it is renamed into place and playable. A failed or cancelled fetch leaves
+//! nothing in the library (the cache is not the library).
 
+use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use blake3::hazmat::ChainingValue;
+use futures::StreamExt;
 
 use libp2p::PeerId;
 
 use super::log::{self, Hash32};
+use super::outline::{self, GROUP};
 use super::{lock, store, Chat};
 use crate::api::{ApiError, ErrorKind, Event};
 use crate::net::protocol::{
@@ -21,13 +31,11 @@ use crate::net::protocol::{
 use crate::net::{NetError, TransferReply};
 
 impl Chat {
-    /// Answers a peer's request for a range of a track.
+    /// Answers a peer's request for a track's outline or a range of it.
     pub(super) async fn serve(&self, peer: PeerId, request: TransferRequest, reply: TransferReply) {
-        let TransferRequest::Range {
-            hash,
-            offset,
-            length,
-        } = request;
+        let hash = match &request {
+            TransferRequest::Outline { hash } | TransferRequest::Range { hash, .. } => *hash,
+        };
         let me = self.shared.me;
         let hex = hash.to_hex();
         let messages_off = self.messages_off();
@@ -45,20 +53,33 @@ impl Chat {
                     .ok_or(TransferRefusal::NotFound))
             })
             .await;
+        let not_found = TransferResponse::Refused {
+            reason: TransferRefusal::NotFound,
+        };
         let response = match found {
-            Ok(Ok(path)) => {
-                let length = length.min(MAX_CHUNK);
-                match tokio::task::spawn_blocking(move || read_range(&path, offset, length)).await {
-                    Ok(Ok((total, extension, data))) => TransferResponse::Bytes {
+            Ok(Ok(path)) => match request {
+                TransferRequest::Range { offset, length, .. } => {
+                    let length = length.min(MAX_CHUNK);
+                    match tokio::task::spawn_blocking(move || read_range(&path, offset, length))
+                        .await
+                    {
+                        Ok(Ok((total, extension, data))) => TransferResponse::Bytes {
+                            total,
+                            extension,
+                            data,
+                        },
+                        Ok(Err(_)) | Err(_) => not_found,
+                    }
+                }
+                TransferRequest::Outline { .. } => match self.outline(hash, path).await {
+                    Some((total, extension, cvs)) => TransferResponse::Outline {
                         total,
                         extension,
-                        data,
+                        groups: outline::pack(&cvs),
                     },
-                    Ok(Err(_)) | Err(_) => TransferResponse::Refused {
-                        reason: TransferRefusal::NotFound,
-                    },
-                }
-            }
+                    None => not_found,
+                },
+            },
             Ok(Err(reason)) => {
                 if reason == TransferRefusal::NotAllowed {
                     tracing::debug!(%peer, "a transfer of a track not shared with them was refused");
@@ -70,6 +91,44 @@ impl Chat {
             },
         };
         reply.send(response).await;
+    }
+
+    /// The outline of our file of track `hash`: remembered while the file's size and time are
+    /// unchanged; `None` when the file is unreadable or no longer matches its hash (changed or
+    /// damaged since the scan: a rescan sorts it out).
+    async fn outline(
+        &self,
+        hash: Hash32,
+        path: PathBuf,
+    ) -> Option<(u64, String, Arc<Vec<ChainingValue>>)> {
+        let meta = tokio::fs::metadata(&path).await.ok()?;
+        let stamp = (meta.len(), meta.modified().ok());
+        let extension = extension_of(&path);
+        if let Some(cvs) = lock(&self.shared.outlines).get(&hash, stamp) {
+            return Some((stamp.0, extension, cvs));
+        }
+        let total = stamp.0;
+        let computed = tokio::task::spawn_blocking(move || {
+            let file = std::io::BufReader::new(std::fs::File::open(&path)?);
+            outline::outline_of(file, total)
+        })
+        .await
+        .ok()?;
+        match computed {
+            Ok((root, cvs)) if root == hash => {
+                let cvs = Arc::new(cvs);
+                lock(&self.shared.outlines).put(hash, stamp, cvs.clone());
+                Some((total, extension, cvs))
+            }
+            Ok(_) => {
+                tracing::warn!(hash = %hash.to_hex(), "a library file no longer matches its hash; it is not served until a rescan");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(hash = %hash.to_hex(), %error, "a library file could not be read");
+                None
+            }
+        }
     }
 
     /// Makes the tracks of a share card playable: those in our library as they are, the others
@@ -164,43 +223,26 @@ impl Chat {
             .await
             .map_err(|e| storage(dir, e))?;
         let part = dir.join(format!("{hex}.part"));
-        for attempt in 0..2 {
-            let (total, extension) = self.download(hash, from, &part, &name).await?;
-            let verified = tokio::task::spawn_blocking({
-                let part = part.clone();
-                move || crate::library::probe::hash_file(&part).map(|h| h == hex_of(&hash))
-            })
+        let (total, extension) = self.download(hash, from, &part, &name).await?;
+        let extension: String = extension
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
+        let done = dir.join(if extension.is_empty() {
+            hex.clone()
+        } else {
+            format!("{hex}.{extension}")
+        });
+        tokio::fs::rename(&part, &done)
             .await
-            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
-            .unwrap_or(false);
-            if verified {
-                let extension: String = extension
-                    .chars()
-                    .filter(char::is_ascii_alphanumeric)
-                    .take(8)
-                    .collect();
-                let done = dir.join(if extension.is_empty() {
-                    hex.clone()
-                } else {
-                    format!("{hex}.{extension}")
-                });
-                tokio::fs::rename(&part, &done)
-                    .await
-                    .map_err(|e| storage(&done, e))?;
-                tracing::info!(hash = %hex, bytes = total, "fetched and verified");
-                return Ok(done);
-            }
-            // Damaged on the way or changed at the source: never kept, fetched once more.
-            tracing::warn!(hash = %hex, attempt, "a fetched file did not match its hash");
-            let _ = tokio::fs::remove_file(&part).await;
-        }
-        Err(ApiError::new(
-            ErrorKind::Unplayable,
-            format!("The file {name} sent does not match the track that was shared (it may have changed). Nothing was kept."),
-        ))
+            .map_err(|e| storage(&done, e))?;
+        tracing::info!(hash = %hex, bytes = total, "fetched and verified");
+        Ok(done)
     }
 
-    /// Downloads into `part`, resuming from its length; returns the size and the extension.
+    /// Downloads into `part`, every range checked against the outline, resuming after what is
+    /// already there (checked again first); returns the size and the extension.
     async fn download(
         &self,
         hash: Hash32,
@@ -208,78 +250,126 @@ impl Chat {
         part: &Path,
         name: &str,
     ) -> Result<(u64, String), ApiError> {
-        let mut offset = tokio::fs::metadata(part)
-            .await
-            .map(|m| m.len())
-            .unwrap_or(0);
+        let (total, extension, cvs) = match self
+            .ask(from, TransferRequest::Outline { hash }, name)
+            .await?
+        {
+            TransferResponse::Outline {
+                total,
+                extension,
+                groups,
+            } => (total, extension, groups),
+            TransferResponse::Bytes { .. } | TransferResponse::Refused { .. } => {
+                return Err(mismatch(name))
+            }
+        };
+        if total > MAX_TRANSFER_FILE {
+            return Err(ApiError::invalid_input(format!(
+                "That file is larger than {} GiB; it was not fetched.",
+                MAX_TRANSFER_FILE >> 30
+            )));
+        }
+        let cvs = outline::unpack(&cvs).ok_or_else(|| mismatch(name))?;
+        if outline::outlined(total) && outline::root_of(&cvs, total) != Some(hash) {
+            return Err(mismatch(name));
+        }
+        let cvs = Arc::new(cvs);
+        // What is already here: kept up to the first group that does not check out.
+        let mut offset = {
+            let (owned, cvs) = (part.to_path_buf(), cvs.clone());
+            tokio::task::spawn_blocking(move || verified_prefix(&owned, total, &hash, &cvs))
+                .await
+                .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
+                .map_err(|e| storage(part, e))?
+        };
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(part)
             .map_err(|e| storage(part, e))?;
-        loop {
-            let request = TransferRequest::Range {
-                hash,
-                offset,
-                length: MAX_CHUNK,
-            };
-            let response = self
-                .shared
-                .net
-                .send_transfer(from, request)
-                .await
-                .map_err(|e| unreachable(name, e))?;
-            let (total, ext, data) = match response {
-                TransferResponse::Bytes {
-                    total,
-                    extension,
-                    data,
-                } => (total, extension, data),
-                TransferResponse::Refused { reason } => {
-                    return Err(match reason {
-                        TransferRefusal::NotFound => ApiError::new(
-                            ErrorKind::NotFound,
-                            format!("{name} no longer has that track."),
-                        ),
-                        TransferRefusal::NotAllowed => ApiError::new(
+        let offsets: Vec<u64> = (offset..total).step_by(GROUP as usize).collect();
+        let mut ranges = futures::stream::iter(offsets)
+            .map(|at| {
+                let request = TransferRequest::Range {
+                    hash,
+                    offset: at,
+                    length: MAX_CHUNK,
+                };
+                async move { (at, self.ask(from, request, name).await) }
+            })
+            .buffered(IN_FLIGHT);
+        while let Some((at, answer)) = ranges.next().await {
+            let mut answer = answer?;
+            let mut tries = 1;
+            let data = loop {
+                match answer {
+                    TransferResponse::Bytes { total: t, data, .. } if t == total => {
+                        if outline::group_ok(&data, at, total, &hash, &cvs) {
+                            break data;
+                        }
+                    }
+                    // The file changed size under us: what we hold may not fit any more.
+                    TransferResponse::Bytes { .. } | TransferResponse::Outline { .. } => {
+                        let _ = std::fs::remove_file(part);
+                        return Err(ApiError::new(
                             ErrorKind::Unreachable,
-                            format!("{name} does not share that track with you."),
-                        ),
-                        TransferRefusal::Busy => ApiError::new(
-                            ErrorKind::Unreachable,
-                            format!("{name} is busy. Try again in a moment."),
-                        ),
-                    })
+                            format!("{name}'s copy changed while it was being fetched. Try again."),
+                        ));
+                    }
+                    TransferResponse::Refused { reason } => return Err(refusal(name, reason)),
                 }
+                // Damaged on the way or at the source: never written; asked for again.
+                self.shared
+                    .counters
+                    .bad_ranges
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(hash = %hash.to_hex(), offset = at, tries, "a fetched range did not match the track's hash");
+                if tries >= RANGE_TRIES {
+                    return Err(ApiError::new(
+                        ErrorKind::Unplayable,
+                        format!("{name}'s copy of this track is damaged (a part of it does not match). What was fetched correctly is kept."),
+                    ));
+                }
+                tokio::time::sleep(RANGE_RETRY_PAUSE * (1 << (tries - 1))).await;
+                tries += 1;
+                let request = TransferRequest::Range {
+                    hash,
+                    offset: at,
+                    length: MAX_CHUNK,
+                };
+                answer = self.ask(from, request, name).await?;
             };
-            if total > MAX_TRANSFER_FILE {
-                let _ = std::fs::remove_file(part);
-                return Err(ApiError::invalid_input(format!(
-                    "That file is larger than {} GiB; it was not fetched.",
-                    MAX_TRANSFER_FILE >> 30
-                )));
-            }
-            if offset > total || (data.is_empty() && offset < total) {
-                // The source shrank, or sent nothing: start again from scratch next time.
-                let _ = std::fs::remove_file(part);
-                return Err(ApiError::new(
-                    ErrorKind::Unreachable,
-                    format!("{name}'s copy changed while it was being fetched. Try again."),
-                ));
-            }
-            let room = (total - offset).min(data.len() as u64) as usize;
-            file.write_all(&data[..room])
-                .map_err(|e| storage(part, e))?;
-            offset += room as u64;
+            file.write_all(&data).map_err(|e| storage(part, e))?;
+            offset = at + data.len() as u64;
             let _ = self.shared.events.send(Event::TransferProgress {
                 hash: hash.to_hex(),
                 received: offset,
                 total,
             });
-            if offset >= total {
-                file.sync_all().map_err(|e| storage(part, e))?;
-                return Ok((total, ext));
-            }
+        }
+        file.sync_all().map_err(|e| storage(part, e))?;
+        if offset < total {
+            return Err(mismatch(name));
+        }
+        Ok((total, extension))
+    }
+
+    /// One request to `from`; a refusal becomes the error the user sees.
+    async fn ask(
+        &self,
+        from: PeerId,
+        request: TransferRequest,
+        name: &str,
+    ) -> Result<TransferResponse, ApiError> {
+        let response = self
+            .shared
+            .net
+            .send_transfer(from, request)
+            .await
+            .map_err(|e| unreachable(name, e))?;
+        match response {
+            TransferResponse::Refused { reason } => Err(refusal(name, reason)),
+            TransferResponse::Bytes { .. } | TransferResponse::Outline { .. } => Ok(response),
         }
     }
 
@@ -305,8 +395,107 @@ impl Drop for Fetching<'_> {
     }
 }
 
-fn hex_of(hash: &Hash32) -> String {
-    hash.to_hex()
+/// Ranges asked for at once: enough to keep a fast link busy, few enough to stay fair.
+const IN_FLIGHT: usize = 4;
+/// How often a range that does not match is asked for in all, and the first pause between.
+const RANGE_TRIES: u32 = 5;
+const RANGE_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// Outlines remembered for serving.
+const OUTLINES_KEPT: usize = 64;
+
+/// A file's size and modification time: an outline is good while they stay the same.
+type Stamp = (u64, Option<SystemTime>);
+
+/// The outlines of tracks served lately, each valid while its file's size and time stay as
+/// they were.
+#[derive(Default)]
+pub(super) struct Outlines {
+    entries: HashMap<Hash32, (Stamp, Arc<Vec<ChainingValue>>)>,
+}
+
+impl Outlines {
+    fn get(&self, hash: &Hash32, stamp: Stamp) -> Option<Arc<Vec<ChainingValue>>> {
+        self.entries
+            .get(hash)
+            .filter(|(s, _)| *s == stamp)
+            .map(|(_, cvs)| cvs.clone())
+    }
+
+    fn put(&mut self, hash: Hash32, stamp: Stamp, cvs: Arc<Vec<ChainingValue>>) {
+        if self.entries.len() >= OUTLINES_KEPT && !self.entries.contains_key(&hash) {
+            // Any one will do: they are cheap to make again.
+            if let Some(old) = self.entries.keys().next().copied() {
+                self.entries.remove(&old);
+            }
+        }
+        self.entries.insert(hash, (stamp, cvs));
+    }
+}
+
+/// How much of `part` (a file of `total` bytes being fetched) checks out against the outline:
+/// the part is cut back to the end of the last good group, and that length returned.
+fn verified_prefix(
+    part: &Path,
+    total: u64,
+    hash: &Hash32,
+    cvs: &[ChainingValue],
+) -> std::io::Result<u64> {
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(part)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let held = file.metadata()?.len().min(total);
+    let mut good = 0u64;
+    let mut buffer = vec![0u8; GROUP as usize];
+    while good < held {
+        let length = GROUP.min(total - good);
+        if good + length > held {
+            break;
+        }
+        file.read_exact(&mut buffer[..length as usize])?;
+        if !outline::group_ok(&buffer[..length as usize], good, total, hash, cvs) {
+            break;
+        }
+        good += length;
+    }
+    file.set_len(good)?;
+    Ok(good)
+}
+
+fn extension_of(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn refusal(name: &str, reason: TransferRefusal) -> ApiError {
+    match reason {
+        TransferRefusal::NotFound => ApiError::new(
+            ErrorKind::NotFound,
+            format!("{name} no longer has that track."),
+        ),
+        TransferRefusal::NotAllowed => ApiError::new(
+            ErrorKind::Unreachable,
+            format!("{name} does not share that track with you."),
+        ),
+        TransferRefusal::Busy => ApiError::new(
+            ErrorKind::Unreachable,
+            format!("{name} is busy. Try again in a moment."),
+        ),
+    }
+}
+
+fn mismatch(name: &str) -> ApiError {
+    ApiError::new(
+        ErrorKind::Unplayable,
+        format!("What {name} sent does not match the track that was shared (it may have changed). Nothing was kept."),
+    )
 }
 
 /// A verified file of the cache, whatever its extension.
@@ -327,12 +516,7 @@ fn read_range(path: &Path, offset: u64, length: u32) -> std::io::Result<(u64, St
         file.seek(SeekFrom::Start(offset))?;
         file.take(length as u64).read_to_end(&mut data)?;
     }
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    Ok((total, extension, data))
+    Ok((total, extension_of(path), data))
 }
 
 fn storage(path: &Path, error: std::io::Error) -> ApiError {

@@ -188,7 +188,8 @@ pub enum SyncRefusal {
 
 /// Audio bytes by content hash (design §6): ranges of a file in the owner's library. A friend may
 /// fetch any track; anyone else only a track the owner shared in a conversation they are a member
-/// of. The receiver verifies the whole file's BLAKE3 before anything uses it.
+/// of. The fetcher first asks for the file's outline (its 512 KiB groups' BLAKE3 chaining values,
+/// `chat::outline`), checks it against the hash, then checks every range as it arrives.
 pub const TRANSFER_PROTOCOL: StreamProtocol = StreamProtocol::new("/earshot/transfer/1");
 /// Bytes asked for at most in one request.
 pub const MAX_CHUNK: u32 = 512 * 1024;
@@ -199,6 +200,8 @@ pub const MAX_TRANSFER_FILE: u64 = 2 * 1024 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TransferRequest {
+    /// The size, extension and outline of the track whose BLAKE3 is `hash`.
+    Outline { hash: crate::chat::log::Hash32 },
     /// `length` bytes (at most [`MAX_CHUNK`]) from `offset` of the track whose BLAKE3 is `hash`.
     Range {
         hash: crate::chat::log::Hash32,
@@ -216,6 +219,14 @@ pub enum TransferResponse {
         extension: String,
         #[serde(with = "crate::chat::log::bytes")]
         data: Vec<u8>,
+    },
+    /// The file's size, extension, and its groups' chaining values (32 bytes each; empty for a
+    /// file of one group or less).
+    Outline {
+        total: u64,
+        extension: String,
+        #[serde(with = "crate::chat::log::bytes")]
+        groups: Vec<u8>,
     },
     Refused {
         reason: TransferRefusal,
