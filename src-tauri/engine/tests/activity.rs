@@ -532,3 +532,40 @@ async fn an_interrupted_fetch_resumes_after_what_checks_out() {
     ada.stop().await;
     bo.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_friend_hears_nothing_more_while_other_friends_do() {
+    let (dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    let cy_dir = tempfile::tempdir().unwrap();
+    let mut cy = Peer::start_listening(cy_dir.path(), "Cy").await;
+    befriend(&ada, &cy).await;
+    ada.share_activity(true).await;
+    ada.play(&hashes[0]).await;
+    bo.wait_activity("Bo sees Ada's track", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[0])
+    })
+    .await;
+
+    ada.call(Request::Block {
+        peer_id: bo.id.clone(),
+    })
+    .await
+    .unwrap();
+    ada.play(&hashes[1]).await;
+    cy.wait_activity("Cy sees the next track", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[1])
+    })
+    .await;
+    let heard_by_bo = bo.friend_activity().await;
+    assert!(
+        heard_by_bo.iter().all(|f| f
+            .activity
+            .as_ref()
+            .is_none_or(|a| a.track.hash != hashes[1])),
+        "the blocked peer heard of the next track: {heard_by_bo:?}"
+    );
+    drop(dirs);
+    ada.stop().await;
+    bo.stop().await;
+    cy.stop().await;
+}

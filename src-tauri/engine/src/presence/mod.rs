@@ -75,6 +75,7 @@ struct Shared {
     library: Library,
     chat: Chat,
     player: Player,
+    friends: Friends,
     events: broadcast::Sender<Event>,
     state: Mutex<State>,
     counters: Counters,
@@ -130,6 +131,7 @@ impl Presence {
                 library,
                 chat,
                 player,
+                friends: friends.clone(),
                 events,
                 state: Mutex::new(State {
                     sharing,
@@ -138,11 +140,7 @@ impl Presence {
                 counters: Counters::default(),
             }),
         };
-        if let Ok(list) = friends.list_friends().await {
-            for friend in list {
-                presence.on_friend(friend);
-            }
-        }
+        presence.reload_friends().await;
         presence.refresh_last_play().await;
         if let Ok(Response::Player(player)) = presence.shared.player.call(Request::GetPlayer).await
         {
@@ -166,9 +164,9 @@ impl Presence {
             tokio::select! {
                 event = bus.recv() => match event {
                     Ok(event) => self.on_event(event).await,
-                    // Missed something: the player's state is asked for again; friends' online
-                    // state comes with their next change.
+                    // Missed something: the friends and the player's state are read again.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.reload_friends().await;
                         if let Ok(Response::Player(player)) =
                             self.shared.player.call(Request::GetPlayer).await
                         {
@@ -302,6 +300,24 @@ impl Presence {
         (came || went || renamed).then_some(peer)
     }
 
+    /// Reads the friends list again: new friends and connections are noted, former friends
+    /// forgotten.
+    async fn reload_friends(&self) {
+        let Ok(list) = self.shared.friends.list_friends().await else {
+            return;
+        };
+        let current: std::collections::HashSet<String> =
+            list.iter().map(|f| f.peer_id.clone()).collect();
+        lock(&self.shared.state)
+            .friends
+            .retain(|peer, _| current.contains(&peer.to_base58()));
+        for friend in list {
+            if let Some(peer) = self.on_friend(friend) {
+                self.publish(peer).await;
+            }
+        }
+    }
+
     /// What friends are told now: `None` when sharing is off or a private session runs.
     fn current(&self) -> Option<WireActivity> {
         let state = lock(&self.shared.state);
@@ -348,6 +364,20 @@ impl Presence {
     /// Sends updates to `peer` until nothing changed meanwhile.
     async fn push(&self, peer: PeerId) {
         loop {
+            // The store has the last word: someone unfriended or blocked a moment ago (or whose
+            // removal this service missed) is told nothing.
+            let friend = self
+                .shared
+                .store
+                .call(move |c| crate::chat::store::is_friend(c, &peer))
+                .await
+                .unwrap_or(false);
+            if !friend {
+                let mut state = lock(&self.shared.state);
+                state.pushes.remove(&peer);
+                state.friends.remove(&peer);
+                return;
+            }
             let activity = self.current();
             let request = PresenceRequest::Activity { activity };
             let retry = match self.shared.net.send_presence(peer, request).await {
