@@ -6,18 +6,28 @@
 //! (it usually runs in the background) until Ctrl-C or SIGTERM.
 //!
 //! It also keeps up its side of a conversation, so a newcomer sees Messages work in the first
-//! minute: each new text from someone else is marked read and gets a short friendly reply, and
-//! each shared track, album or playlist gets a 🔥. What to do is decided by [`Responder`] (pure,
-//! tested below); [`converse`] follows the engine's `message_changed` events and carries it out.
+//! minute: each new text from someone else is marked read and gets a short friendly reply, each
+//! shared track, album or playlist gets a 🔥, and a reaction to what it is listening to gets a
+//! thank-you. What to do is decided by [`Responder`] (pure, tested below); [`converse`] follows
+//! the engine's `message_changed` events and carries it out.
+//!
+//! And it listens to music, for everyone to see: it writes its own small album ([`music`]) into
+//! `<data dir>/demo-music`, turns Listening Activity sharing on and plays the album on repeat
+//! ([`listen`]), so a newcomer's Friends page shows its track, progress and track changes live,
+//! with tracks to play, add to the library or react to. It plays into a silent software sink
+//! (always, as any node does with `--virtual-audio`: see `main.rs`), so it needs no sound device
+//! and never plays through the speakers of the machine it shares with the app.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::ExitCode;
 
-use earshot_engine::api::{ChatMessage, Event, MessageKind, Request, Response};
+use earshot_engine::api::{ChatMessage, Event, MessageKind, RepeatMode, Request, Response};
 use earshot_engine::Engine;
 use serde_json::json;
 
 use crate::{control, fail};
+
+mod music;
 
 /// How long the printed invite lasts: long enough to start the app by hand.
 const INVITE_LIFETIME_SECS: u64 = 3600;
@@ -46,6 +56,7 @@ pub async fn run(engine: Engine, name: String) -> ExitCode {
 
     let accepter = tokio::spawn(accept_everyone(engine.clone()));
     let conversation = tokio::spawn(converse(engine.clone()));
+    let listener = tokio::spawn(listen(engine.clone()));
     let outcome = control::serve(engine.clone(), tokio::io::stdin(), tokio::io::stdout()).await;
     if outcome.is_ok() && !control::stop_requested() {
         // End of input: a demo friend in the background keeps going until it is told to stop.
@@ -53,6 +64,7 @@ pub async fn run(engine: Engine, name: String) -> ExitCode {
     }
     accepter.abort();
     conversation.abort();
+    listener.abort();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("control protocol failed: {e}")),
@@ -90,6 +102,94 @@ async fn accept(engine: &Engine, peer_id: String) {
         Ok(_) => tracing::info!(peer = %peer_id, "accepted a friend request"),
         Err(error) => tracing::warn!(peer = %peer_id, %error, "could not accept a friend request"),
     }
+}
+
+/// How long the album's scan may take before the demo friend gives up listening (the rest of it
+/// goes on): generous for a loaded machine, where the scan takes well under a second.
+const SCAN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Writes the demo album, waits until the library holds it, turns sharing on and plays it on
+/// repeat. Failing that, the demo friend carries on without music (and says why in its log).
+async fn listen(engine: Engine) {
+    if let Err(error) = start_listening(&engine).await {
+        tracing::warn!(%error, "the demo friend cannot play its music");
+    }
+}
+
+async fn start_listening(engine: &Engine) -> Result<(), String> {
+    let data_dir = match engine.call(Request::Status).await {
+        Ok(Response::Status(status)) => std::path::PathBuf::from(status.data_dir),
+        Ok(other) => return Err(format!("unexpected answer to status: {other:?}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    let folder = data_dir.join("demo-music");
+    let paths = {
+        let target = folder.clone();
+        tokio::task::spawn_blocking(move || music::write_album(&target))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot write {}: {e}", folder.display()))?
+    };
+    let folder_text = folder.to_string_lossy().into_owned();
+    let folders = match engine.call(Request::ListFolders).await {
+        Ok(Response::Folders { folders }) => folders,
+        Ok(other) => return Err(format!("unexpected answer to list_folders: {other:?}")),
+        Err(e) => return Err(e.to_string()),
+    };
+    if !folders.contains(&folder_text) {
+        engine
+            .call(Request::AddFolder { path: folder_text })
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    // The scan runs in the background: the album is ready when every file is a track.
+    let wanted: Vec<String> = paths
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let started = tokio::time::Instant::now();
+    let hashes = loop {
+        let all = Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        };
+        let tracks = match engine.call(all).await {
+            Ok(Response::Tracks { tracks }) => tracks,
+            Ok(other) => return Err(format!("unexpected answer to list_tracks: {other:?}")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let hashes: Vec<String> = wanted
+            .iter()
+            .filter_map(|path| tracks.iter().find(|t| &t.path == path))
+            .map(|t| t.hash.clone())
+            .collect();
+        if hashes.len() == wanted.len() {
+            break hashes;
+        }
+        if started.elapsed() > SCAN_TIMEOUT {
+            return Err(format!(
+                "the library took in {} of the {} demo tracks within {SCAN_TIMEOUT:?}",
+                hashes.len(),
+                wanted.len()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for request in [
+        Request::SetActivitySharing { on: true },
+        Request::SetRepeat {
+            mode: RepeatMode::All,
+        },
+        Request::Play {
+            hashes,
+            start: None,
+        },
+    ] {
+        engine.call(request).await.map_err(|e| e.to_string())?;
+    }
+    tracing::info!("the demo friend is listening to its album, for its friends to see");
+    Ok(())
 }
 
 /// Follows new and changed messages and does what [`Responder`] decides.
@@ -228,6 +328,22 @@ impl Responder {
                 actions.push(Action::MarkRead {
                     conversation: conversation.clone(),
                 });
+                let reaction = message
+                    .share
+                    .as_ref()
+                    .and_then(|card| Some((card.reaction.as_deref()?, card.title.as_str())));
+                if let Some((emoji, title)) = reaction {
+                    // A reaction to what we are listening to: thanks, once, within the budget.
+                    let fresh = now_ms.saturating_sub(message.at) <= FRESH_MS;
+                    if fresh && self.spend(&conversation, now_ms) {
+                        actions.push(Action::Reply {
+                            conversation,
+                            text: thanks_for(emoji, title),
+                            reply_to: message.id.clone(),
+                        });
+                    }
+                    return actions;
+                }
                 let reacted = message
                     .reactions
                     .iter()
@@ -303,10 +419,44 @@ impl Responder {
     }
 }
 
-fn is_a_reply_of_ours(text: &str) -> bool {
-    [GREETINGS, ANSWERS, CHAT]
+/// The thank-you for a reaction to a track, by emoji (`{}` is the track's title).
+const THANKS: &[(&str, &str)] = &[
+    (
+        "❤️",
+        "Glad you love “{}” too! ❤️ It's been on repeat here all day.",
+    ),
+    ("🔥", "Right? “{}” is a good one. 🔥"),
+    ("😂", "Ha! “{}” makes me smile too. 😂"),
+    ("😮", "I know, “{}” surprised me the first time as well. 😮"),
+    ("😢", "“{}” gets me every time. 😢"),
+    ("👏", "Thanks! I'll pass your applause on for “{}”. 👏"),
+];
+/// For an emoji not in the list (a newer app's, say).
+const THANKS_OTHER: &str = "Thanks for reacting to “{}”! 🎧";
+
+fn thanks_for(emoji: &str, title: &str) -> String {
+    let template = THANKS
         .iter()
-        .any(|list| list.contains(&text.trim()))
+        .find(|(e, _)| *e == emoji)
+        .map_or(THANKS_OTHER, |(_, t)| *t);
+    template.replacen("{}", title, 1)
+}
+
+fn is_a_reply_of_ours(text: &str) -> bool {
+    let text = text.trim();
+    let canned = [GREETINGS, ANSWERS, CHAT]
+        .iter()
+        .any(|list| list.contains(&text));
+    let thanks =
+        THANKS
+            .iter()
+            .map(|(_, t)| *t)
+            .chain([THANKS_OTHER])
+            .any(|template| match template.split_once("{}") {
+                Some((before, after)) => text.starts_with(before) && text.ends_with(after),
+                None => text == template,
+            });
+    canned || thanks
 }
 
 #[cfg(test)]
@@ -467,6 +617,73 @@ mod tests {
             emoji: SHARE_REACTION.into()
         }));
         assert_eq!(responder.on_message(&share, NOW + 1), Vec::new());
+    }
+
+    fn reaction_card(id: &str, emoji: &str) -> ChatMessage {
+        let mut card = message(id, MessageKind::Share, "");
+        card.share = Some(ShareCard {
+            kind: ShareKind::Track,
+            title: "Kites".into(),
+            artist: "Robin".into(),
+            duration_ms: 40_000,
+            hashes: vec!["cd".repeat(32)],
+            cover: None,
+            local_tracks: 1,
+            reaction: Some(emoji.into()),
+        });
+        card
+    }
+
+    #[test]
+    fn a_reaction_to_our_track_is_read_and_thanked_for_naming_the_track_without_a_fire() {
+        let mut responder = Responder::default();
+        let actions = responder.on_message(&reaction_card("r1", "👏"), NOW);
+        assert_eq!(
+            actions[0],
+            Action::MarkRead {
+                conversation: "c1".into()
+            }
+        );
+        assert_eq!(
+            replies(&actions),
+            vec!["Thanks! I'll pass your applause on for “Kites”. 👏"]
+        );
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::React { .. })),
+            "a reaction is not a share to rate: {actions:?}"
+        );
+        assert_eq!(
+            responder.on_message(&reaction_card("r1", "👏"), NOW + 1),
+            Vec::new()
+        );
+    }
+
+    #[test]
+    fn every_activity_emoji_has_its_own_thanks_and_each_is_recognised_as_ours() {
+        for emoji in earshot_engine::api::ACTIVITY_EMOJIS {
+            let text = thanks_for(emoji, "Kites");
+            assert_ne!(
+                text,
+                thanks_for("🦜", "Kites"),
+                "{emoji} has its own thanks"
+            );
+            assert!(text.contains("“Kites”"), "{text}");
+            assert!(is_a_reply_of_ours(&text), "{text}");
+        }
+        assert!(is_a_reply_of_ours(&thanks_for("🦜", "Kites")));
+        assert!(!is_a_reply_of_ours("Right? This is a good one."));
+    }
+
+    #[test]
+    fn a_flood_of_reactions_gets_a_few_thanks() {
+        let mut responder = Responder::default();
+        let thanked: usize = (0..20)
+            .map(|i| {
+                replies(&responder.on_message(&reaction_card(&format!("r{i}"), "❤️"), NOW + i))
+                    .len()
+            })
+            .sum();
+        assert_eq!(thanked, BURST as usize);
     }
 
     #[test]

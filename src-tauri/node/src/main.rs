@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use earshot_engine::net::NetConfig;
+use earshot_engine::player::{OutputKind, VirtualSink};
 use earshot_engine::{data_dir, logging, Config, Engine};
 use libp2p::{Multiaddr, PeerId};
 
@@ -39,6 +40,12 @@ struct Cli {
 
     #[command(flatten)]
     net: NetArgs,
+
+    /// Play into a silent, paced software sink instead of a sound device (and stay out of the
+    /// desktop's media controls): for headless peers, tests and machines without audio. The
+    /// demo friend always does.
+    #[arg(long, global = true)]
+    virtual_audio: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -144,9 +151,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Bindings { out } => write_bindings(&out),
-        Command::Serve => serve(cli.data_dir, cli.net.config(), Mode::Serve),
+        Command::Serve => serve(
+            cli.data_dir,
+            cli.net.config(),
+            cli.virtual_audio,
+            Mode::Serve,
+        ),
+        // The demo friend listens silently: it runs beside the app, often on the same machine.
         Command::DemoFriend { name } => {
-            serve(cli.data_dir, cli.net.config(), Mode::DemoFriend(name))
+            serve(cli.data_dir, cli.net.config(), true, Mode::DemoFriend(name))
         }
         Command::Play {
             file,
@@ -156,6 +169,7 @@ fn main() -> ExitCode {
         } => serve(
             cli.data_dir,
             cli.net.config(),
+            cli.virtual_audio,
             Mode::Play(play::PlayArgs {
                 file,
                 at_unix_ms,
@@ -210,7 +224,12 @@ fn bench(what: bench::Bench, runs: usize) -> ExitCode {
     }
 }
 
-fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitCode {
+fn serve(
+    data_dir: Option<PathBuf>,
+    net: Option<NetConfig>,
+    virtual_audio: bool,
+    mode: Mode,
+) -> ExitCode {
     let data_dir = match data_dir::resolve(data_dir) {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
@@ -221,10 +240,14 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
     };
     let code = runtime.block_on(async move {
         control::listen_for_stop();
-        let config = Config {
+        let mut config = Config {
             net,
             ..Config::new(&data_dir)
         };
+        if virtual_audio {
+            config.audio = OutputKind::Virtual(silent_sink());
+            config.media_controls = false;
+        }
         // Logging first, so the network's first seconds (listening, relay reservations) are kept.
         let _log_guard = logging::init(&data_dir, "earshot-node");
         let engine = match Engine::start(config).await {
@@ -250,6 +273,14 @@ fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, mode: Mode) -> ExitC
     // arrives; a plain runtime drop would wait for it forever after SIGTERM with stdin still open.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     code
+}
+
+/// A paced software output that keeps none of what it plays (the test sink keeps minutes of it).
+fn silent_sink() -> VirtualSink {
+    VirtualSink {
+        keep: 0,
+        ..VirtualSink::new(48_000, 2)
+    }
 }
 
 /// The multi-threaded tokio runtime every subcommand runs on, or the exit code saying why not.
