@@ -197,11 +197,16 @@ impl Chat {
             .parent()
             .map(|d| d.join("cache").join("audio"))
             .ok_or_else(|| ApiError::new(ErrorKind::Internal, "The data directory is unknown."))?;
-        if let Some(done) = find_cached(&dir, &hex) {
-            return Ok(done);
-        }
-        if !lock(&self.shared.fetching).insert(hex.clone()) {
-            return Err(ApiError::invalid_input("That track is already on its way."));
+        // One fetch per track: a second caller (play, then "add to library") waits for the
+        // first and takes its file, or fetches itself when the first failed.
+        loop {
+            if let Some(done) = find_cached(&dir, &hex) {
+                return Ok(done);
+            }
+            if lock(&self.shared.fetching).insert(hex.clone()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Cleared however the fetch ends, a dropped (cancelled) call included.
         let _fetching = Fetching {
