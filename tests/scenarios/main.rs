@@ -4,6 +4,7 @@
 //! Built as `earshot-node`'s integration test (see its Cargo.toml) so cargo passes the binary's
 //! path; `util` spawns and talks to nodes, each other module is one area of behaviour.
 
+mod activity;
 mod audio;
 mod control;
 mod friends;

@@ -94,6 +94,10 @@ pub struct Node {
     events: VecDeque<Value>,
     /// Lines that are neither replies nor events (e.g. the demo friend's invite line).
     others: VecDeque<Value>,
+    /// Ids of calls sent with [`Node::send_call`] whose replies are not collected yet, and those
+    /// replies that came while something else was awaited.
+    pending: Vec<u64>,
+    replies: VecDeque<Value>,
     next_id: u64,
     pub data_dir: PathBuf,
     /// The command-line arguments after `--data-dir DIR`, reused on restart.
@@ -159,6 +163,8 @@ impl Node {
             lines,
             events: VecDeque::new(),
             others: VecDeque::new(),
+            pending: Vec::new(),
+            replies: VecDeque::new(),
             next_id: 1,
             data_dir: data_dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -195,6 +201,64 @@ impl Node {
         }
     }
 
+    /// Sends `call` and returns its id at once: a call left running (a download, say) while the
+    /// test watches events or kills a peer. [`Node::reply`] collects the answer.
+    pub fn send_call(&mut self, call: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.push(id);
+        self.send_line(&json!({"id": id, "call": call}).to_string());
+        id
+    }
+
+    /// The answer to the call `id` sent by [`Node::send_call`]: `Ok(ok)` or `Err(err)`; waits up
+    /// to `timeout`.
+    pub fn reply(&mut self, id: u64, timeout: Duration) -> Result<Value, Value> {
+        let is_it = |line: &Value| line.get("id") == Some(&json!(id));
+        let reply = match self.replies.iter().position(is_it) {
+            Some(i) => self.replies.remove(i).expect("the position just found"),
+            None => {
+                let deadline = Instant::now() + timeout;
+                loop {
+                    let line = self
+                        .recv_until(deadline)
+                        .unwrap_or_else(|| panic!("no reply to call {id} within {timeout:?}"));
+                    if is_it(&line) {
+                        break line;
+                    }
+                    self.keep(line);
+                }
+            }
+        };
+        self.pending.retain(|&p| p != id);
+        match (reply.get("ok"), reply.get("err")) {
+            (Some(ok), None) => Ok(ok.clone()),
+            (None, Some(err)) => Err(err.clone()),
+            _ => panic!("a reply must hold exactly one of ok/err: {reply}"),
+        }
+    }
+
+    /// Keeps a line that is not the one awaited: an event, a reply to a call still pending, or
+    /// another line; any other reply is a bug in the test.
+    fn keep(&mut self, line: Value) {
+        if let Some(event) = line.get("event") {
+            self.events.push_back(event.clone());
+        } else if self.is_pending_reply(&line) {
+            self.replies.push_back(line);
+        } else if line.get("id").is_none() || line.get("ok").is_none() && line.get("err").is_none()
+        {
+            self.others.push_back(line);
+        } else {
+            panic!("an unexpected reply arrived: {line}");
+        }
+    }
+
+    fn is_pending_reply(&self, line: &Value) -> bool {
+        line.get("id")
+            .and_then(Value::as_u64)
+            .is_some_and(|id| self.pending.contains(&id))
+    }
+
     /// The next non-event line matching `wanted`; events seen meanwhile are kept.
     pub fn next_reply(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + CALL_TIMEOUT;
@@ -206,6 +270,8 @@ impl Node {
                 self.events.push_back(line["event"].clone());
             } else if wanted(&line) {
                 return line;
+            } else if self.is_pending_reply(&line) {
+                self.replies.push_back(line);
             } else if line.get("id").is_none()
                 || line.get("ok").is_none() && line.get("err").is_none()
             {
@@ -230,6 +296,7 @@ impl Node {
                 Some(event) if event["type"] == kind => return event.clone(),
                 Some(event) => self.events.push_back(event.clone()),
                 None if line.get("id").is_none() => self.others.push_back(line),
+                None if self.is_pending_reply(&line) => self.replies.push_back(line),
                 None => panic!("an unexpected reply arrived while waiting for {kind}: {line}"),
             }
         }
@@ -247,6 +314,7 @@ impl Node {
             match line.get("event") {
                 Some(event) => return Some(event.clone()),
                 None if line.get("id").is_none() => self.others.push_back(line),
+                None if self.is_pending_reply(&line) => self.replies.push_back(line),
                 None => panic!("an unexpected reply arrived while waiting for an event: {line}"),
             }
         }

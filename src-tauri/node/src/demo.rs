@@ -148,7 +148,7 @@ async fn start_listening(engine: &Engine) -> Result<(), String> {
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     let started = tokio::time::Instant::now();
-    let hashes = loop {
+    let (hashes, art) = loop {
         let all = Request::ListTracks {
             query: None,
             album: None,
@@ -159,14 +159,15 @@ async fn start_listening(engine: &Engine) -> Result<(), String> {
             Ok(other) => return Err(format!("unexpected answer to list_tracks: {other:?}")),
             Err(e) => return Err(e.to_string()),
         };
-        let hashes: Vec<String> = wanted
+        let found: Vec<_> = wanted
             .iter()
             .filter_map(|path| tracks.iter().find(|t| &t.path == path))
-            .map(|t| t.hash.clone())
             .collect();
-        if hashes.len() == wanted.len() {
-            break hashes;
+        if found.len() == wanted.len() {
+            let art = found.iter().find_map(|t| t.art.clone());
+            break (found.into_iter().map(|t| t.hash.clone()).collect(), art);
         }
+        let hashes = found;
         if started.elapsed() > SCAN_TIMEOUT {
             return Err(format!(
                 "the library took in {} of the {} demo tracks within {SCAN_TIMEOUT:?}",
@@ -176,6 +177,20 @@ async fn start_listening(engine: &Engine) -> Result<(), String> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
+    // Friends are sent the cover's small JPEG, which the scan makes a moment after the tracks:
+    // waiting for it means the first track's status has its cover too.
+    if let Some(art) = art {
+        while started.elapsed() < SCAN_TIMEOUT {
+            let small = Request::GetArt {
+                hash: art.clone(),
+                thumb: Some(true),
+            };
+            match engine.call(small).await {
+                Ok(Response::Art { data_url }) if data_url.starts_with("data:image/jpeg") => break,
+                Ok(_) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    }
     for request in [
         Request::SetActivitySharing { on: true },
         Request::SetRepeat {
