@@ -425,6 +425,104 @@ async fn chat_stats(peer: &Peer) -> earshot_engine::api::ChatStats {
 
 const GROUP: u64 = earshot_engine::chat::outline::GROUP;
 
+/// Waits until the fetch of `hash` has completed into `cache` (a track plays while it arrives,
+/// so the call that started it returns earlier); returns the file.
+async fn fetched_into(cache: &std::path::Path, hash: &str) -> std::path::PathBuf {
+    let done = cache.join(format!("{hash}.wav"));
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while !done.exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fetch never completed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    done
+}
+
+/// Flips one byte of `path` at `at`, keeping the file's time (as bit rot does, so a server keeps
+/// serving the outline it made from the good file). Flipping it again repairs it.
+fn flip_byte(path: &std::path::Path, at: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8; 1];
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.read_exact(&mut byte).unwrap();
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.write_all(&[byte[0] ^ 0x55]).unwrap();
+    file.set_modified(modified).unwrap();
+}
+
+/// Polls Bo's counters until a damaged range was noticed.
+async fn wait_bad_range(bo: &Peer) {
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    while chat_stats(bo).await.bad_ranges == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the damaged range was never noticed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friends_track_plays_while_the_rest_of_it_is_still_on_its_way() {
+    let (dirs, ada, mut bo, track) = ada_bo_and_a_long_track().await;
+    bo.wait_friend_connection(&ada.id, Some(earshot_engine::api::ConnectionKind::Direct))
+        .await;
+    // Ada's outline is made from the good file (a first fetch, thrown away), then a byte of her
+    // fourth group goes bad: Bo's fetch stalls there, retrying, while the start has arrived.
+    bo.call(Request::AddFriendTrack {
+        peer_id: ada.id.clone(),
+        hash: track.hash.clone(),
+    })
+    .await
+    .expect("a first fetch");
+    let bo_music = dirs[1].path().join("From friends");
+    std::fs::remove_dir_all(&bo_music).unwrap();
+    bo.call(Request::RemoveFolder {
+        path: bo_music.to_string_lossy().into(),
+    })
+    .await
+    .unwrap();
+    let cache = dirs[1].path().join("cache").join("audio");
+    for entry in std::fs::read_dir(&cache).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+    let path = std::path::PathBuf::from(&track.path);
+    flip_byte(&path, 3 * GROUP + 10);
+
+    bo.call(Request::PlayFriendTrack {
+        peer_id: ada.id.clone(),
+        hash: track.hash.clone(),
+    })
+    .await
+    .expect("the track to start from what has arrived");
+    bo.wait_for(
+        "Bo to hear it",
+        |e| matches!(e, Event::PlayerPosition { position_ms, .. } if *position_ms > 100),
+    )
+    .await;
+    wait_bad_range(&bo).await;
+    let done = cache.join(format!("{}.wav", track.hash));
+    assert!(!done.exists(), "it played before it had all arrived");
+
+    flip_byte(&path, 3 * GROUP + 10);
+    let fetched = std::fs::read(fetched_into(&cache, &track.hash).await).unwrap();
+    assert_eq!(
+        blake3::hash(&fetched).to_hex().to_string(),
+        track.hash,
+        "complete and verified"
+    );
+    ada.stop().await;
+    bo.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_range_is_caught_on_arrival_and_fetched_again() {
     let (dirs, ada, mut bo, track) = ada_bo_and_a_long_track().await;
@@ -439,6 +537,8 @@ async fn a_damaged_range_is_caught_on_arrival_and_fetched_again() {
     .expect("the first fetch");
     bo.call(Request::ClearQueue).await.unwrap();
     let cache = dirs[1].path().join("cache").join("audio");
+    // It played while it arrived; once complete it sits verified in the cache.
+    fetched_into(&cache, &track.hash).await;
     for entry in std::fs::read_dir(&cache).unwrap().flatten() {
         std::fs::remove_file(entry.path()).unwrap();
     }
@@ -446,22 +546,7 @@ async fn a_damaged_range_is_caught_on_arrival_and_fetched_again() {
     // Ada's file goes bad in its fourth group, with its size and time unchanged (as bit rot
     // does), so she still serves the outline she made from the good file.
     let path = std::path::PathBuf::from(&track.path);
-    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
-    let flip = |path: &std::path::Path| {
-        use std::io::{Read, Seek, SeekFrom, Write};
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .unwrap();
-        let mut byte = [0u8; 1];
-        file.seek(SeekFrom::Start(3 * GROUP + 10)).unwrap();
-        file.read_exact(&mut byte).unwrap();
-        file.seek(SeekFrom::Start(3 * GROUP + 10)).unwrap();
-        file.write_all(&[byte[0] ^ 0x55]).unwrap();
-        file.set_modified(modified).unwrap();
-    };
-    flip(&path);
+    flip_byte(&path, 3 * GROUP + 10);
 
     let adding = tokio::spawn({
         let engine = bo.engine.clone();
@@ -471,16 +556,9 @@ async fn a_damaged_range_is_caught_on_arrival_and_fetched_again() {
         };
         async move { engine.call(request).await }
     });
-    let deadline = tokio::time::Instant::now() + common::WAIT;
-    while chat_stats(&bo).await.bad_ranges == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the damaged range was never noticed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_bad_range(&bo).await;
     // Repaired at the source before Bo asks again: the next try brings the right bytes.
-    flip(&path);
+    flip_byte(&path, 3 * GROUP + 10);
     let added = match adding.await.unwrap().expect("the track to be added") {
         Response::Track(t) => t,
         other => panic!("{other:?}"),
@@ -511,7 +589,7 @@ async fn an_interrupted_fetch_resumes_after_what_checks_out() {
         hash: track.hash.clone(),
     })
     .await
-    .expect("the fetch to finish");
+    .expect("the track to start");
     let first = match bo
         .wait_for("progress", |e| matches!(e, Event::TransferProgress { .. }))
         .await
@@ -526,7 +604,8 @@ async fn an_interrupted_fetch_resumes_after_what_checks_out() {
         (3 * GROUP, good.len() as u64),
         "resumed after the two good groups, with the third fetched again"
     );
-    let fetched = std::fs::read(cache.join(format!("{}.wav", track.hash))).unwrap();
+    let done = fetched_into(&cache, &track.hash).await;
+    let fetched = std::fs::read(&done).unwrap();
     assert!(fetched == good, "the fetched file is the original");
     assert_eq!(chat_stats(&bo).await.bad_ranges, 0);
     ada.stop().await;

@@ -187,16 +187,19 @@ impl Chat {
         Ok(hashes)
     }
 
-    /// Fetches the track `hash` from `from` into the audio cache and verifies it.
-    pub async fn fetch(&self, hash: Hash32, from: PeerId) -> Result<PathBuf, ApiError> {
-        let hex = hash.to_hex();
-        let dir = self
-            .shared
+    fn cache_dir(&self) -> Result<PathBuf, ApiError> {
+        self.shared
             .store
             .path()
             .parent()
             .map(|d| d.join("cache").join("audio"))
-            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "The data directory is unknown."))?;
+            .ok_or_else(|| ApiError::new(ErrorKind::Internal, "The data directory is unknown."))
+    }
+
+    /// Fetches the track `hash` from `from` into the audio cache and verifies it.
+    pub async fn fetch(&self, hash: Hash32, from: PeerId) -> Result<PathBuf, ApiError> {
+        let hex = hash.to_hex();
+        let dir = self.cache_dir()?;
         // One fetch per track: a second caller (play, then "add to library") waits for the
         // first and takes its file, or fetches itself when the first failed.
         loop {
@@ -228,33 +231,21 @@ impl Chat {
             .await
             .map_err(|e| storage(dir, e))?;
         let part = dir.join(format!("{hex}.part"));
-        let (total, extension) = self.download(hash, from, &part, &name).await?;
-        let extension: String = extension
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(8)
-            .collect();
-        let done = dir.join(if extension.is_empty() {
-            hex.clone()
-        } else {
-            format!("{hex}.{extension}")
-        });
-        tokio::fs::rename(&part, &done)
-            .await
-            .map_err(|e| storage(&done, e))?;
+        let (total, done) = self.download(hash, from, &part, &name).await?;
         tracing::info!(hash = %hex, bytes = total, "fetched and verified");
         Ok(done)
     }
 
     /// Downloads into `part`, every range checked against the outline, resuming after what is
-    /// already there (checked again first); returns the size and the extension.
+    /// already there (checked again first), and renames it into place; returns the size and the
+    /// file.
     async fn download(
         &self,
         hash: Hash32,
         from: PeerId,
         part: &Path,
         name: &str,
-    ) -> Result<(u64, String), ApiError> {
+    ) -> Result<(u64, PathBuf), ApiError> {
         let (total, extension, cvs) = match self
             .ask(from, TransferRequest::Outline { hash }, name)
             .await?
@@ -292,6 +283,11 @@ impl Chat {
             .append(true)
             .open(part)
             .map_err(|e| storage(part, e))?;
+        // Readers (the player, streaming this track) follow the verified bytes as they land; they
+        // open it by the name it will have when complete.
+        let done = done_path(part, &hash, &extension);
+        let arriving =
+            crate::library::growing::register(&done, part, &hash.to_hex(), total, offset);
         let offsets: Vec<u64> = (offset..total).step_by(GROUP as usize).collect();
         let mut ranges = futures::stream::iter(offsets)
             .map(|at| {
@@ -346,6 +342,7 @@ impl Chat {
             };
             file.write_all(&data).map_err(|e| storage(part, e))?;
             offset = at + data.len() as u64;
+            arriving.arrival().advance(offset);
             let _ = self.shared.events.send(Event::TransferProgress {
                 hash: hash.to_hex(),
                 received: offset,
@@ -356,7 +353,12 @@ impl Chat {
         if offset < total {
             return Err(mismatch(name));
         }
-        Ok((total, extension))
+        // Renamed while still registered: a reader opening it meanwhile finds one or the other.
+        tokio::fs::rename(part, &done)
+            .await
+            .map_err(|e| storage(&done, e))?;
+        drop(arriving);
+        Ok((total, done))
     }
 
     /// One request to `from`; a refusal becomes the error the user sees.
@@ -501,6 +503,21 @@ fn mismatch(name: &str) -> ApiError {
         ErrorKind::Unplayable,
         format!("What {name} sent does not match the track that was shared (it may have changed). Nothing was kept."),
     )
+}
+
+/// Where a fetched file lives once complete: `<hash>.<extension>` beside its part.
+fn done_path(part: &Path, hash: &Hash32, extension: &str) -> PathBuf {
+    let extension: String = extension
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    let hex = hash.to_hex();
+    part.with_file_name(if extension.is_empty() {
+        hex
+    } else {
+        format!("{hex}.{extension}")
+    })
 }
 
 /// A verified file of the cache, whatever its extension.

@@ -12,6 +12,7 @@
 //! updated, removed or failed anything (or the folder is new), then `scan_finished`. A window
 //! reloads its lists on `library_changed` only, so a scan costs it one reload.
 
+pub mod growing;
 mod playlist_edits;
 pub mod probe;
 pub mod scan;
@@ -313,6 +314,23 @@ impl Library {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(track.hash.clone(), track.clone());
         Ok(track)
+    }
+
+    /// Makes a track still arriving from a friend playable by its hash (its file is read as it
+    /// arrives, `growing.rs`); replaced by [`Library::add_streamed`] once it is complete.
+    pub fn stream_arriving(&self, track: Track) {
+        self.streamed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(track.hash.clone(), track);
+    }
+
+    /// Forgets a streamed track (its fetch failed).
+    pub fn forget_streamed(&self, hash: &str) {
+        self.streamed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(hash);
     }
 
     /// Cover art as a `data:` URL.

@@ -91,19 +91,16 @@ pub struct Probed {
 
 /// Opens `path` with symphonia, choosing the reader by content (the extension is only a hint).
 pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
-    let file = File::open(path).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
-    let len = file
-        .metadata()
-        .map_err(|e| ProbeError::Unreadable(e.to_string()))?
-        .len();
-    if len == 0 {
+    // A track still arriving from a friend is read as it arrives.
+    let source = super::growing::open(path).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
+    if source.byte_len() == Some(0) {
         return Err(ProbeError::Empty);
     }
     let mut hint = Hint::new();
     if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(ext);
     }
-    let stream = MediaSourceStream::new(Box::new(file), MediaSourceStreamOptions::default());
+    let stream = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
     symphonia::default::get_probe()
         .probe(
             &hint,
@@ -143,10 +140,9 @@ pub fn audio_track(format: &dyn FormatReader) -> Result<(Track, AudioCodecParame
     Ok((track, params))
 }
 
-/// Reads everything the library keeps about one file.
-pub fn read(path: &Path) -> Result<Probed, ProbeError> {
-    let mut format = open_format(path)?;
-    let (track, params) = audio_track(&*format)?;
+/// What the header says of the audio: codec, rate, channels, and the length when the container
+/// states it (`frames`, `duration_ms` 0 when it does not).
+fn header_facts(track: &Track, params: &AudioCodecParameters) -> Result<Stream, ProbeError> {
     let sample_rate = params
         .sample_rate
         .ok_or_else(|| ProbeError::Damaged("the sample rate is missing".into()))?;
@@ -155,17 +151,44 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
         Some(registered) => registered.codec.info.short_name.to_string(),
         None => return Err(ProbeError::UnsupportedCodec(codec_name(params.codec))),
     };
-
-    // The frame count: from the container when it says, else by counting packets (MP3 without a
-    // Xing header, some Ogg files). Counting also proves the packets can be read to the end.
-    let mut frames = track.num_frames;
-    let mut duration_ms = match (frames, track.time_base, track.duration) {
+    let frames = track.num_frames;
+    let duration_ms = match (frames, track.time_base, track.duration) {
         (Some(n), _, _) => n * 1000 / sample_rate as u64,
         (None, Some(tb), Some(d)) => tb
             .calc_duration(d)
             .map_or(0, |t| (t.as_nanos() / 1_000_000).max(0) as u64),
         _ => 0,
     };
+    Ok(Stream {
+        codec,
+        sample_rate,
+        channels,
+        frames,
+        duration_ms,
+    })
+}
+
+/// The header's facts only, reading no further than the header: for a track still arriving.
+pub fn stream_facts(path: &Path) -> Result<Stream, ProbeError> {
+    let format = open_format(path)?;
+    let (track, params) = audio_track(&*format)?;
+    header_facts(&track, &params)
+}
+
+/// Reads everything the library keeps about one file.
+pub fn read(path: &Path) -> Result<Probed, ProbeError> {
+    let mut format = open_format(path)?;
+    let (track, params) = audio_track(&*format)?;
+    let Stream {
+        codec,
+        sample_rate,
+        channels,
+        mut frames,
+        mut duration_ms,
+    } = header_facts(&track, &params)?;
+
+    // The frame count: from the container when it says, else by counting packets (MP3 without a
+    // Xing header, some Ogg files). Counting also proves the packets can be read to the end.
     if frames.is_none() && duration_ms == 0 {
         let counted = count_frames(&mut *format, track.id, sample_rate, track.time_base)?;
         frames = Some(counted);

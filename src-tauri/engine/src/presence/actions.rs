@@ -12,6 +12,16 @@ use crate::chat::log::{Hash32, Share, ShareKind};
 
 /// Where tracks added from friends go, inside the first library folder.
 pub const FROM_FRIENDS: &str = "From friends";
+/// How much of a friend's track must have arrived before it starts to play.
+const STREAM_START: u64 = 1024 * 1024;
+
+fn internal(error: tokio::task::JoinError) -> ApiError {
+    ApiError::new(ErrorKind::Internal, error.to_string())
+}
+
+fn hex_of(hash: &Hash32) -> String {
+    hash.to_hex()
+}
 
 impl Presence {
     /// Plays a friend's track now: our own copy when we have one, else theirs, fetched and
@@ -40,19 +50,96 @@ impl Presence {
             .await
     }
 
-    /// The hash of a friend's track once it can be played here.
+    /// The hash of a friend's track once it can be played here: at once from our own copy;
+    /// else as soon as its first [`STREAM_START`] bytes have arrived (verified), the rest
+    /// following behind the play head (`library/growing.rs`).
     async fn playable(&self, peer_id: &str, hash: &str) -> Result<String, ApiError> {
         let (peer, hash) = self.friend_and_hash(peer_id, hash).await?;
         let hex = hash.to_hex();
         if self.shared.library.track(&hex).await.is_ok() {
             return Ok(hex);
         }
-        let path = self.shared.chat.fetch(hash, peer).await?;
         let (title, artist) = self.heard_names(peer, &hex);
-        self.shared
-            .library
-            .add_streamed(path, &title, &artist)
-            .await?;
+        let chat = self.shared.chat.clone();
+        let mut fetch = tokio::spawn(async move { chat.fetch(hash, peer).await });
+        let arriving = loop {
+            if fetch.is_finished() {
+                break None;
+            }
+            if let Some(arrival) = crate::library::growing::arriving_hash(&hex)
+                .filter(|a| a.received() >= STREAM_START.min(a.total()))
+            {
+                break Some(arrival.path().to_path_buf());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        };
+        let facts = match arriving {
+            Some(path) => tokio::task::spawn_blocking(move || {
+                crate::library::probe::stream_facts(&path).map(|facts| (path, facts))
+            })
+            .await
+            .ok()
+            .and_then(Result::ok),
+            None => None,
+        };
+        let library = self.shared.library.clone();
+        let Some((path, facts)) = facts else {
+            // Complete already (or not streamable from its start): play the whole file.
+            let path = (&mut fetch).await.map_err(internal)??;
+            library.add_streamed(path, &title, &artist).await?;
+            return Ok(hex);
+        };
+        let heard_duration = {
+            let state = lock(&self.shared.state);
+            state
+                .friends
+                .get(&peer)
+                .and_then(|k| k.heard.as_ref())
+                .filter(|(a, _)| a.hash == hash)
+                .map_or(0, |(a, _)| a.duration_ms)
+        };
+        library.stream_arriving(Track {
+            hash: hex.clone(),
+            path: path.to_string_lossy().into_owned(),
+            title: title.clone(),
+            artists: vec![artist.clone()],
+            artist: artist.clone(),
+            album: String::new(),
+            album_artist: artist.clone(),
+            track_no: None,
+            disc_no: None,
+            year: None,
+            genre: String::new(),
+            duration_ms: if facts.duration_ms > 0 {
+                facts.duration_ms
+            } else {
+                heard_duration
+            },
+            sample_rate: facts.sample_rate,
+            channels: facts.channels,
+            codec: facts.codec,
+            art: None,
+        });
+        // Once complete and verified, the track is read from its final place (with its tags);
+        // if the fetch fails the player stops it, and it is forgotten.
+        let events = self.shared.events.clone();
+        crate::supervise::spawn("presence", events, async move {
+            match fetch.await {
+                Ok(Ok(path)) => {
+                    if let Err(error) = library.add_streamed(path, &title, &artist).await {
+                        tracing::warn!(%error, "a streamed track could not be read when complete");
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "a streamed track stopped arriving");
+                    library.forget_streamed(&hex_of(&hash));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "a streamed track's fetch ended abruptly");
+                    library.forget_streamed(&hex_of(&hash));
+                }
+            }
+        });
         Ok(hex)
     }
 

@@ -41,8 +41,10 @@ use wire::{LastPlay, Listening, WireActivity};
 
 /// Setting: whether the user shares their activity with friends.
 const SHARING_KEY: &str = "activity_sharing";
-/// How long a friend who answered "busy" waits for the next try.
+/// The first pause before an update a friend did not take is sent again.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
+/// Tries of one update to a connected friend who does not take it (1 + 2 + … + 5 s apart).
+const MAX_RETRIES: u32 = 5;
 
 /// Counters of friends' updates that were not kept.
 #[derive(Debug, Default)]
@@ -140,12 +142,14 @@ impl Presence {
                 counters: Counters::default(),
             }),
         };
-        presence.reload_friends().await;
+        // What we share first, then who to tell: a friend already connected is sent it at once.
         presence.refresh_last_play().await;
         if let Ok(Response::Player(player)) = presence.shared.player.call(Request::GetPlayer).await
         {
             presence.on_player(&player).await;
         }
+        presence.load_cover().await;
+        presence.reload_friends().await;
         let runner = presence.clone();
         crate::supervise::spawn(
             "presence",
@@ -363,6 +367,7 @@ impl Presence {
 
     /// Sends updates to `peer` until nothing changed meanwhile.
     async fn push(&self, peer: PeerId) {
+        let mut failures = 0;
         loop {
             // The store has the last word: someone unfriended or blocked a moment ago (or whose
             // removal this service missed) is told nothing.
@@ -392,14 +397,22 @@ impl Presence {
                     tracing::debug!(%peer, ?reason, "a friend refused our activity");
                     false
                 }
-                // Gone: they get the current state when they connect again.
+                // Tried again while they are connected (a connection being replaced, a
+                // timeout); once they are gone, they get the current state when they return.
                 Err(error) => {
                     tracing::debug!(%peer, %error, "an activity update did not arrive");
-                    false
+                    true
                 }
             };
             if retry {
-                tokio::time::sleep(BUSY_RETRY).await;
+                failures += 1;
+                if failures > MAX_RETRIES {
+                    lock(&self.shared.state).pushes.remove(&peer);
+                    return;
+                }
+                tokio::time::sleep(BUSY_RETRY * failures).await;
+            } else {
+                failures = 0;
             }
             let mut state = lock(&self.shared.state);
             let online = state.friends.get(&peer).is_some_and(|k| k.online);
