@@ -368,15 +368,27 @@ impl Chat {
         request: TransferRequest,
         name: &str,
     ) -> Result<TransferResponse, ApiError> {
-        let response = self
-            .shared
-            .net
-            .send_transfer(from, request)
-            .await
-            .map_err(|e| unreachable(name, e))?;
-        match response {
-            TransferResponse::Refused { reason } => Err(refusal(name, reason)),
-            TransferResponse::Bytes { .. } | TransferResponse::Outline { .. } => Ok(response),
+        // "Busy" (the friend's limit, or its queue) is waited out, a little longer each time.
+        let mut pause = BUSY_PAUSE;
+        loop {
+            let response = self
+                .shared
+                .net
+                .send_transfer(from, request.clone())
+                .await
+                .map_err(|e| unreachable(name, e))?;
+            match response {
+                TransferResponse::Refused {
+                    reason: TransferRefusal::Busy,
+                } if pause <= MAX_BUSY_PAUSE => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                TransferResponse::Refused { reason } => return Err(refusal(name, reason)),
+                TransferResponse::Bytes { .. } | TransferResponse::Outline { .. } => {
+                    return Ok(response)
+                }
+            }
         }
     }
 
@@ -407,6 +419,9 @@ const IN_FLIGHT: usize = 4;
 /// How often a range that does not match is asked for in all, and the first pause between.
 const RANGE_TRIES: u32 = 5;
 const RANGE_RETRY_PAUSE: Duration = Duration::from_millis(500);
+/// The first pause after a "busy" answer, doubling up to the last (≈ 6 s in all).
+const BUSY_PAUSE: Duration = Duration::from_millis(100);
+const MAX_BUSY_PAUSE: Duration = Duration::from_millis(3200);
 /// Outlines remembered for serving.
 const OUTLINES_KEPT: usize = 64;
 

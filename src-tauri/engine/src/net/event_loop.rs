@@ -325,7 +325,7 @@ impl EventLoop {
             members: HashSet::new(),
             sync_limit: PeerRateLimit::sync(),
             pending_transfer: HashMap::new(),
-            transfer_limit: PeerRateLimit::sync(),
+            transfer_limit: PeerRateLimit::transfer(),
             pending_presence: HashMap::new(),
             presence_limit: PeerRateLimit::presence(),
             connections: HashMap::new(),

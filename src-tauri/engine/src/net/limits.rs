@@ -130,6 +130,10 @@ impl PairRateLimit {
 /// sends a few requests a second), but a peer that loops on requests is held back.
 const SYNC_BURST: f64 = 200.0;
 const SYNC_PER_SEC: f64 = 50.0;
+/// A friend's or co-member's transfer requests, one 512 KiB range each: a fetch keeps a few in
+/// flight and may run at disk speed (≈ 400 MB/s sustained), but a loop is held back.
+const TRANSFER_BURST: f64 = 400.0;
+const TRANSFER_PER_SEC: f64 = 800.0;
 /// A friend's activity updates: one per track change, pause or resume; someone skipping through
 /// a playlist sends a few a second, a loop is held back (the sender keeps only its latest).
 const PRESENCE_BURST: f64 = 20.0;
@@ -145,9 +149,14 @@ pub struct PeerRateLimit {
 }
 
 impl PeerRateLimit {
-    /// Sync and transfer requests.
+    /// Sync requests.
     pub fn sync() -> Self {
         Self::new(SYNC_BURST, SYNC_PER_SEC)
+    }
+
+    /// Transfer requests (ranges of audio).
+    pub fn transfer() -> Self {
+        Self::new(TRANSFER_BURST, TRANSFER_PER_SEC)
     }
 
     /// Activity updates.

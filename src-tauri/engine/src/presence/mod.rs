@@ -255,22 +255,25 @@ impl Presence {
                 Some(_) | None => return,
             }
         };
-        let jpeg = match art {
-            Some(art) => self
-                .shared
-                .store
-                .call(move |c| crate::library::store::art(c, &art, true))
-                .await
-                .ok()
-                .flatten()
-                .filter(|(mime, data)| {
-                    mime == "image/jpeg" && data.len() <= crate::chat::log::MAX_COVER_BYTES
-                })
-                .map(|(_, data)| data)
-                .unwrap_or_default(),
-            None => Vec::new(),
+        let Some(art) = art else {
+            lock(&self.shared.state).cover = Some((hash, Vec::new()));
+            return;
         };
-        lock(&self.shared.state).cover = Some((hash, jpeg));
+        let jpeg = self
+            .shared
+            .store
+            .call(move |c| crate::library::store::art(c, &art, true))
+            .await
+            .ok()
+            .flatten()
+            .filter(|(mime, data)| {
+                mime == "image/jpeg" && data.len() <= crate::chat::log::MAX_COVER_BYTES
+            })
+            .map(|(_, data)| data);
+        // Art whose small JPEG the scan has not made yet is looked for again next time.
+        if let Some(jpeg) = jpeg {
+            lock(&self.shared.state).cover = Some((hash, jpeg));
+        }
     }
 
     /// Notes a friend's name and connection. Returns the friend when what the window shows of
@@ -383,6 +386,7 @@ impl Presence {
                 state.friends.remove(&peer);
                 return;
             }
+            self.load_cover().await;
             let activity = self.current();
             let request = PresenceRequest::Activity { activity };
             let retry = match self.shared.net.send_presence(peer, request).await {
