@@ -235,8 +235,28 @@ impl Presence {
         let Some(play) = plays.into_iter().next() else {
             return;
         };
-        let Ok(track) = self.shared.library.track(&play.hash).await else {
-            return;
+        // A track played from a friend and since gone from the cache is still named by the
+        // history itself.
+        let track = match self.shared.library.track(&play.hash).await {
+            Ok(track) => track,
+            Err(_) => crate::api::Track {
+                hash: play.hash.clone(),
+                path: String::new(),
+                title: play.title.clone(),
+                artists: vec![play.artist.clone()],
+                artist: play.artist.clone(),
+                album: play.album.clone(),
+                album_artist: play.artist.clone(),
+                track_no: None,
+                disc_no: None,
+                year: None,
+                genre: String::new(),
+                duration_ms: 0,
+                sample_rate: 0,
+                channels: 0,
+                codec: String::new(),
+                art: None,
+            },
         };
         lock(&self.shared.state).last = Some(LastPlay {
             track,
