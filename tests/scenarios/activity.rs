@@ -2,9 +2,9 @@
 //! and `transfer`): sharing is opt-in and takes effect at once both ways; a stranger, a fellow
 //! group member who is not a friend and a blocked peer never hear of it; the last played track
 //! stands in after a pause, a stop and a restart; a private session withdraws it; a friend's
-//! track plays and is added to the library from the friend, and an interrupted download resumes;
-//! a reaction lands in the 1:1 chat attached to the track; and the demo friend shares what it
-//! plays. (Malformed and non-friends' updates cannot be made through the control protocol: the
+//! track plays and is added to the library from the friend, an interrupted download resumes and
+//! a damaged range is caught and fetched again; a reaction lands in the 1:1 chat attached to the
+//! track; and the demo friend shares what it plays. (Malformed and non-friends' updates cannot be made through the control protocol: the
 //! engine tests send them, `src-tauri/engine/tests/activity.rs`.)
 //!
 //! Every peer plays into a silent software sink (`--virtual-audio`), so nothing needs a sound
@@ -610,6 +610,90 @@ fn an_interrupted_download_resumes_where_it_stopped_and_the_result_is_verified()
     assert!(filed.starts_with(&friends_folder), "{}", filed.display());
     assert_eq!(std::fs::metadata(&filed).unwrap().len(), size);
     assert!(!part.exists(), "the part file is gone once complete");
+}
+
+/// The size of the groups a track's outline hashes (and of the ranges fetched).
+const GROUP: u64 = 512 * 1024;
+
+/// Flips the bits of the byte at `offset` of `path`, keeping its size and modification time (as
+/// bit rot would), so the owner's library does not notice and still serves its old outline.
+fn flip_byte(path: &Path, offset: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let modified = file.metadata().unwrap().modified().unwrap();
+    let mut byte = [0u8];
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.read_exact(&mut byte).unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.write_all(&[!byte[0]]).unwrap();
+    file.sync_all().unwrap();
+    file.set_modified(modified).unwrap();
+}
+
+fn bad_ranges(node: &mut Node) -> u64 {
+    node.call(json!({"type": "chat_stats"})).unwrap()["bad_ranges"]
+        .as_u64()
+        .expect("chat_stats counts bad ranges")
+}
+
+#[test]
+fn a_damaged_range_is_detected_on_arrival_fetched_again_and_never_kept() {
+    let mut p = AdaAndBo::start_with(&["gulls"], 200);
+    let (ada, hash) = (p.ada_id.clone(), p.hashes[0].clone());
+    let source = p.dirs[2].path().join("gulls.wav");
+    let good = std::fs::read(&source).unwrap();
+    assert!(
+        good.len() as u64 > 4 * GROUP,
+        "the track spans several groups"
+    );
+    // Bo plays it once (Ada works out its outline then); his cached copy is thrown away.
+    p.bo.call(json!({"type": "play_friend_track", "peer_id": ada, "hash": hash}))
+        .unwrap_or_else(|e| panic!("play_friend_track failed: {e}"));
+    p.bo.call(json!({"type": "clear_queue"})).unwrap();
+    let cache = p.bo.data_dir.join("cache").join("audio");
+    until(
+        &mut p.bo,
+        "the fetched copy is complete in the cache",
+        |_| {
+            std::fs::read_dir(&cache)
+                .ok()?
+                .flatten()
+                .any(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(&hash) && !name.ends_with(".part")
+                })
+                .then_some(())
+        },
+    );
+    for entry in std::fs::read_dir(&cache).unwrap().flatten() {
+        std::fs::remove_file(entry.path()).unwrap();
+    }
+
+    // Ada's file goes bad in its fourth group: she serves a range that does not match.
+    flip_byte(&source, 3 * GROUP + 10);
+    let before = bad_ranges(&mut p.bo);
+    let id =
+        p.bo.send_call(json!({"type": "add_friend_track", "peer_id": ada, "hash": hash}));
+    let (caught, took) = until(&mut p.bo, "Bo catches the damaged range", |n| {
+        let now = bad_ranges(n);
+        (now > before).then_some(now)
+    });
+    eprintln!("{} bad range(s) caught after {took:?}", caught - before);
+    // Repaired at the source before Bo asks again: the next try brings the right bytes.
+    flip_byte(&source, 3 * GROUP + 10);
+    let track =
+        p.bo.reply(id, CALL_TIMEOUT)
+            .unwrap_or_else(|e| panic!("add_friend_track failed: {e}"));
+    assert_eq!(track["hash"], hash.as_str(), "{track}");
+    let filed = std::fs::read(track["path"].as_str().unwrap()).unwrap();
+    assert!(
+        filed == good,
+        "the library's copy is the good file, byte for byte"
+    );
 }
 
 #[test]
