@@ -5,6 +5,7 @@ import { invoke } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
 import { open as openDialog, save as saveDialog } from '@tauri-apps/plugin-dialog';
 import type {
+  ActivitySettings,
   Album,
   AlbumKey,
   ApiError,
@@ -14,6 +15,7 @@ import type {
   ErrorKind,
   Event,
   Friend,
+  FriendActivity,
   InviteInfo,
   InviteLink,
   LinkPreview,
@@ -392,6 +394,30 @@ export const setMessagesEnabled = async (on: boolean) => expectResponse(await ca
 export const getMessagesEnabled = async () => expectResponse(await call({ type: 'get_messages_enabled' }), 'messages_enabled').on;
 export const searchMessages = async (query: string, limit?: number): Promise<SearchHit[]> =>
   expectResponse(await call({ type: 'search_messages', query, limit }), 'search_hits').hits;
+
+// ── Listening Activity ───────────────────────────────────────────────────────────────────────
+
+function toActivitySettings(response: Response): ActivitySettings {
+  const { type: _type, ...settings } = expectResponse(response, 'activity_settings');
+  return settings;
+}
+
+export const getActivitySettings = async () => toActivitySettings(await call({ type: 'get_activity_settings' }));
+/** Friends see what you listen to (persisted; off until the user turns it on). */
+export const setActivitySharing = async (on: boolean) => toActivitySettings(await call({ type: 'set_activity_sharing', on }));
+/** Shares nothing until turned off or Earshot restarts. */
+export const setPrivateSession = async (on: boolean) => toActivitySettings(await call({ type: 'set_private_session', on }));
+export const friendActivity = async (): Promise<FriendActivity[]> => expectResponse(await call({ type: 'friend_activity' }), 'friend_activity').friends;
+/** Plays a friend's track now: from the library when it holds the same file, else fetched from the friend. */
+export const playFriendTrack = (peerId: string, hash: string) => player({ type: 'play_friend_track', peer_id: peerId, hash });
+export const queueFriendTrack = (peerId: string, hash: string) => player({ type: 'queue_friend_track', peer_id: peerId, hash });
+/** Downloads a friend's track, verifies it and files it in the library (progress: `transfer_progress`). */
+export async function addFriendTrack(peerId: string, hash: string): Promise<Track> {
+  const { type: _type, ...track } = expectResponse(await call({ type: 'add_friend_track', peer_id: peerId, hash }), 'track');
+  return track;
+}
+/** Sends one of ACTIVITY_EMOJIS to a friend about the track they are listening to (it lands in your chat). */
+export const reactToActivity = (peerId: string, hash: string, emoji: string) => done({ type: 'react_to_activity', peer_id: peerId, hash, emoji });
 
 /** Asks the OS where to save a file; null when the user cancels. */
 export async function pickSaveFile(defaultName: string, title: string): Promise<string | null> {

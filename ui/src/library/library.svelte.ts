@@ -3,7 +3,7 @@
 // Lists are reloaded on `library_changed` only (a scan that changed something sends exactly one,
 // just before `scan_finished`); reloads asked for while one runs are folded into one more.
 import { listAlbums, listArtists, listFolders, listPlaylists, listTracks, onEngineEvent, scanReport, toBackendError } from '../backend';
-import type { Album, Artist, Playlist, ScanProblem, ScanSummary, Track } from '../bindings/api';
+import type { Album, AlbumKey, Artist, Playlist, ScanProblem, ScanSummary, Track } from '../bindings/api';
 
 export interface ScanProgress {
   seen: number;
@@ -23,6 +23,8 @@ interface LibraryState {
   problems: ScanProblem[];
   loaded: boolean;
   error: string | null;
+  /** An album another section asked the Library to open ("Go to album"); taken by Library.svelte. */
+  pendingAlbum: AlbumKey | null;
 }
 
 export const library: LibraryState = $state({
@@ -36,7 +38,13 @@ export const library: LibraryState = $state({
   problems: [],
   loaded: false,
   error: null,
+  pendingAlbum: null,
 });
+
+/** Asks the Library to open an album's tracks the next time it is shown. */
+export function showAlbum(key: AlbumKey): void {
+  library.pendingAlbum = key;
+}
 
 let following = false;
 /** The reload under way, and whether another was asked for meanwhile. */

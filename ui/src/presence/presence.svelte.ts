@@ -1,0 +1,130 @@
+// The window's view of Listening Activity: every friend's current or last track, this user's
+// sharing and private-session switches, and the friend tracks being fetched (by content hash,
+// from `transfer_progress`). Loaded with `friend_activity` / `get_activity_settings`, kept current
+// from `friend_activity_changed` (one friend replaced), `activity_settings_changed`, and a reload
+// when a friend is added or removed. Components read `presence`; only this module writes it.
+import {
+  friendActivity,
+  getActivitySettings,
+  onEngineEvent,
+  setActivitySharing,
+  setPrivateSession,
+  toBackendError,
+} from '../backend';
+import type { ActivitySettings, FriendActivity } from '../bindings/api';
+
+interface PresenceState {
+  friends: FriendActivity[];
+  /** This user's switches; null until loaded. */
+  settings: ActivitySettings | null;
+  loaded: boolean;
+  /** Why the last load or switch failed, if it did. */
+  error: string | null;
+  /** Friends' tracks on their way here, by content hash (bytes so far, of all). */
+  transfers: Record<string, { received: number; total: number }>;
+  /** Wall-clock now, ticking once a second while anyone is playing (drives the progress bars). */
+  now: number;
+}
+
+export const presence: PresenceState = $state({
+  friends: [],
+  settings: null,
+  loaded: false,
+  error: null,
+  transfers: {},
+  now: Date.now(),
+});
+
+let following = false;
+let loading: Promise<void> | null = null;
+let loadAgain = false;
+
+/** Reloads every friend's activity (calls during a reload fold into one more). */
+export function refreshActivity(): Promise<void> {
+  if (loading) {
+    loadAgain = true;
+    return loading;
+  }
+  loading = (async () => {
+    do {
+      loadAgain = false;
+      try {
+        presence.friends = await friendActivity();
+        presence.error = null;
+      } catch (error) {
+        presence.error = toBackendError(error).message;
+      } finally {
+        presence.loaded = true;
+      }
+    } while (loadAgain);
+  })().finally(() => {
+    loading = null;
+  });
+  return loading;
+}
+
+function replace(friend: FriendActivity) {
+  const index = presence.friends.findIndex((f) => f.peer_id === friend.peer_id);
+  if (index === -1) presence.friends.push(friend);
+  else presence.friends[index] = friend;
+}
+
+/** Turns sharing on or off; the answer (and the event after it) updates `presence.settings`. */
+export async function changeSharing(on: boolean): Promise<void> {
+  presence.settings = await setActivitySharing(on);
+}
+
+/** Starts or ends a private session (nothing shared until it ends or Earshot restarts). */
+export async function changePrivateSession(on: boolean): Promise<void> {
+  presence.settings = await setPrivateSession(on);
+}
+
+/** One tick a second while a friend is playing, so their progress moves between updates. */
+function tick() {
+  setInterval(() => {
+    if (presence.friends.some((f) => f.activity?.state === 'playing')) presence.now = Date.now();
+  }, 1000);
+  // "N minutes ago" moves on too, more slowly.
+  setInterval(() => (presence.now = Date.now()), 30_000);
+}
+
+/** Loads activity and settings once and follows the engine's events from then on. */
+export async function followPresence(): Promise<void> {
+  if (following) return;
+  following = true;
+  tick();
+  await onEngineEvent((event) => {
+    switch (event.type) {
+      case 'friend_activity_changed': {
+        const { type: _type, ...friend } = event;
+        presence.now = Date.now();
+        replace(friend);
+        break;
+      }
+      case 'activity_settings_changed': {
+        const { type: _type, ...settings } = event;
+        presence.settings = settings;
+        break;
+      }
+      case 'friend_added':
+      case 'friend_removed':
+      case 'friend_updated':
+        void refreshActivity();
+        break;
+      case 'transfer_progress':
+        presence.transfers[event.hash] = { received: event.received, total: event.total };
+        break;
+      case 'track_added':
+      case 'library_changed':
+        // `in_library` is worked out by the engine: ask again once the library has changed.
+        void refreshActivity();
+        break;
+    }
+  });
+  try {
+    presence.settings = await getActivitySettings();
+  } catch (error) {
+    presence.error = toBackendError(error).message;
+  }
+  await refreshActivity();
+}
