@@ -50,6 +50,53 @@ use super::{
     PresenceNetEvent, PresenceReply, Reply, SyncReply, TransferReply,
 };
 
+/// Waiting callers of one request-response protocol, by request.
+type Pending<Resp> = HashMap<OutboundRequestId, oneshot::Sender<Result<Resp, NetError>>>;
+
+/// Settles what a request-response event says about our own requests (an answer or a failure,
+/// handed to the waiting caller) and returns an inbound request, if the event is one. Malformed
+/// and oversized requests are counted by `CountedCodec`: libp2p reports no event for a request
+/// that fails to decode.
+fn settle<Req, Resp>(
+    event: rr::Event<Req, Resp>,
+    pending: &mut Pending<Resp>,
+    protocol: &'static str,
+) -> Option<(PeerId, Req, rr::ResponseChannel<Resp>)> {
+    match event {
+        rr::Event::Message { peer, message, .. } => match message {
+            rr::Message::Request {
+                request, channel, ..
+            } => Some((peer, request, channel)),
+            rr::Message::Response {
+                request_id,
+                response,
+            } => {
+                if let Some(reply) = pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+                None
+            }
+        },
+        rr::Event::OutboundFailure {
+            request_id,
+            error,
+            peer,
+            ..
+        } => {
+            tracing::debug!(%peer, %error, protocol, "a request failed");
+            if let Some(reply) = pending.remove(&request_id) {
+                let _ = reply.send(Err(outbound_error(error)));
+            }
+            None
+        }
+        rr::Event::InboundFailure { peer, error, .. } => {
+            tracing::debug!(%peer, %error, protocol, "an inbound request failed");
+            None
+        }
+        rr::Event::ResponseSent { .. } => None,
+    }
+}
+
 /// Identify's protocol version: peers of other apps are told apart by it.
 pub const IDENTIFY_PROTOCOL: &str = "/earshot/1.0.0";
 /// mDNS query interval: a peer on the LAN is seen within a few seconds (libp2p's default is 5 min).
@@ -139,21 +186,19 @@ pub struct EventLoop {
     // State.
     swarm: Swarm<Behaviour>,
     /// Outbound pairing requests waiting for their answer.
-    pending_pair: HashMap<OutboundRequestId, oneshot::Sender<Result<PairResponse, NetError>>>,
+    pending_pair: Pending<PairResponse>,
     /// Outbound sync requests waiting for their answer.
-    pending_sync: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, NetError>>>,
+    pending_sync: Pending<SyncResponse>,
     /// Peers who share a group with us without being friends: they may sync, nothing else.
     members: HashSet<PeerId>,
     /// Rate limits on sync requests.
     sync_limit: PeerRateLimit,
     /// Outbound transfer requests waiting for their answer.
-    pending_transfer:
-        HashMap<OutboundRequestId, oneshot::Sender<Result<TransferResponse, NetError>>>,
+    pending_transfer: Pending<TransferResponse>,
     /// Rate limits on transfer requests (a chunk each).
     transfer_limit: PeerRateLimit,
     /// Outbound activity updates waiting for their answer.
-    pending_presence:
-        HashMap<OutboundRequestId, oneshot::Sender<Result<PresenceResponse, NetError>>>,
+    pending_presence: Pending<PresenceResponse>,
     /// Rate limits on friends' activity updates.
     presence_limit: PeerRateLimit,
     /// Open connections per peer, and whether each is relayed.
@@ -785,120 +830,34 @@ impl EventLoop {
 
     fn handle_behaviour_event(&mut self, event: BehaviourEvent) {
         match event {
-            BehaviourEvent::Pair(rr::Event::Message { peer, message, .. }) => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound_pair(peer, request, channel),
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending_pair.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            BehaviourEvent::Pair(rr::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            }) => {
-                tracing::debug!(%peer, %error, "pairing request failed");
-                if let Some(reply) = self.pending_pair.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(error)));
+            BehaviourEvent::Pair(event) => {
+                if let Some((peer, request, channel)) =
+                    settle(event, &mut self.pending_pair, "pairing")
+                {
+                    self.on_inbound_pair(peer, request, channel);
                 }
             }
-            BehaviourEvent::Pair(rr::Event::InboundFailure { peer, error, .. }) => {
-                // Malformed and oversized requests are counted by `CountedCodec`: libp2p reports
-                // no event for a request that fails to decode.
-                tracing::debug!(%peer, %error, "an inbound pairing request failed");
-            }
-            BehaviourEvent::Pair(_) => {}
-            BehaviourEvent::Sync(rr::Event::Message { peer, message, .. }) => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound_sync(peer, request, channel),
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending_sync.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            BehaviourEvent::Sync(rr::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            }) => {
-                tracing::debug!(%peer, %error, "sync request failed");
-                if let Some(reply) = self.pending_sync.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(error)));
+            BehaviourEvent::Sync(event) => {
+                if let Some((peer, request, channel)) =
+                    settle(event, &mut self.pending_sync, "sync")
+                {
+                    self.on_inbound_sync(peer, request, channel);
                 }
             }
-            BehaviourEvent::Sync(rr::Event::InboundFailure { peer, error, .. }) => {
-                tracing::debug!(%peer, %error, "an inbound sync request failed");
-            }
-            BehaviourEvent::Sync(_) => {}
-            BehaviourEvent::Presence(rr::Event::Message { peer, message, .. }) => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound_presence(peer, request, channel),
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending_presence.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            BehaviourEvent::Presence(rr::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            }) => {
-                tracing::debug!(%peer, %error, "presence update failed");
-                if let Some(reply) = self.pending_presence.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(error)));
+            BehaviourEvent::Presence(event) => {
+                if let Some((peer, request, channel)) =
+                    settle(event, &mut self.pending_presence, "presence")
+                {
+                    self.on_inbound_presence(peer, request, channel);
                 }
             }
-            BehaviourEvent::Presence(rr::Event::InboundFailure { peer, error, .. }) => {
-                tracing::debug!(%peer, %error, "an inbound presence update failed");
-            }
-            BehaviourEvent::Presence(_) => {}
-            BehaviourEvent::Transfer(rr::Event::Message { peer, message, .. }) => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => self.on_inbound_transfer(peer, request, channel),
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    if let Some(reply) = self.pending_transfer.remove(&request_id) {
-                        let _ = reply.send(Ok(response));
-                    }
-                }
-            },
-            BehaviourEvent::Transfer(rr::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            }) => {
-                tracing::debug!(%peer, %error, "transfer request failed");
-                if let Some(reply) = self.pending_transfer.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(error)));
+            BehaviourEvent::Transfer(event) => {
+                if let Some((peer, request, channel)) =
+                    settle(event, &mut self.pending_transfer, "transfer")
+                {
+                    self.on_inbound_transfer(peer, request, channel);
                 }
             }
-            BehaviourEvent::Transfer(rr::Event::InboundFailure { peer, error, .. }) => {
-                tracing::debug!(%peer, %error, "an inbound transfer request failed");
-            }
-            BehaviourEvent::Transfer(_) => {}
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 if info.protocol_version != IDENTIFY_PROTOCOL {
                     tracing::debug!(peer = %peer_id, version = %info.protocol_version, "not an Earshot peer");

@@ -59,7 +59,7 @@ impl Presence {
         if self.shared.library.track(&hex).await.is_ok() {
             return Ok(hex);
         }
-        let (title, artist) = self.heard_names(peer, &hex);
+        let (title, artist) = self.heard_names(peer, hash);
         let chat = self.shared.chat.clone();
         let mut fetch = tokio::spawn(async move { chat.fetch(hash, peer).await });
         let arriving = loop {
@@ -89,15 +89,7 @@ impl Presence {
             library.add_streamed(path, &title, &artist).await?;
             return Ok(hex);
         };
-        let heard_duration = {
-            let state = lock(&self.shared.state);
-            state
-                .friends
-                .get(&peer)
-                .and_then(|k| k.heard.as_ref())
-                .filter(|(a, _)| a.hash == hash)
-                .map_or(0, |(a, _)| a.duration_ms)
-        };
+        let heard_duration = self.heard(peer, hash).map_or(0, |a| a.duration_ms);
         library.stream_arriving(Track {
             hash: hex.clone(),
             path: path.to_string_lossy().into_owned(),
@@ -160,7 +152,7 @@ impl Presence {
                 .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
                 .map_err(|e| ApiError::new(ErrorKind::Unplayable, e.to_string()))?
         };
-        let (title, artist) = self.heard_names(peer, &hex);
+        let (title, artist) = self.heard_names(peer, hash);
         let artist = probed
             .tags
             .album_artist
@@ -212,16 +204,7 @@ impl Presence {
             )));
         }
         let (peer, hash) = self.friend_and_hash(peer_id, hash).await?;
-        let heard = {
-            let state = lock(&self.shared.state);
-            state
-                .friends
-                .get(&peer)
-                .and_then(|k| k.heard.as_ref())
-                .filter(|(a, _)| a.hash == hash)
-                .map(|(a, _)| a.clone())
-        };
-        let share = match heard {
+        let share = match self.heard(peer, hash) {
             Some(a) => Share {
                 kind: ShareKind::Track,
                 title: a.title,
@@ -278,15 +261,21 @@ impl Presence {
         Ok((peer, hash))
     }
 
-    /// The title and artist a friend's status gave for `hash` (stand-ins for missing tags).
-    fn heard_names(&self, peer: PeerId, hex: &str) -> (String, String) {
+    /// The friend's latest status, when it is about `hash`.
+    fn heard(&self, peer: PeerId, hash: Hash32) -> Option<super::wire::WireActivity> {
         let state = lock(&self.shared.state);
         state
             .friends
             .get(&peer)
             .and_then(|k| k.heard.as_ref())
-            .filter(|(a, _)| a.hash.to_hex() == hex)
-            .map(|(a, _)| (a.title.clone(), a.artist.clone()))
+            .filter(|(a, _)| a.hash == hash)
+            .map(|(a, _)| a.clone())
+    }
+
+    /// The title and artist a friend's status gave for `hash` (stand-ins for missing tags).
+    fn heard_names(&self, peer: PeerId, hash: Hash32) -> (String, String) {
+        self.heard(peer, hash)
+            .map(|a| (a.title, a.artist))
             .unwrap_or_else(|| ("Unknown track".into(), "Unknown artist".into()))
     }
 
