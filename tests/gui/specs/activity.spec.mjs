@@ -108,6 +108,8 @@ describe('Listening Activity', () => {
   let robin;
   let music;
   let windowPeer;
+  /** The friend's track the window added to its library. */
+  let added = null;
   const data = tempDataDir();
   const copy = tempDataDir();
   const ROBIN = 'Robin (demo friend)';
@@ -159,7 +161,7 @@ describe('Listening Activity', () => {
     await screenshot(browser, 'activity-panel');
   });
 
-  it('follows a track change at once', async () => {
+  it('follows a track change, a pause and a resume at once', async () => {
     const before = await friendTrack(robin);
     await robin.call({ type: 'next' });
     const after = await friendTrack(robin);
@@ -168,6 +170,22 @@ describe('Listening Activity', () => {
     await browser.waitUntil(async () => (await text(await byTestId(browser, 'sidebar-activity-title'))).startsWith(after.title), {
       timeout: 10000,
       timeoutMsg: 'the side bar did not follow the track change',
+    });
+    // A pause: "Paused · just now", and the position stays put.
+    await robin.call({ type: 'pause' });
+    let row = null;
+    await browser.waitUntil(async () => (row = await activityRow(browser, ROBIN))?.state === 'Paused · just now', {
+      timeout: 10000,
+      timeoutMsg: `the pause was not shown (row: ${JSON.stringify(row)})`,
+    });
+    const held = row.position;
+    await browser.pause(1500);
+    assert.equal((await activityRow(browser, ROBIN)).position, held, 'a paused track does not move on');
+    await screenshot(browser, 'activity-paused');
+    await robin.call({ type: 'resume' });
+    await browser.waitUntil(async () => (await activityRow(browser, ROBIN))?.state === 'Listening now', {
+      timeout: 10000,
+      timeoutMsg: 'the resume was not shown',
     });
   });
 
@@ -205,6 +223,7 @@ describe('Listening Activity', () => {
     const progress = await browser.execute(() => window.__addProgress);
     assert.ok(progress.some((p) => p.bar), `a progress bar was shown while adding (saw ${JSON.stringify(progress.slice(0, 5))})`);
     await screenshot(browser, 'activity-added');
+    added = track;
     // In the library now, it has its album.
     await (await byTestId(browser, 'activity-album')).click();
     await byTestId(browser, 'section-library');
@@ -262,6 +281,30 @@ describe('Listening Activity', () => {
     assert.ok(await play.isExisting(), 'the reacted card keeps its Play button');
     await (await browser.$('[data-testid="share-reaction"]')).scrollIntoView({ block: 'center' });
     await screenshot(browser, 'activity-reaction-chat');
+  });
+
+  it('shares a track it holds in a chat, from the menu', async () => {
+    assert.ok(added, 'a track was added to the library earlier');
+    // The friend plays the track the window now holds, so its menu offers sharing.
+    await robin.call({ type: 'play', hashes: [added.hash] });
+    await openMenu(browser, robin, ROBIN);
+    await byTestId(browser, 'activity-in-library');
+    await (await byTestId(browser, 'activity-share')).click();
+    await byTestId(browser, 'activity-share-picker');
+    const picked = await browser.execute((name) => {
+      const button = [...document.querySelectorAll('[data-testid="activity-share-to"]')].find((b) => b.textContent.startsWith(name));
+      button?.click();
+      return Boolean(button);
+    }, ROBIN);
+    assert.ok(picked, `the chat with ${ROBIN} is offered`);
+    await waitForText(browser, 'activity-result', `Shared “${added.title}” in ${ROBIN}`, 15000);
+    await eventually(async () => {
+      const { conversations } = await robin.call({ type: 'list_conversations' });
+      const direct = conversations.find((c) => c.kind === 'direct');
+      const { messages } = await robin.call({ type: 'list_messages', conversation: direct.id });
+      return messages.some((m) => !m.mine && m.share?.title === added.title && m.share.reaction === null);
+    }, 'the friend never received the shared track', 20000);
+    await closeMenu(browser);
   });
 
   it("shares the window's own activity only while the switch is on", async () => {
