@@ -648,3 +648,35 @@ async fn a_blocked_friend_hears_nothing_more_while_other_friends_do() {
     bo.stop().await;
     cy.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_was_played_in_a_private_session_never_becomes_the_last_played_status() {
+    let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
+    ada.share_activity(true).await;
+    ada.play(&hashes[0]).await;
+    bo.wait_activity("the public track", &ada.id, |f| {
+        showing(f, ActivityState::Playing, &hashes[0])
+    })
+    .await;
+    ada.call(Request::SetPrivateSession { on: true })
+        .await
+        .unwrap();
+    bo.wait_activity("hidden", &ada.id, |f| f.activity.is_none())
+        .await;
+    ada.play(&hashes[1]).await;
+    ada.call(Request::ClearQueue).await.unwrap();
+    ada.call(Request::SetPrivateSession { on: false })
+        .await
+        .unwrap();
+    let back = bo
+        .wait_activity("back", &ada.id, |f| f.activity.is_some())
+        .await;
+    let activity = back.activity.unwrap();
+    assert_eq!(activity.state, ActivityState::LastPlayed);
+    assert_eq!(
+        activity.track.hash, hashes[0],
+        "the track played in private stays private"
+    );
+    ada.stop().await;
+    bo.stop().await;
+}

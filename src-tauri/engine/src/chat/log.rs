@@ -452,7 +452,10 @@ fn check_limits(body: &Body) -> Result<(), Invalid> {
                 && share.cover_jpeg.len() <= MAX_COVER_BYTES
                 && share.title.chars().count() <= 512
                 && share.artist.chars().count() <= 512
-                && share.reaction.as_deref().is_none_or(emoji_ok)
+                && share
+                    .reaction
+                    .as_deref()
+                    .is_none_or(|e| crate::api::ACTIVITY_EMOJIS.contains(&e))
         }
         Kind::React { emoji, .. } => emoji_ok(emoji),
         Kind::Edit { text, .. } => !text.trim().is_empty() && text_ok(text),
@@ -654,7 +657,11 @@ pub fn decode_signed(bytes: &[u8]) -> Result<Signed, Invalid> {
 
 /// A reaction's emoji: short, and nothing that steers the text around it.
 pub fn emoji_ok(emoji: &str) -> bool {
-    !emoji.is_empty() && emoji.len() <= MAX_EMOJI_BYTES && !emoji.chars().any(char::is_control)
+    !emoji.is_empty()
+        && emoji.len() <= MAX_EMOJI_BYTES
+        && !emoji
+            .chars()
+            .any(|c| c.is_control() || crate::profile::is_forbidden_in_name(c))
 }
 
 #[cfg(test)]

@@ -111,6 +111,8 @@ struct Shared {
     fetching: Mutex<HashSet<String>>,
     /// Outlines of tracks we served lately.
     outlines: Mutex<transfer::Outlines>,
+    /// Outlines being worked out now (each reads a whole file).
+    outline_work: tokio::sync::Semaphore,
 }
 
 impl Chat {
@@ -152,6 +154,7 @@ impl Chat {
                 resync,
                 fetching: Mutex::default(),
                 outlines: Mutex::default(),
+                outline_work: tokio::sync::Semaphore::new(2),
             }),
         };
         chat.sync_member_set().await?;

@@ -806,11 +806,16 @@ enum Refused {
     Unknown,
 }
 
+/// A title from a peer, fit for a notification: nothing that steers the text, 64 characters.
+fn clean_title(title: &str) -> String {
+    crate::friends::sanitize_name(title).unwrap_or_default()
+}
+
 fn notice_line(kind: &Kind, text: &str) -> String {
     match kind {
         Kind::Share { share, .. } => match &share.reaction {
-            Some(emoji) => format!("Reacted {emoji} to “{}”", share.title),
-            None if text.trim().is_empty() => format!("Shared “{}”", share.title),
+            Some(emoji) => format!("Reacted {emoji} to “{}”", clean_title(&share.title)),
+            None if text.trim().is_empty() => format!("Shared “{}”", clean_title(&share.title)),
             None => super::view::first_line(text),
         },
         _ => super::view::first_line(text),

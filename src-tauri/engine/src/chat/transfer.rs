@@ -72,12 +72,12 @@ impl Chat {
                     }
                 }
                 TransferRequest::Outline { .. } => match self.outline(hash, path).await {
-                    Some((total, extension, cvs)) => TransferResponse::Outline {
+                    Ok((total, extension, cvs)) => TransferResponse::Outline {
                         total,
                         extension,
                         groups: outline::pack(&cvs),
                     },
-                    None => not_found,
+                    Err(reason) => TransferResponse::Refused { reason },
                 },
             },
             Ok(Err(reason)) => {
@@ -100,33 +100,42 @@ impl Chat {
         &self,
         hash: Hash32,
         path: PathBuf,
-    ) -> Option<(u64, String, Arc<Vec<ChainingValue>>)> {
-        let meta = tokio::fs::metadata(&path).await.ok()?;
+    ) -> Result<(u64, String, Arc<Vec<ChainingValue>>), TransferRefusal> {
+        let meta = tokio::fs::metadata(&path)
+            .await
+            .map_err(|_| TransferRefusal::NotFound)?;
         let stamp = (meta.len(), meta.modified().ok());
         let extension = extension_of(&path);
         if let Some(cvs) = lock(&self.shared.outlines).get(&hash, stamp) {
-            return Some((stamp.0, extension, cvs));
+            return Ok((stamp.0, extension, cvs));
         }
         let total = stamp.0;
+        if total > MAX_TRANSFER_FILE {
+            return Err(TransferRefusal::NotFound);
+        }
+        // Reading a whole file is dear: two at a time, and whoever asks beyond that waits.
+        let Ok(_permit) = self.shared.outline_work.try_acquire() else {
+            return Err(TransferRefusal::Busy);
+        };
         let computed = tokio::task::spawn_blocking(move || {
             let file = std::io::BufReader::new(std::fs::File::open(&path)?);
             outline::outline_of(file, total)
         })
         .await
-        .ok()?;
+        .map_err(|_| TransferRefusal::NotFound)?;
         match computed {
             Ok((root, cvs)) if root == hash => {
                 let cvs = Arc::new(cvs);
                 lock(&self.shared.outlines).put(hash, stamp, cvs.clone());
-                Some((total, extension, cvs))
+                Ok((total, extension, cvs))
             }
             Ok(_) => {
                 tracing::warn!(hash = %hash.to_hex(), "a library file no longer matches its hash; it is not served until a rescan");
-                None
+                Err(TransferRefusal::NotFound)
             }
             Err(error) => {
                 tracing::warn!(hash = %hash.to_hex(), %error, "a library file could not be read");
-                None
+                Err(TransferRefusal::NotFound)
             }
         }
     }
@@ -212,11 +221,11 @@ impl Chat {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // Cleared however the fetch ends, a dropped (cancelled) call included.
-        let _fetching = Fetching {
-            chat: self,
+        let fetching = Arc::new(Fetching {
+            shared: self.shared.clone(),
             hash: hex,
-        };
-        self.fetch_unlocked(hash, from, &dir).await
+        });
+        self.fetch_unlocked(hash, from, &dir, &fetching).await
     }
 
     async fn fetch_unlocked(
@@ -224,6 +233,7 @@ impl Chat {
         hash: Hash32,
         from: PeerId,
         dir: &Path,
+        fetching: &Arc<Fetching>,
     ) -> Result<PathBuf, ApiError> {
         let hex = hash.to_hex();
         let name = self.display_name(from).await;
@@ -231,7 +241,7 @@ impl Chat {
             .await
             .map_err(|e| storage(dir, e))?;
         let part = dir.join(format!("{hex}.part"));
-        let (total, done) = self.download(hash, from, &part, &name).await?;
+        let (total, done) = self.download(hash, from, &part, &name, fetching).await?;
         tracing::info!(hash = %hex, bytes = total, "fetched and verified");
         Ok(done)
     }
@@ -245,6 +255,7 @@ impl Chat {
         from: PeerId,
         part: &Path,
         name: &str,
+        fetching: &Arc<Fetching>,
     ) -> Result<(u64, PathBuf), ApiError> {
         let (total, extension, cvs) = match self
             .ask(from, TransferRequest::Outline { hash }, name)
@@ -265,6 +276,13 @@ impl Chat {
                 MAX_TRANSFER_FILE >> 30
             )));
         }
+        // No audio file is empty, and only an audio extension may reach the library.
+        if total == 0 || !crate::library::scan::AUDIO_EXTENSIONS.contains(&extension.as_str()) {
+            return Err(ApiError::new(
+                ErrorKind::Unplayable,
+                format!("{name} offered something that is not an audio file. Nothing was kept."),
+            ));
+        }
         let cvs = outline::unpack(&cvs).ok_or_else(|| mismatch(name))?;
         if outline::outlined(total) && outline::root_of(&cvs, total) != Some(hash) {
             return Err(mismatch(name));
@@ -272,11 +290,14 @@ impl Chat {
         let cvs = Arc::new(cvs);
         // What is already here: kept up to the first group that does not check out.
         let mut offset = {
-            let (owned, cvs) = (part.to_path_buf(), cvs.clone());
-            tokio::task::spawn_blocking(move || verified_prefix(&owned, total, &hash, &cvs))
-                .await
-                .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
-                .map_err(|e| storage(part, e))?
+            let (owned, cvs, fetching) = (part.to_path_buf(), cvs.clone(), fetching.clone());
+            tokio::task::spawn_blocking(move || {
+                let _fetching = fetching;
+                verified_prefix(&owned, total, &hash, &cvs)
+            })
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
+            .map_err(|e| storage(part, e))?
         };
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -310,8 +331,8 @@ impl Chat {
                         }
                     }
                     // The file changed size under us: what we hold may not fit any more.
+                    // (What is already written was checked against the hash: it stays.)
                     TransferResponse::Bytes { .. } | TransferResponse::Outline { .. } => {
-                        let _ = std::fs::remove_file(part);
                         return Err(ApiError::new(
                             ErrorKind::Unreachable,
                             format!("{name}'s copy changed while it was being fetched. Try again."),
@@ -349,8 +370,22 @@ impl Chat {
                 total,
             });
         }
-        file.sync_all().map_err(|e| storage(part, e))?;
         if offset < total {
+            return Err(mismatch(name));
+        }
+        let synced = {
+            let fetching = fetching.clone();
+            tokio::task::spawn_blocking(move || {
+                let _fetching = fetching;
+                file.sync_all()?;
+                file.metadata().map(|m| m.len())
+            })
+            .await
+            .map_err(|e| ApiError::new(ErrorKind::Internal, e.to_string()))?
+            .map_err(|e| storage(part, e))?
+        };
+        if synced != total {
+            let _ = tokio::fs::remove_file(part).await;
             return Err(mismatch(name));
         }
         // Renamed while still registered: a reader opening it meanwhile finds one or the other.
@@ -402,15 +437,16 @@ impl Chat {
     }
 }
 
-/// Marks a track as being fetched while alive.
-struct Fetching<'a> {
-    chat: &'a Chat,
+/// Marks a track as being fetched while alive. Shared with the blocking work on its part file,
+/// so a cancelled fetch keeps the mark until that work has finished too.
+struct Fetching {
+    shared: Arc<super::Shared>,
     hash: String,
 }
 
-impl Drop for Fetching<'_> {
+impl Drop for Fetching {
     fn drop(&mut self) {
-        lock(&self.chat.shared.fetching).remove(&self.hash);
+        lock(&self.shared.fetching).remove(&self.hash);
     }
 }
 
@@ -429,28 +465,38 @@ const OUTLINES_KEPT: usize = 64;
 type Stamp = (u64, Option<SystemTime>);
 
 /// The outlines of tracks served lately, each valid while its file's size and time stay as
-/// they were.
+/// they were; the one used longest ago makes room for a new one.
 #[derive(Default)]
 pub(super) struct Outlines {
-    entries: HashMap<Hash32, (Stamp, Arc<Vec<ChainingValue>>)>,
+    entries: HashMap<Hash32, (Stamp, Arc<Vec<ChainingValue>>, u64)>,
+    uses: u64,
 }
 
 impl Outlines {
-    fn get(&self, hash: &Hash32, stamp: Stamp) -> Option<Arc<Vec<ChainingValue>>> {
-        self.entries
-            .get(hash)
-            .filter(|(s, _)| *s == stamp)
-            .map(|(_, cvs)| cvs.clone())
+    fn get(&mut self, hash: &Hash32, stamp: Stamp) -> Option<Arc<Vec<ChainingValue>>> {
+        self.uses += 1;
+        let uses = self.uses;
+        let (kept, cvs, used) = self.entries.get_mut(hash)?;
+        if *kept != stamp {
+            return None;
+        }
+        *used = uses;
+        Some(cvs.clone())
     }
 
     fn put(&mut self, hash: Hash32, stamp: Stamp, cvs: Arc<Vec<ChainingValue>>) {
         if self.entries.len() >= OUTLINES_KEPT && !self.entries.contains_key(&hash) {
-            // Any one will do: they are cheap to make again.
-            if let Some(old) = self.entries.keys().next().copied() {
-                self.entries.remove(&old);
+            let oldest = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, _, used))| *used)
+                .map(|(h, _)| *h);
+            if let Some(oldest) = oldest {
+                self.entries.remove(&oldest);
             }
         }
-        self.entries.insert(hash, (stamp, cvs));
+        self.uses += 1;
+        self.entries.insert(hash, (stamp, cvs, self.uses));
     }
 }
 
@@ -540,7 +586,9 @@ fn find_cached(dir: &Path, hex: &str) -> Option<PathBuf> {
     let entries = std::fs::read_dir(dir).ok()?;
     entries.filter_map(Result::ok).map(|e| e.path()).find(|p| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        (name == hex || name.starts_with(&format!("{hex}."))) && !name.ends_with(".part")
+        (name == hex || name.starts_with(&format!("{hex}.")))
+            && !name.ends_with(".part")
+            && p.metadata().is_ok_and(|m| m.len() > 0)
     })
 }
 

@@ -153,7 +153,8 @@ fn header_facts(track: &Track, params: &AudioCodecParameters) -> Result<Stream, 
     };
     let frames = track.num_frames;
     let duration_ms = match (frames, track.time_base, track.duration) {
-        (Some(n), _, _) => n * 1000 / sample_rate as u64,
+        // A frame count from a file (a friend's, perhaps): no overflow whatever it claims.
+        (Some(n), _, _) => (n as u128 * 1000 / sample_rate as u128).min(u64::MAX as u128) as u64,
         (None, Some(tb), Some(d)) => tb
             .calc_duration(d)
             .map_or(0, |t| (t.as_nanos() / 1_000_000).max(0) as u64),

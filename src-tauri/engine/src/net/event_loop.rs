@@ -197,6 +197,8 @@ pub struct EventLoop {
     pending_transfer: Pending<TransferResponse>,
     /// Rate limits on transfer requests (a chunk each).
     transfer_limit: PeerRateLimit,
+    /// Rate limits on outline requests (each may cost a whole file's hash).
+    outline_limit: PeerRateLimit,
     /// Outbound activity updates waiting for their answer.
     pending_presence: Pending<PresenceResponse>,
     /// Rate limits on friends' activity updates.
@@ -371,6 +373,7 @@ impl EventLoop {
             sync_limit: PeerRateLimit::sync(),
             pending_transfer: HashMap::new(),
             transfer_limit: PeerRateLimit::transfer(),
+            outline_limit: PeerRateLimit::outline(),
             pending_presence: HashMap::new(),
             presence_limit: PeerRateLimit::presence(),
             connections: HashMap::new(),
@@ -489,6 +492,12 @@ impl EventLoop {
                 request,
                 reply,
             } => {
+                // Only ever to a friend, whatever the caller believed a moment ago (an unfriend
+                // or a block updates this set before it is announced).
+                if !self.friends.contains(&peer) {
+                    let _ = reply.send(Err(NetError::Unreachable("not a friend".into())));
+                    return None;
+                }
                 let id = self
                     .swarm
                     .behaviour_mut()
@@ -1053,7 +1062,11 @@ impl EventLoop {
             bump(&self.stats.not_friends, 1);
             return refuse(self, channel, TransferRefusal::NotAllowed);
         }
-        if !self.transfer_limit.allow(peer, Instant::now()) {
+        let allowed = match request {
+            TransferRequest::Outline { .. } => self.outline_limit.allow(peer, Instant::now()),
+            TransferRequest::Range { .. } => self.transfer_limit.allow(peer, Instant::now()),
+        };
+        if !allowed {
             bump(&self.stats.rate_limited, 1);
             return refuse(self, channel, TransferRefusal::Busy);
         }

@@ -134,6 +134,10 @@ const SYNC_PER_SEC: f64 = 50.0;
 /// flight and may run at disk speed (≈ 400 MB/s sustained), but a loop is held back.
 const TRANSFER_BURST: f64 = 400.0;
 const TRANSFER_PER_SEC: f64 = 800.0;
+/// Outline requests (each may cost reading and hashing a whole file on the server): a fetch asks
+/// one per track, so an album is a short burst.
+const OUTLINE_BURST: f64 = 32.0;
+const OUTLINE_PER_SEC: f64 = 2.0;
 /// A friend's activity updates: one per track change, pause or resume; someone skipping through
 /// a playlist sends a few a second, a loop is held back (the sender keeps only its latest).
 const PRESENCE_BURST: f64 = 20.0;
@@ -157,6 +161,11 @@ impl PeerRateLimit {
     /// Transfer requests (ranges of audio).
     pub fn transfer() -> Self {
         Self::new(TRANSFER_BURST, TRANSFER_PER_SEC)
+    }
+
+    /// Outline requests.
+    pub fn outline() -> Self {
+        Self::new(OUTLINE_BURST, OUTLINE_PER_SEC)
     }
 
     /// Activity updates.

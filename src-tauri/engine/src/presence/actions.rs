@@ -168,18 +168,19 @@ impl Presence {
             .unwrap_or("audio")
             .to_string();
         let target = filed_path(&root, &artist, &album, &title, &extension, &hex);
-        copy_into_place(&cached, &target).await?;
+        let placed = copy_into_place(&cached, &target).await?;
         self.shared.library.rescan().await?;
         self.shared.library.scans_settled().await;
-        let track = self.in_library(&hex).await?.ok_or_else(|| {
-            ApiError::new(
-                ErrorKind::Internal,
-                format!(
-                    "{} was saved but the library did not take it in.",
-                    target.display()
-                ),
-            )
-        })?;
+        let Some(track) = self.in_library(&hex).await? else {
+            // Nothing the library would not keep stays in its folders.
+            if placed {
+                let _ = tokio::fs::remove_file(&target).await;
+            }
+            return Err(ApiError::new(
+                ErrorKind::Unplayable,
+                "The library could not take that track in; nothing was kept.",
+            ));
+        };
         tracing::info!(hash = %hex, path = %target.display(), "added a friend's track to the library");
         let _ = self
             .shared
@@ -339,7 +340,8 @@ pub fn filed_path(
 }
 
 /// One path component: no separators, reserved characters, control characters or leading dots
-/// (a hidden file would never be scanned), at most 80 characters.
+/// (a hidden file would never be scanned), no name Windows reserves (`CON`, `COM1`…), at most
+/// [`MAX_PART_BYTES`] bytes (file systems count bytes: 80 CJK characters would not fit).
 fn safe_part(text: &str, fallback: &str) -> String {
     let cleaned: String = text
         .chars()
@@ -348,24 +350,40 @@ fn safe_part(text: &str, fallback: &str) -> String {
             c if c.is_control() || crate::profile::is_forbidden_in_name(c) => '_',
             c => c,
         })
-        .take(80)
         .collect();
-    let trimmed = cleaned
-        .trim()
-        .trim_start_matches('.')
-        .trim_end_matches(['.', ' ']);
+    let mut clipped = String::new();
+    for c in cleaned.trim().trim_start_matches('.').chars() {
+        if clipped.len() + c.len_utf8() > MAX_PART_BYTES {
+            break;
+        }
+        clipped.push(c);
+    }
+    let trimmed = clipped.trim_end_matches(['.', ' ']);
     if trimmed.is_empty() {
-        fallback.to_string()
+        return fallback.to_string();
+    }
+    let stem = trimmed.split('.').next().unwrap_or("").to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        format!("_{trimmed}")
     } else {
         trimmed.to_string()
     }
 }
 
-/// Copies `from` to `to` through a temporary name beside it, so the library never sees half a
-/// file; an existing `to` (the same track filed before) is kept.
-async fn copy_into_place(from: &Path, to: &Path) -> Result<(), ApiError> {
+/// The longest name part kept, in bytes (the name also carries ` [hash8].ext`, and the
+/// temporary copy a prefix and a suffix, within the usual 255).
+const MAX_PART_BYTES: usize = 120;
+
+/// Copies `from` to `to` through a temporary name beside it (one per copy), so the library never
+/// sees half a file; an existing `to` (the same track filed before) is kept. Returns whether it
+/// placed the file.
+async fn copy_into_place(from: &Path, to: &Path) -> Result<bool, ApiError> {
     if tokio::fs::metadata(to).await.is_ok() {
-        return Ok(());
+        return Ok(false);
     }
     let dir = to
         .parent()
@@ -373,8 +391,9 @@ async fn copy_into_place(from: &Path, to: &Path) -> Result<(), ApiError> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| io_error(dir, e))?;
-    let name = to.file_name().and_then(|n| n.to_str()).unwrap_or("track");
-    let temporary = dir.join(format!(".{name}.earshot-partial"));
+    static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = dir.join(format!(".earshot-{}-{copy}.partial", std::process::id()));
     let copied = async {
         tokio::fs::copy(from, &temporary).await?;
         tokio::fs::File::open(&temporary).await?.sync_all().await?;
@@ -385,7 +404,7 @@ async fn copy_into_place(from: &Path, to: &Path) -> Result<(), ApiError> {
         let _ = tokio::fs::remove_file(&temporary).await;
         return Err(io_error(to, e));
     }
-    Ok(())
+    Ok(true)
 }
 
 fn io_error(path: &Path, error: std::io::Error) -> ApiError {
@@ -418,5 +437,16 @@ mod tests {
             empty,
             Path::new("/m/Unknown artist/Unknown album/Unknown track [ab].mp3")
         );
+    }
+
+    #[test]
+    fn long_names_fit_a_file_system_and_reserved_ones_are_avoided() {
+        let long = "海".repeat(100);
+        let part = safe_part(&long, "x");
+        assert!(part.len() <= MAX_PART_BYTES, "{} bytes", part.len());
+        assert!(long.starts_with(&part), "clipped at a character boundary");
+        assert_eq!(safe_part("CON", "x"), "_CON");
+        assert_eq!(safe_part("com1.txt", "x"), "_com1.txt");
+        assert_eq!(safe_part("Console", "x"), "Console");
     }
 }

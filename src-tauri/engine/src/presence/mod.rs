@@ -41,10 +41,20 @@ use wire::{LastPlay, Listening, WireActivity};
 
 /// Setting: whether the user shares their activity with friends.
 const SHARING_KEY: &str = "activity_sharing";
+/// Setting: when private sessions ran (unix ms, start and end; an open end is a session that
+/// ran until Earshot stopped). Plays in them never become the "last played" status.
+const PRIVATE_SPANS_KEY: &str = "activity_private_spans";
+/// Private sessions remembered.
+const PRIVATE_SPANS_KEPT: usize = 32;
+/// Plays looked through for the latest one made outside a private session.
+const PLAYS_LOOKED_AT: u32 = 200;
+
+type Spans = Vec<(i64, Option<i64>)>;
 /// The first pause before an update a friend did not take is sent again.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
-/// Tries of one update to a connected friend who does not take it (1 + 2 + … + 5 s apart).
-const MAX_RETRIES: u32 = 5;
+/// The longest pause between tries of an update a connected friend did not take, in steps of
+/// [`BUSY_RETRY`].
+const MAX_PAUSE_STEPS: u32 = 5;
 
 /// Counters of friends' updates that were not kept.
 #[derive(Debug, Default)]
@@ -122,10 +132,19 @@ impl Presence {
         } = parts;
         // Subscribed before anything is read, so no change falls in between.
         let bus = events.subscribe();
+        let now = now_millis();
         let sharing = store
-            .call(|c| crate::store::settings::get::<bool>(c, SHARING_KEY))
-            .await?
-            .unwrap_or(false);
+            .call(move |c| {
+                // A private session open when Earshot stopped ended then (about now).
+                let mut spans: Spans =
+                    crate::store::settings::get(c, PRIVATE_SPANS_KEY)?.unwrap_or_default();
+                if let Some(last) = spans.last_mut().filter(|(_, end)| end.is_none()) {
+                    last.1 = Some(now);
+                    crate::store::settings::put(c, PRIVATE_SPANS_KEY, &spans)?;
+                }
+                Ok(crate::store::settings::get::<bool>(c, SHARING_KEY)?.unwrap_or(false))
+            })
+            .await?;
         let presence = Presence {
             shared: Arc::new(Shared {
                 store,
@@ -229,10 +248,25 @@ impl Presence {
 
     /// The last play, from the library's history (so it survives a restart).
     async fn refresh_last_play(&self) {
-        let Ok(plays) = self.shared.library.recent_plays(1).await else {
+        let Ok(plays) = self.shared.library.recent_plays(PLAYS_LOOKED_AT).await else {
             return;
         };
-        let Some(play) = plays.into_iter().next() else {
+        let spans: Spans = self
+            .shared
+            .store
+            .call(|c| crate::store::settings::get(c, PRIVATE_SPANS_KEY))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let now = now_millis();
+        let private = |at: i64| {
+            spans
+                .iter()
+                .any(|(start, end)| *start <= at && at <= end.unwrap_or(now))
+        };
+        let Some(play) = plays.into_iter().find(|p| !private(p.played_at)) else {
+            lock(&self.shared.state).last = None;
             return;
         };
         // A track played from a friend and since gone from the cache is still named by the
@@ -429,11 +463,9 @@ impl Presence {
                 }
             };
             if retry {
-                failures += 1;
-                if failures > MAX_RETRIES {
-                    lock(&self.shared.state).pushes.remove(&peer);
-                    return;
-                }
+                // Never given up while they are connected (a withdrawal must arrive), but
+                // spaced out: 1, 2, … 5 s, then every 5 s.
+                failures = (failures + 1).min(MAX_PAUSE_STEPS);
                 tokio::time::sleep(BUSY_RETRY * failures).await;
             } else {
                 failures = 0;
@@ -598,7 +630,25 @@ impl Presence {
 
     /// Starts or ends a private session (not remembered: a restart ends it).
     pub async fn set_private_session(&self, on: bool) -> Result<ActivitySettings, ApiError> {
-        lock(&self.shared.state).private_session = on;
+        let was = std::mem::replace(&mut lock(&self.shared.state).private_session, on);
+        if was != on {
+            let now = now_millis();
+            self.shared
+                .store
+                .call(move |c| {
+                    let mut spans: Spans =
+                        crate::store::settings::get(c, PRIVATE_SPANS_KEY)?.unwrap_or_default();
+                    if on {
+                        spans.push((now, None));
+                    } else if let Some(last) = spans.last_mut().filter(|(_, e)| e.is_none()) {
+                        last.1 = Some(now);
+                    }
+                    let excess = spans.len().saturating_sub(PRIVATE_SPANS_KEPT);
+                    spans.drain(..excess);
+                    crate::store::settings::put(c, PRIVATE_SPANS_KEY, &spans)
+                })
+                .await?;
+        }
         Ok(self.settings_changed().await)
     }
 

@@ -54,10 +54,7 @@ pub enum Malformed {
 /// Checks a friend's update and cleans its text (no control characters or bidirectional
 /// overrides, at most [`MAX_FIELD_CHARS`] each).
 pub fn validate(mut activity: WireActivity) -> Result<WireActivity, Malformed> {
-    let cover = &activity.cover_jpeg;
-    if cover.len() > log::MAX_COVER_BYTES
-        || (!cover.is_empty() && !cover.starts_with(&[0xFF, 0xD8, 0xFF]))
-    {
+    if !cover_ok(&activity.cover_jpeg) {
         return Err(Malformed::Cover);
     }
     if activity.duration_ms > MAX_DURATION_MS {
@@ -82,6 +79,25 @@ pub fn validate(mut activity: WireActivity) -> Result<WireActivity, Malformed> {
         return Err(Malformed::Title);
     }
     Ok(activity)
+}
+
+/// Largest cover edge accepted: a small JPEG can claim a huge picture (a decompression bomb for
+/// the window); ours are thumbnails of 160 pixels.
+const MAX_COVER_EDGE: u32 = 1024;
+
+/// Empty, or a small JPEG of modest dimensions (read from its header, nothing decoded).
+fn cover_ok(cover: &[u8]) -> bool {
+    if cover.is_empty() {
+        return true;
+    }
+    if cover.len() > log::MAX_COVER_BYTES || !cover.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return false;
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(cover));
+    reader.set_format(image::ImageFormat::Jpeg);
+    reader
+        .into_dimensions()
+        .is_ok_and(|(w, h)| w > 0 && h > 0 && w <= MAX_COVER_EDGE && h <= MAX_COVER_EDGE)
 }
 
 fn clean(text: &str) -> String {
@@ -415,6 +431,17 @@ mod tests {
         assert!(at(0, 0).is_news(&paused));
     }
 
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::DynamicImage::new_rgb8(width, height)
+            .write_to(
+                &mut std::io::Cursor::new(&mut out),
+                image::ImageFormat::Jpeg,
+            )
+            .unwrap();
+        out
+    }
+
     #[test]
     fn a_friends_update_is_cleaned_and_bounded() {
         let good = WireActivity {
@@ -424,7 +451,7 @@ mod tests {
             album: String::new(),
             duration_ms: 1000,
             state: WireState::Playing { position_ms: 10 },
-            cover_jpeg: vec![0xFF, 0xD8, 0xFF, 0xE0],
+            cover_jpeg: jpeg(64, 64),
         };
         let kept = validate(good.clone()).unwrap();
         assert_eq!(kept.title, "Gulls");
@@ -440,6 +467,15 @@ mod tests {
             ..good.clone()
         };
         assert_eq!(validate(huge_cover), Err(Malformed::Cover));
+        let bomb = WireActivity {
+            cover_jpeg: jpeg(4000, 8),
+            ..good.clone()
+        };
+        assert_eq!(
+            validate(bomb),
+            Err(Malformed::Cover),
+            "too many pixels claimed"
+        );
         let past_the_end = WireActivity {
             state: WireState::Playing {
                 position_ms: 10_000_000,
