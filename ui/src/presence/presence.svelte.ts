@@ -79,6 +79,11 @@ export async function changePrivateSession(on: boolean): Promise<void> {
   presence.settings = await setPrivateSession(on);
 }
 
+/** Forgets a track's last transfer, so a new fetch starts its progress from nothing. */
+export function forgetTransfer(hash: string): void {
+  delete presence.transfers[hash];
+}
+
 /** One tick a second while a friend is playing, so their progress moves between updates. */
 function tick() {
   setInterval(() => {
