@@ -243,6 +243,10 @@ impl Chat {
         let part = dir.join(format!("{hex}.part"));
         let (total, done) = self.download(hash, from, &part, &name, fetching).await?;
         tracing::info!(hash = %hex, bytes = total, "fetched and verified");
+        // The cache is not the library: it is kept within its size, oldest out first.
+        let (dir, keep) = (dir.to_path_buf(), done.clone());
+        let fetching: Vec<String> = lock(&self.shared.fetching).iter().cloned().collect();
+        tokio::task::spawn_blocking(move || trim_cache(&dir, &keep, &fetching, SystemTime::now()));
         Ok(done)
     }
 
@@ -566,6 +570,46 @@ fn mismatch(name: &str) -> ApiError {
     )
 }
 
+/// The most the audio cache keeps of complete files.
+const CACHE_LIMIT: u64 = 2 * 1024 * 1024 * 1024;
+/// A part file left this long (an abandoned fetch) is deleted.
+const STALE_PART: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Deletes the oldest complete files of the audio cache beyond [`CACHE_LIMIT`] (never `keep`,
+/// just fetched) and parts abandoned for a week (never one being fetched).
+fn trim_cache(dir: &Path, keep: &Path, fetching: &[String], now: SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut complete = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let modified = meta.modified().unwrap_or(now);
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(hash) = name.strip_suffix(".part") {
+            let stale = now.duration_since(modified).unwrap_or_default() > STALE_PART;
+            if stale && !fetching.iter().any(|f| f == hash) {
+                let _ = std::fs::remove_file(&path);
+            }
+        } else if path != keep {
+            complete.push((modified, meta.len(), path));
+        }
+    }
+    let keep_len = std::fs::metadata(keep).map_or(0, |m| m.len());
+    let mut held: u64 = complete.iter().map(|(_, len, _)| len).sum::<u64>() + keep_len;
+    complete.sort();
+    for (_, len, path) in complete {
+        if held <= CACHE_LIMIT {
+            break;
+        }
+        // A file being played on a system that refuses to delete it stays for next time.
+        if std::fs::remove_file(&path).is_ok() {
+            held -= len;
+        }
+    }
+}
+
 /// Where a fetched file lives once complete: `<hash>.<extension>` beside its part.
 fn done_path(part: &Path, hash: &Hash32, extension: &str) -> PathBuf {
     let extension: String = extension
@@ -633,6 +677,37 @@ mod tests {
         );
         assert_eq!(read_range(&path, 10, 100).unwrap().2, Vec::<u8>::new());
         assert_eq!(read_range(&path, 2, 3).unwrap().2, b"234".to_vec());
+    }
+
+    #[test]
+    fn the_cache_keeps_within_its_size_oldest_out_and_drops_abandoned_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let write = |name: &str, len: u64, age_days: u64| {
+            let path = dir.path().join(name);
+            let file = std::fs::File::create(&path).unwrap();
+            file.set_len(len).unwrap();
+            file.set_modified(now - Duration::from_secs(age_days * 24 * 3600))
+                .unwrap();
+            path
+        };
+        let gib = 1024 * 1024 * 1024;
+        write("old.flac", gib, 3);
+        write("mid.flac", gib, 2);
+        let just = write("new.flac", gib, 0);
+        write("gone.part", 10, 8);
+        write("fetching.part", 10, 8);
+        write("recent.part", 10, 1);
+        trim_cache(dir.path(), &just, &["fetching".to_string()], now);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["fetching.part", "mid.flac", "new.flac", "recent.part"]
+        );
     }
 
     #[test]
