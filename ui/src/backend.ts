@@ -416,8 +416,9 @@ export async function addFriendTrack(peerId: string, hash: string): Promise<Trac
   const { type: _type, ...track } = expectResponse(await call({ type: 'add_friend_track', peer_id: peerId, hash }), 'track');
   return track;
 }
-/** Sends one of ACTIVITY_EMOJIS to a friend about the track they are listening to (it lands in your chat). */
-export const reactToActivity = (peerId: string, hash: string, emoji: string) => done({ type: 'react_to_activity', peer_id: peerId, hash, emoji });
+/** Sends one of ACTIVITY_EMOJIS to a friend about the track they are listening to; returns the card it put in your chat. */
+export const reactToActivity = async (peerId: string, hash: string, emoji: string) =>
+  toMessage(await call({ type: 'react_to_activity', peer_id: peerId, hash, emoji }));
 
 /** Asks the OS where to save a file; null when the user cancels. */
 export async function pickSaveFile(defaultName: string, title: string): Promise<string | null> {
