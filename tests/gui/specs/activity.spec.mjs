@@ -1,13 +1,14 @@
 // Listening Activity in the real window, against a headless friend (earshot-node demo-friend,
 // driven over its control protocol), who shares its activity and plays its own three-track album
 // on repeat — music the window's library does not hold. Its status appears on the Friends page
-// and in the side bar with a cover and a moving progress bar, and follows its track changes live;
-// a tap opens the status's menu: play (fetched from the friend), add to library (then "In your
-// library", the track listed in the Library, Go to album), add to queue, open the chat, and a
-// reaction that reaches the friend's chat as a share card with `share.reaction` and shows in
-// ours attached to the track. The window's own sharing switch and private session reach the
-// friend at once. Screenshots of the panel, the menu, a finished add, the reaction in the chat
-// and the switches.
+// and in the side bar with a cover and a moving progress bar, and follows its track changes,
+// pause, resume and stop live; a tap opens the status's menu: play (fetched from the friend), add
+// to library (a progress bar, then "In your library", the track listed in the Library, Go to
+// album), add to queue, share in a chat, open the chat, and a reaction that reaches the friend's
+// chat as a share card with `share.reaction` and shows in ours attached to the track. The
+// window's own sharing switch and private session reach the friend at once. Screenshots of the
+// panel, a pause, the menu, a finished add, the reaction in the chat, the switches and a last
+// played track.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { cpSync } from 'node:fs';
@@ -344,5 +345,19 @@ describe('Listening Activity', () => {
     await button.click();
     await browser.waitUntil(async () => (await button.getAttribute('aria-pressed')) === 'false', { timeout: 5000, timeoutMsg: 'the private session did not end' });
     await eventually(async () => (await activitySeenBy(robin, windowPeer)) !== null, 'ending the private session did not share the activity again', 15000);
+  });
+
+  it('shows the last played track when the friend stops', async () => {
+    await (await byTestId(browser, 'nav-friends')).click();
+    const track = await friendTrack(robin);
+    await robin.call({ type: 'clear_queue' });
+    let row = null;
+    await browser.waitUntil(async () => (row = await activityRow(browser, ROBIN))?.state?.startsWith('Played just now'), {
+      timeout: 10000,
+      timeoutMsg: `the stop was not shown as "Played just now" (row: ${JSON.stringify(row)})`,
+    });
+    assert.equal(row.title, track.title, 'the last played track is the one it stopped');
+    assert.equal(row.position, null, 'no progress bar for a track played earlier');
+    await screenshot(browser, 'activity-last-played');
   });
 });
