@@ -781,8 +781,20 @@ fn the_demo_friend_shares_its_music_live_and_thanks_for_a_reaction() {
         "with its cover: {status}"
     );
     assert_eq!(activity["in_library"], false, "{status}");
-    let hash = activity["track"]["hash"].as_str().unwrap().to_string();
-    let title = activity["track"]["title"].as_str().unwrap().to_string();
+    let first = activity["track"]["hash"].as_str().unwrap().to_string();
+    // Its album plays on; a track change (here hurried along) shows at once.
+    demo.call(json!({"type": "next"})).unwrap();
+    let (status, _) = wait_activity(&mut me, &demo_id, "the demo friend's next track", |f| {
+        f["activity"]["state"] == "playing" && f["activity"]["track"]["hash"] != first.as_str()
+    });
+    let hash = status["activity"]["track"]["hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let title = status["activity"]["track"]["title"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     me.call(json!({"type": "react_to_activity", "peer_id": demo_id, "hash": hash, "emoji": "❤️"}))
         .unwrap();
