@@ -563,44 +563,89 @@ fn a_friends_track_plays_from_the_friend_and_is_added_to_the_library() {
 
 /// About 64 MB: long enough to take many ranges, so the download can be cut in the middle.
 const BIG_SECONDS: u32 = 4000;
-/// Ada is killed once Bo has this much of the file.
+/// The download is cut once Bo has this much of the file.
 const CUT_AFTER: u64 = 4 << 20;
 
-#[test]
-fn an_interrupted_download_resumes_where_it_stopped_and_the_result_is_verified() {
+/// Ada, Bo, and a track of [`BIG_SECONDS`] in Ada's library (playing, shared); returns its hash
+/// and size.
+fn with_a_big_track() -> (AdaAndBo, String, u64) {
     let mut p = AdaAndBo::start_with(&["long drone"], BIG_SECONDS);
-    let (ada, hash) = (p.ada_id.clone(), p.hashes[0].clone());
+    let hash = p.hashes[0].clone();
     let size = std::fs::metadata(p.dirs[2].path().join("long drone.wav"))
         .unwrap()
         .len();
     p.ada_shares_and_plays(&hash);
+    (p, hash, size)
+}
 
-    drain(&mut p.bo);
-    let call = json!({"type": "add_friend_track", "peer_id": ada, "hash": hash});
-    let id = p.bo.send_call(call.clone());
+/// Sends Bo's `call` (an `add_friend_track` of `hash`) and returns its id once Bo reports at
+/// least [`CUT_AFTER`] bytes, with the bytes reported.
+fn download_until_cut(bo: &mut Node, call: &Value, hash: &str) -> (u64, u64) {
+    drain(bo);
+    let id = bo.send_call(call.clone());
     let mut before = 0;
     while before < CUT_AFTER {
-        let event = p.bo.wait_event("transfer_progress", STATE_TIMEOUT);
-        if event["hash"] == hash.as_str() {
+        let event = bo.wait_event("transfer_progress", STATE_TIMEOUT);
+        if event["hash"] == hash {
             before = event["received"].as_u64().unwrap();
         }
     }
+    (id, before)
+}
+
+/// The part file of `hash` in `data_dir`'s audio cache.
+fn part_file(data_dir: &Path, hash: &str) -> PathBuf {
+    data_dir
+        .join("cache")
+        .join("audio")
+        .join(format!("{hash}.part"))
+}
+
+/// Bo's `call` again: it goes on from the part (the first progress is past `before`, what Bo had
+/// when the download was cut) and files the whole file, verified, under From friends.
+fn resumes(p: &mut AdaAndBo, call: Value, hash: &str, before: u64, size: u64) {
+    drain(&mut p.bo);
+    let track =
+        p.bo.call(call)
+            .unwrap_or_else(|e| panic!("the second add_friend_track failed: {e}"));
+    let resumed = progress(&drain(&mut p.bo), hash);
+    eprintln!(
+        "resumed: {} progress events, the first {:?}",
+        resumed.len(),
+        resumed.first()
+    );
+    let first = resumed.first().expect("progress while resuming").0;
+    assert!(
+        first > before,
+        "the download went on from {before} bytes, not from the start: first {first}"
+    );
+    assert_eq!(track["hash"], hash, "verified: {track}");
+    let filed = PathBuf::from(track["path"].as_str().unwrap());
+    let friends_folder = p.dirs[3].path().join("From friends");
+    assert!(filed.starts_with(&friends_folder), "{}", filed.display());
+    assert_eq!(std::fs::metadata(&filed).unwrap().len(), size);
+    assert!(
+        !part_file(&p.bo.data_dir, hash).exists(),
+        "the part file is gone once complete"
+    );
+}
+
+#[test]
+fn a_download_cut_by_the_friends_crash_resumes_where_it_stopped_once_they_are_back() {
+    let (mut p, hash, size) = with_a_big_track();
+    let ada = p.ada_id.clone();
+    let call = json!({"type": "add_friend_track", "peer_id": ada, "hash": hash});
+    let (id, before) = download_until_cut(&mut p.bo, &call, &hash);
     let dir = p.ada.data_dir.clone();
     p.ada.kill();
-    let cut = p.bo.reply(id, CALL_TIMEOUT);
-    let error = cut.expect_err("the download fails when Ada is gone");
-    let part =
-        p.bo.data_dir
-            .join("cache")
-            .join("audio")
-            .join(format!("{hash}.part"));
+    let error =
+        p.bo.reply(id, CALL_TIMEOUT)
+            .expect_err("the download fails when Ada is gone");
+    let part = part_file(&p.bo.data_dir, &hash);
     let kept = std::fs::metadata(&part)
         .unwrap_or_else(|e| panic!("{} was not kept ({error}): {e}", part.display()))
         .len();
-    eprintln!(
-        "cut at {before} of {size} bytes ({error}); {kept} bytes kept in {}",
-        part.display()
-    );
+    eprintln!("cut at {before} of {size} bytes ({error}); {kept} bytes kept");
     assert!(
         kept >= before && kept < size,
         "the part holds what came: {kept}"
@@ -614,26 +659,29 @@ fn an_interrupted_download_resumes_where_it_stopped_and_the_result_is_verified()
     p.bo.wait_friend_online(&ada, false, STATE_TIMEOUT);
     p.ada = Node::start_with(&dir, ARGS, &[]);
     p.bo.wait_friend_online(&ada, true, STATE_TIMEOUT);
-    drain(&mut p.bo);
-    let track =
-        p.bo.call(call)
-            .unwrap_or_else(|e| panic!("the second add_friend_track failed: {e}"));
-    let resumed = progress(&drain(&mut p.bo), &hash);
-    eprintln!(
-        "resumed: {} progress events, the first {:?}",
-        resumed.len(),
-        resumed.first()
-    );
-    let first = resumed.first().expect("progress while resuming").0;
+    resumes(&mut p, call, &hash, before, size);
+}
+
+#[test]
+fn a_download_cut_by_the_fetchers_own_crash_resumes_after_its_restart() {
+    let (mut p, hash, size) = with_a_big_track();
+    let ada = p.ada_id.clone();
+    let call = json!({"type": "add_friend_track", "peer_id": ada, "hash": hash});
+    let (_, before) = download_until_cut(&mut p.bo, &call, &hash);
+    let dir = p.bo.data_dir.clone();
+    p.bo.kill();
+    let kept = std::fs::metadata(part_file(&dir, &hash))
+        .expect("the part survives the crash")
+        .len();
+    eprintln!("Bo killed at {before} of {size} bytes; {kept} bytes kept");
     assert!(
-        first > before,
-        "the download went on from {kept} bytes, not from the start: first {first}"
+        kept >= before && kept < size,
+        "the part holds what came: {kept}"
     );
-    assert_eq!(track["hash"], hash.as_str(), "verified: {track}");
-    let filed = PathBuf::from(track["path"].as_str().unwrap());
-    assert!(filed.starts_with(&friends_folder), "{}", filed.display());
-    assert_eq!(std::fs::metadata(&filed).unwrap().len(), size);
-    assert!(!part.exists(), "the part file is gone once complete");
+
+    p.bo = Node::start_with(&dir, ARGS, &[]);
+    p.bo.wait_friend_online(&ada, true, STATE_TIMEOUT);
+    resumes(&mut p, call, &hash, before, size);
 }
 
 /// The size of the groups a track's outline hashes (and of the ranges fetched).
