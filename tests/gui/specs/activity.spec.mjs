@@ -190,6 +190,24 @@ describe('Listening Activity', () => {
     });
   });
 
+  it('opens the menu from the side bar with the keyboard; Escape closes it and gives focus back', async () => {
+    await (await byTestId(browser, 'nav-library')).click();
+    const shown = await browser.execute(() => {
+      const button = document.querySelector('[data-testid="sidebar-activity-row"] button');
+      button?.focus();
+      return button?.querySelector('[data-testid="sidebar-activity-title"]')?.textContent ?? null;
+    });
+    assert.ok(shown, 'the side bar shows the friend listening');
+    await browser.keys('Enter');
+    await waitForText(browser, 'activity-menu-title', shown.split(' · ')[0]);
+    const inMenu = await browser.execute(() => Boolean(document.activeElement?.closest('[data-testid="activity-menu"]')));
+    assert.ok(inMenu, 'focus moved into the menu');
+    await screenshot(browser, 'activity-sidebar-menu');
+    await closeMenu(browser);
+    const back = await browser.execute(() => [Boolean(document.activeElement?.closest('[data-testid="sidebar-activity-row"]')), document.activeElement?.outerHTML.slice(0, 200)]);
+    assert.ok(back[0], `focus went back to the status (it is on ${back[1]})`);
+  });
+
   it("plays the friend's track from its menu, fetched from the friend", async () => {
     const track = await openMenu(browser, robin, ROBIN);
     // The album is the friend's own: the window's library lacks it, so it is offered to add.
