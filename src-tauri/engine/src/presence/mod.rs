@@ -52,6 +52,8 @@ const PLAYS_LOOKED_AT: u32 = 200;
 type Spans = Vec<(i64, Option<i64>)>;
 /// The first pause before an update a friend did not take is sent again.
 const BUSY_RETRY: Duration = Duration::from_secs(1);
+/// How often a friend who says we are not their friend is asked again (pairing races).
+const MAX_REFUSALS: u32 = 4;
 /// The longest pause between tries of an update a connected friend did not take, in steps of
 /// [`BUSY_RETRY`].
 const MAX_PAUSE_STEPS: u32 = 5;
@@ -425,6 +427,7 @@ impl Presence {
     /// Sends updates to `peer` until nothing changed meanwhile.
     async fn push(&self, peer: PeerId) {
         let mut failures = 0;
+        let mut refusals = 0;
         loop {
             // The store has the last word: someone unfriended or blocked a moment ago (or whose
             // removal this service missed) is told nothing.
@@ -451,8 +454,19 @@ impl Presence {
                 Ok(PresenceResponse::Refused {
                     reason: PresenceRefusal::Busy,
                 }) => true,
-                Ok(PresenceResponse::Refused { reason }) => {
-                    tracing::debug!(%peer, ?reason, "a friend refused our activity");
+                // A new friend may not have stored the friendship yet (their answer to our
+                // invite is on its way): asked again a few times.
+                Ok(PresenceResponse::Refused {
+                    reason: PresenceRefusal::NotAllowed,
+                }) => {
+                    refusals += 1;
+                    tracing::debug!(%peer, refusals, "a friend does not take our activity (yet)");
+                    refusals <= MAX_REFUSALS
+                }
+                Ok(PresenceResponse::Refused {
+                    reason: PresenceRefusal::Malformed,
+                }) => {
+                    tracing::warn!(%peer, "a friend found our activity malformed");
                     false
                 }
                 // Tried again while they are connected (a connection being replaced, a
