@@ -309,6 +309,16 @@ async fn a_friends_track_plays_joins_the_library_and_takes_a_reaction() {
         other => panic!("{other:?}"),
     };
     assert_eq!(added.hash, hashes[1]);
+    let original = ada
+        .tracks()
+        .await
+        .into_iter()
+        .find(|t| t.hash == hashes[1])
+        .unwrap();
+    assert_eq!(
+        added.title, original.title,
+        "titled as the friend's (untagged) file"
+    );
     assert!(
         added
             .path

@@ -167,7 +167,9 @@ impl Presence {
             .and_then(|e| e.to_str())
             .unwrap_or("audio")
             .to_string();
-        let target = filed_path(&root, &artist, &album, &title, &extension, &hex);
+        let target = filed_path(&root, &artist, &album, &title, &extension, &hex, |p| {
+            p.exists()
+        });
         let placed = copy_into_place(&cached, &target).await?;
         self.shared.library.rescan().await?;
         self.shared.library.scans_settled().await;
@@ -315,8 +317,9 @@ impl Presence {
     }
 }
 
-/// `<root>/<artist>/<album>/<title>.<ext>`, each part made safe for every file system; the
-/// hash's first characters keep two different files of one title apart.
+/// `<root>/<artist>/<album>/<title>.<ext>`, each part made safe for every file system; when that
+/// name is `taken`, the hash's first characters keep two files of one title apart (the scanner
+/// takes an untagged file's title from its name, so the plain name comes first).
 pub fn filed_path(
     root: &Path,
     artist: &str,
@@ -324,6 +327,7 @@ pub fn filed_path(
     title: &str,
     extension: &str,
     hash: &str,
+    taken: impl Fn(&Path) -> bool,
 ) -> PathBuf {
     let artist = safe_part(artist, "Unknown artist");
     let album = safe_part(album, "Unknown album");
@@ -333,10 +337,13 @@ pub fn filed_path(
         .filter(char::is_ascii_alphanumeric)
         .take(8)
         .collect();
+    let folder = root.join(artist).join(album);
+    let plain = folder.join(format!("{title}.{extension}"));
+    if !taken(&plain) {
+        return plain;
+    }
     let short = &hash[..hash.len().min(8)];
-    root.join(artist)
-        .join(album)
-        .join(format!("{title} [{short}].{extension}"))
+    folder.join(format!("{title} [{short}].{extension}"))
 }
 
 /// One path component: no separators, reserved characters, control characters or leading dots
@@ -420,6 +427,7 @@ mod tests {
 
     #[test]
     fn a_filed_track_lands_in_artist_and_album_folders_with_safe_names() {
+        let free = |_: &Path| false;
         let path = filed_path(
             Path::new("/music/From friends"),
             "AC/DC",
@@ -427,15 +435,31 @@ mod tests {
             "Who? \u{202E}Me\u{7}",
             "fl.ac",
             "0123456789abcdef",
+            free,
         );
         assert_eq!(
             path,
-            Path::new("/music/From friends/AC_DC/_.._etc/Who_ _Me_ [01234567].flac")
+            Path::new("/music/From friends/AC_DC/_.._etc/Who_ _Me_.flac")
         );
-        let empty = filed_path(Path::new("/m"), " ", "...", "", "mp3", "ab");
+        let empty = filed_path(Path::new("/m"), " ", "...", "", "mp3", "ab", free);
         assert_eq!(
             empty,
-            Path::new("/m/Unknown artist/Unknown album/Unknown track [ab].mp3")
+            Path::new("/m/Unknown artist/Unknown album/Unknown track.mp3")
+        );
+        let taken = |p: &Path| p.ends_with("Gulls.mp3");
+        let other = filed_path(
+            Path::new("/m"),
+            "A",
+            "B",
+            "Gulls",
+            "mp3",
+            "0123456789",
+            taken,
+        );
+        assert_eq!(
+            other,
+            Path::new("/m/A/B/Gulls [01234567].mp3"),
+            "another file of that title"
         );
     }
 
