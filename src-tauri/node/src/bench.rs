@@ -26,6 +26,10 @@ mod events;
 mod idle;
 #[path = "bench_messages.rs"]
 mod messages;
+#[path = "bench_presence.rs"]
+mod presence;
+#[path = "bench_transfer.rs"]
+mod transfer;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -47,6 +51,10 @@ pub enum Bench {
     Idle,
     /// Message delivery latency (loopback, a 20 ms link), durable throughput, and a 1M-entry store.
     Messages,
+    /// How soon a friend sees a track change (loopback, a 20 ms link).
+    Presence,
+    /// A friend's track: MB/s over loopback, and the time to its first audible sample.
+    Transfer,
 }
 
 pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> {
@@ -59,6 +67,8 @@ pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> 
         Bench::Events => events::run().await,
         Bench::Idle => idle::run(60).await,
         Bench::Messages => messages::run().await,
+        Bench::Presence => presence::run().await,
+        Bench::Transfer => transfer::run(runs).await,
     }
 }
 

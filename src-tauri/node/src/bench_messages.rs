@@ -64,7 +64,7 @@ const CONVERSATIONS: usize = 100;
 /// Entries signed and applied per transaction while filling.
 const FILL_CHUNK: usize = 10_000;
 /// One-way delay of the namespace link.
-const LINK_DELAY_MS: u32 = 20;
+pub(super) const LINK_DELAY_MS: u32 = 20;
 /// Waiting for anything that should come.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -423,7 +423,7 @@ async fn count_tp(b: &Engine, conversation: &str) -> anyhow::Result<(usize, usiz
 
 /// An `earshot-node` process spoken to over the control protocol; every line it prints is
 /// stamped with this process's clock as it arrives.
-struct Node {
+pub(super) struct Node {
     child: Child,
     stdin: ChildStdin,
     lines: std::sync::mpsc::Receiver<(Instant, Value)>,
@@ -433,6 +433,16 @@ struct Node {
 
 impl Node {
     fn start(wrapper: &[String], dir: &Path, listen: &str) -> anyhow::Result<Node> {
+        Node::start_with(wrapper, dir, listen, &[])
+    }
+
+    /// [`Node::start`] with more of `earshot-node`'s options (e.g. `--virtual-audio`).
+    pub(super) fn start_with(
+        wrapper: &[String],
+        dir: &Path,
+        listen: &str,
+        options: &[&str],
+    ) -> anyhow::Result<Node> {
         let exe = std::env::current_exe()?;
         let mut command = match wrapper.split_first() {
             Some((program, rest)) => {
@@ -446,6 +456,7 @@ impl Node {
             .arg("--data-dir")
             .arg(dir)
             .args(["--listen", listen, "--no-mdns"])
+            .args(options)
             .env(keys::ENV_VAR, "off")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
@@ -477,7 +488,7 @@ impl Node {
         Ok(node)
     }
 
-    fn write(&mut self, call: Value) -> anyhow::Result<u64> {
+    pub(super) fn write(&mut self, call: Value) -> anyhow::Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
         writeln!(self.stdin, "{}", json!({"id": id, "call": call}))?;
@@ -485,7 +496,7 @@ impl Node {
         Ok(id)
     }
 
-    fn reply(&mut self, id: u64) -> anyhow::Result<Value> {
+    pub(super) fn reply(&mut self, id: u64) -> anyhow::Result<Value> {
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -509,13 +520,16 @@ impl Node {
         }
     }
 
-    fn call(&mut self, call: Value) -> anyhow::Result<Value> {
+    pub(super) fn call(&mut self, call: Value) -> anyhow::Result<Value> {
         let id = self.write(call)?;
         self.reply(id)
     }
 
     /// Waits for an event matching `wanted`; returns when it arrived.
-    fn wait_event(&mut self, wanted: impl Fn(&Value) -> bool) -> anyhow::Result<Instant> {
+    pub(super) fn wait_event(
+        &mut self,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Instant> {
         while let Some((at, event)) = self.events.pop_front() {
             if wanted(&event) {
                 return Ok(at);
@@ -535,7 +549,7 @@ impl Node {
         }
     }
 
-    fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         // End of input: the node shuts down cleanly.
         drop(self.stdin);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -620,7 +634,7 @@ fn measure_two(a: &mut Node, b: &mut Node) -> anyhow::Result<Value> {
 }
 
 /// Why the namespace link cannot be made here, if it cannot.
-fn link_unavailable() -> Option<String> {
+pub(super) fn link_unavailable() -> Option<String> {
     if !cfg!(target_os = "linux") {
         return Some("network namespaces exist on Linux only".into());
     }
@@ -657,7 +671,7 @@ fn tunlink() -> PathBuf {
 
 /// Whether this run is CI's: there a missing prerequisite fails the bench instead of printing
 /// `null` (as `util::prerequisite_missing` does for the scenarios).
-fn in_ci() -> bool {
+pub(super) fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty())
 }
 
@@ -678,7 +692,9 @@ fn namespace_link() -> anyhow::Result<Value> {
         }
         Some(reason) => json!({"skipped": reason, "p50_ms": null, "p99_ms": null}),
         None => {
-            let mut figures = across_link()?;
+            let mut figures = across_link(|wrappers, listens| {
+                two_processes(wrappers, [&listens[0], &listens[1]])
+            })?;
             figures["transport"] = json!(format!(
                 "tcp across two network namespaces joined by tunlink.py, {LINK_DELAY_MS} ms each way"
             ));
@@ -688,7 +704,11 @@ fn namespace_link() -> anyhow::Result<Value> {
     Ok(json!({"loopback_two_processes": loopback, "link_20ms": link}))
 }
 
-fn across_link() -> anyhow::Result<Value> {
+/// Runs `measure` with two processes' wrappers (`ip netns exec NS`) and listen addresses, one
+/// in each of two namespaces joined by the delay link, which is taken down afterwards.
+pub(super) fn across_link<T>(
+    measure: impl FnOnce([Vec<String>; 2], [String; 2]) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let tag = std::process::id() % 100_000;
     let (ns_a, ns_b) = (format!("esbm{tag}a"), format!("esbm{tag}b"));
     let (addr_a, addr_b) = ("10.99.0.1", "10.99.0.2");
@@ -712,11 +732,11 @@ fn across_link() -> anyhow::Result<Value> {
                 .map(|s| s.to_string())
                 .collect()
         };
-        two_processes(
+        measure(
             [wrap(&ns_a), wrap(&ns_b)],
             [
-                &format!("/ip4/{addr_a}/tcp/0"),
-                &format!("/ip4/{addr_b}/tcp/0"),
+                format!("/ip4/{addr_a}/tcp/0"),
+                format!("/ip4/{addr_b}/tcp/0"),
             ],
         )
     } else {
