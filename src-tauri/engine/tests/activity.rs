@@ -18,6 +18,10 @@ impl Peer {
         self.call(Request::SetActivitySharing { on }).await.unwrap();
     }
 
+    async fn private_session(&self, on: bool) {
+        self.call(Request::SetPrivateSession { on }).await.unwrap();
+    }
+
     async fn friend_activity(&self) -> Vec<FriendActivity> {
         match self.call(Request::FriendActivity).await.unwrap() {
             Response::FriendActivity { friends } => friends,
@@ -56,6 +60,16 @@ impl Peer {
         )
         .await;
     }
+}
+
+/// Ada turns sharing on and plays `hash`; Bo sees it playing.
+async fn share_and_play(ada: &mut Peer, bo: &mut Peer, hash: &str) {
+    ada.share_activity(true).await;
+    ada.play(hash).await;
+    bo.wait_activity("Ada's track, playing", &ada.id, |f| {
+        showing(f, ActivityState::Playing, hash)
+    })
+    .await;
 }
 
 fn showing(f: &FriendActivity, state: ActivityState, hash: &str) -> bool {
@@ -120,12 +134,7 @@ async fn sharing_is_off_until_turned_on_and_turning_it_off_withdraws_the_status(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_played_track_stands_in_after_a_pause_a_stop_and_a_restart() {
     let (dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
-    ada.share_activity(true).await;
-    ada.play(&hashes[0]).await;
-    bo.wait_activity("playing", &ada.id, |f| {
-        showing(f, ActivityState::Playing, &hashes[0])
-    })
-    .await;
+    share_and_play(&mut ada, &mut bo, &hashes[0]).await;
 
     ada.call(Request::Pause).await.unwrap();
     bo.wait_activity("paused", &ada.id, |f| {
@@ -171,21 +180,12 @@ async fn the_last_played_track_stands_in_after_a_pause_a_stop_and_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_session_hides_the_status_until_it_ends() {
     let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
-    ada.share_activity(true).await;
-    ada.play(&hashes[0]).await;
-    bo.wait_activity("playing", &ada.id, |f| {
-        showing(f, ActivityState::Playing, &hashes[0])
-    })
-    .await;
-    ada.call(Request::SetPrivateSession { on: true })
-        .await
-        .unwrap();
+    share_and_play(&mut ada, &mut bo, &hashes[0]).await;
+    ada.private_session(true).await;
     bo.wait_activity("hidden", &ada.id, |f| f.activity.is_none())
         .await;
     ada.play(&hashes[1]).await;
-    ada.call(Request::SetPrivateSession { on: false })
-        .await
-        .unwrap();
+    ada.private_session(false).await;
     bo.wait_activity("back, with the track playing now", &ada.id, |f| {
         showing(f, ActivityState::Playing, &hashes[1])
     })
@@ -266,12 +266,7 @@ async fn a_stranger_can_neither_send_nor_receive_activity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_friends_track_plays_joins_the_library_and_takes_a_reaction() {
     let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
-    ada.share_activity(true).await;
-    ada.play(&hashes[0]).await;
-    bo.wait_activity("Ada's track", &ada.id, |f| {
-        showing(f, ActivityState::Playing, &hashes[0])
-    })
-    .await;
+    share_and_play(&mut ada, &mut bo, &hashes[0]).await;
 
     // Play: Bo lacks it, so it is fetched from Ada, verified, and played (not added).
     let played = bo
@@ -628,12 +623,7 @@ async fn a_blocked_friend_hears_nothing_more_while_other_friends_do() {
     let cy_dir = tempfile::tempdir().unwrap();
     let mut cy = Peer::start_listening(cy_dir.path(), "Cy").await;
     befriend(&ada, &cy).await;
-    ada.share_activity(true).await;
-    ada.play(&hashes[0]).await;
-    bo.wait_activity("Bo sees Ada's track", &ada.id, |f| {
-        showing(f, ActivityState::Playing, &hashes[0])
-    })
-    .await;
+    share_and_play(&mut ada, &mut bo, &hashes[0]).await;
 
     ada.call(Request::Block {
         peer_id: bo.id.clone(),
@@ -662,22 +652,13 @@ async fn a_blocked_friend_hears_nothing_more_while_other_friends_do() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_was_played_in_a_private_session_never_becomes_the_last_played_status() {
     let (_dirs, mut ada, mut bo, hashes) = ada_and_bo().await;
-    ada.share_activity(true).await;
-    ada.play(&hashes[0]).await;
-    bo.wait_activity("the public track", &ada.id, |f| {
-        showing(f, ActivityState::Playing, &hashes[0])
-    })
-    .await;
-    ada.call(Request::SetPrivateSession { on: true })
-        .await
-        .unwrap();
+    share_and_play(&mut ada, &mut bo, &hashes[0]).await;
+    ada.private_session(true).await;
     bo.wait_activity("hidden", &ada.id, |f| f.activity.is_none())
         .await;
     ada.play(&hashes[1]).await;
     ada.call(Request::ClearQueue).await.unwrap();
-    ada.call(Request::SetPrivateSession { on: false })
-        .await
-        .unwrap();
+    ada.private_session(false).await;
     let back = bo
         .wait_activity("back", &ada.id, |f| f.activity.is_some())
         .await;
