@@ -196,14 +196,6 @@ impl GrowingFile {
             position: 0,
         }
     }
-
-    pub fn len(&self) -> u64 {
-        self.arrival.total()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.arrival.total() == 0
-    }
 }
 
 impl Read for GrowingFile {

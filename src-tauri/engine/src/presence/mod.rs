@@ -20,7 +20,6 @@ mod actions;
 pub mod wire;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -58,15 +57,6 @@ const MAX_REFUSALS: u32 = 4;
 /// [`BUSY_RETRY`].
 const MAX_PAUSE_STEPS: u32 = 5;
 
-/// Counters of friends' updates that were not kept.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub malformed: AtomicU64,
-    pub not_friends: AtomicU64,
-    pub received: AtomicU64,
-    pub sent: AtomicU64,
-}
-
 /// The handles the presence service works through.
 pub struct Parts {
     pub store: Store,
@@ -92,7 +82,6 @@ struct Shared {
     friends: Friends,
     events: broadcast::Sender<Event>,
     state: Mutex<State>,
-    counters: Counters,
 }
 
 #[derive(Default)]
@@ -160,7 +149,6 @@ impl Presence {
                     sharing,
                     ..State::default()
                 }),
-                counters: Counters::default(),
             }),
         };
         // What we share first, then who to tell: a friend already connected is sent it at once.
@@ -447,10 +435,7 @@ impl Presence {
             let activity = self.current();
             let request = PresenceRequest::Activity { activity };
             let retry = match self.shared.net.send_presence(peer, request).await {
-                Ok(PresenceResponse::Ack) => {
-                    self.shared.counters.sent.fetch_add(1, Ordering::Relaxed);
-                    false
-                }
+                Ok(PresenceResponse::Ack) => false,
                 Ok(PresenceResponse::Refused {
                     reason: PresenceRefusal::Busy,
                 }) => true,
@@ -512,10 +497,6 @@ impl Presence {
             .await
             .unwrap_or(false);
         if !friend {
-            self.shared
-                .counters
-                .not_friends
-                .fetch_add(1, Ordering::Relaxed);
             reply
                 .send(PresenceResponse::Refused {
                     reason: PresenceRefusal::NotAllowed,
@@ -526,10 +507,6 @@ impl Presence {
         let activity = match activity.map(wire::validate).transpose() {
             Ok(activity) => activity,
             Err(why) => {
-                self.shared
-                    .counters
-                    .malformed
-                    .fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%peer, %why, "a friend's activity was malformed");
                 reply
                     .send(PresenceResponse::Refused {
@@ -539,10 +516,6 @@ impl Presence {
                 return;
             }
         };
-        self.shared
-            .counters
-            .received
-            .fetch_add(1, Ordering::Relaxed);
         {
             let mut state = lock(&self.shared.state);
             let known = state.friends.entry(peer).or_insert_with(|| Known {
@@ -678,18 +651,6 @@ impl Presence {
             .events
             .send(Event::ActivitySettingsChanged(settings));
         settings
-    }
-
-    /// Counters since start: (received, sent, malformed, from non-friends).
-    pub fn stats(&self) -> (u64, u64, u64, u64) {
-        let c = &self.shared.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        (
-            get(&c.received),
-            get(&c.sent),
-            get(&c.malformed),
-            get(&c.not_friends),
-        )
     }
 }
 
