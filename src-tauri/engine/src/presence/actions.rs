@@ -19,10 +19,6 @@ fn internal(error: tokio::task::JoinError) -> ApiError {
     ApiError::new(ErrorKind::Internal, error.to_string())
 }
 
-fn hex_of(hash: &Hash32) -> String {
-    hash.to_hex()
-}
-
 impl Presence {
     /// Plays a friend's track now: our own copy when we have one, else theirs, fetched and
     /// verified first.
@@ -124,11 +120,11 @@ impl Presence {
                 }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "a streamed track stopped arriving");
-                    library.forget_streamed(&hex_of(&hash));
+                    library.forget_streamed(&hash.to_hex());
                 }
                 Err(error) => {
                     tracing::warn!(%error, "a streamed track's fetch ended abruptly");
-                    library.forget_streamed(&hex_of(&hash));
+                    library.forget_streamed(&hash.to_hex());
                 }
             }
         });
