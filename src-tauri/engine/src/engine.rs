@@ -18,6 +18,8 @@ use crate::chat::Chat;
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::friends::Friends;
 use crate::identity::{self, IdentityError, Keypair, PeerId};
+use crate::jam::session::Op;
+use crate::jam::Jam;
 use crate::keys::{self, KeyError};
 use crate::library::Library;
 use crate::net::relays::RelaySettings;
@@ -102,6 +104,8 @@ struct Inner {
     net: Option<(net::Client, Friends, Chat)>,
     /// The listening-activity service, when networking is on.
     presence: Option<Presence>,
+    /// The jam service, when networking is on.
+    jam: Option<Jam>,
     /// Relays chosen in Settings and given on the command line.
     relays: RelaySettings,
     /// Fan-out of events to every subscriber.
@@ -144,6 +148,7 @@ impl Engine {
                     events: net_events,
                     chat_events,
                     presence_events,
+                    jam_events,
                 } = match started {
                     Ok(started) => started,
                     Err(e) => {
@@ -155,7 +160,7 @@ impl Engine {
                 let friends =
                     Friends::start(store.clone(), client.clone(), events.clone(), net_events)
                         .await?;
-                Some((client, friends, chat_events, presence_events))
+                Some((client, friends, chat_events, presence_events, jam_events))
             }
             None => None,
         };
@@ -166,9 +171,11 @@ impl Engine {
                 detail: e.message,
             })?;
         let mut presence_events = None;
+        let mut jam_events = None;
         let net = match net {
-            Some((client, friends, chat_events, presence_inbound)) => {
+            Some((client, friends, chat_events, presence_inbound, jam_inbound)) => {
                 presence_events = Some(presence_inbound);
+                jam_events = Some(jam_inbound);
                 let chat = Chat::start(
                     store.clone(),
                     client.clone(),
@@ -205,6 +212,20 @@ impl Engine {
             ),
             (Some(_), None) | (None, _) => None,
         };
+        let jam = match (&net, jam_events) {
+            (Some((client, _, chat)), Some(inbound)) => Some(Jam::start(
+                crate::jam::Parts {
+                    store: store.clone(),
+                    net: client.clone(),
+                    library: library.clone(),
+                    chat: chat.clone(),
+                    player: player.clone(),
+                    events: events.clone(),
+                },
+                inbound,
+            )),
+            (Some(_), None) | (None, _) => None,
+        };
         let relays = RelaySettings::new(
             store.clone(),
             net.as_ref().map(|(client, _, _)| client.clone()),
@@ -220,6 +241,7 @@ impl Engine {
                 store,
                 net,
                 presence,
+                jam,
                 relays,
                 events,
                 library,
@@ -353,19 +375,20 @@ impl Engine {
             Request::ClockNow => Ok(Response::Clock {
                 now_ns: clock::now_ns(),
             }),
-            Request::Play { .. }
-            | Request::PlayNext { .. }
+            // In a jam, what is played joins the jam's queue (and plays, for who may control).
+            Request::Play { hashes, start } => match self.active_jam() {
+                Some(jam) => {
+                    let from = start.unwrap_or(0) as usize;
+                    jam.play(hashes.get(from..).unwrap_or_default()).await
+                }
+                None => inner.player.call(Request::Play { hashes, start }).await,
+            },
+            Request::PlayNext { .. }
             | Request::AddToQueue { .. }
             | Request::PlayQueueIndex { .. }
             | Request::MoveInQueue { .. }
             | Request::RemoveFromQueue { .. }
             | Request::ClearQueue
-            | Request::Pause
-            | Request::Resume
-            | Request::TogglePause
-            | Request::Next
-            | Request::Previous
-            | Request::Seek { .. }
             | Request::SetVolume { .. }
             | Request::SetShuffle { .. }
             | Request::SetRepeat { .. }
@@ -374,6 +397,29 @@ impl Engine {
             | Request::ListOutputDevices
             | Request::SetOutputDevice { .. }
             | Request::PlayAt { .. } => inner.player.call(request).await,
+            // While a jam is on, the transport acts on the jam (for whoever may control it).
+            Request::Pause
+            | Request::Resume
+            | Request::TogglePause
+            | Request::Next
+            | Request::Previous
+            | Request::Seek { .. } => match self.active_jam() {
+                Some(jam) => {
+                    let op = match request {
+                        Request::Pause => Op::Pause,
+                        Request::Resume => Op::Play,
+                        Request::Next => Op::Skip,
+                        Request::Previous => Op::Previous,
+                        Request::Seek { position_ms } => Op::Seek { position_ms },
+                        _ => match jam.get() {
+                            Response::Jam { jam: Some(j), .. } if j.playing => Op::Pause,
+                            _ => Op::Play,
+                        },
+                    };
+                    jam.op(op).await
+                }
+                None => inner.player.call(request).await,
+            },
             Request::GetRelays => {
                 let (relays, from_command_line) = inner.relays.get().await?;
                 Ok(Response::Relays {
@@ -619,7 +665,68 @@ impl Engine {
                     .react_to_activity(&peer_id, &hash, &emoji)
                     .await?,
             )),
+            Request::GetJam => Ok(self.jam()?.get()),
+            Request::StartJam => self.jam()?.start_jam().await,
+            Request::InviteToJam { peer_ids } => self.jam()?.invite(&peer_ids).await,
+            Request::InviteConversationToJam { conversation } => {
+                let members: Vec<String> = self
+                    .chat()?
+                    .get(&conversation)
+                    .await?
+                    .members
+                    .into_iter()
+                    .filter(|m| !m.is_me && m.is_friend)
+                    .map(|m| m.peer_id)
+                    .collect();
+                if members.is_empty() {
+                    return Err(ApiError::invalid_input(
+                        "No one in that conversation is a friend to invite.",
+                    ));
+                }
+                self.jam()?.invite(&members).await
+            }
+            Request::RequestJam { peer_id } => self.jam()?.request(&peer_id).await,
+            Request::AcceptJam { invite_id } => self.jam()?.accept(&invite_id).await,
+            Request::DeclineJam { invite_id } => self.jam()?.decline(&invite_id).await,
+            Request::LeaveJam => self.jam()?.leave().await,
+            Request::JamQueueAdd { hashes } => self.jam()?.add(&hashes).await,
+            Request::JamQueueAddFriendTrack { peer_id, hash } => {
+                let track = self.presence()?.friend_track(&peer_id, &hash).await?;
+                self.jam()?.add(&[track.hash]).await
+            }
+            Request::JamQueueRemove { entry_id } => {
+                self.jam()?.op(Op::Remove { entry: entry_id }).await
+            }
+            Request::JamQueueMove { entry_id, to } => {
+                self.jam()?
+                    .op(Op::Move {
+                        entry: entry_id,
+                        to,
+                    })
+                    .await
+            }
+            Request::JamPlayEntry { entry_id } => {
+                self.jam()?.op(Op::Jump { entry: entry_id }).await
+            }
+            Request::SetJamGuestControls { on } => self.jam()?.op(Op::GuestControls(on)).await,
+            Request::SetJamOutputOffset { ms } => self.jam()?.set_output_offset(ms),
+            Request::SaveJamQueue { name } => self.jam()?.save_queue(&name).await,
         }
+    }
+
+    /// The jam service, or why there is none.
+    fn jam(&self) -> Result<&Jam, ApiError> {
+        self.inner.jam.as_ref().ok_or_else(|| {
+            ApiError::new(
+                ErrorKind::Offline,
+                "Networking is off for this peer, so there is no jam.",
+            )
+        })
+    }
+
+    /// The jam, when one is on.
+    fn active_jam(&self) -> Option<&Jam> {
+        self.inner.jam.as_ref().filter(|j| j.active())
     }
 
     /// The presence service, or why there is none.

@@ -26,6 +26,7 @@ pub mod data_dir;
 mod engine;
 pub mod friends;
 pub mod identity;
+pub mod jam;
 pub mod keys;
 pub mod library;
 pub mod logging;

@@ -1,9 +1,9 @@
 // Generated from src-tauri/engine/src/api.rs by earshot-engine's bindings module.
 // Do not edit: run `cargo run -p earshot-node -- bindings ui/src/bindings/api.ts`.
 
-export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" } | { "type": "list_conversations" } | { "type": "get_conversation", conversation: string, } | { "type": "open_direct", peer_id: string, } | { "type": "create_group", name: string, peer_ids: Array<string>, } | { "type": "list_messages", conversation: string, before?: string, limit?: number, } | { "type": "send_message", conversation: string, text: string, reply_to?: string, } | { "type": "share", conversation: string, target: ShareTarget, text?: string, } | { "type": "react", conversation: string, entry: string, emoji: string, on: boolean, } | { "type": "edit_message", conversation: string, entry: string, text: string, } | { "type": "delete_message", conversation: string, entry: string, } | { "type": "mark_read", conversation: string, } | { "type": "add_members", conversation: string, peer_ids: Array<string>, } | { "type": "remove_member", conversation: string, peer_id: string, } | { "type": "set_admin", conversation: string, peer_id: string, admin: boolean, } | { "type": "rename_group", conversation: string, name: string, } | { "type": "leave_group", conversation: string, } | { "type": "accept_message_request", conversation: string, } | { "type": "decline_message_request", conversation: string, block: boolean, } | { "type": "report", conversation: string, peer_id: string, reason: string, } | { "type": "list_reports" } | { "type": "export_report", id: number, path: string, } | { "type": "play_shared", conversation: string, entry: string, start?: number, } | { "type": "set_messages_enabled", on: boolean, } | { "type": "get_messages_enabled" } | { "type": "search_messages", query: string, limit?: number, } | { "type": "chat_stats" } | { "type": "get_activity_settings" } | { "type": "set_activity_sharing", on: boolean, } | { "type": "set_private_session", on: boolean, } | { "type": "friend_activity" } | { "type": "play_friend_track", peer_id: string, hash: string, } | { "type": "queue_friend_track", peer_id: string, hash: string, } | { "type": "add_friend_track", peer_id: string, hash: string, } | { "type": "react_to_activity", peer_id: string, hash: string, emoji: string, };
+export type Request = { "type": "status" } | { "type": "get_profile" } | { "type": "set_profile", display_name: string, } | { "type": "create_invite", lifetime_secs?: number, } | { "type": "redeem_invite", link: string, } | { "type": "list_friends" } | { "type": "list_requests" } | { "type": "send_friend_request", peer_id: string, } | { "type": "accept_request", peer_id: string, } | { "type": "reject_request", peer_id: string, } | { "type": "remove_friend", peer_id: string, } | { "type": "block", peer_id: string, } | { "type": "unblock", peer_id: string, } | { "type": "list_blocked" } | { "type": "list_nearby" } | { "type": "list_invites" } | { "type": "revoke_invite", id: number, } | { "type": "inspect_link", link: string, } | { "type": "net_stats" } | { "type": "get_relays" } | { "type": "set_relays", relays: Array<string>, } | { "type": "add_folder", path: string, } | { "type": "remove_folder", path: string, } | { "type": "list_folders" } | { "type": "rescan" } | { "type": "scan_report" } | { "type": "list_tracks", query?: string, album?: AlbumKey, artist?: string, } | { "type": "list_albums" } | { "type": "list_artists" } | { "type": "search", query: string, } | { "type": "get_art", hash: string, thumb?: boolean, } | { "type": "list_playlists" } | { "type": "get_playlist", id: number, } | { "type": "create_playlist", name: string, } | { "type": "rename_playlist", id: number, name: string, } | { "type": "delete_playlist", id: number, } | { "type": "add_to_playlist", id: number, hashes: Array<string>, position?: number, } | { "type": "remove_from_playlist", id: number, position: number, } | { "type": "move_in_playlist", id: number, from: number, to: number, } | { "type": "recently_played", limit?: number, } | { "type": "play", hashes: Array<string>, start?: number, } | { "type": "play_next", hashes: Array<string>, } | { "type": "add_to_queue", hashes: Array<string>, } | { "type": "play_queue_index", index: number, } | { "type": "move_in_queue", from: number, to: number, } | { "type": "remove_from_queue", index: number, } | { "type": "clear_queue" } | { "type": "pause" } | { "type": "resume" } | { "type": "toggle_pause" } | { "type": "next" } | { "type": "previous" } | { "type": "seek", position_ms: number, } | { "type": "set_volume", volume: number, } | { "type": "set_shuffle", on: boolean, } | { "type": "set_repeat", mode: RepeatMode, } | { "type": "get_player" } | { "type": "get_queue" } | { "type": "list_output_devices" } | { "type": "set_output_device", name?: string, } | { "type": "play_at", hash: string, frame: number, at_ns: number, } | { "type": "clock_now" } | { "type": "list_conversations" } | { "type": "get_conversation", conversation: string, } | { "type": "open_direct", peer_id: string, } | { "type": "create_group", name: string, peer_ids: Array<string>, } | { "type": "list_messages", conversation: string, before?: string, limit?: number, } | { "type": "send_message", conversation: string, text: string, reply_to?: string, } | { "type": "share", conversation: string, target: ShareTarget, text?: string, } | { "type": "react", conversation: string, entry: string, emoji: string, on: boolean, } | { "type": "edit_message", conversation: string, entry: string, text: string, } | { "type": "delete_message", conversation: string, entry: string, } | { "type": "mark_read", conversation: string, } | { "type": "add_members", conversation: string, peer_ids: Array<string>, } | { "type": "remove_member", conversation: string, peer_id: string, } | { "type": "set_admin", conversation: string, peer_id: string, admin: boolean, } | { "type": "rename_group", conversation: string, name: string, } | { "type": "leave_group", conversation: string, } | { "type": "accept_message_request", conversation: string, } | { "type": "decline_message_request", conversation: string, block: boolean, } | { "type": "report", conversation: string, peer_id: string, reason: string, } | { "type": "list_reports" } | { "type": "export_report", id: number, path: string, } | { "type": "play_shared", conversation: string, entry: string, start?: number, } | { "type": "set_messages_enabled", on: boolean, } | { "type": "get_messages_enabled" } | { "type": "search_messages", query: string, limit?: number, } | { "type": "chat_stats" } | { "type": "get_activity_settings" } | { "type": "set_activity_sharing", on: boolean, } | { "type": "set_private_session", on: boolean, } | { "type": "friend_activity" } | { "type": "play_friend_track", peer_id: string, hash: string, } | { "type": "queue_friend_track", peer_id: string, hash: string, } | { "type": "add_friend_track", peer_id: string, hash: string, } | { "type": "react_to_activity", peer_id: string, hash: string, emoji: string, } | { "type": "get_jam" } | { "type": "start_jam" } | { "type": "invite_to_jam", peer_ids: Array<string>, } | { "type": "invite_conversation_to_jam", conversation: string, } | { "type": "request_jam", peer_id: string, } | { "type": "accept_jam", invite_id: string, } | { "type": "decline_jam", invite_id: string, } | { "type": "leave_jam" } | { "type": "jam_queue_add", hashes: Array<string>, } | { "type": "jam_queue_add_friend_track", peer_id: string, hash: string, } | { "type": "jam_queue_remove", entry_id: number, } | { "type": "jam_queue_move", entry_id: number, to: number, } | { "type": "jam_play_entry", entry_id: number, } | { "type": "set_jam_guest_controls", on: boolean, } | { "type": "set_jam_output_offset", ms: number, } | { "type": "save_jam_queue", name: string, };
 
-export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "conversations", conversations: Array<Conversation>, requests: Array<Conversation>, } | { "type": "conversation" } & Conversation | { "type": "messages" } & MessagePage | { "type": "message" } & ChatMessage | { "type": "reports", reports: Array<Report>, } | { "type": "messages_enabled", on: boolean, } | { "type": "search_hits", hits: Array<SearchHit>, } | { "type": "chat_stats" } & ChatStats | { "type": "activity_settings" } & ActivitySettings | { "type": "friend_activity", friends: Array<FriendActivity>, } | { "type": "track" } & Track | { "type": "done" };
+export type Response = { "type": "status" } & Status | { "type": "profile" } & Profile | { "type": "invite" } & InviteLink | { "type": "friend" } & Friend | { "type": "friends", friends: Array<Friend>, } | { "type": "requests", incoming: Array<PeerCard>, outgoing: Array<PeerCard>, } | { "type": "blocked", peers: Array<PeerCard>, } | { "type": "nearby", peers: Array<NearbyPeer>, } | { "type": "invites", invites: Array<InviteInfo>, } | { "type": "link_preview" } & LinkPreview | { "type": "net_stats" } & NetStats | { "type": "relays", relays: Array<string>, from_command_line: Array<string>, } | { "type": "folders", folders: Array<string>, } | { "type": "scan_report", problems: Array<ScanProblem>, } | { "type": "tracks", tracks: Array<Track>, } | { "type": "albums", albums: Array<Album>, } | { "type": "artists", artists: Array<Artist>, } | { "type": "search_results", tracks: Array<Track>, albums: Array<Album>, artists: Array<Artist>, } | { "type": "art", data_url: string, } | { "type": "playlists", playlists: Array<Playlist>, } | { "type": "playlist", playlist: Playlist, items: Array<PlaylistItem>, } | { "type": "plays", plays: Array<Play>, } | { "type": "player" } & PlayerState | { "type": "queue" } & QueueState | { "type": "output_devices", devices: Array<string>, default?: string, } | { "type": "clock", now_ns: number, } | { "type": "conversations", conversations: Array<Conversation>, requests: Array<Conversation>, } | { "type": "conversation" } & Conversation | { "type": "messages" } & MessagePage | { "type": "message" } & ChatMessage | { "type": "reports", reports: Array<Report>, } | { "type": "messages_enabled", on: boolean, } | { "type": "search_hits", hits: Array<SearchHit>, } | { "type": "chat_stats" } & ChatStats | { "type": "activity_settings" } & ActivitySettings | { "type": "friend_activity", friends: Array<FriendActivity>, } | { "type": "track" } & Track | { "type": "jam", jam: JamState | null, invites: Array<JamInvite>, } | { "type": "jam_invite" } & JamInvite | { "type": "done" };
 
 export type Status = { 
 /**
@@ -185,6 +185,70 @@ artist: string, album: string, album_artist: string, track_no: number | null, di
  */
 art: string | null, };
 
+export type SyncState = "measuring" | "buffering" | "in_sync" | "idle";
+
+export type JamParticipant = { peer_id: string, display_name: string, is_host: boolean, is_you: boolean, };
+
+export type JamEntry = { 
+/**
+ * Names the entry in `jam_queue_remove` / `jam_queue_move` / `jam_play_entry`.
+ */
+entry_id: number, hash: string, title: string, artist: string, album: string, duration_ms: number, added_by: string, added_by_name: string, 
+/**
+ * Whether this user's library holds the file (else it is fetched from the jam).
+ */
+in_library: boolean, };
+
+export type JamState = { jam_id: string, host_peer_id: string, host_name: string, you_host: boolean, participants: Array<JamParticipant>, queue: Array<JamEntry>, 
+/**
+ * The entry playing (or paused on).
+ */
+current: number | null, playing: boolean, 
+/**
+ * Where the music is, at `as_of` (unix ms, this machine's clock).
+ */
+position_ms: number, as_of: number, 
+/**
+ * Guests may reorder, remove, skip, play, pause and seek.
+ */
+guest_controls: boolean, 
+/**
+ * Whether this user may (host, or guest controls on).
+ */
+can_control: boolean, sync: SyncState, 
+/**
+ * The host's clock minus this peer's, as measured (µs); `null` while measuring or hosting.
+ */
+offset_to_host_us: number | null, 
+/**
+ * The typical round trip to the host (µs).
+ */
+rtt_us: number | null, 
+/**
+ * How far this peer's sound is from the timeline (µs, positive: late), as its player
+ * measures it at the device.
+ */
+error_us: number | null, 
+/**
+ * This listener's output offset (ms): sound is played this much earlier, for speakers that
+ * add their own delay (Bluetooth).
+ */
+output_offset_ms: number, };
+
+export type JamInviteKind = "invite" | "request";
+
+export type JamInvite = { invite_id: string, kind: JamInviteKind, 
+/**
+ * True when someone asked this user; false when this user asked someone.
+ */
+incoming: boolean, peer_id: string, display_name: string, 
+/**
+ * What the host is playing (invitations).
+ */
+playing: string | null, expires_in_ms: number, };
+
+export type JamEnd = "left" | "ended" | "lost";
+
 export type AlbumKey = { album: string, album_artist: string, };
 
 export type Album = { album: string, album_artist: string, year: number | null, tracks: number, duration_ms: number, art: string | null, };
@@ -209,7 +273,11 @@ removed: number, failed: number, elapsed_ms: number, };
 
 export type Playlist = { id: number, name: string, tracks: number, duration_ms: number, };
 
-export type PlaylistItem = { position: number, hash: string, track: Track | null, };
+export type PlaylistItem = { position: number, hash: string, track: Track | null, 
+/**
+ * Who added the track, for a playlist saved from a jam.
+ */
+added_by: string | null, };
 
 export type Play = { hash: string, title: string, artist: string, album: string, played_at: number, };
 
@@ -468,11 +536,11 @@ dropped: number, duplicated: number,
 /**
  * Large corrections made by jumping.
  */
-jumps: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track;
+jumps: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track | { "type": "jam_changed", jam: JamState | null, } | { "type": "jam_invites_changed", invites: Array<JamInvite>, } | { "type": "jam_invited" } & JamInvite | { "type": "jam_ended", reason: JamEnd, };
 
 export type ApiError = { kind: ErrorKind, message: string, };
 
-export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "no_audio_device" | "unplayable" | "internal";
+export type ErrorKind = "malformed_request" | "invalid_input" | "not_found" | "storage" | "unreachable" | "offline" | "shutting_down" | "not_allowed" | "busy" | "no_audio_device" | "unplayable" | "internal";
 
 /** The six reactions to a friend's listening activity, in order. */
 export const ACTIVITY_EMOJIS = ["❤️", "🔥", "😂", "😮", "😢", "👏"] as const;

@@ -6,12 +6,14 @@
 //! TypeScript types are generated from these into `ui/src/bindings/api.ts` (see [`crate::bindings`]).
 
 mod chat;
+mod jam;
 mod presence;
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 pub use chat::*;
+pub use jam::*;
 pub use presence::*;
 
 /// An operation on the engine.
@@ -398,6 +400,69 @@ pub enum Request {
         hash: String,
         emoji: String,
     },
+
+    // ── Jam ──────────────────────────────────────────────────────────────────────────────────
+    /// The jam this user is in (or `null`) and the invitations waiting, both ways.
+    GetJam,
+    /// Start a jam hosted here, with what plays now (if anything) as its first track.
+    StartJam,
+    /// Invite friends to this user's jam (starting one if none is on); each invitation expires
+    /// after two minutes.
+    InviteToJam {
+        peer_ids: Vec<String>,
+    },
+    /// Invite everyone in a conversation (a 1:1 or group chat) who is a friend.
+    InviteConversationToJam {
+        conversation: String,
+    },
+    /// Ask a friend to jam: on accept the friend hosts, playing what they listen to, and this
+    /// user joins. Expires after two minutes.
+    RequestJam {
+        peer_id: String,
+    },
+    /// Accept an invitation (join) or a request (host a jam for the one asking).
+    AcceptJam {
+        invite_id: String,
+    },
+    /// Decline an incoming invitation or request, or withdraw an outgoing one.
+    DeclineJam {
+        invite_id: String,
+    },
+    /// Leave the jam (as host: the longest-present participant hosts from then on).
+    LeaveJam,
+    /// Add tracks from the library to the jam's queue.
+    JamQueueAdd {
+        hashes: Vec<String>,
+    },
+    /// Add the track a friend is listening to (or shared) to the jam's queue.
+    JamQueueAddFriendTrack {
+        peer_id: String,
+        hash: String,
+    },
+    JamQueueRemove {
+        entry_id: u32,
+    },
+    JamQueueMove {
+        entry_id: u32,
+        to: u32,
+    },
+    /// Play a queue entry from its start.
+    JamPlayEntry {
+        entry_id: u32,
+    },
+    /// Let guests reorder, remove, skip, play, pause and seek (host only).
+    SetJamGuestControls {
+        on: bool,
+    },
+    /// Play this much earlier (ms, −500…500) to make up for speakers' own delay (Bluetooth).
+    SetJamOutputOffset {
+        ms: i32,
+    },
+    /// Save the jam's queue (the current one, or the one that just ended) as a playlist; each
+    /// track's note says who added it.
+    SaveJamQueue {
+        name: String,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -497,6 +562,11 @@ pub enum Response {
         friends: Vec<FriendActivity>,
     },
     Track(Track),
+    Jam {
+        jam: Option<JamState>,
+        invites: Vec<JamInvite>,
+    },
+    JamInvite(JamInvite),
     /// The operation was carried out; there is nothing to return.
     Done,
 }
@@ -590,6 +660,8 @@ pub struct PlaylistItem {
     pub position: u32,
     pub hash: String,
     pub track: Option<Track>,
+    /// Who added the track, for a playlist saved from a jam.
+    pub added_by: Option<String>,
 }
 
 /// One entry of the play history.
@@ -957,6 +1029,20 @@ pub enum Event {
     ActivitySettingsChanged(ActivitySettings),
     /// A friend's track finished downloading into the library.
     TrackAdded(Box<Track>),
+    /// The jam changed (participants, queue, timeline, sync); `null`: this user is in no jam.
+    JamChanged {
+        jam: Option<Box<JamState>>,
+    },
+    /// Invitations or requests to jam came, went, were answered or expired.
+    JamInvitesChanged {
+        invites: Vec<JamInvite>,
+    },
+    /// Someone invites this user to a jam, or asks to jam: for a notification.
+    JamInvited(JamInvite),
+    /// This user's jam is over (left, ended by the host, or the host lost).
+    JamEnded {
+        reason: JamEnd,
+    },
 }
 
 /// Why a call failed. `kind` tells the caller what to do; `message` is for people.
@@ -985,6 +1071,10 @@ pub enum ErrorKind {
     Offline,
     /// The engine is shutting down; the request was not carried out.
     ShuttingDown,
+    /// Someone else decides that (the jam's host); the message says who.
+    NotAllowed,
+    /// The other peer is overwhelmed for a moment: retry shortly.
+    Busy,
     /// No audio output device could be opened (none present, or it went away).
     NoAudioDevice,
     /// The file cannot be read or decoded; the message says why.

@@ -113,6 +113,8 @@ struct Shared {
     outlines: Mutex<transfer::Outlines>,
     /// Outlines being worked out now (each reads a whole file).
     outline_work: tokio::sync::Semaphore,
+    /// Tracks our jam's participants may fetch from us (by hex hash): the jam's queue.
+    jam_grants: Mutex<(HashSet<PeerId>, HashSet<String>)>,
 }
 
 impl Chat {
@@ -155,6 +157,7 @@ impl Chat {
                 fetching: Mutex::default(),
                 outlines: Mutex::default(),
                 outline_work: tokio::sync::Semaphore::new(2),
+                jam_grants: Mutex::default(),
             }),
         };
         chat.sync_member_set().await?;
@@ -274,6 +277,16 @@ impl Chat {
 
     pub fn stats(&self) -> ChatStats {
         self.shared.counters.snapshot()
+    }
+
+    /// Lets the jam's participants fetch the jam queue's tracks from our library.
+    pub fn set_jam_grants(&self, peers: HashSet<PeerId>, hashes: HashSet<String>) {
+        *lock(&self.shared.jam_grants) = (peers, hashes);
+    }
+
+    fn jam_grant(&self, peer: &PeerId, hash: &str) -> bool {
+        let grants = lock(&self.shared.jam_grants);
+        grants.0.contains(peer) && grants.1.contains(hash)
     }
 
     fn messages_off(&self) -> bool {

@@ -39,13 +39,15 @@ impl Chat {
         let me = self.shared.me;
         let hex = hash.to_hex();
         let messages_off = self.messages_off();
+        let jam_grant = self.jam_grant(&peer, &hex);
         let found = self
             .shared
             .store
             .call(move |c| {
                 let friend = store::is_friend(c, &peer)?;
                 // With Messages off, shares reach no one but friends.
-                if (messages_off && !friend) || !store::may_fetch(c, &me, &peer, &hex)? {
+                let shared = jam_grant || store::may_fetch(c, &me, &peer, &hex)?;
+                if (messages_off && !friend && !jam_grant) || !shared {
                     return Ok(Err(TransferRefusal::NotAllowed));
                 }
                 Ok(crate::library::store::track_by_hash(c, &hex)?

@@ -413,6 +413,32 @@ impl Library {
         Ok(self.playlist(id).await?.0)
     }
 
+    /// A new playlist of `entries` (hash, who added it), in order, each credited.
+    pub async fn save_credited_playlist(
+        &self,
+        name: &str,
+        entries: Vec<(String, String)>,
+    ) -> Result<Playlist, ApiError> {
+        let name = playlist_name(name)?;
+        let id = self
+            .store
+            .call(move |c| {
+                let now = now_millis();
+                let id = store::create_playlist(c, &name, now)?;
+                let hashes: Vec<String> = entries.iter().map(|(h, _)| h.clone()).collect();
+                store::set_playlist_items(c, id, &hashes, now)?;
+                let credits: Vec<(String, String)> = entries
+                    .into_iter()
+                    .filter(|(_, who)| !who.is_empty())
+                    .collect();
+                store::credit_playlist(c, id, &credits)?;
+                Ok(id)
+            })
+            .await?;
+        self.publish(Event::LibraryChanged);
+        Ok(self.playlist(id).await?.0)
+    }
+
     pub async fn rename_playlist(&self, id: i64, name: &str) -> Result<Playlist, ApiError> {
         let name = playlist_name(name)?;
         if !self

@@ -365,19 +365,22 @@ pub fn playlist(
     let Some(playlist) = playlists(conn)?.into_iter().find(|p| p.id == id) else {
         return Ok(None);
     };
-    let hashes: Vec<String> = {
+    let hashes: Vec<(String, Option<String>)> = {
         let mut statement = conn.prepare_cached(
-            "SELECT hash FROM playlist_items WHERE playlist = ?1 ORDER BY position",
+            "SELECT i.hash, c.added_by FROM playlist_items i
+             LEFT JOIN playlist_credits c ON c.playlist = i.playlist AND c.hash = i.hash
+             WHERE i.playlist = ?1 ORDER BY i.position",
         )?;
-        let rows = statement.query_map([id], |r| r.get(0))?;
+        let rows = statement.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut items = Vec::with_capacity(hashes.len());
-    for (position, hash) in hashes.into_iter().enumerate() {
+    for (position, (hash, added_by)) in hashes.into_iter().enumerate() {
         items.push(PlaylistItem {
             position: position as u32,
             track: track_by_hash(conn, &hash)?,
             hash,
+            added_by,
         });
     }
     Ok(Some((playlist, items)))
@@ -422,6 +425,21 @@ pub fn set_playlist_items(
         params![id, now],
     )?;
     tx.commit()
+}
+
+/// Credits tracks of a playlist to who added them (a jam's queue saved).
+pub fn credit_playlist(
+    conn: &Connection,
+    id: i64,
+    credits: &[(String, String)],
+) -> rusqlite::Result<()> {
+    for (hash, added_by) in credits {
+        conn.execute(
+            "INSERT OR REPLACE INTO playlist_credits (playlist, hash, added_by) VALUES (?1, ?2, ?3)",
+            params![id, hash, added_by],
+        )?;
+    }
+    Ok(())
 }
 
 pub fn playlist_hashes(conn: &Connection, id: i64) -> rusqlite::Result<Option<Vec<String>>> {

@@ -44,10 +44,17 @@ use super::protocol::{
     MAX_PAIR_MESSAGE, MAX_PRESENCE_MESSAGE, MAX_SYNC_MESSAGE, MAX_TRANSFER_MESSAGE, PAIR_PROTOCOL,
     PRESENCE_PROTOCOL, SYNC_PROTOCOL, TRANSFER_PROTOCOL,
 };
+use super::protocol::{CLOCK_PROTOCOL, JAM_PROTOCOL};
 use super::stats::{bump, Stats};
 use super::{
-    is_loopback, ChatNetEvent, Client, Command, ConnectionKind, NetConfig, NetError, NetEvent,
-    PresenceNetEvent, PresenceReply, Reply, SyncReply, TransferReply,
+    is_loopback, ChatNetEvent, Client, Command, ConnectionKind, JamNetEvent, JamReply, NetConfig,
+    NetError, NetEvent, PresenceNetEvent, PresenceReply, Reply, SyncReply, TransferReply,
+};
+use crate::clock;
+use crate::jam::clock::Exchange;
+use crate::jam::session::Refusal as JamRefusal;
+use crate::jam::wire::{
+    ClockRequest, ClockResponse, JamRequest, JamResponse, MAX_CLOCK_MESSAGE, MAX_JAM_MESSAGE,
 };
 
 /// Waiting callers of one request-response protocol, by request.
@@ -121,6 +128,10 @@ pub(super) const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// An activity update is small: a friend who cannot take one in 5 s gets the next one later.
 pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A jam message (a full state is at most 512 KiB).
+pub(super) const JAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// A clock exchange that takes this long is useless anyway.
+pub(super) const CLOCK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Peers kept in the nearby list, and addresses per peer: a LAN has a handful of Earshots; a
 /// host announcing thousands of peer ids over mDNS is ignored beyond this.
 const MAX_NEARBY: usize = 64;
@@ -146,6 +157,8 @@ pub(super) struct Behaviour {
     sync: rr::Behaviour<CountedCodec<SyncRequest, SyncResponse>>,
     transfer: rr::Behaviour<CountedCodec<TransferRequest, TransferResponse>>,
     presence: rr::Behaviour<CountedCodec<PresenceRequest, PresenceResponse>>,
+    jam: rr::Behaviour<CountedCodec<JamRequest, JamResponse>>,
+    clock: rr::Behaviour<CountedCodec<ClockRequest, ClockResponse>>,
 }
 
 /// Events that found the friends service's queue full, newest value per key, delivered in this
@@ -178,6 +191,8 @@ pub struct EventLoop {
     /// Friends' activity updates for the presence service; only ever `try_send` (a full queue
     /// answers `Busy`, and the friend sends its latest again later).
     presence_events: mpsc::Sender<PresenceNetEvent>,
+    /// Jam messages for the jam service; only ever `try_send` (a full queue answers `Busy`).
+    jam_events: mpsc::Sender<JamNetEvent>,
     /// Counters shared with every `Client`.
     stats: Arc<Stats>,
     /// A client of our own, handed out with each inbound request so it can be answered.
@@ -203,6 +218,14 @@ pub struct EventLoop {
     pending_presence: Pending<PresenceResponse>,
     /// Rate limits on friends' activity updates.
     presence_limit: PeerRateLimit,
+    /// Outbound jam messages waiting for their answer.
+    pending_jam: Pending<JamResponse>,
+    /// Outbound clock exchanges waiting for their answer, with the instant each was sent.
+    pending_clock: HashMap<OutboundRequestId, (u64, oneshot::Sender<Result<Exchange, NetError>>)>,
+    jam_limit: PeerRateLimit,
+    clock_limit: PeerRateLimit,
+    /// The participants of our jam: they may talk jam and clock, and fetch the jam's tracks.
+    jam_peers: HashSet<PeerId>,
     /// Open connections per peer, and whether each is relayed.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
     /// When each connection last proved alive (established, or a ping answered).
@@ -231,16 +254,28 @@ pub struct EventLoop {
     config: NetConfig,
 }
 
+/// Where the loop hands what arrives: one bounded queue per service.
+pub(super) struct Outlets {
+    pub events: mpsc::Sender<NetEvent>,
+    pub chat_events: mpsc::Sender<ChatNetEvent>,
+    pub presence_events: mpsc::Sender<PresenceNetEvent>,
+    pub jam_events: mpsc::Sender<JamNetEvent>,
+}
+
 impl EventLoop {
     pub(super) fn new(
         keypair: Keypair,
         config: NetConfig,
         inbox: mpsc::Receiver<Command>,
-        events: mpsc::Sender<NetEvent>,
-        chat_events: mpsc::Sender<ChatNetEvent>,
-        presence_events: mpsc::Sender<PresenceNetEvent>,
+        outlets: Outlets,
         client: Client,
     ) -> Result<Self, NetError> {
+        let Outlets {
+            events,
+            chat_events,
+            presence_events,
+            jam_events,
+        } = outlets;
         let start = |e: &dyn std::fmt::Display| NetError::Start(e.to_string());
         let use_mdns = config.mdns;
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -272,6 +307,8 @@ impl EventLoop {
                     CountedCodec::new(client.stats().clone(), MAX_TRANSFER_MESSAGE);
                 let presence_codec =
                     CountedCodec::new(client.stats().clone(), MAX_PRESENCE_MESSAGE);
+                let jam_codec = CountedCodec::new(client.stats().clone(), MAX_JAM_MESSAGE);
+                let clock_codec = CountedCodec::new(client.stats().clone(), MAX_CLOCK_MESSAGE);
                 Ok(Behaviour {
                     blocked: Default::default(),
                     limits: connection_limits::Behaviour::new(
@@ -312,6 +349,16 @@ impl EventLoop {
                         presence_codec,
                         [(PRESENCE_PROTOCOL, ProtocolSupport::Full)],
                         rr::Config::default().with_request_timeout(PRESENCE_TIMEOUT),
+                    ),
+                    jam: rr::Behaviour::with_codec(
+                        jam_codec,
+                        [(JAM_PROTOCOL, ProtocolSupport::Full)],
+                        rr::Config::default().with_request_timeout(JAM_TIMEOUT),
+                    ),
+                    clock: rr::Behaviour::with_codec(
+                        clock_codec,
+                        [(CLOCK_PROTOCOL, ProtocolSupport::Full)],
+                        rr::Config::default().with_request_timeout(CLOCK_TIMEOUT),
                     ),
                 })
             })
@@ -364,6 +411,7 @@ impl EventLoop {
             outbox: Outbox::default(),
             chat_events,
             presence_events,
+            jam_events,
             stats: client.stats().clone(),
             client,
             swarm,
@@ -376,6 +424,11 @@ impl EventLoop {
             outline_limit: PeerRateLimit::outline(),
             pending_presence: HashMap::new(),
             presence_limit: PeerRateLimit::presence(),
+            pending_jam: HashMap::new(),
+            pending_clock: HashMap::new(),
+            jam_limit: PeerRateLimit::jam(),
+            clock_limit: PeerRateLimit::clock(),
+            jam_peers: HashSet::new(),
             connections: HashMap::new(),
             alive: HashMap::new(),
             friends: HashSet::new(),
@@ -515,6 +568,48 @@ impl EventLoop {
                 {
                     tracing::debug!("a presence answer could not be sent: the peer left");
                 }
+            }
+            Command::SendJam {
+                peer,
+                request,
+                reply,
+            } => {
+                if !self.may_jam(&peer) {
+                    let _ = reply.send(Err(NetError::Unreachable("not a friend".into())));
+                    return None;
+                }
+                let id = self.swarm.behaviour_mut().jam.send_request(&peer, request);
+                self.pending_jam.insert(id, reply);
+            }
+            Command::RespondJam { channel, response } => {
+                if self
+                    .swarm
+                    .behaviour_mut()
+                    .jam
+                    .send_response(channel, response)
+                    .is_err()
+                {
+                    tracing::debug!("a jam answer could not be sent: the peer left");
+                }
+            }
+            Command::SendClock { peer, reply } => {
+                if !self.may_jam(&peer) {
+                    let _ = reply.send(Err(NetError::Unreachable("not a friend".into())));
+                    return None;
+                }
+                let t0 = clock::now_ns();
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .clock
+                    .send_request(&peer, ClockRequest { t0 });
+                self.pending_clock.insert(id, (t0, reply));
+            }
+            Command::SetJamPeers { peers } => {
+                for peer in &peers {
+                    self.stranger_deadlines.remove(peer);
+                }
+                self.jam_peers = peers;
             }
             Command::RespondTransfer { channel, response } => {
                 if self
@@ -860,6 +955,13 @@ impl EventLoop {
                     self.on_inbound_presence(peer, request, channel);
                 }
             }
+            BehaviourEvent::Jam(event) => {
+                if let Some((peer, request, channel)) = settle(event, &mut self.pending_jam, "jam")
+                {
+                    self.on_inbound_jam(peer, request, channel);
+                }
+            }
+            BehaviourEvent::Clock(event) => self.on_clock(event),
             BehaviourEvent::Transfer(event) => {
                 if let Some((peer, request, channel)) =
                     settle(event, &mut self.pending_transfer, "transfer")
@@ -1058,7 +1160,7 @@ impl EventLoop {
                 .transfer
                 .send_response(channel, response);
         };
-        if !self.friends.contains(&peer) && !self.members.contains(&peer) {
+        if !self.may_jam(&peer) {
             bump(&self.stats.not_friends, 1);
             return refuse(self, channel, TransferRefusal::NotAllowed);
         }
@@ -1126,6 +1228,107 @@ impl EventLoop {
         }
     }
 
+    /// Friends, co-members and our jam's participants may talk jam and clock.
+    fn may_jam(&self, peer: &PeerId) -> bool {
+        self.friends.contains(peer) || self.members.contains(peer) || self.jam_peers.contains(peer)
+    }
+
+    /// Hands a jam message to the jam service, from those who may send one, within their rate.
+    fn on_inbound_jam(
+        &mut self,
+        peer: PeerId,
+        request: JamRequest,
+        channel: rr::ResponseChannel<JamResponse>,
+    ) {
+        let refuse = |this: &mut Self, channel, response| {
+            let _ = this
+                .swarm
+                .behaviour_mut()
+                .jam
+                .send_response(channel, response);
+        };
+        if !self.may_jam(&peer) {
+            bump(&self.stats.not_friends, 1);
+            return refuse(self, channel, JamResponse::Refused(JamRefusal::NotAllowed));
+        }
+        if !self.jam_limit.allow(peer, Instant::now()) {
+            bump(&self.stats.rate_limited, 1);
+            return refuse(self, channel, JamResponse::Busy);
+        }
+        let event = JamNetEvent {
+            peer,
+            request,
+            reply: JamReply {
+                channel,
+                client: self.client.clone(),
+            },
+        };
+        if let Err(error) = self.jam_events.try_send(event) {
+            let (TrySendError::Full(event) | TrySendError::Closed(event)) = error;
+            bump(&self.stats.busy_refusals, 1);
+            refuse(self, event.reply.channel, JamResponse::Busy);
+        }
+    }
+
+    /// Clock exchanges: a request is answered here and now, stamped on arrival (`t1`) and just
+    /// before the answer leaves (`t2`); an answer to ours is stamped on arrival (`t3`).
+    fn on_clock(&mut self, event: rr::Event<ClockRequest, ClockResponse>) {
+        match event {
+            rr::Event::Message { peer, message, .. } => match message {
+                rr::Message::Request {
+                    request, channel, ..
+                } => {
+                    let t1 = clock::now_ns();
+                    if !self.may_jam(&peer) || !self.clock_limit.allow(peer, Instant::now()) {
+                        bump(&self.stats.rate_limited, 1);
+                        // Dropping the channel closes the stream: the asker sees a failure.
+                        return;
+                    }
+                    let response = ClockResponse {
+                        t0: request.t0,
+                        t1,
+                        t2: clock::now_ns(),
+                    };
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .clock
+                        .send_response(channel, response);
+                }
+                rr::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    let t3 = clock::now_ns();
+                    if let Some((t0, reply)) = self.pending_clock.remove(&request_id) {
+                        // An answer must echo our own send instant.
+                        let answer = if response.t0 == t0 {
+                            Ok(Exchange {
+                                t0,
+                                t1: response.t1,
+                                t2: response.t2,
+                                t3,
+                            })
+                        } else {
+                            Err(NetError::Failed(
+                                "a clock answer to another question".into(),
+                            ))
+                        };
+                        let _ = reply.send(answer);
+                    }
+                }
+            },
+            rr::Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some((_, reply)) = self.pending_clock.remove(&request_id) {
+                    let _ = reply.send(Err(outbound_error(error)));
+                }
+            }
+            rr::Event::InboundFailure { .. } | rr::Event::ResponseSent { .. } => {}
+        }
+    }
+
     /// Peers who just became friends or co-members while connected: the chat service hears of
     /// their connection now (it was not told when they connected as strangers).
     fn tell_chat_already_connected(&mut self, peers: Vec<PeerId>) {
@@ -1144,7 +1347,10 @@ impl EventLoop {
 
     /// A friend, a co-member, or a peer whose answer to our friend request we await.
     fn is_known(&self, peer: &PeerId) -> bool {
-        self.friends.contains(peer) || self.awaited.contains(peer) || self.members.contains(peer)
+        self.friends.contains(peer)
+            || self.awaited.contains(peer)
+            || self.members.contains(peer)
+            || self.jam_peers.contains(peer)
     }
 
     fn answer_busy(&mut self, channel: rr::ResponseChannel<PairResponse>) {

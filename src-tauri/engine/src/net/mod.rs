@@ -29,6 +29,8 @@ use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::jam::clock::Exchange;
+use crate::jam::wire::{JamRequest, JamResponse};
 pub use event_loop::EventLoop;
 use protocol::{
     PairRequest, PairResponse, PresenceRequest, PresenceResponse, SyncRequest, SyncResponse,
@@ -55,6 +57,8 @@ const EVENT_QUEUE: usize = 1024;
 const CHAT_EVENT_QUEUE: usize = 1024;
 /// Friends' activity updates waiting for the presence service.
 const PRESENCE_EVENT_QUEUE: usize = 256;
+/// Jam messages waiting for the jam service.
+const JAM_EVENT_QUEUE: usize = 256;
 /// How long a caller waits for room in the event loop's inbox. The loop never waits on anyone, so
 /// a full inbox for this long means it is overwhelmed: the caller gets `Busy` instead of hanging.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -188,6 +192,33 @@ pub struct PresenceNetEvent {
     pub reply: PresenceReply,
 }
 
+/// A jam message from a friend, co-member or participant; answer through `reply`.
+#[derive(Debug)]
+pub struct JamNetEvent {
+    pub peer: PeerId,
+    pub request: JamRequest,
+    pub reply: JamReply,
+}
+
+/// The way back to a peer that sent a jam message.
+#[derive(Debug)]
+pub struct JamReply {
+    channel: ResponseChannel<JamResponse>,
+    client: Client,
+}
+
+impl JamReply {
+    pub async fn send(self, response: JamResponse) {
+        let command = Command::RespondJam {
+            channel: self.channel,
+            response,
+        };
+        if let Err(error) = self.client.send(command).await {
+            tracing::debug!(%error, "a jam answer could not be handed to the network");
+        }
+    }
+}
+
 /// The way back to a friend that sent an activity update.
 #[derive(Debug)]
 pub struct PresenceReply {
@@ -294,6 +325,23 @@ enum Command {
         channel: ResponseChannel<PresenceResponse>,
         response: PresenceResponse,
     },
+    SendJam {
+        peer: PeerId,
+        request: JamRequest,
+        reply: oneshot::Sender<Result<JamResponse, NetError>>,
+    },
+    RespondJam {
+        channel: ResponseChannel<JamResponse>,
+        response: JamResponse,
+    },
+    /// A clock exchange: the loop stamps `t0` as it sends and `t3` as the answer arrives.
+    SendClock {
+        peer: PeerId,
+        reply: oneshot::Sender<Result<Exchange, NetError>>,
+    },
+    SetJamPeers {
+        peers: HashSet<PeerId>,
+    },
     SendTransfer {
         peer: PeerId,
         request: TransferRequest,
@@ -364,6 +412,7 @@ pub struct Started {
     pub events: mpsc::Receiver<NetEvent>,
     pub chat_events: mpsc::Receiver<ChatNetEvent>,
     pub presence_events: mpsc::Receiver<PresenceNetEvent>,
+    pub jam_events: mpsc::Receiver<JamNetEvent>,
 }
 
 /// [`start`], with a panic of the event loop published as an `engine_fault` on `faults`. The
@@ -378,6 +427,7 @@ pub fn start_supervised(
     let (events, events_rx) = mpsc::channel(config.event_queue.max(1));
     let (chat_events, chat_events_rx) = mpsc::channel(CHAT_EVENT_QUEUE);
     let (presence_events, presence_events_rx) = mpsc::channel(PRESENCE_EVENT_QUEUE);
+    let (jam_events, jam_events_rx) = mpsc::channel(JAM_EVENT_QUEUE);
     let client = Client {
         commands,
         local_peer: keypair.public().to_peer_id(),
@@ -387,9 +437,12 @@ pub fn start_supervised(
         keypair,
         config,
         inbox,
-        events,
-        chat_events,
-        presence_events,
+        event_loop::Outlets {
+            events,
+            chat_events,
+            presence_events,
+            jam_events,
+        },
         client.clone(),
     )?;
     crate::supervise::spawn_essential("network", faults, event_loop.run());
@@ -398,6 +451,7 @@ pub fn start_supervised(
         events: events_rx,
         chat_events: chat_events_rx,
         presence_events: presence_events_rx,
+        jam_events: jam_events_rx,
     })
 }
 
@@ -488,6 +542,41 @@ impl Client {
             Ok(answer) => answer.map_err(|_| NetError::Closed)?,
             Err(_) => Err(NetError::Timeout),
         }
+    }
+
+    /// Sends a jam message to a friend, co-member or jam participant and waits for the answer.
+    pub async fn send_jam(
+        &self,
+        peer: PeerId,
+        request: JamRequest,
+    ) -> Result<JamResponse, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SendJam {
+            peer,
+            request,
+            reply,
+        })
+        .await?;
+        match tokio::time::timeout(event_loop::JAM_TIMEOUT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
+            Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    /// One clock exchange with a connected peer: our send and receive instants and theirs.
+    pub async fn clock_exchange(&self, peer: PeerId) -> Result<Exchange, NetError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::SendClock { peer, reply }).await?;
+        match tokio::time::timeout(event_loop::CLOCK_TIMEOUT + ANSWER_MARGIN, answer).await {
+            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
+            Err(_) => Err(NetError::Timeout),
+        }
+    }
+
+    /// Tells the loop who is in our jam: they may exchange jam and clock messages and fetch the
+    /// jam's tracks, and are not held to a stranger's connection budget.
+    pub async fn set_jam_peers(&self, peers: HashSet<PeerId>) -> Result<(), NetError> {
+        self.send(Command::SetJamPeers { peers }).await
     }
 
     /// Tells the loop who shares a group with us without being a friend: they may sync (and

@@ -65,8 +65,31 @@ type Reply = oneshot::Sender<Result<Response, ApiError>>;
 
 enum Call {
     Request(Request, Reply),
+    /// The jam driving playback (not part of the API: `crate::jam` calls it).
+    Jam(JamCommand, oneshot::Sender<()>),
     /// Stop, close the device, end the audio thread; answered when done.
     Shutdown(oneshot::Sender<()>),
+}
+
+/// What the jam asks of the player: it plays the jam's queue on the jam's timeline.
+#[derive(Debug)]
+pub enum JamCommand {
+    /// Play `tracks` (the jam's queue from its current entry) from source frame `frame` of the
+    /// first, so that frame leaves the device at `at_ns` (engine clock); paused there without
+    /// `at_ns`.
+    Load {
+        tracks: Vec<Track>,
+        frame: u64,
+        at_ns: Option<u64>,
+    },
+    /// The queue changed (current entry first), the music did not: chain what follows.
+    Queue(Vec<Track>),
+    /// Shift the schedule this much later (negative: earlier), slewed, never reloaded.
+    Retime(i64),
+    /// Pause on the frame that leaves the device at this instant.
+    PauseAt(u64),
+    /// The jam ended: stop and empty the queue.
+    Stop,
 }
 
 /// Handle on the player. Cheap to clone.
@@ -129,6 +152,16 @@ impl Player {
         answer.await.map_err(|_| stopped())?
     }
 
+    /// Carries out what the jam asks.
+    pub async fn jam(&self, command: JamCommand) -> Result<(), ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.inbox
+            .send(Call::Jam(command, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())
+    }
+
     /// Stops playback and closes the device.
     pub async fn shutdown(&self) {
         let (done, finished) = oneshot::channel();
@@ -181,6 +214,10 @@ impl Actor {
                     Some(Call::Request(request, reply)) => {
                         let answer = self.handle(request).await;
                         let _ = reply.send(answer);
+                    }
+                    Some(Call::Jam(command, done)) => {
+                        self.jam(command);
+                        let _ = done.send(());
                     }
                 },
                 Some(report) = reports.recv() => self.on_report(report).await,
@@ -349,6 +386,47 @@ impl Actor {
         self.chained = None;
         self.position_ms = 0;
         self.send(Command::Stop);
+    }
+
+    fn jam(&mut self, command: JamCommand) {
+        match command {
+            JamCommand::Load {
+                tracks,
+                frame,
+                at_ns,
+            } => {
+                if self.queue.replace(tracks, 0).is_none() {
+                    self.stop();
+                } else {
+                    self.state = if at_ns.is_some() {
+                        PlaybackState::Playing
+                    } else {
+                        PlaybackState::Paused
+                    };
+                    self.send(Command::Pause(at_ns.is_none()));
+                    let rate = self.queue.current().map_or(1, |t| t.sample_rate.max(1)) as u64;
+                    self.load_current(frame * 1000 / rate, at_ns, Some(frame));
+                }
+            }
+            JamCommand::Queue(tracks) => {
+                self.queue.replace(tracks, 0);
+                // The current entry plays on; what follows is chained anew.
+                self.chained = None;
+                self.chain();
+            }
+            JamCommand::Retime(shift_ns) => self.send(Command::Retime { shift_ns }),
+            JamCommand::PauseAt(at_ns) => {
+                if self.state == PlaybackState::Playing {
+                    self.state = PlaybackState::Paused;
+                    self.send(Command::PauseAt { at_ns });
+                }
+            }
+            JamCommand::Stop => {
+                self.queue.clear();
+                self.stop();
+            }
+        }
+        self.changed();
     }
 
     async fn handle(&mut self, request: Request) -> Result<Response, ApiError> {
@@ -647,6 +725,7 @@ impl Actor {
                 dropped,
                 duplicated,
                 jumps,
+                ..
             } => {
                 let _ = self.events.send(Event::SyncReport {
                     error_us: (error_ns / 1000).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
@@ -654,6 +733,13 @@ impl Actor {
                     duplicated,
                     jumps,
                 });
+            }
+            // A jam's pause landed: the position is where everyone stopped.
+            Report::Paused { id, ms } => {
+                if Some(id) == self.current {
+                    self.position_ms = ms;
+                    self.changed();
+                }
             }
         }
     }

@@ -46,89 +46,24 @@ impl Presence {
             .await
     }
 
-    /// The hash of a friend's track once it can be played here: at once from our own copy;
-    /// else as soon as its first [`STREAM_START`] bytes have arrived (verified), the rest
-    /// following behind the play head (`library/growing.rs`).
+    /// A friend's track, playable here (our copy, or streaming in from them).
+    pub async fn friend_track(&self, peer_id: &str, hash: &str) -> Result<Track, ApiError> {
+        let hash = self.playable(peer_id, hash).await?;
+        self.shared.library.track(&hash).await
+    }
+
+    /// The hash of a friend's track once it can be played here (see [`stream_from`]).
     async fn playable(&self, peer_id: &str, hash: &str) -> Result<String, ApiError> {
         let (peer, hash) = self.friend_and_hash(peer_id, hash).await?;
-        let hex = hash.to_hex();
-        if self.shared.library.track(&hex).await.is_ok() {
-            return Ok(hex);
-        }
         let (title, artist) = self.heard_names(peer, hash);
-        let chat = self.shared.chat.clone();
-        let mut fetch = tokio::spawn(async move { chat.fetch(hash, peer).await });
-        let arriving = loop {
-            if fetch.is_finished() {
-                break None;
-            }
-            if let Some(arrival) = crate::library::growing::arriving_hash(&hex)
-                .filter(|a| a.received() >= STREAM_START.min(a.total()))
-            {
-                break Some(arrival.path().to_path_buf());
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let duration_ms = self.heard(peer, hash).map_or(0, |a| a.duration_ms);
+        let s = &self.shared;
+        let names = Heard {
+            title,
+            artist,
+            duration_ms,
         };
-        let facts = match arriving {
-            Some(path) => tokio::task::spawn_blocking(move || {
-                crate::library::probe::stream_facts(&path).map(|facts| (path, facts))
-            })
-            .await
-            .ok()
-            .and_then(Result::ok),
-            None => None,
-        };
-        let library = self.shared.library.clone();
-        let Some((path, facts)) = facts else {
-            // Complete already (or not streamable from its start): play the whole file.
-            let path = (&mut fetch).await.map_err(internal)??;
-            library.add_streamed(path, &title, &artist).await?;
-            return Ok(hex);
-        };
-        let heard_duration = self.heard(peer, hash).map_or(0, |a| a.duration_ms);
-        library.stream_arriving(Track {
-            hash: hex.clone(),
-            path: path.to_string_lossy().into_owned(),
-            title: title.clone(),
-            artists: vec![artist.clone()],
-            artist: artist.clone(),
-            album: String::new(),
-            album_artist: artist.clone(),
-            track_no: None,
-            disc_no: None,
-            year: None,
-            genre: String::new(),
-            duration_ms: if facts.duration_ms > 0 {
-                facts.duration_ms
-            } else {
-                heard_duration
-            },
-            sample_rate: facts.sample_rate,
-            channels: facts.channels,
-            codec: facts.codec,
-            art: None,
-        });
-        // Once complete and verified, the track is read from its final place (with its tags);
-        // if the fetch fails the player stops it, and it is forgotten.
-        let events = self.shared.events.clone();
-        crate::supervise::spawn("presence", events, async move {
-            match fetch.await {
-                Ok(Ok(path)) => {
-                    if let Err(error) = library.add_streamed(path, &title, &artist).await {
-                        tracing::warn!(%error, "a streamed track could not be read when complete");
-                    }
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "a streamed track stopped arriving");
-                    library.forget_streamed(&hash.to_hex());
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "a streamed track's fetch ended abruptly");
-                    library.forget_streamed(&hash.to_hex());
-                }
-            }
-        });
-        Ok(hex)
+        stream_from(&s.library, &s.chat, &s.events, peer, hash, names).await
     }
 
     /// Downloads a friend's track into the library: fetched into the audio cache and verified by
@@ -415,6 +350,107 @@ fn io_error(path: &Path, error: std::io::Error) -> ApiError {
         ErrorKind::Storage,
         format!("Could not write {}: {error}", path.display()),
     )
+}
+
+/// What is known of a track before its file arrives (shown until its own tags are read).
+pub(crate) struct Heard {
+    pub title: String,
+    pub artist: String,
+    pub duration_ms: u64,
+}
+
+/// The hash of a peer's track once it can be played here: at once from our own copy; else as
+/// soon as its first [`STREAM_START`] bytes have arrived from `peer` (verified), the rest
+/// following behind the play head (`library/growing.rs`).
+pub(crate) async fn stream_from(
+    library: &crate::library::Library,
+    chat: &crate::chat::Chat,
+    events: &tokio::sync::broadcast::Sender<Event>,
+    peer: PeerId,
+    hash: Hash32,
+    heard: Heard,
+) -> Result<String, ApiError> {
+    let hex = hash.to_hex();
+    if library.track(&hex).await.is_ok() {
+        return Ok(hex);
+    }
+    let Heard {
+        title,
+        artist,
+        duration_ms: heard_duration,
+    } = heard;
+    let chat = chat.clone();
+    let mut fetch = tokio::spawn(async move { chat.fetch(hash, peer).await });
+    let arriving = loop {
+        if fetch.is_finished() {
+            break None;
+        }
+        if let Some(arrival) = crate::library::growing::arriving_hash(&hex)
+            .filter(|a| a.received() >= STREAM_START.min(a.total()))
+        {
+            break Some(arrival.path().to_path_buf());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    let facts = match arriving {
+        Some(path) => tokio::task::spawn_blocking(move || {
+            crate::library::probe::stream_facts(&path).map(|facts| (path, facts))
+        })
+        .await
+        .ok()
+        .and_then(Result::ok),
+        None => None,
+    };
+    let library = library.clone();
+    let Some((path, facts)) = facts else {
+        // Complete already (or not streamable from its start): play the whole file.
+        let path = (&mut fetch).await.map_err(internal)??;
+        library.add_streamed(path, &title, &artist).await?;
+        return Ok(hex);
+    };
+    library.stream_arriving(Track {
+        hash: hex.clone(),
+        path: path.to_string_lossy().into_owned(),
+        title: title.clone(),
+        artists: vec![artist.clone()],
+        artist: artist.clone(),
+        album: String::new(),
+        album_artist: artist.clone(),
+        track_no: None,
+        disc_no: None,
+        year: None,
+        genre: String::new(),
+        duration_ms: if facts.duration_ms > 0 {
+            facts.duration_ms
+        } else {
+            heard_duration
+        },
+        sample_rate: facts.sample_rate,
+        channels: facts.channels,
+        codec: facts.codec,
+        art: None,
+    });
+    // Once complete and verified, the track is read from its final place (with its tags);
+    // if the fetch fails the player stops it, and it is forgotten.
+    let events = events.clone();
+    crate::supervise::spawn("stream", events, async move {
+        match fetch.await {
+            Ok(Ok(path)) => {
+                if let Err(error) = library.add_streamed(path, &title, &artist).await {
+                    tracing::warn!(%error, "a streamed track could not be read when complete");
+                }
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "a streamed track stopped arriving");
+                library.forget_streamed(&hash.to_hex());
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a streamed track's fetch ended abruptly");
+                library.forget_streamed(&hash.to_hex());
+            }
+        }
+    });
+    Ok(hex)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! One push per friend is in flight at a time; changes made meanwhile are coalesced, and the
 //! update is computed when it is sent, so a friend always gets the latest, never a backlog.
 
-mod actions;
+pub(crate) mod actions;
 pub mod wire;
 
 use std::collections::HashMap;

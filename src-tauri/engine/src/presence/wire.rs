@@ -100,7 +100,8 @@ fn cover_ok(cover: &[u8]) -> bool {
         .is_ok_and(|(w, h)| w > 0 && h > 0 && w <= MAX_COVER_EDGE && h <= MAX_COVER_EDGE)
 }
 
-fn clean(text: &str) -> String {
+/// Cleans text from a peer: no control or bidi-override characters, trimmed, cut to 256 characters.
+pub(crate) fn clean(text: &str) -> String {
     let kept: String = text
         .chars()
         .filter(|c| !crate::profile::is_forbidden_in_name(*c))
