@@ -17,11 +17,18 @@
 //! with tracks to play, add to the library or react to. It plays into a silent software sink
 //! (always, as any node does with `--virtual-audio`: see `main.rs`), so it needs no sound device
 //! and never plays through the speakers of the machine it shares with the app.
+//!
+//! And it jams: a friend's invitation is accepted (it joins their jam) and a friend's Request to
+//! Jam too (it hosts a jam with its album, and the friend joins), each after a short, human-like
+//! pause and one at a time. [`JamAnswerer`] decides (pure, tested below); [`answer_jams`] follows
+//! the `jam_invited` / `jam_invites_changed` events and carries it out.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::ExitCode;
 
-use earshot_engine::api::{ChatMessage, Event, MessageKind, RepeatMode, Request, Response};
+use earshot_engine::api::{
+    ChatMessage, Event, JamInvite, MessageKind, RepeatMode, Request, Response,
+};
 use earshot_engine::Engine;
 use serde_json::json;
 
@@ -57,6 +64,7 @@ pub async fn run(engine: Engine, name: String) -> ExitCode {
     let accepter = tokio::spawn(accept_everyone(engine.clone()));
     let conversation = tokio::spawn(converse(engine.clone()));
     let listener = tokio::spawn(listen(engine.clone()));
+    let jammer = tokio::spawn(answer_jams(engine.clone()));
     let outcome = control::serve(engine.clone(), tokio::io::stdin(), tokio::io::stdout()).await;
     if outcome.is_ok() && !control::stop_requested() {
         // End of input: a demo friend in the background keeps going until it is told to stop.
@@ -65,6 +73,7 @@ pub async fn run(engine: Engine, name: String) -> ExitCode {
     accepter.abort();
     conversation.abort();
     listener.abort();
+    jammer.abort();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&format!("control protocol failed: {e}")),
@@ -205,6 +214,108 @@ async fn start_listening(engine: &Engine) -> Result<(), String> {
     }
     tracing::info!("the demo friend is listening to its album, for its friends to see");
     Ok(())
+}
+
+/// How long the demo friend "thinks" before it accepts a jam invitation or request: a person
+/// takes a moment to read the notification, and the window shows the invitation waiting.
+const JAM_ANSWER_DELAY: std::time::Duration = std::time::Duration::from_millis(1200);
+
+/// Follows jam invitations and requests and accepts those [`JamAnswerer`] chooses, after
+/// [`JAM_ANSWER_DELAY`].
+async fn answer_jams(engine: Engine) {
+    let mut events = engine.subscribe();
+    let mut answerer = JamAnswerer::default();
+    // The invitation being answered, and when to accept it.
+    let mut due: Option<(String, tokio::time::Instant)> = None;
+    loop {
+        let deadline = due.as_ref().map(|(_, at)| *at);
+        tokio::select! {
+            event = events.recv() => match event {
+                Ok(Event::JamInvited(invite)) => {
+                    let from_friend = is_friend(&engine, &invite.peer_id).await;
+                    if answerer.on_invited(&invite, from_friend) {
+                        let at = tokio::time::Instant::now() + JAM_ANSWER_DELAY;
+                        due = Some((invite.invite_id, at));
+                    }
+                }
+                Ok(Event::JamInvitesChanged { invites }) => {
+                    answerer.on_invites(&invites);
+                    if answerer.answering().is_none() {
+                        // Withdrawn, expired, or answered by someone driving us: nothing to do.
+                        due = None;
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            () = sleep_until(deadline), if deadline.is_some() => {
+                if let Some((invite_id, _)) = due.take() {
+                    let accept = Request::AcceptJam { invite_id: invite_id.clone() };
+                    match engine.call(accept).await {
+                        Ok(_) => tracing::info!(invite = %invite_id, "the demo friend accepted a jam"),
+                        Err(error) => tracing::info!(%error, "the demo friend could not accept a jam"),
+                    }
+                    answerer.answered(&invite_id);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn is_friend(engine: &Engine, peer_id: &str) -> bool {
+    match engine.call(Request::ListFriends).await {
+        Ok(Response::Friends { friends }) => friends.iter().any(|f| f.peer_id == peer_id),
+        Ok(_) | Err(_) => false,
+    }
+}
+
+/// Decides which jam invitations and requests the demo friend accepts (sans-IO): those a friend
+/// sent it, one at a time — one arriving while another is being answered is left alone (it
+/// expires, or its sender withdraws it), as is one about to expire.
+#[derive(Debug, Default)]
+pub struct JamAnswerer {
+    /// The invitation being answered.
+    answering: Option<String>,
+}
+
+impl JamAnswerer {
+    /// A `jam_invited` event: whether to accept it (after the delay).
+    pub fn on_invited(&mut self, invite: &JamInvite, from_friend: bool) -> bool {
+        let time_left = invite.expires_in_ms > JAM_ANSWER_DELAY.as_millis() as u64;
+        if !invite.incoming || !from_friend || !time_left || self.answering.is_some() {
+            return false;
+        }
+        self.answering = Some(invite.invite_id.clone());
+        true
+    }
+
+    /// The invitations waiting now: the one being answered is dropped once it is gone.
+    pub fn on_invites(&mut self, invites: &[JamInvite]) {
+        if let Some(id) = &self.answering {
+            if !invites.iter().any(|i| i.incoming && &i.invite_id == id) {
+                self.answering = None;
+            }
+        }
+    }
+
+    /// The accept was sent (whatever came of it).
+    pub fn answered(&mut self, invite_id: &str) {
+        if self.answering.as_deref() == Some(invite_id) {
+            self.answering = None;
+        }
+    }
+
+    pub fn answering(&self) -> Option<&str> {
+        self.answering.as_deref()
+    }
 }
 
 /// Follows new and changed messages and does what [`Responder`] decides.
@@ -476,7 +587,7 @@ fn is_a_reply_of_ours(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use earshot_engine::api::{Reaction, ShareCard, ShareKind};
+    use earshot_engine::api::{JamInviteKind, Reaction, ShareCard, ShareKind};
 
     use super::*;
 
@@ -716,5 +827,65 @@ mod tests {
             !actions.iter().any(|a| matches!(a, Action::React { .. })),
             "{actions:?}"
         );
+    }
+    fn jam_invite(id: &str, kind: JamInviteKind, incoming: bool) -> JamInvite {
+        JamInvite {
+            invite_id: id.into(),
+            kind,
+            incoming,
+            peer_id: "12D3KooWfriend".into(),
+            display_name: "Ada".into(),
+            playing: None,
+            expires_in_ms: 120_000,
+        }
+    }
+
+    #[test]
+    fn a_friends_invitation_and_a_friends_request_are_both_accepted() {
+        for kind in [JamInviteKind::Invite, JamInviteKind::Request] {
+            let mut answerer = JamAnswerer::default();
+            assert!(
+                answerer.on_invited(&jam_invite("j1", kind, true), true),
+                "{kind:?} from a friend"
+            );
+            assert_eq!(answerer.answering(), Some("j1"));
+        }
+    }
+
+    #[test]
+    fn strangers_our_own_invitations_and_nearly_expired_ones_are_left_alone() {
+        let mut answerer = JamAnswerer::default();
+        let stranger = jam_invite("j1", JamInviteKind::Request, true);
+        assert!(!answerer.on_invited(&stranger, false), "not a friend");
+        let ours = jam_invite("j2", JamInviteKind::Invite, false);
+        assert!(!answerer.on_invited(&ours, true), "sent by us");
+        let mut late = jam_invite("j3", JamInviteKind::Invite, true);
+        late.expires_in_ms = 500;
+        assert!(!answerer.on_invited(&late, true), "gone before we answer");
+        assert_eq!(answerer.answering(), None);
+    }
+
+    #[test]
+    fn one_invitation_is_answered_at_a_time() {
+        let mut answerer = JamAnswerer::default();
+        assert!(answerer.on_invited(&jam_invite("j1", JamInviteKind::Invite, true), true));
+        assert!(
+            !answerer.on_invited(&jam_invite("j2", JamInviteKind::Request, true), true),
+            "a second one while the first is being answered"
+        );
+        answerer.answered("j1");
+        assert!(answerer.on_invited(&jam_invite("j3", JamInviteKind::Request, true), true));
+    }
+
+    #[test]
+    fn an_invitation_withdrawn_or_answered_meanwhile_is_dropped() {
+        let mut answerer = JamAnswerer::default();
+        let first = jam_invite("j1", JamInviteKind::Invite, true);
+        assert!(answerer.on_invited(&first, true));
+        answerer.on_invites(std::slice::from_ref(&first));
+        assert_eq!(answerer.answering(), Some("j1"), "still waiting");
+        answerer.on_invites(&[]);
+        assert_eq!(answerer.answering(), None, "gone from the list");
+        assert!(answerer.on_invited(&jam_invite("j2", JamInviteKind::Invite, true), true));
     }
 }
