@@ -6,6 +6,18 @@
 
 /// How long an invitation or a request waits for an answer.
 pub const EXPIRY_MS: u64 = 120_000;
+/// How long this peer's own invitations and requests last: [`EXPIRY_MS`], or less when the
+/// environment variable `EARSHOT_JAM_INVITE_MS` says so (tests of expiry; never more).
+pub fn lifetime_ms() -> u64 {
+    static LIFETIME: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIFETIME.get_or_init(|| {
+        std::env::var("EARSHOT_JAM_INVITE_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(EXPIRY_MS, |ms| ms.clamp(1_000, EXPIRY_MS))
+    })
+}
+
 /// Pending invitations kept at most (each way, all peers): a flood is refused, not stored.
 pub const MAX_PENDING: usize = 64;
 /// Pending invitations from one peer at most.

@@ -488,7 +488,7 @@ impl Jam {
             jam: jam.to_string(),
             host_name: host_name.to_string(),
             playing,
-            left_ms: invites::EXPIRY_MS,
+            left_ms: invites::lifetime_ms(),
             answers: answers.clone(),
         };
         {
@@ -502,7 +502,7 @@ impl Jam {
                     peer: peer.to_string(),
                     jam: Some(jam.to_string()),
                     answers,
-                    expires_at_ms: now_ms() + invites::EXPIRY_MS,
+                    expires_at_ms: now_ms() + invites::lifetime_ms(),
                 })
                 .map_err(|_| ApiError::invalid_input("Too many invitations are waiting."))?;
         }
@@ -542,7 +542,7 @@ impl Jam {
             peer: peer.to_string(),
             jam: None,
             answers: None,
-            expires_at_ms: now_ms() + invites::EXPIRY_MS,
+            expires_at_ms: now_ms() + invites::lifetime_ms(),
         };
         lock(&self.shared.state)
             .invites
@@ -552,7 +552,7 @@ impl Jam {
         self.invites_changed();
         let request = JamRequest::Request {
             id: id.clone(),
-            left_ms: invites::EXPIRY_MS,
+            left_ms: invites::lifetime_ms(),
         };
         match self.shared.net.send_jam(peer, request).await {
             Ok(JamResponse::Ok) => Ok(Response::JamInvite(self.invite_view(&pending))),

@@ -106,26 +106,17 @@ impl Jam {
         };
         // Our copy, or the bytes streaming in from the jam.
         let mut tracks = Vec::new();
-        let mut in_library = HashSet::new();
         for e in &session.queue[index..] {
             match self.shared.library.track(&e.track.hash).await {
-                Ok(track) => {
-                    if crate::library::growing::arriving_hash(&track.hash).is_none() {
-                        in_library.insert(e.track.hash.clone());
-                    }
-                    tracks.push(track);
-                }
+                Ok(track) => tracks.push(track),
                 Err(_) => {
                     self.fetch(&session, e);
                     break;
                 }
             }
         }
-        for e in &session.queue {
-            if self.shared.library.track(&e.track.hash).await.is_ok() {
-                in_library.insert(e.track.hash.clone());
-            }
-        }
+        let all = session.queue.iter().map(|e| e.track.hash.clone()).collect();
+        let in_library = self.shared.library.held(all).await.unwrap_or_default();
         if tracks.is_empty() {
             self.set_buffering(in_library);
             return;

@@ -19,7 +19,7 @@ pub mod scan;
 pub mod store;
 mod watch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -260,6 +260,22 @@ impl Library {
                 })
             })
             .collect()
+    }
+
+    /// Which of `hashes` the library itself holds (not merely streamed from a friend).
+    pub async fn held(&self, hashes: Vec<String>) -> Result<HashSet<String>, ApiError> {
+        Ok(self
+            .store
+            .call(move |c| {
+                let mut held = HashSet::new();
+                for hash in hashes {
+                    if store::track_by_hash(c, &hash)?.is_some() {
+                        held.insert(hash);
+                    }
+                }
+                Ok(held)
+            })
+            .await?)
     }
 
     fn streamed_track(&self, hash: &str) -> Option<Track> {
