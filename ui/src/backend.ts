@@ -18,6 +18,8 @@ import type {
   FriendActivity,
   InviteInfo,
   InviteLink,
+  JamInvite,
+  JamState,
   LinkPreview,
   MessagePage,
   NearbyPeer,
@@ -298,7 +300,10 @@ export async function recentlyPlayed(limit = 50): Promise<Play[]> {
 // ── Player ───────────────────────────────────────────────────────────────────────────────────
 
 async function player(request: Request): Promise<PlayerState> {
-  const response = expectResponse(await call(request), 'player');
+  const answer = await call(request);
+  // In a jam the transport (and `play`) act on the jam and answer with it; the player follows.
+  if (answer.type === 'jam' && request.type !== 'get_player') return player({ type: 'get_player' });
+  const response = expectResponse(answer, 'player');
   const { type: _type, ...state } = response;
   return state;
 }
@@ -419,6 +424,58 @@ export async function addFriendTrack(peerId: string, hash: string): Promise<Trac
 /** Sends one of ACTIVITY_EMOJIS to a friend about the track they are listening to; returns the card it put in your chat. */
 export const reactToActivity = async (peerId: string, hash: string, emoji: string) =>
   toMessage(await call({ type: 'react_to_activity', peer_id: peerId, hash, emoji }));
+
+// ── Jam ──────────────────────────────────────────────────────────────────────────────────────
+
+export interface JamView {
+  jam: JamState | null;
+  invites: JamInvite[];
+}
+
+function toJam(response: Response): JamView {
+  const { jam, invites } = expectResponse(response, 'jam');
+  return { jam, invites };
+}
+
+function toJamInvite(response: Response): JamInvite {
+  const { type: _type, ...invite } = expectResponse(response, 'jam_invite');
+  return invite;
+}
+
+export const getJam = async () => toJam(await call({ type: 'get_jam' }));
+/** Starts a jam hosted here, with what plays now (or the last track played) in its queue. */
+export const startJam = async () => toJam(await call({ type: 'start_jam' }));
+/** Invites friends to this user's jam (starting one when none is on). */
+export const inviteToJam = async (peerIds: string[]) => toJam(await call({ type: 'invite_to_jam', peer_ids: peerIds }));
+/** Invites everyone in a group conversation. */
+export const inviteConversationToJam = async (conversation: string) => toJam(await call({ type: 'invite_conversation_to_jam', conversation }));
+/** Asks a friend to jam: on accept they host and this window joins. */
+export const requestJam = async (peerId: string) => toJamInvite(await call({ type: 'request_jam', peer_id: peerId }));
+export const acceptJam = async (inviteId: string) => toJam(await call({ type: 'accept_jam', invite_id: inviteId }));
+/** Declines an incoming invitation or request, or withdraws an outgoing one. */
+export const declineJam = (inviteId: string) => done({ type: 'decline_jam', invite_id: inviteId });
+export const leaveJam = () => done({ type: 'leave_jam' });
+export async function jamQueueAdd(hashes: string[]): Promise<void> {
+  await call({ type: 'jam_queue_add', hashes });
+}
+export async function jamQueueRemove(entryId: number): Promise<void> {
+  await call({ type: 'jam_queue_remove', entry_id: entryId });
+}
+export async function jamQueueMove(entryId: number, to: number): Promise<void> {
+  await call({ type: 'jam_queue_move', entry_id: entryId, to });
+}
+export async function jamPlayEntry(entryId: number): Promise<void> {
+  await call({ type: 'jam_play_entry', entry_id: entryId });
+}
+export async function setJamGuestControls(on: boolean): Promise<void> {
+  await call({ type: 'set_jam_guest_controls', on });
+}
+/** This listener's output offset, −500…500 ms (sound this much earlier, for Bluetooth speakers). */
+export async function setJamOutputOffset(ms: number): Promise<void> {
+  await call({ type: 'set_jam_output_offset', ms: Math.round(Math.min(500, Math.max(-500, ms))) });
+}
+/** Saves the jam's queue (on, or the one that ended last) as a playlist crediting who added what. */
+export const saveJamQueue = async (name: string) => toPlaylist(await call({ type: 'save_jam_queue', name }));
 
 /** Asks the OS where to save a file; null when the user cancels. */
 export async function pickSaveFile(defaultName: string, title: string): Promise<string | null> {

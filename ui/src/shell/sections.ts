@@ -35,11 +35,7 @@ export const SECTIONS: Section[] = [
     id: 'jam',
     label: 'Jam',
     tagline: 'Listen together, in sync, from wherever you are.',
-    coming: [
-      'Request to Jam from a chat; your friend hosts and your playback lines up with theirs',
-      'A shared queue that everyone in the Jam can edit',
-      'Playback aligned to within a millisecond across real networks',
-    ],
+    coming: [],
   },
   {
     id: 'settings',
