@@ -90,7 +90,8 @@ function setInvites(invites: JamInvite[]) {
     deadlines[invite.invite_id] = jamState.deadlines[invite.invite_id] ?? now + invite.expires_in_ms;
   }
   jamState.now = now;
-  jamState.invites = invites;
+  // What the host plays comes with `jam_invited`; a later list may leave it out.
+  jamState.invites = invites.map((i) => (i.playing !== null ? i : { ...i, playing: jamState.invites.find((o) => o.invite_id === i.invite_id)?.playing ?? null }));
   jamState.deadlines = deadlines;
   jamState.dismissed = jamState.dismissed.filter((id) => id in deadlines);
 }
