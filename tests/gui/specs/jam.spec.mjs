@@ -7,7 +7,8 @@
 // own with `jam_queue_add`, and each entry reads "Added by you" / "Added by Robin (demo friend)".
 // Leaving (as host: "Robin (demo friend) will host.") offers to save the queue as a playlist,
 // named after who was there. An invitation from the friend shows as a notification card with a
-// countdown and the side bar's Jam counts it; Join opens the friend's jam.
+// countdown and the side bar's Jam counts it; Join opens the friend's jam. One left unanswered
+// disappears from both sides when it expires (the friend's expiry shortened to 8 s).
 // (b) Request to Jam from the chat header: "Requested · m:ss" waits until the demo friend accepts
 // it by itself (it does, after a second's thought), hosts a jam with what it plays, and the window
 // follows: the jam panel opens on "Robin (demo friend) hosts" with the friend's track in the queue.
@@ -90,12 +91,19 @@ describe('the Jam', () => {
   const data = tempDataDir();
   const copy = tempDataDir();
   const ROBIN = 'Robin (demo friend)';
+  const INVITE_MS = 8000;
 
   before(async () => {
     const music = path.join(copy.dir, 'music');
     cpSync(demoLibrary(), music, { recursive: true });
     driver = await startDriver();
-    robin = await startDemoFriend();
+    // The friend's invitations expire after 8 s instead of two minutes, so one is seen to expire.
+    process.env.EARSHOT_JAM_INVITE_MS = String(INVITE_MS);
+    try {
+      robin = await startDemoFriend();
+    } finally {
+      delete process.env.EARSHOT_JAM_INVITE_MS;
+    }
     browser = await launchApp(driver, data.dir, ['--music', music]);
     await addFriend(browser, robin, ROBIN);
     ({ peer_id: windowPeer } = (await robin.call({ type: 'list_friends' })).friends[0]);
@@ -203,7 +211,7 @@ describe('the Jam', () => {
     await robin.call({ type: 'invite_to_jam', peer_ids: [windowPeer] });
 
     await waitForText(browser, 'jam-invite-card-line', `${ROBIN} invites you to their jam`);
-    assert.match(await text(await byTestId(browser, 'jam-invite-countdown')), /^[12]:\d\d$/);
+    assert.match(await text(await byTestId(browser, 'jam-invite-countdown')), /^0:0\d$/, 'the friend’s short expiry counting down');
     await waitForText(browser, 'nav-jam-badge', '1');
     await screenshot(browser, 'jam-invitation-card');
     await press(browser, 'jam-invite-accept');
@@ -213,6 +221,19 @@ describe('the Jam', () => {
     await waitForText(browser, 'jam-leave-hint', `The jam goes on without you; ${ROBIN} still hosts.`);
     await press(browser, 'jam-leave');
     await waitForText(browser, 'jam-ended-line', 'You left the jam.');
+    await robin.call({ type: 'leave_jam' });
+  });
+
+  it('an invitation nobody answers disappears from the window and the friend when it expires', async () => {
+    await robin.call({ type: 'invite_to_jam', peer_ids: [windowPeer] });
+    await byTestId(browser, 'jam-invite-card');
+    await byTestId(browser, 'jam-incoming-invite');
+    await browser.waitUntil(async () => !(await (await browser.$('[data-testid="jam-invite-card"]')).isExisting()), {
+      timeout: INVITE_MS + 10000,
+      timeoutMsg: `the card was still shown ${INVITE_MS + 10000} ms after the invitation was sent`,
+    });
+    assert.equal(await (await browser.$('[data-testid="jam-incoming-invite"]')).isExisting(), false, 'gone from the panel too');
+    await eventually(async () => (await robin.call({ type: 'get_jam' })).invites.length === 0, 'the friend still lists the expired invitation');
     await robin.call({ type: 'leave_jam' });
   });
 
