@@ -187,7 +187,15 @@ art: string | null, };
 
 export type SyncState = "measuring" | "buffering" | "in_sync" | "idle";
 
-export type JamParticipant = { peer_id: string, display_name: string, is_host: boolean, is_you: boolean, };
+export type JamParticipant = { peer_id: string, display_name: string, is_host: boolean, is_you: boolean, 
+/**
+ * How their playback stands, as they last reported it (`null` until they do).
+ */
+sync: SyncState | null, 
+/**
+ * How far their sound is from the timeline at their device (µs, positive: late).
+ */
+error_us: number | null, };
 
 export type JamEntry = { 
 /**

@@ -30,6 +30,11 @@ pub struct JamParticipant {
     pub display_name: String,
     pub is_host: bool,
     pub is_you: bool,
+    /// How their playback stands, as they last reported it (`null` until they do).
+    pub sync: Option<SyncState>,
+    /// How far their sound is from the timeline at their device (µs, positive: late).
+    #[ts(type = "number | null")]
+    pub error_us: Option<i64>,
 }
 
 /// A track in the jam's queue, and who added it.

@@ -27,6 +27,7 @@ impl Jam {
         let mut session = Session::new(
             random_id(),
             Participant {
+                standing: None,
                 peer: me.clone(),
                 name,
                 addrs,
@@ -68,6 +69,7 @@ impl Jam {
             applied: None,
             state_sent: now,
             generation: next_generation(),
+            reported: None,
         });
         self.peers_changed().await;
         self.changed();
@@ -344,6 +346,7 @@ impl Jam {
                 applied: None,
                 state_sent: 0,
                 generation,
+                reported: None,
             });
             generation
         };

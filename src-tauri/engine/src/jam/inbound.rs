@@ -122,6 +122,22 @@ impl Jam {
                 }
             }
             JamRequest::State(session) => self.on_state(from, *session).await,
+            JamRequest::Report { jam, standing } => {
+                let news = {
+                    let mut state = lock(&self.shared.state);
+                    match state.live.as_mut() {
+                        Some(live) if live.session.id == jam && live.hosting(&self.me()) => {
+                            live.session.report(&from, standing)
+                        }
+                        _ => return JamResponse::Refused(Refusal::NotInJam),
+                    }
+                };
+                if news {
+                    self.push_state();
+                    self.changed();
+                }
+                JamResponse::Ok
+            }
             JamRequest::End { jam } => {
                 let ended = {
                     let state = lock(&self.shared.state);
@@ -184,6 +200,7 @@ impl Jam {
                         Err(Refusal::NotAllowed)
                     } else {
                         let joined = live.session.join(Participant {
+                            standing: None,
                             peer: from.clone(),
                             name,
                             addrs,

@@ -51,7 +51,7 @@ use crate::{clock as engine_clock, profile};
 
 use clock::ClockEstimator;
 use invites::{Direction, Invites, Kind, Pending};
-use session::{JamTrack, Op, Participant, Refusal, Session};
+use session::{JamTrack, Op, Participant, Refusal, Session, Standing};
 use wire::{JamRequest, JamResponse};
 
 /// Clock exchanges at join (or when the host changes), this far apart.
@@ -69,6 +69,8 @@ const STATE_EVERY: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_millis(100);
 /// The player is checked against the timeline this often (the clock estimate moves).
 const APPLY_EVERY: Duration = Duration::from_secs(1);
+/// A participant tells the host how it stands this often (and at once when its state changes).
+const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// Output offsets allowed (ms).
 const MAX_OUTPUT_OFFSET_MS: i32 = 500;
 
@@ -136,6 +138,8 @@ struct Live {
     state_sent: u64,
     /// Bumped when the host changes, so a stale clock task stops.
     generation: u64,
+    /// What we last told the host of how we stand, and when (engine ns).
+    reported: Option<(Standing, u64)>,
 }
 
 impl Live {
@@ -344,6 +348,7 @@ impl Jam {
         if push {
             self.push_state();
         }
+        self.report_standing();
         // Once a second (a new clock estimate), or at once after a change (`wake`).
         let due = {
             let mut state = lock(&self.shared.state);
@@ -357,6 +362,52 @@ impl Jam {
         };
         if due {
             self.apply().await;
+        }
+    }
+
+    /// Tells the others how we stand: the host notes its own; a guest tells the host every
+    /// [`REPORT_EVERY`], and at once when its sync state changes.
+    fn report_standing(&self) {
+        let me = self.me();
+        let now = engine_clock::now_ns();
+        let (to_host, news) = {
+            let mut state = lock(&self.shared.state);
+            let Some(live) = state.live.as_mut() else {
+                return;
+            };
+            let standing = Standing {
+                sync: live.sync,
+                error_us: live
+                    .error_us
+                    .unwrap_or(0)
+                    .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            };
+            let due = live.reported.is_none_or(|(last, at)| {
+                last.sync != standing.sync
+                    || now.saturating_sub(at) >= REPORT_EVERY.as_nanos() as u64
+            });
+            if !due {
+                return;
+            }
+            live.reported = Some((standing, now));
+            if live.hosting(&me) {
+                (None, live.session.report(&me, standing))
+            } else {
+                let host = live.session.host.parse::<PeerId>().ok();
+                (host.map(|h| (h, live.session.id.clone(), standing)), false)
+            }
+        };
+        if news {
+            self.push_state();
+            self.changed();
+        }
+        if let Some((host, jam, standing)) = to_host {
+            let net = self.shared.net.clone();
+            tokio::spawn(async move {
+                let _ = net
+                    .send_jam(host, JamRequest::Report { jam, standing })
+                    .await;
+            });
         }
     }
 }

@@ -49,7 +49,21 @@ pub struct Participant {
     pub name: String,
     /// Addresses the others may dial it on, should it come to host.
     pub addrs: Vec<String>,
+    /// How it says it stands (it reports to the host every few seconds).
+    #[serde(default)]
+    pub standing: Option<Standing>,
 }
+
+/// How a participant's playback stands against the timeline, as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Standing {
+    pub sync: crate::api::SyncState,
+    /// How far its sound is from the timeline at its device (µs, positive: late).
+    pub error_us: i32,
+}
+
+/// A reported error that moved less than this is not news (µs).
+const STANDING_NEWS_US: i32 = 500;
 
 /// Where the music is: entry `entry`'s source frame `frame` plays at host time `at_ns`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,6 +221,23 @@ impl Session {
             return Some(next);
         }
         None
+    }
+
+    /// Notes how `peer` stands; true when that is news to the others (its sync state changed, or
+    /// its error moved by half a millisecond or more).
+    pub fn report(&mut self, peer: &str, standing: Standing) -> bool {
+        let Some(p) = self.participants.iter_mut().find(|p| p.peer == peer) else {
+            return false;
+        };
+        let news = p.standing.is_none_or(|old| {
+            old.sync != standing.sync
+                || (old.error_us.saturating_sub(standing.error_us)).abs() >= STANDING_NEWS_US
+        });
+        p.standing = Some(standing);
+        if news {
+            self.seq += 1;
+        }
+        news
     }
 
     /// Moves the timeline onto another clock: `offset_ns` is the new clock minus the old one.
@@ -393,6 +424,7 @@ mod tests {
 
     fn person(peer: &str) -> Participant {
         Participant {
+            standing: None,
             peer: peer.into(),
             name: peer.to_uppercase(),
             addrs: Vec::new(),
@@ -604,6 +636,28 @@ mod tests {
         assert_eq!(s.leave("nobody"), None);
         assert_eq!(s.leave("a"), None, "the last one out ends it");
         assert!(s.participants.is_empty());
+    }
+
+    #[test]
+    fn a_report_is_news_only_when_the_state_or_the_error_moved() {
+        let mut s = jam();
+        let in_sync = |error_us| Standing {
+            sync: crate::api::SyncState::InSync,
+            error_us,
+        };
+        let seq = s.seq;
+        assert!(s.report("a", in_sync(100)));
+        assert!(!s.report("a", in_sync(300)), "0.2 ms is not news");
+        assert!(s.report("a", in_sync(900)));
+        assert!(s.report(
+            "a",
+            Standing {
+                sync: crate::api::SyncState::Buffering,
+                error_us: 900
+            }
+        ));
+        assert!(!s.report("stranger", in_sync(0)));
+        assert_eq!(s.seq, seq + 3);
     }
 
     #[test]

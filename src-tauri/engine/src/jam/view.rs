@@ -184,6 +184,8 @@ impl Jam {
                     display_name: p.name.clone(),
                     is_host: p.peer == s.host,
                     is_you: p.peer == me,
+                    sync: p.standing.map(|s| s.sync),
+                    error_us: p.standing.map(|s| s.error_us as i64),
                 })
                 .collect(),
             queue: s

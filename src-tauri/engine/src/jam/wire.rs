@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::session::{JamTrack, Op, Refusal, Session, MAX_PARTICIPANTS, MAX_QUEUE};
+use super::session::{JamTrack, Op, Refusal, Session, Standing, MAX_PARTICIPANTS, MAX_QUEUE};
 
 /// Largest jam message (a full state).
 pub const MAX_JAM_MESSAGE: u64 = 512 * 1024;
@@ -49,6 +49,8 @@ pub enum JamRequest {
     State(Box<Session>),
     /// The host ended the jam (or it is no longer ours to host).
     End { jam: String },
+    /// A participant tells the host how it stands (every few seconds, and when it changes).
+    Report { jam: String, standing: Standing },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,7 +165,7 @@ pub fn validate(request: &mut JamRequest) -> Result<(), Invalid> {
             addrs.truncate(MAX_ADDRS);
             addrs.retain(|a| a.len() <= MAX_ADDR_LEN && a.parse::<libp2p::Multiaddr>().is_ok());
         }
-        JamRequest::Leave { jam } | JamRequest::End { jam } => {
+        JamRequest::Leave { jam } | JamRequest::End { jam } | JamRequest::Report { jam, .. } => {
             if !valid_id(jam) {
                 return Err(Invalid::Id);
             }
@@ -282,6 +284,7 @@ mod tests {
         let mut session = Session::new(
             "j1".into(),
             Participant {
+                standing: None,
                 peer: host.clone(),
                 name: "Ada\u{7}".into(),
                 addrs: vec!["/ip4/127.0.0.1/tcp/1".into(), "nonsense".into()],
