@@ -12,6 +12,8 @@
 // (b) Request to Jam from the chat header: "Requested · m:ss" waits until the demo friend accepts
 // it by itself (it does, after a second's thought), hosts a jam with what it plays, and the window
 // follows: the jam panel opens on "Robin (demo friend) hosts" with the friend's track in the queue.
+// "Invite everyone to a jam" in a group chat's header invites the friend, who accepts by itself;
+// the friend's activity menu says "In a jam with Robin" while jamming and asks again after.
 // Screenshots of each step.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -237,6 +239,30 @@ describe('the Jam', () => {
     await robin.call({ type: 'leave_jam' });
   });
 
+  it('invites everyone in a group chat from its header; the demo friend accepts by itself', async () => {
+    await (await byTestId(browser, 'nav-messages')).click();
+    await (await byTestId(browser, 'new-group-open')).click();
+    await (await byTestId(browser, 'new-group-name')).setValue('Jam club');
+    await browser.execute(() => {
+      for (const box of document.querySelectorAll('[data-testid="new-group-friend"]')) box.click();
+    });
+    await (await byTestId(browser, 'new-group-create')).click();
+    await waitForText(browser, 'chat-title', 'Jam club');
+    await press(browser, 'group-jam-invite');
+    await waitForText(browser, 'group-jam-invited', 'Invited · 1 waiting');
+    await screenshot(browser, 'jam-group-invited');
+
+    // No one drives the friend here: it accepts the invitation itself, a moment later.
+    await eventually(async () => (await robin.call({ type: 'get_jam' })).jam?.host_peer_id === windowPeer, 'the demo friend never joined the group’s jam', 20000);
+    await (await byTestId(browser, 'nav-jam')).click();
+    await waitForText(browser, 'jam-host', 'You host');
+    await waitForPanel(browser, (p) => p.participants.some((x) => x.name === ROBIN), `${ROBIN} as a participant`);
+    await press(browser, 'jam-leave');
+    await waitForText(browser, 'jam-ended-line', 'You left the jam.');
+    await eventually(async () => (await robin.call({ type: 'get_jam' })).jam?.you_host === true, 'the friend never took the jam over');
+    await robin.call({ type: 'leave_jam' });
+  });
+
   it('Request to Jam from the chat header: the friend accepts and hosts, and the window follows', async () => {
     await messageFriend(browser, ROBIN);
     await press(browser, 'jam-request');
@@ -255,5 +281,33 @@ describe('the Jam', () => {
     const shown = await waitForPanel(browser, (p) => p.queue.some((e) => e.title === playing.title && e.current), `the friend's track "${playing.title}" playing`);
     assert.equal(shown.queue.find((e) => e.current)?.addedBy, `Added by ${ROBIN}`);
     await screenshot(browser, 'jam-following-friend');
+  });
+
+  it("the friend's activity menu says you jam together, and asks again once you have left", async () => {
+    const openMenu = async () => {
+      const opened = await browser.execute(() => {
+        const button = document.querySelector('[data-testid="sidebar-activity-row"] button');
+        button?.click();
+        return Boolean(button);
+      });
+      assert.ok(opened, 'the side bar shows the friend listening');
+      await byTestId(browser, 'activity-menu');
+    };
+    await openMenu();
+    await waitForText(browser, 'jam-request-together', `In a jam with ${ROBIN}`);
+    await screenshot(browser, 'jam-activity-menu-together');
+    await browser.keys('Escape');
+
+    await (await byTestId(browser, 'nav-jam')).click();
+    await press(browser, 'jam-leave');
+    await waitForText(browser, 'jam-ended-line', 'You left the jam.');
+    await robin.call({ type: 'leave_jam' });
+    await openMenu();
+    const ask = await browser.$('[data-testid="activity-menu"] [data-testid="jam-request"]');
+    await ask.waitForDisplayed({ timeout: 10000, timeoutMsg: 'the activity menu offers no Request to Jam' });
+    await ask.click();
+    // The demo friend accepts; the window follows into its jam from wherever it is.
+    await waitForText(browser, 'jam-host', `${ROBIN} hosts`, 20000);
+    await waitForText(browser, 'jam-notice', `Joined ${ROBIN}’s jam`);
   });
 });
