@@ -8,6 +8,7 @@ mod activity;
 mod audio;
 mod control;
 mod friends;
+mod jam;
 mod lab;
 mod messages;
 mod netns;
