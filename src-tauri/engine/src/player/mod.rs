@@ -127,6 +127,7 @@ impl Player {
             next_id: 1,
             current: None,
             chained: None,
+            jamming: false,
         };
         // A panic in the player is reported to the window rather than lost.
         crate::supervise::spawn_essential(
@@ -197,6 +198,8 @@ struct Actor {
     current: Option<u64>,
     /// The load id given to the audio thread for the track after, and its queue index.
     chained: Option<(u64, usize)>,
+    /// A jam drives playback: the queue and the transport are the jam's.
+    jamming: bool,
 }
 
 impl Actor {
@@ -389,6 +392,7 @@ impl Actor {
     }
 
     fn jam(&mut self, command: JamCommand) {
+        self.jamming = !matches!(command, JamCommand::Stop);
         match command {
             JamCommand::Load {
                 tracks,
@@ -430,6 +434,14 @@ impl Actor {
     }
 
     async fn handle(&mut self, request: Request) -> Result<Response, ApiError> {
+        // In a jam the engine sends these to the jam; what still arrives here (the OS media
+        // controls) would play this peer out of step with everyone.
+        if self.jamming && transport_or_queue(&request) {
+            return Err(ApiError::new(
+                ErrorKind::NotAllowed,
+                "A jam is on: use the jam's controls, which act for everyone.",
+            ));
+        }
         match request {
             Request::Play { hashes, start } => {
                 let tracks = self.library.tracks_by_hash(&hashes).await?;
@@ -752,6 +764,27 @@ impl Actor {
             }
         });
     }
+}
+
+/// Calls that move the music or change the queue.
+fn transport_or_queue(request: &Request) -> bool {
+    matches!(
+        request,
+        Request::Play { .. }
+            | Request::PlayAt { .. }
+            | Request::PlayNext { .. }
+            | Request::AddToQueue { .. }
+            | Request::PlayQueueIndex { .. }
+            | Request::MoveInQueue { .. }
+            | Request::RemoveFromQueue { .. }
+            | Request::ClearQueue
+            | Request::Pause
+            | Request::Resume
+            | Request::TogglePause
+            | Request::Next
+            | Request::Previous
+            | Request::Seek { .. }
+    )
 }
 
 fn no_entry(index: u32) -> ApiError {
