@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { JamInvite, JamState } from '../bindings/api';
-import { countdown, endedLine, hostLine, inviteLine, leaveHint, livePosition, offsetLine, playlistName, syncLabel } from './format';
+import { countdown, endedLine, hostLine, inviteLine, leaveHint, livePosition, offsetLine, participantLine, playlistName, syncLabel } from './format';
 
-const person = (name: string, host: boolean, you = false) => ({ peer_id: `peer-${name}`, display_name: name, is_host: host, is_you: you });
+const person = (name: string, host: boolean, you = false) => ({ peer_id: `peer-${name}`, display_name: name, is_host: host, is_you: you, sync: null, error_us: null });
 
 function jam(overrides: Partial<JamState> = {}): JamState {
   return {
@@ -50,6 +50,13 @@ describe('the jam panel’s wording', () => {
     expect(offsetLine(jam({ offset_to_host_us: 12 }))).toBe('Your clock is 12 µs behind the host');
     expect(offsetLine(jam())).toBeNull();
     expect(offsetLine(jam({ you_host: true, rtt_us: 5 }))).toBeNull();
+  });
+
+  it("states another participant's reported standing", () => {
+    expect(participantLine({ sync: 'in_sync', error_us: 40 })).toBe('In sync · 0.04 ms from the beat');
+    expect(participantLine({ sync: 'in_sync', error_us: -3 })).toBe('In sync · 3 µs from the beat');
+    expect(participantLine({ sync: 'buffering', error_us: null })).toBe('Buffering…');
+    expect(participantLine({ sync: null, error_us: null })).toBeNull();
   });
 
   it('counts down in minutes and seconds, rounding up and stopping at zero', () => {

@@ -28,6 +28,12 @@ function ms(us: number, digits: number): string {
   return `${(us / 1000).toFixed(digits)} ms`;
 }
 
+/** How far from the beat: hundredths of a millisecond, or microseconds below ten ("3 µs"). */
+function beat(us: number): string {
+  const size = Math.abs(us);
+  return `${size < 10 ? `${Math.round(size)} µs` : ms(size, 2)} from the beat`;
+}
+
 /**
  * How this window's clock and sound stand against the host's: "Your clock is 3.214 s behind the
  * host · round trip 1.2 ms · 0.04 ms from the beat". Null for the host, or before anything is
@@ -43,8 +49,15 @@ export function offsetLine(jam: JamState): string | null {
     parts.push(offset === 0 ? 'Your clock matches the host’s' : `Your clock is ${amount} ${offset > 0 ? 'behind' : 'ahead of'} the host`);
   }
   if (jam.rtt_us !== null) parts.push(`round trip ${ms(jam.rtt_us, 1)}`);
-  if (jam.error_us !== null) parts.push(`${ms(Math.abs(jam.error_us), 2)} from the beat`);
+  if (jam.error_us !== null) parts.push(beat(jam.error_us));
   return parts.length ? parts.join(' · ') : null;
+}
+
+/** Another participant's standing as they report it: "In sync · 0.04 ms from the beat". */
+export function participantLine(person: Pick<JamParticipant, 'sync' | 'error_us'>): string | null {
+  if (!person.sync) return null;
+  const label = syncLabel(person.sync);
+  return person.sync === 'in_sync' && person.error_us !== null ? `${label} · ${beat(person.error_us)}` : label;
 }
 
 /** A countdown in minutes and seconds, rounded up ("1:54", "0:05"); never below 0:00. */

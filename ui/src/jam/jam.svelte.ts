@@ -18,6 +18,8 @@ export interface EndedJam {
   tracks: number;
   /** The playlist it was saved as, once saved. */
   saved: string | null;
+  /** Whether its notification card was closed (or it needs none: this user left). */
+  noticed: boolean;
 }
 
 interface JamModuleState {
@@ -120,6 +122,7 @@ function ended(reason: JamEnd) {
     names: jam ? jam.participants.filter((p) => !p.is_you).map((p) => p.display_name) : [],
     tracks: jam?.queue.length ?? 0,
     saved: null,
+    noticed: reason === 'left',
   };
 }
 
@@ -178,6 +181,11 @@ export async function saveQueue(name: string): Promise<string> {
 /** Closes an invitation's notification card (it stays in the jam panel until it expires). */
 export function dismissCard(invite: JamInvite): void {
   if (!jamState.dismissed.includes(invite.invite_id)) jamState.dismissed.push(invite.invite_id);
+}
+
+/** Closes the card saying the jam ended (the offer stays in the panel). */
+export function noticeEnded(): void {
+  if (jamState.ended) jamState.ended.noticed = true;
 }
 
 /** Forgets the ended jam's offer to save its queue. */

@@ -23,7 +23,7 @@ vi.mock('../backend', () => ({
 
 const { cardInvites, followJam, jamBadge, jamState, outgoingRequest, timeLeft } = await import('./jam.svelte');
 
-const person = (name: string, host: boolean, you = false) => ({ peer_id: `peer-${name}`, display_name: name, is_host: host, is_you: you });
+const person = (name: string, host: boolean, you = false) => ({ peer_id: `peer-${name}`, display_name: name, is_host: host, is_you: you, sync: null, error_us: null });
 
 function jam(overrides: Partial<JamState> = {}): JamState {
   return {
@@ -98,6 +98,6 @@ describe("the window's view of the jam", () => {
     emit({ type: 'jam_ended', reason: 'ended' });
     emit({ type: 'jam_changed', jam: null });
     expect(jamState.jam).toBeNull();
-    expect(jamState.ended).toEqual({ reason: 'ended', hostName: 'Cy', names: ['Robin'], tracks: 1, saved: null });
+    expect(jamState.ended).toEqual({ reason: 'ended', hostName: 'Cy', names: ['Robin'], tracks: 1, saved: null, noticed: false });
   });
 });
