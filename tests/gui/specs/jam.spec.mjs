@@ -4,7 +4,9 @@
 // invitation waits with a countdown; the friend gets `jam_invited` and is told `accept_jam`; the
 // window lists them as a participant, the window marked host. (c) The shared queue says who added
 // what: the window adds a track from its library through Add tracks, the friend adds one of its
-// own with `jam_queue_add`, and each entry reads "Added by you" / "Added by Robin (demo friend)".
+// own with `jam_queue_add`, and each entry reads "Added by you" / "Added by Robin (demo friend)";
+// the host moves the friend's track up and plays it, and turns guest controls on, which the
+// friend sees.
 // Leaving (as host: "Robin (demo friend) will host.") offers to save the queue as a playlist,
 // named after who was there. An invitation from the friend shows as a notification card with a
 // countdown and the side bar's Jam counts it; Join opens the friend's jam. One left unanswered
@@ -186,6 +188,23 @@ describe('the Jam', () => {
     );
     assert.ok(shown.queue.some((e) => e.current) || shown.queue.length >= 2, 'the queue is shown');
     await screenshot(browser, 'jam-shared-queue');
+
+    // The host reorders and jumps: the friend's track first, then playing.
+    const order = (p) => p.queue.map((e) => e.title).join(' / ');
+    const before = shown.queue.map((e) => e.title);
+    const theirsAt = before.indexOf(theirs.title);
+    await browser.execute((index) => document.querySelectorAll('[data-testid="jam-entry-up"]')[index]?.click(), theirsAt);
+    const moved = await waitForPanel(browser, (p) => p.queue[theirsAt - 1]?.title === theirs.title, `"${theirs.title}" moved up`);
+    await browser.execute((index) => document.querySelectorAll('[data-testid="jam-entry-play"]')[index]?.click(), theirsAt - 1);
+    await waitForPanel(browser, (p) => p.queue.find((e) => e.current)?.title === theirs.title, `"${theirs.title}" playing`);
+    await eventually(async () => {
+      const { jam } = await robin.call({ type: 'get_jam' });
+      return jam?.queue.map((e) => e.title).join(' / ') === order(moved) && jam.queue.find((e) => e.entry_id === jam.current)?.title === theirs.title;
+    }, 'the friend never saw the new order and the jump');
+
+    // Guest controls reach the guest.
+    await press(browser, 'jam-guest-controls');
+    await eventually(async () => (await robin.call({ type: 'get_jam' })).jam?.can_control === true, 'guest controls never reached the friend');
   });
 
   it('leaving hands the jam to the friend and offers to save the queue as a playlist', async () => {
