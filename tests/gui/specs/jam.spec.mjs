@@ -14,6 +14,7 @@
 // (b) Request to Jam from the chat header: "Requested · m:ss" waits until the demo friend accepts
 // it by itself (it does, after a second's thought), hosts a jam with what it plays, and the window
 // follows: the jam panel opens on "Robin (demo friend) hosts" with the friend's track in the queue.
+// There the output offset slider sets +120 ms, which the engine keeps.
 // "Invite everyone to a jam" in a group chat's header invites the friend, who accepts by itself;
 // the friend's activity menu says "In a jam with Robin" while jamming and asks again after.
 // Screenshots of each step.
@@ -300,6 +301,20 @@ describe('the Jam', () => {
     const shown = await waitForPanel(browser, (p) => p.queue.some((e) => e.title === playing.title && e.current), `the friend's track "${playing.title}" playing`);
     assert.equal(shown.queue.find((e) => e.current)?.addedBy, `Added by ${ROBIN}`);
     await screenshot(browser, 'jam-following-friend');
+
+    // The output offset for a Bluetooth speaker: set by the slider, kept by the engine.
+    await browser.execute(() => {
+      const slider = document.querySelector('[data-testid="jam-output-offset"]');
+      slider.value = '120';
+      slider.dispatchEvent(new Event('input', { bubbles: true }));
+      slider.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await waitForText(browser, 'jam-output-offset-value', '+120 ms');
+    await eventually(async () => (await browser.$('[data-testid="jam-error"]').then((e) => e.isExisting())) === false, 'setting the output offset failed');
+    // Leaving the jam page and coming back shows the engine's value, not the slider's own.
+    await (await byTestId(browser, 'nav-library')).click();
+    await (await byTestId(browser, 'nav-jam')).click();
+    await waitForText(browser, 'jam-output-offset-value', '+120 ms');
   });
 
   it("the friend's activity menu says you jam together, and asks again once you have left", async () => {
