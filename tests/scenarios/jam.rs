@@ -1,10 +1,11 @@
 //! Jam between separate `earshot-node` processes (issue #10, design §7): three friends in one
 //! jam, one joining mid-track and streaming the track it lacks; the host leaving (the
-//! longest-present guest hosts on) and vanishing (the guests agree on the same successor); an
-//! unanswered invitation expiring on both sides; a request to jam accepted (the one asked hosts)
-//! and declined; guest controls off and on; and a peer who is not a friend getting nowhere.
-//! (Malformed jam messages cannot be made through the control protocol: the engine's unit tests
-//! of `jam::wire` send them.)
+//! longest-present guest hosts on, passes on the track it streamed, and a guest still streaming
+//! gets the rest) and vanishing (the guests agree on the same successor); an unanswered
+//! invitation expiring on both sides; a request to jam accepted (the one asked hosts) and
+//! declined; guest controls off and on; and peers who are not friends getting nowhere (their own
+//! node refuses to send, so the receiving side's check and malformed jam messages are for the
+//! engine's tests: the control protocol cannot make them).
 //!
 //! Ada hosts; Bo and Cy are her friends but not each other's. Every peer plays into a silent
 //! software sink (`--virtual-audio`). Waits re-check whenever the node reports an event (at least
@@ -532,7 +533,7 @@ fn when_the_host_leaves_the_longest_present_guest_hosts_and_the_music_goes_on() 
     let (ada, bo) = (p.ada_id.clone(), p.bo_id.clone());
     let before = get_jam(&mut p.bo)["jam"].clone();
     // Only Ada's library holds the track: the music can go on without her once it is all here
-    // (that the new host passes it on is the next scenario's).
+    // (the new host passing it on, and a guest getting the rest, are the scenarios below).
     holds_whole(&mut p.bo, &hash, "Bo");
     holds_whole(&mut p.cy, &hash, "Cy");
 
@@ -563,15 +564,15 @@ fn when_the_host_leaves_the_longest_present_guest_hosts_and_the_music_goes_on() 
     within_a_second(&mut p.bo, &mut p.cy, &hash, "Cy");
 }
 
-/// Bo streamed Ada's track; after Ada hands him the jam and goes, Cy joins and gets it from Bo.
+/// Bo streamed Ada's track; Ada hands him the jam and quits; Cy joins and gets it from Bo.
 #[test]
 fn after_a_handover_the_new_host_passes_on_the_track_it_streamed() {
     let mut p = Friends::start();
     befriend(&mut p.bo, &mut p.cy);
-    let (ada, bo, cy) = (p.ada_id.clone(), p.bo_id.clone(), p.cy_id.clone());
+    let (ada, bo_id, cy_id) = (p.ada_id.clone(), p.bo_id.clone(), p.cy_id.clone());
     let hash = p.ada_hosts();
     p.ada
-        .call(json!({"type": "invite_to_jam", "peer_ids": [bo]}))
+        .call(json!({"type": "invite_to_jam", "peer_ids": [bo_id]}))
         .unwrap();
     let invite = invited(&mut p.bo, &ada, "invite");
     p.bo.call(json!({"type": "accept_jam", "invite_id": invite["invite_id"]}))
@@ -582,20 +583,31 @@ fn after_a_handover_the_new_host_passes_on_the_track_it_streamed() {
     holds_whole(&mut p.bo, &hash, "Bo");
     p.ada.call(json!({"type": "leave_jam"})).unwrap();
     jam_changed(&mut p.bo, "Bo hosts", |j| j["you_host"] == true);
+    // Ada quits: no one but Bo holds the track now.
+    let Friends {
+        ada: ada_node,
+        mut bo,
+        mut cy,
+        _dirs,
+        ..
+    } = p;
+    assert!(ada_node.stop().success(), "Ada quits cleanly");
 
-    p.bo.call(json!({"type": "invite_to_jam", "peer_ids": [cy]}))
+    bo.call(json!({"type": "invite_to_jam", "peer_ids": [cy_id]}))
         .unwrap();
-    let invite = invited(&mut p.cy, &bo, "invite");
-    p.cy.call(json!({"type": "accept_jam", "invite_id": invite["invite_id"]}))
+    let invite = invited(&mut cy, &bo_id, "invite");
+    cy.call(json!({"type": "accept_jam", "invite_id": invite["invite_id"]}))
         .unwrap();
-    let jam = jam_changed(&mut p.cy, "Cy in sync with Bo", |j| in_sync_with(j, &bo, 2));
+    let jam = jam_changed(&mut cy, "Cy in sync with Bo", |j| {
+        in_sync_with(j, &bo_id, 2)
+    });
     assert_eq!(
         jam["queue"][0]["added_by"],
         ada.as_str(),
         "Ada's entry: {jam}"
     );
-    playing(&mut p.cy, &hash, "Cy plays the track from Bo");
-    within_a_second(&mut p.bo, &mut p.cy, &hash, "Cy");
+    playing(&mut cy, &hash, "Cy plays the track from Bo");
+    within_a_second(&mut bo, &mut cy, &hash, "Cy");
 }
 
 /// Long enough that streaming it takes a while in a debug build (32 MB).
