@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use libp2p::PeerId;
 
+use super::inbound;
+
 use super::*;
 
 impl Jam {
@@ -59,18 +61,7 @@ impl Jam {
                 session.apply(&me, Op::Pause, now).map_err(refused)?;
             }
         }
-        lock(&self.shared.state).live = Some(Live {
-            session,
-            clock: ClockEstimator::default(),
-            clock_of: me,
-            heard_host: engine_clock::now_ns(),
-            sync: SyncState::Idle,
-            error_us: None,
-            applied: None,
-            state_sent: now,
-            generation: next_generation(),
-            reported: None,
-        });
+        lock(&self.shared.state).live = Some(Live::new(session, &me));
         self.peers_changed().await;
         self.changed();
         self.shared.wake.notify_one();
@@ -160,6 +151,7 @@ impl Jam {
                     peer: peer.to_string(),
                     jam: Some(jam.to_string()),
                     answers,
+                    playing: None,
                     expires_at_ms: now_ms() + invites::lifetime_ms(),
                 })
                 .map_err(|_| ApiError::invalid_input("Too many invitations are waiting."))?;
@@ -200,6 +192,7 @@ impl Jam {
             peer: peer.to_string(),
             jam: None,
             answers: None,
+            playing: None,
             expires_at_ms: now_ms() + invites::lifetime_ms(),
         };
         lock(&self.shared.state)
@@ -335,19 +328,9 @@ impl Jam {
     pub(super) async fn become_guest(&self, session: Session) {
         let generation = {
             let mut state = lock(&self.shared.state);
-            let generation = next_generation();
-            state.live = Some(Live {
-                clock_of: session.host.clone(),
-                session,
-                clock: ClockEstimator::default(),
-                heard_host: engine_clock::now_ns(),
-                sync: SyncState::Measuring,
-                error_us: None,
-                applied: None,
-                state_sent: 0,
-                generation,
-                reported: None,
-            });
+            let live = Live::new(session, &self.me());
+            let generation = live.generation;
+            state.live = Some(live);
             generation
         };
         self.peers_changed().await;
@@ -379,59 +362,55 @@ impl Jam {
     /// Leaves the jam; a host hands it to the longest-present participant.
     pub async fn leave(&self) -> Result<Response, ApiError> {
         let me = self.me();
-        let (session, was_host) = {
+        let (session, was_host, withdrawn) = {
             let mut state = lock(&self.shared.state);
             let live = state.live.take().ok_or_else(not_in_jam)?;
-            let names: HashMap<String, String> = live
-                .session
-                .participants
-                .iter()
-                .map(|p| (p.peer.clone(), p.name.clone()))
-                .collect();
-            state.last_queue = live
-                .session
-                .queue
-                .iter()
-                .map(|e| {
-                    let name = names.get(&e.added_by).cloned().unwrap_or_default();
-                    (self.entry_view(e, &names, false), name)
-                })
-                .collect();
+            inbound::remember_queue(&mut state, &live.session);
             let was_host = live.hosting(&me);
-            let gone = state.invites.forget_jam(&live.session.id);
-            drop(gone);
-            (live.session, was_host)
+            let withdrawn = state.invites.forget_jam(&live.session.id);
+            (live.session, was_host, withdrawn)
         };
         let mut rest = session.clone();
         rest.leave(&me);
-        let net = self.shared.net.clone();
+        let mut farewells: Vec<(PeerId, JamRequest)> = Vec::new();
         if was_host {
-            // The last state names the new host; it goes to the new host first.
-            let others: Vec<PeerId> = rest
-                .participants
-                .iter()
-                .filter_map(|p| p.peer.parse().ok())
-                .collect();
-            tokio::spawn(async move {
-                for peer in others {
-                    let _ = net
-                        .send_jam(peer, JamRequest::State(Box::new(rest.clone())))
-                        .await;
+            // The last state names the new host; everyone gets it at once.
+            for p in &rest.participants {
+                if let Ok(peer) = p.peer.parse() {
+                    farewells.push((peer, JamRequest::State(Box::new(rest.clone()))));
                 }
-            });
+            }
         } else if let Ok(host) = session.host.parse::<PeerId>() {
-            let jam = session.id.clone();
-            tokio::spawn(async move {
-                let _ = net.send_jam(host, JamRequest::Leave { jam }).await;
-            });
+            farewells.push((
+                host,
+                JamRequest::Leave {
+                    jam: session.id.clone(),
+                },
+            ));
+        }
+        // Invitations of the jam we leave disappear from the invitees' screens.
+        for pending in withdrawn {
+            if let Ok(peer) = pending.peer.parse() {
+                farewells.push((peer, JamRequest::Withdraw { id: pending.id }));
+            }
         }
         self.stop_playback().await;
-        self.peers_changed().await;
         self.invites_changed();
         let _ = self.shared.events.send(Event::JamEnded {
             reason: JamEnd::Left,
         });
         self.changed();
+        // The participants may talk to us until the last word is out (they need not be our
+        // friends); then the network forgets them.
+        let this = self.clone();
+        tokio::spawn(async move {
+            let net = this.shared.net.clone();
+            let sends = farewells
+                .into_iter()
+                .map(|(peer, request)| net.send_jam(peer, request));
+            futures::future::join_all(sends).await;
+            this.peers_changed().await;
+        });
         Ok(Response::Done)
     }
 

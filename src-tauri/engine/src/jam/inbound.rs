@@ -1,6 +1,8 @@
 //! What peers send: invitations and requests, joins and leaves, a guest's changes (the host
 //! decides), the host's state (a guest follows, or takes over when named), the end.
 
+use std::collections::HashMap;
+
 use libp2p::{Multiaddr, PeerId};
 
 use super::*;
@@ -30,6 +32,10 @@ impl Jam {
                     }
                     mine
                 });
+                if !ours && !self.is_friend(peer).await {
+                    // Invitations and requests come from friends only.
+                    return JamResponse::Refused(Refusal::NotAllowed);
+                }
                 if ours {
                     self.invites_changed();
                     let this = self.clone();
@@ -51,11 +57,15 @@ impl Jam {
                     peer: from.clone(),
                     jam: Some(jam),
                     answers: None,
+                    playing: playing.map(|t| t.title),
                     expires_at_ms: now_ms() + left_ms,
                 };
-                self.incoming(pending, name, playing.map(|t| t.title))
+                self.incoming(pending, name)
             }
             JamRequest::Request { id, left_ms } => {
+                if !self.is_friend(peer).await {
+                    return JamResponse::Refused(Refusal::NotAllowed);
+                }
                 let name = self.name_of(peer, "").await;
                 let pending = Pending {
                     id,
@@ -64,9 +74,10 @@ impl Jam {
                     peer: from,
                     jam: None,
                     answers: None,
+                    playing: None,
                     expires_at_ms: now_ms() + left_ms,
                 };
-                self.incoming(pending, name, None)
+                self.incoming(pending, name)
             }
             JamRequest::Withdraw { id } => {
                 let taken = {
@@ -92,6 +103,7 @@ impl Jam {
                     let mut state = lock(&self.shared.state);
                     match state.live.as_mut() {
                         Some(live) if live.session.id == jam && live.hosting(&self.me()) => {
+                            live.seen.remove(&from);
                             live.session.leave(&from);
                             true
                         }
@@ -123,43 +135,28 @@ impl Jam {
             }
             JamRequest::State(session) => self.on_state(from, *session).await,
             JamRequest::Report { jam, standing } => {
-                let news = {
-                    let mut state = lock(&self.shared.state);
-                    match state.live.as_mut() {
-                        Some(live) if live.session.id == jam && live.hosting(&self.me()) => {
-                            live.session.report(&from, standing)
+                // Noted at once, pushed to the others with the next state (at most every 2 s):
+                // a guest flipping its standing cannot make the host broadcast on every flip.
+                let mut state = lock(&self.shared.state);
+                match state.live.as_mut() {
+                    Some(live)
+                        if live.session.id == jam
+                            && live.hosting(&self.me())
+                            && live.session.is_in(&from) =>
+                    {
+                        live.seen.insert(from.clone(), engine_clock::now_ns());
+                        if live.session.report(&from, standing) {
+                            live.standing_news = true;
                         }
-                        _ => return JamResponse::Refused(Refusal::NotInJam),
+                        JamResponse::Ok
                     }
-                };
-                if news {
-                    self.push_state();
-                    self.changed();
+                    _ => JamResponse::Refused(Refusal::NotInJam),
                 }
-                JamResponse::Ok
-            }
-            JamRequest::End { jam } => {
-                let ended = {
-                    let state = lock(&self.shared.state);
-                    state
-                        .live
-                        .as_ref()
-                        .is_some_and(|l| l.session.id == jam && l.session.host == from)
-                };
-                if ended {
-                    self.end(JamEnd::Ended).await;
-                }
-                JamResponse::Ok
             }
         }
     }
 
-    pub(super) fn incoming(
-        &self,
-        pending: Pending,
-        name: String,
-        playing: Option<String>,
-    ) -> JamResponse {
+    pub(super) fn incoming(&self, pending: Pending, name: String) -> JamResponse {
         let view = {
             let mut state = lock(&self.shared.state);
             if let Err(reason) = state.invites.add(pending.clone()) {
@@ -167,9 +164,7 @@ impl Jam {
                 return JamResponse::Busy;
             }
             state.names.insert(pending.peer.clone(), name);
-            let mut view = self.invite_view_locked(&state, &pending);
-            view.playing = playing;
-            view
+            self.invite_view_locked(&state, &pending)
         };
         let _ = self.shared.events.send(Event::JamInvited(view));
         self.invites_changed();
@@ -205,6 +200,7 @@ impl Jam {
                             name,
                             addrs,
                         });
+                        live.seen.insert(from.clone(), engine_clock::now_ns());
                         joined.map(|()| live.session.clone())
                     }
                 }
@@ -224,16 +220,18 @@ impl Jam {
         }
     }
 
-    /// A state from the host (or from the old host, naming a new one).
+    /// A state from the host, from the old host naming a new one, or from the new host (its
+    /// state may overtake the old host's last).
     pub(super) async fn on_state(&self, from: String, mut session: Session) -> JamResponse {
         let me = self.me();
         enum Next {
             Ignore,
             Apply,
-            TakeOver(i64),
+            TakeOver,
             NewHost(u64),
             Removed,
         }
+        let now = engine_clock::now_ns();
         let next = {
             let mut state = lock(&self.shared.state);
             let Some(live) = state.live.as_mut() else {
@@ -242,29 +240,38 @@ impl Jam {
             if live.session.id != session.id || live.hosting(&me) {
                 return JamResponse::Refused(Refusal::NotInJam);
             }
-            // Only the host we know speaks for the jam (also when naming its successor).
-            if from != live.session.host {
+            let from_host = from == live.session.host;
+            // Only the host speaks for the jam — or its successor, announcing itself.
+            let successor = session.host == from && live.session.successor() == Some(&from);
+            if !from_host && !successor {
                 return JamResponse::Refused(Refusal::NotAllowed);
+            }
+            if from_host {
+                live.heard_host = now;
             }
             if !session.is_in(&me) {
                 Next::Removed
             } else if session.host == me {
-                // The host handed the jam to us: its timeline, moved onto our clock.
-                let offset = live
-                    .clock
-                    .estimate(engine_clock::now_ns())
-                    .map_or(0, |e| e.offset_ns);
-                Next::TakeOver(offset)
+                if from_host {
+                    // The host handed the jam to us: its timeline, moved onto our clock.
+                    carry_over(live, &mut session, now);
+                    live.session = session.clone();
+                    Next::TakeOver
+                } else {
+                    Next::Ignore
+                }
             } else if session.host != live.session.host {
                 live.generation = next_generation();
                 live.clock = ClockEstimator::default();
                 live.clock_of = session.host.clone();
-                live.heard_host = engine_clock::now_ns();
+                live.heard_host = now;
                 live.sync = SyncState::Measuring;
+                // On the clock of whoever sent it: the old host's, or the new host's own.
+                live.timeline_clock = from.clone();
                 live.session = session.clone();
                 Next::NewHost(live.generation)
             } else if session.seq > live.session.seq {
-                live.heard_host = engine_clock::now_ns();
+                live.timeline_clock = from.clone();
                 live.session = session.clone();
                 Next::Apply
             } else {
@@ -278,11 +285,7 @@ impl Jam {
                 self.changed();
                 self.shared.wake.notify_one();
             }
-            Next::TakeOver(offset) => {
-                // Their clock minus ours: a host instant h is ours at h − offset.
-                session.rebase(-offset);
-                self.take_over(session).await;
-            }
+            Next::TakeOver => self.take_over().await,
             Next::NewHost(generation) => {
                 self.dial_host(&session).await;
                 self.peers_changed().await;
@@ -294,17 +297,23 @@ impl Jam {
         JamResponse::Ok
     }
 
-    /// Hosting from now on, with `session` (already on our clock).
-    pub(super) async fn take_over(&self, session: Session) {
+    /// Hosting from now on (the session is already on our clock).
+    pub(super) async fn take_over(&self) {
         {
             let mut state = lock(&self.shared.state);
             if let Some(live) = state.live.as_mut() {
-                live.session = session;
+                let now = engine_clock::now_ns();
                 live.generation = next_generation();
                 live.clock_of = self.me();
-                live.state_sent = engine_clock::now_ns();
-                // The player's schedule was on the old host's clock converted to ours; the
-                // converted timeline is the same instants, so nothing needs reloading.
+                live.timeline_clock = self.me();
+                live.state_sent = now;
+                // Everyone gets the grace a newcomer gets before counting as gone.
+                live.seen = live
+                    .session
+                    .participants
+                    .iter()
+                    .map(|p| (p.peer.clone(), now))
+                    .collect();
             }
         }
         let _ = self.shared.events.send(Event::PlayerMessage {
@@ -313,45 +322,48 @@ impl Jam {
         self.after_host_change().await;
     }
 
-    /// Every clock exchange with the host failed for a while: it is gone. Everyone left works
-    /// out the same successor (the longest present).
+    /// Every clock exchange with the host failed, and no state came, for a while: it is gone.
+    /// Everyone left works out the same successor (the longest present).
     pub(super) async fn host_lost(&self) {
         let me = self.me();
-        let (session, offset, generation) = {
+        let now = engine_clock::now_ns();
+        let outcome = {
             let mut state = lock(&self.shared.state);
             let Some(live) = state.live.as_mut() else {
                 return;
             };
+            // Checked again: a state or an answer may have come since the tick looked.
+            if live.hosting(&me)
+                || now.saturating_sub(live.heard_host) < HOST_LOST_AFTER.as_nanos() as u64
+            {
+                return;
+            }
             let old = live.session.host.clone();
-            let offset = live
-                .clock
-                .estimate(engine_clock::now_ns())
-                .map_or(0, |e| e.offset_ns);
             live.session.leave(&old);
-            if live.session.participants.is_empty() {
-                (None, 0, 0)
+            if live.session.host == me {
+                let mut session = live.session.clone();
+                carry_over(live, &mut session, now);
+                live.session = session;
+                Some(None)
             } else {
                 live.generation = next_generation();
                 live.clock = ClockEstimator::default();
                 live.clock_of = live.session.host.clone();
-                live.heard_host = engine_clock::now_ns();
-                (Some(live.session.clone()), offset, live.generation)
-            }
-        };
-        let Some(mut session) = session else {
-            return self.end(JamEnd::Lost).await;
-        };
-        if session.host == me {
-            session.rebase(-offset);
-            self.take_over(session).await;
-        } else {
-            if let Some(live) = lock(&self.shared.state).live.as_mut() {
+                live.heard_host = now;
                 live.sync = SyncState::Measuring;
+                // The timeline is still the old host's until the new one sends its own.
+                Some(Some((live.session.clone(), live.generation)))
             }
-            self.dial_host(&session).await;
-            self.peers_changed().await;
-            self.spawn_clock(generation);
-            self.changed();
+        };
+        match outcome {
+            None => {}
+            Some(None) => self.take_over().await,
+            Some(Some((session, generation))) => {
+                self.dial_host(&session).await;
+                self.peers_changed().await;
+                self.spawn_clock(generation);
+                self.changed();
+            }
         }
     }
 
@@ -366,9 +378,16 @@ impl Jam {
         let _ = self.shared.net.dial(peer, addrs).await;
     }
 
-    /// The jam is over for us.
+    /// The jam is over for us (ended by the host, or the host lost with no one left).
     pub(super) async fn end(&self, reason: JamEnd) {
-        let ended = lock(&self.shared.state).live.take();
+        let ended = {
+            let mut state = lock(&self.shared.state);
+            let live = state.live.take();
+            if let Some(live) = live.as_ref() {
+                remember_queue(&mut state, &live.session);
+            }
+            live
+        };
         if ended.is_none() {
             return;
         }
@@ -475,7 +494,7 @@ impl Jam {
         }
     }
 
-    /// Measures the host's clock while `generation` is current: a burst, then one a second.
+    /// Measures the host's clock while `generation` is current: a burst, then four a second.
     pub(super) fn spawn_clock(&self, generation: u64) {
         let this = self.clone();
         crate::supervise::spawn("jam clock", self.shared.events.clone(), async move {
@@ -493,15 +512,20 @@ impl Jam {
                 let Ok(peer) = host.parse::<PeerId>() else {
                     return;
                 };
-                if let Ok(exchange) = this.shared.net.clock_exchange(peer).await {
+                let answered = this.shared.net.clock_exchange(peer).await;
+                let ok = answered.is_ok();
+                if let Ok(exchange) = answered {
                     let mut state = lock(&this.shared.state);
                     if let Some(live) = state.live.as_mut().filter(|l| l.generation == generation) {
                         live.clock.add(exchange);
                         live.heard_host = engine_clock::now_ns();
                     }
-                    done += 1;
                 }
-                let pause = if done < BURST {
+                done += 1;
+                // A host that does not answer is asked again a second later, not 33 times.
+                let pause = if !ok {
+                    HOST_RETRY
+                } else if done < BURST {
                     BURST_EVERY
                 } else {
                     EXCHANGE_EVERY
@@ -510,4 +534,41 @@ impl Jam {
             }
         });
     }
+}
+
+/// Moves a handed-over timeline onto our clock: with the offset measured to the old host; without
+/// one worth trusting, from what our own player is doing (already on our clock); failing that, it
+/// pauses where it was.
+fn carry_over(live: &Live, session: &mut Session, now: u64) {
+    if let Some(offset) = live.offset(now) {
+        // Their clock minus ours: an instant h of theirs is ours at h − offset.
+        session.rebase(-offset);
+        return;
+    }
+    let timeline = match live.applied.as_ref() {
+        Some(applied) => applied.timeline_at(now + session::LEAD_NS),
+        None => session::Timeline {
+            playing: false,
+            at_ns: now,
+            ..session.timeline
+        },
+    };
+    session.set_timeline(timeline);
+}
+
+/// Keeps a jam's queue, with who added what, for "save as playlist" after it ended.
+pub(super) fn remember_queue(state: &mut State, session: &Session) {
+    let names: HashMap<String, String> = session
+        .participants
+        .iter()
+        .map(|p| (p.peer.clone(), p.name.clone()))
+        .collect();
+    state.last_queue = session
+        .queue
+        .iter()
+        .map(|e| {
+            let name = names.get(&e.added_by).cloned().unwrap_or_default();
+            (view::entry_view(e, &names, false), name)
+        })
+        .collect();
 }

@@ -50,6 +50,8 @@ pub struct Pending {
     /// The request an invite answers: accepting a request sends the requester an invite that
     /// joins at once.
     pub answers: Option<String>,
+    /// What the host plays (incoming invitations), for the card.
+    pub playing: Option<String>,
     pub expires_at_ms: u64,
 }
 
@@ -153,6 +155,7 @@ mod tests {
             peer: peer.into(),
             jam: Some("jam".into()),
             answers: None,
+            playing: None,
             expires_at_ms: at + EXPIRY_MS,
         }
     }

@@ -57,8 +57,10 @@ use wire::{JamRequest, JamResponse};
 /// Clock exchanges at join (or when the host changes), this far apart.
 const BURST: usize = 16;
 const BURST_EVERY: Duration = Duration::from_millis(30);
-/// Then one exchange this often.
-const EXCHANGE_EVERY: Duration = Duration::from_secs(1);
+/// A host that does not answer a clock exchange is asked again after this.
+const HOST_RETRY: Duration = Duration::from_secs(1);
+/// Then one exchange this often (the estimator keeps the fastest eighth of two minutes' worth).
+const EXCHANGE_EVERY: Duration = Duration::from_millis(250);
 /// Samples needed before the offset is trusted enough to play.
 const MIN_SAMPLES: usize = 5;
 /// A host silent this long (every clock exchange failing) is taken to be gone.
@@ -71,6 +73,12 @@ const TICK: Duration = Duration::from_millis(100);
 const APPLY_EVERY: Duration = Duration::from_secs(1);
 /// A participant tells the host how it stands this often (and at once when its state changes).
 const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// A guest not heard from for this long is taken to have gone.
+const GHOST_AFTER: Duration = Duration::from_secs(20);
+/// The host pushes news of guests' standing at most this often.
+const STANDING_PUSH_EVERY: Duration = Duration::from_secs(2);
+/// Jam messages handled at once; more are answered `Busy`.
+const INBOUND_AT_ONCE: usize = 32;
 /// Output offsets allowed (ms).
 const MAX_OUTPUT_OFFSET_MS: i32 = 500;
 
@@ -140,11 +148,58 @@ struct Live {
     generation: u64,
     /// What we last told the host of how we stand, and when (engine ns).
     reported: Option<(Standing, u64)>,
+    /// Whose clock `session.timeline` is on: the host that sent it (ours once we host). The
+    /// player follows it only while that is the clock being measured.
+    timeline_clock: String,
+    /// Host: when each guest last reported (engine ns); a guest silent for [`GHOST_AFTER`] is
+    /// taken to be gone.
+    seen: HashMap<String, u64>,
+    /// Host: a guest's standing changed since the state was last pushed.
+    standing_news: bool,
+    /// Hashes of the queue our library holds (for the window).
+    held: HashSet<String>,
 }
 
 impl Live {
+    fn new(session: Session, me: &str) -> Live {
+        let now = engine_clock::now_ns();
+        let hosting = session.host == me;
+        Live {
+            clock_of: session.host.clone(),
+            timeline_clock: session.host.clone(),
+            seen: session
+                .participants
+                .iter()
+                .map(|p| (p.peer.clone(), now))
+                .collect(),
+            session,
+            clock: ClockEstimator::default(),
+            heard_host: now,
+            sync: if hosting {
+                SyncState::Idle
+            } else {
+                SyncState::Measuring
+            },
+            error_us: None,
+            applied: None,
+            state_sent: now,
+            generation: next_generation(),
+            reported: None,
+            standing_news: false,
+            held: HashSet::new(),
+        }
+    }
+
     fn hosting(&self, me: &str) -> bool {
         self.session.host == me
+    }
+
+    /// The host's clock minus ours, once enough exchanges are in to play by it.
+    fn offset(&self, now: u64) -> Option<i64> {
+        if self.clock.len() < MIN_SAMPLES {
+            return None;
+        }
+        self.clock.estimate(now).map(|e| e.offset_ns)
     }
 }
 
@@ -249,11 +304,16 @@ impl Jam {
         mut bus: broadcast::Receiver<Event>,
         mut inbound: mpsc::Receiver<JamNetEvent>,
     ) {
+        let at_once = Arc::new(tokio::sync::Semaphore::new(INBOUND_AT_ONCE));
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 message = inbound.recv() => match message {
                     Some(message) => {
+                        let Ok(permit) = Arc::clone(&at_once).try_acquire_owned() else {
+                            tokio::spawn(message.reply.send(JamResponse::Busy));
+                            continue;
+                        };
                         let this = self.clone();
                         // Answered on its own task: a join waits on nothing of the loop's.
                         tokio::spawn(async move {
@@ -266,6 +326,7 @@ impl Jam {
                                 }
                             };
                             message.reply.send(response).await;
+                            drop(permit);
                         });
                     }
                     None => return,
@@ -319,7 +380,17 @@ impl Jam {
     /// Expires invitations, moves the host's timeline on at a track's end, re-sends the state
     /// now and then, and keeps the player on the timeline.
     async fn tick(&self, woken: bool) {
-        let expired = lock(&self.shared.state).invites.expire(now_ms());
+        let expired = {
+            let mut state = lock(&self.shared.state);
+            let expired = state.invites.expire(now_ms());
+            if !expired.is_empty() {
+                // Names are kept only for peers something is pending with.
+                let pending: HashSet<String> =
+                    state.invites.all().iter().map(|p| p.peer.clone()).collect();
+                state.names.retain(|peer, _| pending.contains(peer));
+            }
+            expired
+        };
         if !expired.is_empty() {
             self.invites_changed();
         }
@@ -332,11 +403,28 @@ impl Jam {
             let now = engine_clock::now_ns();
             if live.hosting(&me) {
                 let advanced = live.session.advance(now);
-                let stale = now.saturating_sub(live.state_sent) >= STATE_EVERY.as_nanos() as u64;
-                if advanced || stale {
-                    live.state_sent = now;
+                // Guests gone without a word (killed, asleep, cut off).
+                let gone: Vec<String> = live
+                    .seen
+                    .iter()
+                    .filter(|(peer, at)| {
+                        **peer != me && now.saturating_sub(**at) >= GHOST_AFTER.as_nanos() as u64
+                    })
+                    .map(|(peer, _)| peer.clone())
+                    .collect();
+                for peer in &gone {
+                    live.seen.remove(peer);
+                    live.session.leave(peer);
                 }
-                (advanced || stale, false)
+                let since = now.saturating_sub(live.state_sent);
+                let standing = live.standing_news && since >= STANDING_PUSH_EVERY.as_nanos() as u64;
+                let stale = since >= STATE_EVERY.as_nanos() as u64;
+                let push = advanced || stale || standing || !gone.is_empty();
+                if push {
+                    live.state_sent = now;
+                    live.standing_news = false;
+                }
+                (push, false)
             } else {
                 let silent = now.saturating_sub(live.heard_host);
                 (false, silent >= HOST_LOST_AFTER.as_nanos() as u64)

@@ -7,11 +7,9 @@
 //! (`PauseAt`); the next track needs nothing, since the player chains it gaplessly on the same
 //! schedule already.
 
-use std::collections::HashSet;
-
 use libp2p::PeerId;
 
-use super::{lock, Jam, SyncState, MIN_SAMPLES};
+use super::{lock, Jam, SyncState};
 use crate::api::Track;
 use crate::chat::log::Hash32;
 use crate::clock as engine_clock;
@@ -20,8 +18,9 @@ use crate::presence::actions::{stream_from, Heard};
 
 /// A change of the schedule smaller than this is left alone (about one frame).
 const RETIME_MIN_NS: i64 = 20_000;
-/// Beyond this a schedule is not shifted but reloaded.
-const RETIME_MAX_NS: i64 = 5_000_000;
+/// Beyond this a schedule is not shifted but reloaded (a seek moves it by far more; a new clock
+/// estimate by far less — the renderer slews or, beyond 5 ms, jumps the difference itself).
+const RETIME_MAX_NS: i64 = 50_000_000;
 /// A fetch that failed is tried again after this.
 const FETCH_RETRY: std::time::Duration = std::time::Duration::from_secs(3);
 /// A load is scheduled at least this far ahead, for the device to open and the decoder to fill.
@@ -40,11 +39,26 @@ pub(super) struct Applied {
     ends_at: Option<u64>,
     /// The hashes handed to the player as its queue, current first.
     queue: Vec<String>,
-    /// Hashes of the jam's queue our library holds (for the window).
-    pub(super) in_library: HashSet<String>,
 }
 
 impl Applied {
+    /// What this player does, as a timeline on our clock anchored at `at` (a handover with no
+    /// clock estimate carries on from it).
+    pub(super) fn timeline_at(&self, at: u64) -> super::session::Timeline {
+        let frame = if self.playing {
+            let since = at.saturating_sub(self.local_at) as u128;
+            self.frame + (since * self.rate as u128 / 1_000_000_000) as u64
+        } else {
+            self.frame
+        };
+        super::session::Timeline {
+            entry: Some(self.entry),
+            frame,
+            at_ns: at,
+            playing: self.playing,
+        }
+    }
+
     /// When source frame `frame` plays under this mapping (our clock, may be before 0).
     fn instant_of(&self, frame: u64) -> i128 {
         let frames = frame as i128 - self.frame as i128;
@@ -61,29 +75,38 @@ struct Plan {
     rate: u32,
     duration_ms: u64,
     tracks: Vec<Track>,
-    in_library: HashSet<String>,
 }
 
 impl Jam {
     /// Brings the player in line with the jam's timeline.
     pub(super) async fn apply(&self) {
         let me = self.me();
+        let Some(session) = lock(&self.shared.state)
+            .live
+            .as_ref()
+            .map(|l| l.session.clone())
+        else {
+            return;
+        };
+        // Which of the queue's tracks our library holds (one trip to the store).
+        let all = session.queue.iter().map(|e| e.track.hash.clone()).collect();
+        let held = self.shared.library.held(all).await.unwrap_or_default();
         let snapshot = {
             let mut state = lock(&self.shared.state);
             let output_offset_ns = state.output_offset_ms as i64 * 1_000_000;
-            let Some(live) = state.live.as_mut() else {
+            let Some(live) = state.live.as_mut().filter(|l| l.session.id == session.id) else {
                 return;
             };
+            live.held = held;
             let hosting = live.hosting(&me);
             let offset = if hosting {
                 Some(0)
+            } else if live.timeline_clock != live.clock_of {
+                // The timeline is on a clock we no longer measure (a new host has not sent
+                // its own yet): whatever plays goes on as it was.
+                None
             } else {
-                live.clock
-                    .estimate(engine_clock::now_ns())
-                    .filter(|e| {
-                        e.samples >= MIN_SAMPLES.div_ceil(2) && live.clock.len() >= MIN_SAMPLES
-                    })
-                    .map(|e| e.offset_ns)
+                live.offset(engine_clock::now_ns())
             };
             let Some(offset) = offset else {
                 // Until the host's clock is known, whatever plays goes on as it was.
@@ -98,27 +121,49 @@ impl Jam {
         };
         let (session, offset, applied) = snapshot;
         let Some((index, entry)) = session.current() else {
-            if applied.is_some() {
+            if applied.is_some() && self.still_in(&session.id) {
                 let _ = self.shared.player.jam(JamCommand::Stop).await;
             }
-            self.set_applied(None, SyncState::Idle);
+            self.set_applied(&session.id, None, SyncState::Idle);
             return;
         };
-        // Our copy, or the bytes streaming in from the jam.
+        // Our copy, or the bytes streaming in from the jam: the current entry, and the next
+        // one (for a gapless change) once the current one is all here.
         let mut tracks = Vec::new();
-        for e in &session.queue[index..] {
+        for e in session.queue[index..].iter().take(2) {
             match self.shared.library.track(&e.track.hash).await {
                 Ok(track) => tracks.push(track),
                 Err(_) => {
-                    self.fetch(&session, e);
+                    let current_complete = tracks.first().is_some_and(|t: &Track| {
+                        crate::library::growing::arriving_hash(&t.hash).is_none()
+                    });
+                    if tracks.is_empty() || current_complete {
+                        self.fetch(&session, e);
+                    }
                     break;
                 }
             }
         }
-        let all = session.queue.iter().map(|e| e.track.hash.clone()).collect();
-        let in_library = self.shared.library.held(all).await.unwrap_or_default();
         if tracks.is_empty() {
-            self.set_buffering(in_library);
+            // Still arriving: what played before must not go on over the new entry.
+            if applied
+                .as_ref()
+                .is_some_and(|a| a.playing && a.entry != entry.id)
+                && self.still_in(&session.id)
+            {
+                let _ = self.shared.player.jam(JamCommand::PauseAt(0)).await;
+                if let Some(a) = applied.clone() {
+                    self.set_applied(
+                        &session.id,
+                        Some(Applied {
+                            playing: false,
+                            ..a
+                        }),
+                        SyncState::Buffering,
+                    );
+                }
+            }
+            self.set_buffering(&session.id);
             return;
         }
         let t = session.timeline;
@@ -131,10 +176,21 @@ impl Jam {
             rate: entry.track.sample_rate,
             duration_ms: entry.track.duration_ms,
             tracks,
-            in_library,
         };
+        // The jam may have ended while the store and the library were asked.
+        if !self.still_in(&session.id) {
+            return;
+        }
         let next = self.carry_out(plan, applied).await;
-        self.set_applied(next, SyncState::InSync);
+        self.set_applied(&session.id, next, SyncState::InSync);
+    }
+
+    /// Whether we are still in jam `id`.
+    fn still_in(&self, id: &str) -> bool {
+        lock(&self.shared.state)
+            .live
+            .as_ref()
+            .is_some_and(|l| l.session.id == id)
     }
 
     /// Tells the player; returns what it now plays.
@@ -154,7 +210,6 @@ impl Jam {
             rate: plan.rate,
             ends_at: plan.playing.then(|| ends(plan.local_at, plan.frame)),
             queue: queue.clone(),
-            in_library: plan.in_library,
         };
         if let Some(old) = applied.as_ref() {
             let same_entry = old.entry == plan.entry;
@@ -228,10 +283,10 @@ impl Jam {
         }
     }
 
-    fn set_applied(&self, applied: Option<Applied>, sync: SyncState) {
+    fn set_applied(&self, id: &str, applied: Option<Applied>, sync: SyncState) {
         let changed = {
             let mut state = lock(&self.shared.state);
-            let Some(live) = state.live.as_mut() else {
+            let Some(live) = state.live.as_mut().filter(|l| l.session.id == id) else {
                 return;
             };
             let changed = live.sync != sync;
@@ -244,17 +299,14 @@ impl Jam {
         }
     }
 
-    fn set_buffering(&self, in_library: HashSet<String>) {
+    fn set_buffering(&self, id: &str) {
         let changed = {
             let mut state = lock(&self.shared.state);
-            let Some(live) = state.live.as_mut() else {
+            let Some(live) = state.live.as_mut().filter(|l| l.session.id == id) else {
                 return;
             };
             let changed = live.sync != SyncState::Buffering;
             live.sync = SyncState::Buffering;
-            if let Some(applied) = live.applied.as_mut() {
-                applied.in_library = in_library;
-            }
             changed
         };
         if changed {

@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 
 /// Most people in one jam, host included (the big service's Jam allows 32).
 pub const MAX_PARTICIPANTS: usize = 32;
-/// Most entries in a jam's queue.
-pub const MAX_QUEUE: usize = 500;
+/// Most entries in a jam's queue (a full state, with every text at its longest, stays under
+/// the jam protocol's message limit).
+pub const MAX_QUEUE: usize = 200;
+/// A track that ended longer ago than this is not followed by the next one "at its end".
+const CATCH_UP_NS: u64 = 2_000_000_000;
 /// How far ahead a change is scheduled: long enough to reach everyone on a slow link.
 pub const LEAD_NS: u64 = 250_000_000;
 
@@ -240,6 +243,43 @@ impl Session {
         news
     }
 
+    /// Who hosts should the host leave now: the longest-present participant but the host.
+    pub fn successor(&self) -> Option<&str> {
+        self.participants
+            .iter()
+            .map(|p| p.peer.as_str())
+            .find(|p| *p != self.host)
+    }
+
+    /// Whether a state from a peer can be true: unique participants and entries, entry ids below
+    /// the next one to give, the anchor inside its track, instants and counters far from overflow.
+    pub fn is_consistent(&self) -> bool {
+        const FAR: u64 = 1 << 62;
+        let mut peers: Vec<&str> = self.participants.iter().map(|p| p.peer.as_str()).collect();
+        peers.sort_unstable();
+        peers.dedup();
+        let mut ids: Vec<u32> = self.queue.iter().map(|e| e.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let anchor_fits = match self.current() {
+            Some((_, e)) => self.timeline.frame <= e.track.frames() + e.track.sample_rate as u64,
+            None => true,
+        };
+        peers.len() == self.participants.len()
+            && ids.len() == self.queue.len()
+            && ids.last().is_none_or(|last| *last < self.next_entry)
+            && self.next_entry < u32::MAX / 2
+            && anchor_fits
+            && self.timeline.at_ns < FAR
+            && self.seq < FAR
+    }
+
+    /// Replaces the timeline (a handover rebuilt it).
+    pub fn set_timeline(&mut self, timeline: Timeline) {
+        self.timeline = timeline;
+        self.seq += 1;
+    }
+
     /// Moves the timeline onto another clock: `offset_ns` is the new clock minus the old one.
     pub fn rebase(&mut self, offset_ns: i64) {
         self.timeline.at_ns = (self.timeline.at_ns as i128 + offset_ns as i128).max(0) as u64;
@@ -405,10 +445,18 @@ impl Session {
             .current()
             .and_then(|(i, _)| self.queue.get(i + 1))
             .map(|e| e.id);
+        // Exactly at the end, as every player chains it; a timeline left far behind (a host
+        // that slept, a clock carried over badly) starts the next entry afresh instead of
+        // racing through the queue.
+        let at_ns = if now - end > CATCH_UP_NS {
+            now + LEAD_NS
+        } else {
+            end
+        };
         self.timeline = Timeline {
             entry: next,
             frame: 0,
-            at_ns: end,
+            at_ns,
             playing: next.is_some(),
         };
         self.seq += 1;
@@ -564,6 +612,47 @@ mod tests {
         assert!(s.advance(end));
         assert_eq!(s.timeline.entry, None, "the queue ran out");
         assert!(!s.timeline.playing);
+    }
+
+    #[test]
+    fn a_timeline_left_far_behind_starts_the_next_entry_afresh() {
+        let mut s = jam();
+        let end = s.ends_at().unwrap();
+        let late = end + 3600 * SECOND;
+        assert!(s.advance(late));
+        assert_eq!(s.timeline.entry, Some(s.queue[1].id));
+        assert_eq!(s.timeline.at_ns, late + LEAD_NS);
+        assert!(
+            !s.advance(late + 1),
+            "one step, not a race through the queue"
+        );
+    }
+
+    #[test]
+    fn a_state_must_be_consistent() {
+        let s = jam();
+        assert!(s.is_consistent());
+        let mut twice = s.clone();
+        twice.queue.push(twice.queue[0].clone());
+        assert!(!twice.is_consistent(), "an entry id twice");
+        let mut beyond = s.clone();
+        beyond.timeline.frame = u64::MAX / 2;
+        assert!(!beyond.is_consistent(), "an anchor past the track's end");
+        let mut far = s.clone();
+        far.timeline.at_ns = u64::MAX - 5;
+        assert!(!far.is_consistent(), "an instant about to overflow");
+        let mut crowd = s;
+        crowd.participants.push(crowd.participants[1].clone());
+        assert!(!crowd.is_consistent(), "someone twice");
+    }
+
+    #[test]
+    fn the_successor_is_the_longest_present_but_the_host() {
+        let mut s = jam();
+        assert_eq!(s.successor(), Some("a"));
+        s.leave("h");
+        assert_eq!(s.host, "a");
+        assert_eq!(s.successor(), Some("b"));
     }
 
     #[test]

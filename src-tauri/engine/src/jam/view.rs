@@ -7,7 +7,7 @@ use libp2p::PeerId;
 use super::*;
 
 impl Jam {
-    /// Who may talk jam with us, and fetch the queue's tracks.
+    /// Who may talk jam with us, and fetch the tracks we added to the queue.
     pub(super) async fn peers_changed(&self) {
         let (peers, hashes) = {
             let state = lock(&self.shared.state);
@@ -19,9 +19,12 @@ impl Jam {
                         .filter_map(|p| p.peer.parse::<PeerId>().ok())
                         .filter(|p| *p != self.shared.me)
                         .collect::<HashSet<_>>(),
+                    // Only what we added ourselves: a guest cannot name a hash to fetch (or
+                    // to learn whether we hold it) by adding it to the queue.
                     live.session
                         .queue
                         .iter()
+                        .filter(|e| e.added_by == self.me())
                         .map(|e| e.track.hash.clone())
                         .collect::<HashSet<_>>(),
                 ),
@@ -32,6 +35,15 @@ impl Jam {
         if let Err(error) = self.shared.net.set_jam_peers(peers).await {
             tracing::debug!(%error, "the network did not take the jam's participants");
         }
+    }
+
+    /// Whether `peer` is a friend (invitations and requests come from friends only).
+    pub(super) async fn is_friend(&self, peer: PeerId) -> bool {
+        self.shared
+            .store
+            .call(move |c| crate::chat::store::is_friend(c, &peer))
+            .await
+            .unwrap_or(false)
     }
 
     pub(super) async fn my_name(&self) -> String {
@@ -121,27 +133,8 @@ impl Jam {
                 .get(&p.peer)
                 .cloned()
                 .unwrap_or_else(|| "Someone".into()),
-            playing: None,
+            playing: p.playing.clone(),
             expires_in_ms: p.left_ms(now_ms()),
-        }
-    }
-
-    pub(super) fn entry_view(
-        &self,
-        e: &session::Entry,
-        names: &HashMap<String, String>,
-        in_library: bool,
-    ) -> JamEntry {
-        JamEntry {
-            entry_id: e.id,
-            hash: e.track.hash.clone(),
-            title: e.track.title.clone(),
-            artist: e.track.artist.clone(),
-            album: e.track.album.clone(),
-            duration_ms: e.track.duration_ms,
-            added_by: e.added_by.clone(),
-            added_by_name: names.get(&e.added_by).cloned().unwrap_or_default(),
-            in_library,
         }
     }
 
@@ -166,11 +159,7 @@ impl Jam {
         let host_now = (engine_clock::now_ns() as i128
             + estimate.map_or(0, |e| e.offset_ns) as i128)
             .max(0) as u64;
-        let have = live
-            .applied
-            .as_ref()
-            .map(|a| a.in_library.clone())
-            .unwrap_or_default();
+        let have = &live.held;
         Some(JamState {
             jam_id: s.id.clone(),
             host_peer_id: s.host.clone(),
@@ -191,7 +180,7 @@ impl Jam {
             queue: s
                 .queue
                 .iter()
-                .map(|e| self.entry_view(e, &names, have.contains(&e.track.hash)))
+                .map(|e| entry_view(e, &names, have.contains(&e.track.hash)))
                 .collect(),
             current: s.timeline.entry,
             playing: s.timeline.playing,
@@ -206,5 +195,24 @@ impl Jam {
             error_us: live.error_us,
             output_offset_ms: state.output_offset_ms,
         })
+    }
+}
+
+/// A queue entry as the window shows it.
+pub(super) fn entry_view(
+    e: &session::Entry,
+    names: &HashMap<String, String>,
+    in_library: bool,
+) -> JamEntry {
+    JamEntry {
+        entry_id: e.id,
+        hash: e.track.hash.clone(),
+        title: e.track.title.clone(),
+        artist: e.track.artist.clone(),
+        album: e.track.album.clone(),
+        duration_ms: e.track.duration_ms,
+        added_by: e.added_by.clone(),
+        added_by_name: names.get(&e.added_by).cloned().unwrap_or_default(),
+        in_library,
     }
 }

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::session::{JamTrack, Op, Refusal, Session, Standing, MAX_PARTICIPANTS, MAX_QUEUE};
 
-/// Largest jam message (a full state).
-pub const MAX_JAM_MESSAGE: u64 = 512 * 1024;
+/// Largest jam message: a full state — 32 participants (a 256-character name, 8 addresses of 256
+/// bytes) and 200 entries (three 256-character texts, at up to 4 bytes a character) — is under
+/// 1 MiB even at its longest.
+pub const MAX_JAM_MESSAGE: u64 = 1024 * 1024;
 /// Largest clock message (four numbers).
 pub const MAX_CLOCK_MESSAGE: u64 = 64;
 /// Longest title, artist, album or name kept (characters).
@@ -47,8 +49,6 @@ pub enum JamRequest {
     Op { jam: String, op: Op },
     /// The host's state, after every change and periodically.
     State(Box<Session>),
-    /// The host ended the jam (or it is no longer ours to host).
-    End { jam: String },
     /// A participant tells the host how it stands (every few seconds, and when it changes).
     Report { jam: String, standing: Standing },
 }
@@ -90,7 +90,7 @@ fn valid_track(track: &JamTrack) -> bool {
     track.hash.len() == 64
         && track.hash.bytes().all(|b| b.is_ascii_hexdigit())
         && (8_000..=384_000).contains(&track.sample_rate)
-        && track.duration_ms <= 24 * 3600 * 1000
+        && (1..=24 * 3600 * 1000).contains(&track.duration_ms)
 }
 
 fn clean_track(track: &mut JamTrack) {
@@ -111,6 +111,10 @@ pub enum Invalid {
     TooBig,
     #[error("an expiry beyond two minutes")]
     Expiry,
+    #[error(
+        "a state that cannot be true (ids twice, an anchor past its track, overflowing numbers)"
+    )]
+    Inconsistent,
 }
 
 /// Checks and cleans a message from a peer.
@@ -165,7 +169,7 @@ pub fn validate(request: &mut JamRequest) -> Result<(), Invalid> {
             addrs.truncate(MAX_ADDRS);
             addrs.retain(|a| a.len() <= MAX_ADDR_LEN && a.parse::<libp2p::Multiaddr>().is_ok());
         }
-        JamRequest::Leave { jam } | JamRequest::End { jam } | JamRequest::Report { jam, .. } => {
+        JamRequest::Leave { jam } | JamRequest::Report { jam, .. } => {
             if !valid_id(jam) {
                 return Err(Invalid::Id);
             }
@@ -216,6 +220,9 @@ pub fn validate_session(session: &mut Session) -> Result<(), Invalid> {
         if session.entry(id).is_none() {
             return Err(Invalid::Track);
         }
+    }
+    if !session.is_consistent() {
+        return Err(Invalid::Inconsistent);
     }
     Ok(())
 }

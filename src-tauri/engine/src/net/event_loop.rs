@@ -609,6 +609,22 @@ impl EventLoop {
                 for peer in &peers {
                     self.stranger_deadlines.remove(peer);
                 }
+                // Former participants we share nothing else with are strangers again.
+                let now = Instant::now();
+                let gone: Vec<PeerId> = self
+                    .jam_peers
+                    .difference(&peers)
+                    .filter(|p| {
+                        !self.friends.contains(*p)
+                            && !self.members.contains(*p)
+                            && self.connections.contains_key(*p)
+                    })
+                    .copied()
+                    .collect();
+                for peer in gone {
+                    let deadline = self.stranger_budget.restart(peer, now);
+                    self.stranger_deadlines.insert(peer, deadline);
+                }
                 self.jam_peers = peers;
             }
             Command::RespondTransfer { channel, response } => {
@@ -1279,7 +1295,11 @@ impl EventLoop {
                     request, channel, ..
                 } => {
                     let t1 = clock::now_ns();
-                    if !self.may_jam(&peer) || !self.clock_limit.allow(peer, Instant::now()) {
+                    // Only our jam's participants: the engine clock (our uptime) is nobody
+                    // else's business.
+                    if !self.jam_peers.contains(&peer)
+                        || !self.clock_limit.allow(peer, Instant::now())
+                    {
                         bump(&self.stats.rate_limited, 1);
                         // Dropping the channel closes the stream: the asker sees a failure.
                         return;

@@ -399,6 +399,9 @@ impl Actor {
                 frame,
                 at_ns,
             } => {
+                // Everyone plays the jam's order: no shuffle, no repeat here.
+                self.queue.set_shuffle(false);
+                self.queue.set_repeat(crate::api::RepeatMode::Off);
                 if self.queue.replace(tracks, 0).is_none() {
                     self.stop();
                 } else {
@@ -784,6 +787,8 @@ fn transport_or_queue(request: &Request) -> bool {
             | Request::Next
             | Request::Previous
             | Request::Seek { .. }
+            | Request::SetShuffle { .. }
+            | Request::SetRepeat { .. }
     )
 }
 
