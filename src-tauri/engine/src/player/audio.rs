@@ -40,7 +40,28 @@ pub enum Command {
     },
     /// The track to chain after the current one ends (gapless), or none.
     SetNext(Option<(u64, PathBuf)>),
+    /// Pause (true) or play on (false); either cancels a pending [`Command::PauseAt`]. With a
+    /// schedule, playing on lands exactly on it, as a start does: the time paused is skipped,
+    /// unless a [`Command::Retime`] moved the schedule on by the pause's length first (then
+    /// playing on a little ahead of the instant waits for it in silence).
     Pause(bool),
+    // Retime and PauseAt are the jam's (player/mod.rs sends them once it plays a jam).
+    /// Moves the current schedule `shift_ns` later (earlier if negative) without resetting its
+    /// controller: a shift below the jump threshold (5 ms) is slewed away by the playback ratio
+    /// (at most 1000 ppm: 1 ms takes about a second), a larger one jumps. Nothing without a
+    /// schedule.
+    #[allow(dead_code)]
+    Retime {
+        shift_ns: i64,
+    },
+    /// Pauses at exactly the frame that leaves the device at `at_ns` (engine clock; with a
+    /// schedule, the frame due then): the frames before it play, then silence, and the player
+    /// is paused as by `Pause(true)` with the samples still queued, and says so with
+    /// [`Report::Paused`]. An instant already past pauses at once. Ignored while paused.
+    #[allow(dead_code)]
+    PauseAt {
+        at_ns: u64,
+    },
     Volume(f32),
     /// Close the device (reopened with `device` on the next load).
     SetDevice(Option<String>),
@@ -63,12 +84,19 @@ pub enum Report {
         name: Option<String>,
         error: Option<String>,
     },
+    /// Scheduled playback's time keeping, every second: the median error of the frame at the
+    /// head of the buffer (ns, positive: late); frames skipped (`dropped`) and padded with
+    /// silence (`duplicated`) by jumps after the start, and those jumps; the playback ratio's
+    /// distance from 1.0 in parts per million (positive: reading faster).
     Sync {
         error_ns: i64,
         dropped: u64,
         duplicated: u64,
         jumps: u32,
+        ratio_ppm: f64,
     },
+    /// A [`Command::PauseAt`] took effect: the listener stopped at this point of track `id`.
+    Paused { id: u64, ms: u64 },
 }
 
 /// A stretch of the output stream that belongs to one track.
@@ -104,7 +132,10 @@ pub struct AudioThread {
     finished_reported: bool,
     last_position: Instant,
     last_sync: Instant,
-    scheduled: bool,
+    /// The current schedule, if playback is scheduled.
+    schedule: Option<Schedule>,
+    /// The callback's count of pauses at an instant already reported.
+    pauses_seen: u64,
 }
 
 impl AudioThread {
@@ -131,7 +162,8 @@ impl AudioThread {
             finished_reported: true,
             last_position: Instant::now(),
             last_sync: Instant::now(),
-            scheduled: false,
+            schedule: None,
+            pauses_seen: 0,
         };
         std::thread::Builder::new()
             .name("earshot-audio".into())
@@ -186,7 +218,23 @@ impl AudioThread {
                     self.next = next;
                 }
             }
-            Command::Pause(paused) => self.shared.paused.store(paused, Relaxed),
+            Command::Pause(paused) => {
+                self.shared.pause_at(None);
+                self.shared.paused.store(paused, Relaxed);
+            }
+            Command::Retime { shift_ns } => {
+                if let Some(schedule) = self.schedule {
+                    let shifted = schedule.shifted(shift_ns);
+                    self.shared.retime(shifted);
+                    self.schedule = Some(shifted);
+                }
+            }
+            Command::PauseAt { at_ns } => {
+                if !self.shared.paused.load(Relaxed) {
+                    self.pauses_seen = self.shared.pauses.load(Acquire);
+                    self.shared.pause_at(Some(at_ns));
+                }
+            }
             Command::Volume(volume) => self.shared.set_volume(volume),
             Command::SetDevice(device) => {
                 self.device = device;
@@ -205,7 +253,8 @@ impl AudioThread {
         self.pending_at = 0;
         self.segments.clear();
         self.shared.set_schedule(None);
-        self.scheduled = false;
+        self.shared.pause_at(None);
+        self.schedule = None;
         self.finished_reported = true;
     }
 
@@ -278,7 +327,8 @@ impl AudioThread {
     fn load(&mut self, id: u64, path: PathBuf, start: u64, paused: bool, at_ns: Option<u64>) {
         self.shared.primed.store(false, Release);
         self.shared.set_schedule(None);
-        self.scheduled = false;
+        self.shared.pause_at(None);
+        self.schedule = None;
         self.flush();
         self.decoder = None;
         self.segments.clear();
@@ -329,12 +379,13 @@ impl AudioThread {
         if let Some(at_ns) = at_ns {
             // If the decoder landed off the asked frame, shift the instant to match.
             let shift = (landed as i128 - start as i128) * 1_000_000_000 / source_rate as i128;
-            self.shared.set_schedule(Some(Schedule {
+            let schedule = Schedule {
                 frame: self.pushed,
                 at_ns: (at_ns as i128 + shift).max(0) as u64,
                 rate,
-            }));
-            self.scheduled = true;
+            };
+            self.shared.set_schedule(Some(schedule));
+            self.schedule = Some(schedule);
         }
         self.decoder = Some((id, decoder));
         self.announced = None;
@@ -466,6 +517,24 @@ impl AudioThread {
         let Some(segment) = self.segments.front().cloned() else {
             return;
         };
+        let pauses = self.shared.pauses.load(Acquire);
+        if pauses != self.pauses_seen {
+            self.pauses_seen = pauses;
+            let frame = self.shared.paused_frame.load(Relaxed);
+            let at = self
+                .segments
+                .iter()
+                .rev()
+                .find(|s| s.stream_start <= frame)
+                .unwrap_or(&segment);
+            let played = frame.saturating_sub(at.stream_start) as u128;
+            let ms = at.source_start as u128 * 1000 / at.source_rate.max(1) as u128
+                + played * 1000 / rate.max(1) as u128;
+            self.report(Report::Paused {
+                id: at.id,
+                ms: ms as u64,
+            });
+        }
         if hearing >= segment.stream_start && self.announced != Some(segment.id) {
             self.announced = Some(segment.id);
             self.report(Report::Started { id: segment.id });
@@ -491,14 +560,268 @@ impl AudioThread {
                 ms: ms as u64,
             });
         }
-        if self.scheduled && self.last_sync.elapsed() >= SYNC_EVERY {
+        if self.schedule.is_some() && self.last_sync.elapsed() >= SYNC_EVERY {
             self.last_sync = Instant::now();
             self.report(Report::Sync {
                 error_ns: self.shared.error_ns.load(Relaxed),
-                dropped: self.shared.dropped.load(Relaxed),
-                duplicated: self.shared.duplicated.load(Relaxed),
+                dropped: self.shared.skipped.load(Relaxed),
+                duplicated: self.shared.padded.load(Relaxed),
                 jumps: self.shared.jumps.load(Relaxed),
+                ratio_ppm: self.shared.ratio_ppm(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::player::output::VirtualSink;
+
+    const RATE: u32 = 48_000;
+
+    /// A 16-bit stereo WAV at 48 kHz whose frame `n` holds `((first + n) mod 65536) − 32768`:
+    /// a ramp, so each played sample says which (fractional) stream frame it was read at.
+    fn write_ramp(path: &std::path::Path, first: u32, frames: u32) {
+        let mut data = Vec::with_capacity(frames as usize * 4);
+        for n in first..first + frames {
+            let sample = ((n % 65_536) as i32 - 32_768) as i16;
+            data.extend_from_slice(&sample.to_le_bytes());
+            data.extend_from_slice(&sample.to_le_bytes());
+        }
+        let mut wav = Vec::new();
+        wav.extend_from_slice(b"RIFF");
+        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(b"WAVEfmt ");
+        wav.extend_from_slice(&16u32.to_le_bytes());
+        wav.extend_from_slice(&1u16.to_le_bytes());
+        wav.extend_from_slice(&2u16.to_le_bytes());
+        wav.extend_from_slice(&RATE.to_le_bytes());
+        wav.extend_from_slice(&(RATE * 4).to_le_bytes());
+        wav.extend_from_slice(&4u16.to_le_bytes());
+        wav.extend_from_slice(&16u16.to_le_bytes());
+        wav.extend_from_slice(b"data");
+        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(&data);
+        std::fs::write(path, wav).unwrap();
+    }
+
+    /// Plays two ramp tracks back to back (gapless, one continuous ramp) scheduled 300 ms
+    /// ahead on a virtual device drifting by `drift_ppm`; returns, for every frame the device
+    /// played, how late it left the device against the schedule (ns), and the thread's reports.
+    fn scheduled_across_a_transition(drift_ppm: f64) -> (Vec<f64>, Vec<Report>) {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+        write_ramp(&a, 0, RATE);
+        write_ramp(&b, RATE, RATE);
+        let sink = VirtualSink {
+            drift_ppm,
+            ..VirtualSink::new(RATE, 2)
+        };
+        let (commands, receiver) = std::sync::mpsc::sync_channel(16);
+        let (sender, mut reports) = mpsc::channel(1024);
+        let thread = AudioThread::spawn(
+            OutputKind::Virtual(sink.clone()),
+            receiver,
+            sender,
+            Arc::new(Shared::new()),
+        );
+        let at_ns = clock::now_ns() + 300_000_000;
+        commands
+            .send(Command::Load {
+                id: 1,
+                path: a,
+                start: 0,
+                paused: false,
+                at_ns: Some(at_ns),
+            })
+            .unwrap();
+        commands.send(Command::SetNext(Some((2, b)))).unwrap();
+        let mut seen = Vec::new();
+        // A guard against a hang, not a timing assertion: the tracks last two seconds.
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while !seen.contains(&Report::Finished { id: 2 }) {
+            assert!(Instant::now() < give_up, "no end in sight: {seen:?}");
+            match reports.try_recv() {
+                Ok(report) => seen.push(report),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        commands.send(Command::Shutdown).unwrap();
+        thread.join().unwrap();
+
+        let played = sink.played.lock().unwrap().clone();
+        let instants = sink.instants.lock().unwrap().clone();
+        let frame_ns = sink.frame_ns();
+        let first = played.iter().position(|s| *s != 0.0).unwrap() / 2;
+        let mut errors = Vec::new();
+        // The last frame that sat on the ramp: (frame, position).
+        let mut anchor: Option<(usize, f64)> = None;
+        for k in first + 4..played.len() / 2 {
+            let raw = played[2 * k] as f64 * 32_768.0 + 32_768.0;
+            let expected = anchor.map_or(raw, |(at, p)| p + (k - at) as f64);
+            let position = raw + 65_536.0 * ((expected - raw) / 65_536.0).round();
+            // Stop at the end of the music; skip the frames interpolated across the wrap.
+            if position >= 2.0 * RATE as f64 - 3.0 {
+                break;
+            }
+            if anchor.is_some() && (position - expected).abs() > 0.01 {
+                continue;
+            }
+            anchor = Some((k, position));
+            let buffer = k / sink.buffer;
+            let instant = instants[buffer] as f64 + (k % sink.buffer) as f64 * frame_ns;
+            errors.push(instant - (at_ns as f64 + position * 1e9 / RATE as f64));
+        }
+        // Both tracks were heard: nearly two seconds of frames checked.
+        assert!(errors.len() > 2 * RATE as usize - 2000, "{}", errors.len());
+        (errors, seen)
+    }
+
+    fn jumps(reports: &[Report]) -> u32 {
+        reports
+            .iter()
+            .filter_map(|r| match r {
+                Report::Sync { jumps, .. } => Some(*jumps),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_schedule_holds_across_a_gapless_transition() {
+        let (errors, reports) = scheduled_across_a_transition(0.0);
+        let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        // The start lands to a fraction of a frame, and a matching device needs no correction.
+        assert!(worst < 1_000.0, "worst {worst} ns");
+        assert_eq!(jumps(&reports), 0);
+        assert!(reports.contains(&Report::Started { id: 2 }));
+    }
+
+    #[test]
+    fn a_drifting_device_is_followed_without_jumps() {
+        let (errors, reports) = scheduled_across_a_transition(100.0);
+        let worst = errors.iter().fold(0.0f64, |m, e| m.max(e.abs()));
+        assert!(worst < 200_000.0, "worst {worst} ns");
+        assert_eq!(jumps(&reports), 0);
+    }
+
+    /// Where each played frame of a ramp came from: (stream position, instant it left the
+    /// device) for the frames that sit on the ramp (not the ones interpolated across its wrap
+    /// or a start), in order.
+    fn ramp_positions(sink: &VirtualSink) -> Vec<(f64, f64)> {
+        let played = sink.played.lock().unwrap().clone();
+        let instants = sink.instants.lock().unwrap().clone();
+        let frame_ns = sink.frame_ns();
+        let mut out = Vec::new();
+        let mut anchor: Option<(usize, f64)> = None;
+        for k in 1..played.len() / 2 - 1 {
+            let (before, x, after) = (played[2 * k - 2], played[2 * k], played[2 * k + 2]);
+            if x == 0.0 || before == 0.0 || after == 0.0 {
+                anchor = None;
+                continue;
+            }
+            let raw = x as f64 * 32_768.0 + 32_768.0;
+            let expected = anchor.map_or(raw, |(at, p)| p + (k - at) as f64);
+            let position = raw + 65_536.0 * ((expected - raw) / 65_536.0).round();
+            let steady = ((before as f64 - x as f64) * 32_768.0 + 1.0).abs() < 0.01
+                && ((after as f64 - x as f64) * 32_768.0 - 1.0).abs() < 0.01;
+            if steady {
+                anchor = Some((k, position));
+                let instant =
+                    instants[k / sink.buffer] as f64 + (k % sink.buffer) as f64 * frame_ns;
+                out.push((position, instant));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_pause_at_an_instant_and_a_retimed_resume_land_on_exact_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.wav");
+        write_ramp(&a, 0, 2 * RATE);
+        let sink = VirtualSink::new(RATE, 2);
+        let (commands, receiver) = std::sync::mpsc::sync_channel(16);
+        let (sender, mut reports) = mpsc::channel(1024);
+        let thread = AudioThread::spawn(
+            OutputKind::Virtual(sink.clone()),
+            receiver,
+            sender,
+            Arc::new(Shared::new()),
+        );
+        let at_ns = clock::now_ns() + 300_000_000;
+        let wait_until = |ns: u64| {
+            while clock::now_ns() < ns {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        commands
+            .send(Command::Load {
+                id: 1,
+                path: a,
+                start: 0,
+                paused: false,
+                at_ns: Some(at_ns),
+            })
+            .unwrap();
+        // Pause 0.8 s into the track (sent 0.3 s ahead), for 1 s: the schedule moves on by
+        // that second before playing on, which is sent 0.2 s ahead of the instant.
+        wait_until(at_ns + 500_000_000);
+        commands
+            .send(Command::PauseAt {
+                at_ns: at_ns + 800_000_000,
+            })
+            .unwrap();
+        let give_up = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        let mut next = |seen: &mut Vec<Report>| {
+            assert!(Instant::now() < give_up, "{seen:?}");
+            match reports.try_recv() {
+                Ok(report) => seen.push(report),
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        };
+        while !seen.iter().any(|r| matches!(r, Report::Paused { .. })) {
+            next(&mut seen);
+        }
+        assert!(
+            seen.contains(&Report::Paused { id: 1, ms: 800 }),
+            "{seen:?}"
+        );
+        commands
+            .send(Command::Retime {
+                shift_ns: 1_000_000_000,
+            })
+            .unwrap();
+        wait_until(at_ns + 1_600_000_000);
+        commands.send(Command::Pause(false)).unwrap();
+        while !seen.contains(&Report::Finished { id: 1 }) {
+            next(&mut seen);
+        }
+        commands.send(Command::Shutdown).unwrap();
+        thread.join().unwrap();
+
+        let positions = ramp_positions(&sink);
+        let pause_frame = 0.8 * RATE as f64;
+        let mut before = 0;
+        let mut after = 0;
+        for (position, instant) in positions {
+            let due = if position < pause_frame {
+                before += 1;
+                at_ns as f64 + position * 1e9 / RATE as f64
+            } else {
+                after += 1;
+                at_ns as f64 + 1e9 + position * 1e9 / RATE as f64
+            };
+            assert!(
+                (instant - due).abs() < 1_000.0,
+                "frame {position}: {} ns off",
+                instant - due
+            );
+        }
+        // Every frame was heard, on time, on either side of the pause.
+        assert!(before > 38_000 && after > 57_000, "{before} + {after}");
     }
 }

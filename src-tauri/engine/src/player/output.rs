@@ -3,7 +3,8 @@
 //!
 //! - [`Output::Cpal`]: the real device through cpal (ALSA/PulseAudio on Linux, WASAPI, CoreAudio).
 //! - [`Output::Virtual`]: a paced software sink for tests: it renders buffers in real time with a
-//!   fixed latency and keeps what it "played" for inspection.
+//!   fixed latency and keeps what it "played", and when, for inspection; its clock can drift
+//!   against the engine clock as a real sound card's does.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -103,6 +104,15 @@ pub struct VirtualSink {
     /// While set, opening the sink waits, as a sound server that is slow to answer would: the
     /// audio thread is busy and takes no commands.
     pub hold_open: Arc<AtomicBool>,
+    /// How fast the virtual device's clock runs against the engine clock, in parts per million:
+    /// it consumes `rate × (1 + drift_ppm / 1e6)` frames per engine second (sound cards are
+    /// typically within ±100 ppm). The playback instants it reports are the true ones, on the
+    /// engine clock.
+    pub drift_ppm: f64,
+    /// The playback instant (engine ns) of each buffer appended to `played`, in order: buffer
+    /// `i` is `played[i × buffer × channels ..]`, and its frame `j` leaves the device at
+    /// `instants[i] + j × 1e9 / (rate × (1 + drift_ppm / 1e6))`.
+    pub instants: Arc<Mutex<Vec<u64>>>,
 }
 
 impl VirtualSink {
@@ -117,7 +127,14 @@ impl VirtualSink {
             fail: Arc::new(Mutex::new(None)),
             first_ns: Arc::new(Mutex::new(None)),
             hold_open: Arc::new(AtomicBool::new(false)),
+            drift_ppm: 0.0,
+            instants: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// The length of one frame on the engine clock, in ns.
+    pub fn frame_ns(&self) -> f64 {
+        1e9 / (self.rate as f64 * (1.0 + self.drift_ppm * 1e-6))
     }
 
     fn start(&self, mut make_renderer: impl FnMut(u32, usize) -> Renderer) -> VirtualRun {
@@ -131,14 +148,18 @@ impl VirtualSink {
         let thread = std::thread::Builder::new()
             .name("earshot-virtual-out".into())
             .spawn(move || {
-                let period_ns = sink.buffer as u64 * 1_000_000_000 / sink.rate as u64;
+                // Instants are computed from the buffer count, so they do not accumulate
+                // rounding: buffer `n` is rendered at `start + n × period`.
+                let period_ns = sink.buffer as f64 * sink.frame_ns();
                 let mut buffer = vec![0.0f32; sink.buffer * sink.channels];
-                let mut next = clock::now_ns();
+                let start = clock::now_ns();
+                let mut count = 0u64;
                 while !stopping.load(Ordering::Relaxed) {
                     if sink.fail.lock().expect("the virtual sink lock").is_some() {
                         break;
                     }
-                    let playback = next + sink.latency.as_nanos() as u64;
+                    let rendered_at = start + (count as f64 * period_ns) as u64;
+                    let playback = rendered_at + sink.latency.as_nanos() as u64;
                     renderer.render(&mut buffer, playback);
                     {
                         let mut played = sink.played.lock().expect("the virtual sink lock");
@@ -147,9 +168,14 @@ impl VirtualSink {
                         }
                         if played.len() + buffer.len() <= sink.keep {
                             played.extend_from_slice(&buffer);
+                            sink.instants
+                                .lock()
+                                .expect("the virtual sink lock")
+                                .push(playback);
                         }
                     }
-                    next += period_ns;
+                    count += 1;
+                    let next = start + (count as f64 * period_ns) as u64;
                     let now = clock::now_ns();
                     if next > now {
                         std::thread::sleep(Duration::from_nanos(next - now));
