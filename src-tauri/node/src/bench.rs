@@ -24,6 +24,8 @@ use serde_json::json;
 mod events;
 #[path = "bench_idle.rs"]
 mod idle;
+#[path = "bench_jam.rs"]
+mod jam;
 #[path = "bench_messages.rs"]
 mod messages;
 #[path = "bench_presence.rs"]
@@ -55,9 +57,23 @@ pub enum Bench {
     Presence,
     /// A friend's track: MB/s over loopback, and the time to its first audible sample.
     Transfer,
+    /// A jam of `--peers` processes with clocks seconds apart and drifting virtual devices:
+    /// inter-peer offset, drift, join-to-in-sync, and pause/seek/skip.
+    Jam,
 }
 
-pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> {
+/// The command line's options for a bench.
+pub struct Options {
+    /// How many runs to take the median of.
+    pub runs: usize,
+    /// `jam`: how many peers.
+    pub peers: usize,
+    /// `jam`: seconds of steady playing measured.
+    pub seconds: f64,
+}
+
+pub async fn run(what: Bench, options: Options) -> anyhow::Result<serde_json::Value> {
+    let runs = options.runs;
     match what {
         Bench::Connect => connect(runs).await,
         Bench::Decode => tokio::task::spawn_blocking(crate::bench_audio::decode).await?,
@@ -69,6 +85,10 @@ pub async fn run(what: Bench, runs: usize) -> anyhow::Result<serde_json::Value> 
         Bench::Messages => messages::run().await,
         Bench::Presence => presence::run().await,
         Bench::Transfer => transfer::run(runs).await,
+        Bench::Jam => {
+            let (peers, seconds) = (options.peers, options.seconds);
+            tokio::task::spawn_blocking(move || jam::run(peers, seconds)).await?
+        }
     }
 }
 

@@ -9,8 +9,10 @@ mod bench;
 mod bench_audio;
 mod control;
 mod demo;
+mod jam_cli;
 mod play;
 mod relay;
+mod virtual_log;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +48,22 @@ struct Cli {
     /// demo friend always does.
     #[arg(long, global = true)]
     virtual_audio: bool,
+
+    /// With --virtual-audio: how fast the virtual device's clock runs against the engine clock,
+    /// in parts per million (real sound cards: within ±100).
+    #[arg(
+        long,
+        global = true,
+        value_name = "PPM",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    virtual_drift_ppm: f64,
+
+    /// With --virtual-audio: log which source frame leaves the virtual device when, for the ramp
+    /// test signal of `bench jam` (see virtual_log.rs for the format).
+    #[arg(long, global = true, value_name = "FILE")]
+    virtual_log: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -128,6 +146,12 @@ enum Command {
         #[arg(long)]
         seconds: Option<f64>,
     },
+    /// Two peers jamming from the command line (the syncmeter runs): `host FILE` invites
+    /// whoever redeems its link and jams FILE with them; `join` redeems and accepts.
+    JamDemo {
+        #[command(subcommand)]
+        role: jam_cli::Role,
+    },
     /// Measure something and print one JSON object.
     Bench {
         /// What to measure.
@@ -139,6 +163,12 @@ enum Command {
         /// How many runs to take the median of.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// `bench jam`: how many peers jam (one host).
+        #[arg(long, default_value_t = 3)]
+        peers: usize,
+        /// `bench jam`: seconds of steady playing measured before the commands.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
     },
     /// Write the UI's TypeScript bindings of the API to FILE (or stdout with `-`).
     Bindings {
@@ -149,17 +179,26 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let audio = Audio {
+        virtual_audio: cli.virtual_audio,
+        drift_ppm: cli.virtual_drift_ppm,
+        log: cli.virtual_log.clone(),
+    };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Bindings { out } => write_bindings(&out),
-        Command::Serve => serve(
-            cli.data_dir,
-            cli.net.config(),
-            cli.virtual_audio,
-            Mode::Serve,
-        ),
+        Command::Serve => serve(cli.data_dir, cli.net.config(), audio, Mode::Serve),
         // The demo friend listens silently: it runs beside the app, often on the same machine.
         Command::DemoFriend { name } => {
-            serve(cli.data_dir, cli.net.config(), true, Mode::DemoFriend(name))
+            let audio = Audio {
+                virtual_audio: true,
+                ..audio
+            };
+            serve(
+                cli.data_dir,
+                cli.net.config(),
+                audio,
+                Mode::DemoFriend(name),
+            )
         }
         Command::Play {
             file,
@@ -169,7 +208,7 @@ fn main() -> ExitCode {
         } => serve(
             cli.data_dir,
             cli.net.config(),
-            cli.virtual_audio,
+            audio,
             Mode::Play(play::PlayArgs {
                 file,
                 at_unix_ms,
@@ -177,7 +216,23 @@ fn main() -> ExitCode {
                 seconds,
             }),
         ),
-        Command::Bench { what, runs, .. } => bench(what, runs),
+        Command::JamDemo { role } => {
+            serve(cli.data_dir, cli.net.config(), audio, Mode::JamDemo(role))
+        }
+        Command::Bench {
+            what,
+            runs,
+            peers,
+            seconds,
+            ..
+        } => bench(
+            what,
+            bench::Options {
+                runs: runs.max(1),
+                peers,
+                seconds,
+            },
+        ),
         Command::Relay {
             listen,
             external,
@@ -208,14 +263,22 @@ enum Mode {
     Serve,
     DemoFriend(String),
     Play(play::PlayArgs),
+    JamDemo(jam_cli::Role),
 }
 
-fn bench(what: bench::Bench, runs: usize) -> ExitCode {
+/// Which output a served peer plays into.
+struct Audio {
+    virtual_audio: bool,
+    drift_ppm: f64,
+    log: Option<PathBuf>,
+}
+
+fn bench(what: bench::Bench, options: bench::Options) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match runtime.block_on(bench::run(what, runs.max(1))) {
+    match runtime.block_on(bench::run(what, options)) {
         Ok(figures) => {
             println!("{figures}");
             ExitCode::SUCCESS
@@ -224,12 +287,7 @@ fn bench(what: bench::Bench, runs: usize) -> ExitCode {
     }
 }
 
-fn serve(
-    data_dir: Option<PathBuf>,
-    net: Option<NetConfig>,
-    virtual_audio: bool,
-    mode: Mode,
-) -> ExitCode {
+fn serve(data_dir: Option<PathBuf>, net: Option<NetConfig>, audio: Audio, mode: Mode) -> ExitCode {
     let data_dir = match data_dir::resolve(data_dir) {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
@@ -244,8 +302,19 @@ fn serve(
             net,
             ..Config::new(&data_dir)
         };
-        if virtual_audio {
-            config.audio = OutputKind::Virtual(silent_sink());
+        let mut _virtual_log = None;
+        if audio.virtual_audio {
+            let mut sink = silent_sink();
+            sink.drift_ppm = audio.drift_ppm;
+            if let Some(path) = &audio.log {
+                // Drained a few times a second: a few seconds' room is plenty.
+                sink.keep = sink.rate as usize * sink.channels * 10;
+                match virtual_log::VirtualLog::start(&sink, path) {
+                    Ok(log) => _virtual_log = Some(log),
+                    Err(e) => return fail(&format!("{e:#}")),
+                }
+            }
+            config.audio = OutputKind::Virtual(sink);
             config.media_controls = false;
         }
         // Logging first, so the network's first seconds (listening, relay reservations) are kept.
@@ -265,8 +334,11 @@ fn serve(
             }
             Mode::DemoFriend(name) => demo::run(engine.clone(), name).await,
             Mode::Play(args) => play::run(engine.clone(), args).await,
+            Mode::JamDemo(role) => jam_cli::run(engine.clone(), role).await,
         };
         engine.shutdown().await;
+        // The log's last buffers are drained once the player has stopped.
+        drop(_virtual_log);
         code
     });
     // tokio's stdin reads on a blocking thread that only returns when a line or end of input
