@@ -113,8 +113,26 @@ struct Shared {
     outlines: Mutex<transfer::Outlines>,
     /// Outlines being worked out now (each reads a whole file).
     outline_work: tokio::sync::Semaphore,
-    /// Tracks our jam's participants may fetch from us (by hex hash): the jam's queue.
-    jam_grants: Mutex<(HashSet<PeerId>, HashSet<String>)>,
+    /// What our jam's participants may fetch from us.
+    jam_grants: Mutex<JamGrants>,
+}
+
+/// What a jam's participants may fetch from us.
+#[derive(Debug, Default)]
+pub struct JamGrants {
+    pub peers: HashSet<PeerId>,
+    /// Tracks we added to the queue: served from our library.
+    pub own: HashSet<String>,
+    /// Tracks whose adder left while we host: served only from the audio cache (what we
+    /// received ourselves), never from the library.
+    pub relay: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JamGrant {
+    None,
+    Own,
+    Relay,
 }
 
 impl Chat {
@@ -279,14 +297,22 @@ impl Chat {
         self.shared.counters.snapshot()
     }
 
-    /// Lets the jam's participants fetch the jam queue's tracks from our library.
-    pub fn set_jam_grants(&self, peers: HashSet<PeerId>, hashes: HashSet<String>) {
-        *lock(&self.shared.jam_grants) = (peers, hashes);
+    /// Lets the jam's participants fetch tracks of the jam's queue from us.
+    pub fn set_jam_grants(&self, grants: JamGrants) {
+        *lock(&self.shared.jam_grants) = grants;
     }
 
-    fn jam_grant(&self, peer: &PeerId, hash: &str) -> bool {
+    fn jam_grant(&self, peer: &PeerId, hash: &str) -> JamGrant {
         let grants = lock(&self.shared.jam_grants);
-        grants.0.contains(peer) && grants.1.contains(hash)
+        if !grants.peers.contains(peer) {
+            JamGrant::None
+        } else if grants.own.contains(hash) {
+            JamGrant::Own
+        } else if grants.relay.contains(hash) {
+            JamGrant::Relay
+        } else {
+            JamGrant::None
+        }
     }
 
     fn messages_off(&self) -> bool {

@@ -23,6 +23,7 @@ use libp2p::PeerId;
 
 use super::log::{self, Hash32};
 use super::outline::{self, GROUP};
+use super::JamGrant;
 use super::{lock, store, Chat};
 use crate::api::{ApiError, ErrorKind, Event};
 use crate::net::protocol::{
@@ -39,22 +40,32 @@ impl Chat {
         let me = self.shared.me;
         let hex = hash.to_hex();
         let messages_off = self.messages_off();
-        let jam_grant = self.jam_grant(&peer, &hex);
-        let found = self
-            .shared
-            .store
-            .call(move |c| {
-                let friend = store::is_friend(c, &peer)?;
-                // With Messages off, shares reach no one but friends.
-                let shared = jam_grant || store::may_fetch(c, &me, &peer, &hex)?;
-                if (messages_off && !friend && !jam_grant) || !shared {
-                    return Ok(Err(TransferRefusal::NotAllowed));
-                }
-                Ok(crate::library::store::track_by_hash(c, &hex)?
-                    .map(|t| PathBuf::from(t.path))
-                    .ok_or(TransferRefusal::NotFound))
-            })
-            .await;
+        let grant = self.jam_grant(&peer, &hex);
+        let found = if grant == JamGrant::Relay {
+            // Passed on from what we received ourselves: the cache's complete, verified file.
+            Ok(self
+                .cache_dir()
+                .ok()
+                .and_then(|dir| find_cached(&dir, &hex))
+                .ok_or(TransferRefusal::NotFound))
+        } else {
+            let jam_grant = grant == JamGrant::Own;
+            let hex = hex.clone();
+            self.shared
+                .store
+                .call(move |c| {
+                    let friend = store::is_friend(c, &peer)?;
+                    // With Messages off, shares reach no one but friends.
+                    let shared = jam_grant || store::may_fetch(c, &me, &peer, &hex)?;
+                    if (messages_off && !friend && !jam_grant) || !shared {
+                        return Ok(Err(TransferRefusal::NotAllowed));
+                    }
+                    Ok(crate::library::store::track_by_hash(c, &hex)?
+                        .map(|t| PathBuf::from(t.path))
+                        .ok_or(TransferRefusal::NotFound))
+                })
+                .await
+        };
         let not_found = TransferResponse::Refused {
             reason: TransferRefusal::NotFound,
         };

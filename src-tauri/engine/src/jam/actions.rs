@@ -158,21 +158,41 @@ impl Jam {
         }
         self.remember_name(peer).await;
         self.invites_changed();
-        match self.shared.net.send_jam(peer, request).await {
+        match self.send_patiently(peer, request).await {
             Ok(JamResponse::Ok) => Ok(()),
             Ok(other) => {
                 lock(&self.shared.state).invites.take(&id);
                 self.invites_changed();
-                Err(match other {
-                    JamResponse::Refused(reason) => refused(reason),
-                    _ => ApiError::new(ErrorKind::Busy, "They are busy; try again."),
-                })
+                Err(not_taken(other))
             }
             Err(error) => {
                 lock(&self.shared.state).invites.take(&id);
                 self.invites_changed();
                 Err(net_error(error))
             }
+        }
+    }
+
+    /// Sends an invitation or a request, asking again (up to 3 times, a second apart) while the
+    /// friend refuses or is busy: a friend paired a moment ago may not have stored the
+    /// friendship yet when the invitation arrives.
+    async fn send_patiently(
+        &self,
+        peer: PeerId,
+        request: JamRequest,
+    ) -> Result<JamResponse, crate::net::NetError> {
+        let mut tries = 0;
+        loop {
+            let answer = self.shared.net.send_jam(peer, request.clone()).await?;
+            let again = matches!(
+                answer,
+                JamResponse::Refused(Refusal::NotAllowed) | JamResponse::Busy
+            );
+            tries += 1;
+            if !again || tries > PATIENCE {
+                return Ok(answer);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -205,15 +225,12 @@ impl Jam {
             id: id.clone(),
             left_ms: invites::lifetime_ms(),
         };
-        match self.shared.net.send_jam(peer, request).await {
+        match self.send_patiently(peer, request).await {
             Ok(JamResponse::Ok) => Ok(Response::JamInvite(self.invite_view(&pending))),
             Ok(other) => {
                 lock(&self.shared.state).invites.take(&id);
                 self.invites_changed();
-                Err(match other {
-                    JamResponse::Refused(reason) => refused(reason),
-                    _ => ApiError::new(ErrorKind::Busy, "They are busy; try again."),
-                })
+                Err(not_taken(other))
             }
             Err(error) => {
                 lock(&self.shared.state).invites.take(&id);
@@ -541,7 +558,10 @@ impl Jam {
                         .queue
                         .iter()
                         .map(|e| {
-                            let who = names.get(e.added_by.as_str()).copied().unwrap_or("");
+                            let who = names
+                                .get(e.added_by.as_str())
+                                .copied()
+                                .unwrap_or(e.added_by_name.as_str());
                             (e.track.hash.clone(), who.to_string())
                         })
                         .collect()
@@ -565,5 +585,22 @@ impl Jam {
             items: self.shared.library.playlist(playlist.id).await?.1,
             playlist,
         })
+    }
+}
+
+/// Extra tries for an invitation or a request that a friend refused or was too busy for.
+const PATIENCE: u32 = 3;
+
+/// Why an invitation or a request was not taken.
+fn not_taken(answer: JamResponse) -> ApiError {
+    match answer {
+        JamResponse::Refused(Refusal::NotAllowed) => ApiError::new(
+            ErrorKind::NotAllowed,
+            "They did not take it: only friends can invite each other to jam.",
+        ),
+        JamResponse::Refused(reason) => refused(reason),
+        JamResponse::Ok | JamResponse::Joined(_) | JamResponse::Busy => {
+            ApiError::new(ErrorKind::Busy, "They are busy; try again.")
+        }
     }
 }

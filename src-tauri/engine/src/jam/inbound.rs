@@ -567,7 +567,10 @@ pub(super) fn remember_queue(state: &mut State, session: &Session) {
         .queue
         .iter()
         .map(|e| {
-            let name = names.get(&e.added_by).cloned().unwrap_or_default();
+            let name = match names.get(&e.added_by) {
+                Some(name) => name.clone(),
+                None => e.added_by_name.clone(),
+            };
             (view::entry_view(e, &names, false), name)
         })
         .collect();

@@ -44,6 +44,9 @@ pub struct Entry {
     pub track: JamTrack,
     /// Peer id of who added it.
     pub added_by: String,
+    /// Their name when they added it (kept after they leave).
+    #[serde(default)]
+    pub added_by_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +319,12 @@ impl Session {
                     id,
                     track,
                     added_by: by.to_string(),
+                    added_by_name: self
+                        .participants
+                        .iter()
+                        .find(|p| p.peer == by)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default(),
                 });
                 if self.timeline.entry.is_none() {
                     // Nothing was playing: the first track added starts the jam's music.
@@ -519,6 +528,12 @@ mod tests {
             .unwrap();
         assert_eq!(s.queue.len(), 3);
         assert_eq!(s.queue[2].added_by, "b");
+        assert_eq!(
+            s.queue[2].added_by_name, "B",
+            "the name stays when they leave"
+        );
+        s.leave("b");
+        assert_eq!(s.queue[2].added_by_name, "B");
         assert_eq!(s.queue[0].added_by, "h");
     }
 

@@ -1,6 +1,6 @@
 //! The jam as the window sees it, who may talk jam with us, names, and events.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use libp2p::PeerId;
 
@@ -9,29 +9,42 @@ use super::*;
 impl Jam {
     /// Who may talk jam with us, and fetch the tracks we added to the queue.
     pub(super) async fn peers_changed(&self) {
-        let (peers, hashes) = {
+        let me = self.me();
+        let grants = {
             let state = lock(&self.shared.state);
             match state.live.as_ref() {
-                Some(live) => (
-                    live.session
-                        .participants
-                        .iter()
-                        .filter_map(|p| p.peer.parse::<PeerId>().ok())
-                        .filter(|p| *p != self.shared.me)
-                        .collect::<HashSet<_>>(),
-                    // Only what we added ourselves: a guest cannot name a hash to fetch (or
-                    // to learn whether we hold it) by adding it to the queue.
-                    live.session
-                        .queue
-                        .iter()
-                        .filter(|e| e.added_by == self.me())
-                        .map(|e| e.track.hash.clone())
-                        .collect::<HashSet<_>>(),
-                ),
-                None => (HashSet::new(), HashSet::new()),
+                Some(live) => {
+                    let s = &live.session;
+                    let hosting = live.hosting(&me);
+                    crate::chat::JamGrants {
+                        peers: s
+                            .participants
+                            .iter()
+                            .filter_map(|p| p.peer.parse::<PeerId>().ok())
+                            .filter(|p| *p != self.shared.me)
+                            .collect(),
+                        // Only what we added ourselves: a guest cannot name a hash to fetch
+                        // (or to learn whether we hold it) by adding it to the queue.
+                        own: s
+                            .queue
+                            .iter()
+                            .filter(|e| e.added_by == me)
+                            .map(|e| e.track.hash.clone())
+                            .collect(),
+                        // As host, what we received of tracks whose adder has left.
+                        relay: s
+                            .queue
+                            .iter()
+                            .filter(|e| hosting && e.added_by != me && !s.is_in(&e.added_by))
+                            .map(|e| e.track.hash.clone())
+                            .collect(),
+                    }
+                }
+                None => crate::chat::JamGrants::default(),
             }
         };
-        self.shared.chat.set_jam_grants(peers.clone(), hashes);
+        let peers = grants.peers.clone();
+        self.shared.chat.set_jam_grants(grants);
         if let Err(error) = self.shared.net.set_jam_peers(peers).await {
             tracing::debug!(%error, "the network did not take the jam's participants");
         }
@@ -189,8 +202,7 @@ impl Jam {
             guest_controls: s.guest_controls,
             can_control: hosting || s.guest_controls,
             sync: live.sync,
-            // Ours minus the host's, as the window says "your clock is N ms ahead".
-            offset_to_host_us: estimate.map(|e| -e.offset_ns / 1000),
+            offset_to_host_us: estimate.map(|e| e.offset_ns / 1000),
             rtt_us: estimate.map(|e| e.rtt_ns / 1000),
             error_us: live.error_us,
             output_offset_ms: state.output_offset_ms,
@@ -212,7 +224,10 @@ pub(super) fn entry_view(
         album: e.track.album.clone(),
         duration_ms: e.track.duration_ms,
         added_by: e.added_by.clone(),
-        added_by_name: names.get(&e.added_by).cloned().unwrap_or_default(),
+        added_by_name: match names.get(&e.added_by) {
+            Some(name) => name.clone(),
+            None => e.added_by_name.clone(),
+        },
         in_library,
     }
 }

@@ -215,6 +215,7 @@ pub fn validate_session(session: &mut Session) -> Result<(), Invalid> {
             return Err(Invalid::Track);
         }
         clean_track(&mut entry.track);
+        entry.added_by_name = clean(&entry.added_by_name);
     }
     if let Some(id) = session.timeline.entry {
         if session.entry(id).is_none() {
