@@ -494,11 +494,13 @@ impl Jam {
         }
     }
 
-    /// Measures the host's clock while `generation` is current: a burst, then four a second.
+    /// Measures the host's clock while `generation` is current: a burst, then four a second,
+    /// on one stream (opened again when it breaks).
     pub(super) fn spawn_clock(&self, generation: u64) {
         let this = self.clone();
         crate::supervise::spawn("jam clock", self.shared.events.clone(), async move {
             let mut done = 0usize;
+            let mut stream: Option<(PeerId, crate::net::clock::ClockStream)> = None;
             loop {
                 let host = {
                     let state = lock(&this.shared.state);
@@ -512,17 +514,38 @@ impl Jam {
                 let Ok(peer) = host.parse::<PeerId>() else {
                     return;
                 };
-                let answered = this.shared.net.clock_exchange(peer).await;
+                if stream.as_ref().is_none_or(|(p, _)| *p != peer) {
+                    stream = match this.shared.net.clock_stream(peer).await {
+                        Ok(s) => Some((peer, s)),
+                        Err(error) => {
+                            tracing::debug!(%peer, %error, "no clock stream to the host");
+                            tokio::time::sleep(HOST_RETRY).await;
+                            continue;
+                        }
+                    };
+                }
+                let Some((_, open)) = stream.as_mut() else {
+                    continue;
+                };
+                let answered = open.exchange().await;
                 let ok = answered.is_ok();
-                if let Ok(exchange) = answered {
-                    let mut state = lock(&this.shared.state);
-                    if let Some(live) = state.live.as_mut().filter(|l| l.generation == generation) {
-                        live.clock.add(exchange);
-                        live.heard_host = engine_clock::now_ns();
+                match answered {
+                    Ok(exchange) => {
+                        let mut state = lock(&this.shared.state);
+                        if let Some(live) =
+                            state.live.as_mut().filter(|l| l.generation == generation)
+                        {
+                            live.clock.add(exchange);
+                            live.heard_host = engine_clock::now_ns();
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%peer, %error, "a clock exchange failed");
+                        stream = None;
                     }
                 }
                 done += 1;
-                // A host that does not answer is asked again a second later, not 33 times.
+                // A host that does not answer is asked again a second later.
                 let pause = if !ok {
                     HOST_RETRY
                 } else if done < BURST {

@@ -1,8 +1,8 @@
-//! The `/earshot/jam/1` and `/earshot/clock/1` messages, and what a peer's message must satisfy
-//! before anything acts on it.
+//! The `/earshot/jam/1` messages, and what a peer's message must satisfy before anything acts on
+//! it. (The clock exchanges are plain streams: `net/clock.rs`.)
 //!
 //! Jam messages are CBOR of at most [`MAX_JAM_MESSAGE`]: a whole state of 32 participants and a
-//! 500-entry queue fits. Every text field is cleaned like a name and cut, every count bounded.
+//! 200-entry queue fits. Every text field is cleaned like a name and cut, every count bounded.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,8 +12,6 @@ use super::session::{JamTrack, Op, Refusal, Session, Standing, MAX_PARTICIPANTS,
 /// bytes) and 200 entries (three 256-character texts, at up to 4 bytes a character) — is under
 /// 1 MiB even at its longest.
 pub const MAX_JAM_MESSAGE: u64 = 1024 * 1024;
-/// Largest clock message (four numbers).
-pub const MAX_CLOCK_MESSAGE: u64 = 64;
 /// Longest title, artist, album or name kept (characters).
 pub const MAX_TEXT: usize = crate::presence::wire::MAX_FIELD_CHARS;
 /// Addresses kept per participant, and the longest one.
@@ -61,19 +59,6 @@ pub enum JamResponse {
     Refused(Refusal),
     /// Overwhelmed: try again shortly.
     Busy,
-}
-
-/// A clock exchange: `t0` is the asker's; the answer adds the receiver's arrival and departure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClockRequest {
-    pub t0: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClockResponse {
-    pub t0: u64,
-    pub t1: u64,
-    pub t2: u64,
 }
 
 /// Cleans text from a peer like a friend's activity: no control or bidi-override characters, at

@@ -36,26 +36,23 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
+use super::clock::CLOCK_PROTOCOL;
 use super::codec::CountedCodec;
 use super::limits::{PairRateLimit, PeerRateLimit, StrangerBudget};
+use super::protocol::JAM_PROTOCOL;
 use super::protocol::{
     PairRequest, PairResponse, PresenceRefusal, PresenceRequest, PresenceResponse, Refusal,
     SyncRefusal, SyncRequest, SyncResponse, TransferRefusal, TransferRequest, TransferResponse,
     MAX_PAIR_MESSAGE, MAX_PRESENCE_MESSAGE, MAX_SYNC_MESSAGE, MAX_TRANSFER_MESSAGE, PAIR_PROTOCOL,
     PRESENCE_PROTOCOL, SYNC_PROTOCOL, TRANSFER_PROTOCOL,
 };
-use super::protocol::{CLOCK_PROTOCOL, JAM_PROTOCOL};
 use super::stats::{bump, Stats};
 use super::{
     is_loopback, ChatNetEvent, Client, Command, ConnectionKind, JamNetEvent, JamReply, NetConfig,
     NetError, NetEvent, PresenceNetEvent, PresenceReply, Reply, SyncReply, TransferReply,
 };
-use crate::clock;
-use crate::jam::clock::Exchange;
 use crate::jam::session::Refusal as JamRefusal;
-use crate::jam::wire::{
-    ClockRequest, ClockResponse, JamRequest, JamResponse, MAX_CLOCK_MESSAGE, MAX_JAM_MESSAGE,
-};
+use crate::jam::wire::{JamRequest, JamResponse, MAX_JAM_MESSAGE};
 
 /// Waiting callers of one request-response protocol, by request.
 type Pending<Resp> = HashMap<OutboundRequestId, oneshot::Sender<Result<Resp, NetError>>>;
@@ -130,8 +127,6 @@ pub(super) const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) const PRESENCE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A jam message (a full state is at most 512 KiB).
 pub(super) const JAM_TIMEOUT: Duration = Duration::from_secs(10);
-/// A clock exchange that takes this long is useless anyway.
-pub(super) const CLOCK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Peers kept in the nearby list, and addresses per peer: a LAN has a handful of Earshots; a
 /// host announcing thousands of peer ids over mDNS is ignored beyond this.
 const MAX_NEARBY: usize = 64;
@@ -158,7 +153,8 @@ pub(super) struct Behaviour {
     transfer: rr::Behaviour<CountedCodec<TransferRequest, TransferResponse>>,
     presence: rr::Behaviour<CountedCodec<PresenceRequest, PresenceResponse>>,
     jam: rr::Behaviour<CountedCodec<JamRequest, JamResponse>>,
-    clock: rr::Behaviour<CountedCodec<ClockRequest, ClockResponse>>,
+    /// Plain streams: the clock exchanges (`net/clock.rs`).
+    stream: libp2p_stream::Behaviour,
 }
 
 /// Events that found the friends service's queue full, newest value per key, delivered in this
@@ -220,12 +216,13 @@ pub struct EventLoop {
     presence_limit: PeerRateLimit,
     /// Outbound jam messages waiting for their answer.
     pending_jam: Pending<JamResponse>,
-    /// Outbound clock exchanges waiting for their answer, with the instant each was sent.
-    pending_clock: HashMap<OutboundRequestId, (u64, oneshot::Sender<Result<Exchange, NetError>>)>,
     jam_limit: PeerRateLimit,
-    clock_limit: PeerRateLimit,
     /// The participants of our jam: they may talk jam and clock, and fetch the jam's tracks.
     jam_peers: HashSet<PeerId>,
+    /// The same set, read by the clock streams' task.
+    clock_allowed: super::clock::Allowed,
+    /// Opens clock streams.
+    stream_control: libp2p_stream::Control,
     /// Open connections per peer, and whether each is relayed.
     connections: HashMap<PeerId, HashMap<ConnectionId, bool>>,
     /// When each connection last proved alive (established, or a ping answered).
@@ -308,7 +305,6 @@ impl EventLoop {
                 let presence_codec =
                     CountedCodec::new(client.stats().clone(), MAX_PRESENCE_MESSAGE);
                 let jam_codec = CountedCodec::new(client.stats().clone(), MAX_JAM_MESSAGE);
-                let clock_codec = CountedCodec::new(client.stats().clone(), MAX_CLOCK_MESSAGE);
                 Ok(Behaviour {
                     blocked: Default::default(),
                     limits: connection_limits::Behaviour::new(
@@ -355,11 +351,7 @@ impl EventLoop {
                         [(JAM_PROTOCOL, ProtocolSupport::Full)],
                         rr::Config::default().with_request_timeout(JAM_TIMEOUT),
                     ),
-                    clock: rr::Behaviour::with_codec(
-                        clock_codec,
-                        [(CLOCK_PROTOCOL, ProtocolSupport::Full)],
-                        rr::Config::default().with_request_timeout(CLOCK_TIMEOUT),
-                    ),
+                    stream: libp2p_stream::Behaviour::new(),
                 })
             })
             .map_err(|e| start(&e))?
@@ -374,6 +366,13 @@ impl EventLoop {
                     )
             })
             .build();
+        // Clock questions from the jam's participants are answered on their own task.
+        let clock_allowed = super::clock::Allowed::default();
+        let mut stream_control = swarm.behaviour().stream.new_control();
+        let incoming = stream_control
+            .accept(CLOCK_PROTOCOL)
+            .map_err(|e| start(&e))?;
+        tokio::spawn(super::clock::serve(incoming, clock_allowed.clone()));
 
         for address in &config.listen {
             if let Err(error) = swarm.listen_on(address.clone()) {
@@ -425,10 +424,10 @@ impl EventLoop {
             pending_presence: HashMap::new(),
             presence_limit: PeerRateLimit::presence(),
             pending_jam: HashMap::new(),
-            pending_clock: HashMap::new(),
             jam_limit: PeerRateLimit::jam(),
-            clock_limit: PeerRateLimit::clock(),
             jam_peers: HashSet::new(),
+            clock_allowed,
+            stream_control,
             connections: HashMap::new(),
             alive: HashMap::new(),
             friends: HashSet::new(),
@@ -592,18 +591,8 @@ impl EventLoop {
                     tracing::debug!("a jam answer could not be sent: the peer left");
                 }
             }
-            Command::SendClock { peer, reply } => {
-                if !self.may_jam(&peer) {
-                    let _ = reply.send(Err(NetError::Unreachable("not a friend".into())));
-                    return None;
-                }
-                let t0 = clock::now_ns();
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .clock
-                    .send_request(&peer, ClockRequest { t0 });
-                self.pending_clock.insert(id, (t0, reply));
+            Command::StreamControl { reply } => {
+                let _ = reply.send(super::clock::Control(self.stream_control.clone()));
             }
             Command::SetJamPeers { peers } => {
                 for peer in &peers {
@@ -624,6 +613,9 @@ impl EventLoop {
                 for peer in gone {
                     let deadline = self.stranger_budget.restart(peer, now);
                     self.stranger_deadlines.insert(peer, deadline);
+                }
+                if let Ok(mut allowed) = self.clock_allowed.write() {
+                    allowed.clone_from(&peers);
                 }
                 self.jam_peers = peers;
             }
@@ -977,7 +969,7 @@ impl EventLoop {
                     self.on_inbound_jam(peer, request, channel);
                 }
             }
-            BehaviourEvent::Clock(event) => self.on_clock(event),
+            BehaviourEvent::Stream(()) => {}
             BehaviourEvent::Transfer(event) => {
                 if let Some((peer, request, channel)) =
                     settle(event, &mut self.pending_transfer, "transfer")
@@ -1283,69 +1275,6 @@ impl EventLoop {
             let (TrySendError::Full(event) | TrySendError::Closed(event)) = error;
             bump(&self.stats.busy_refusals, 1);
             refuse(self, event.reply.channel, JamResponse::Busy);
-        }
-    }
-
-    /// Clock exchanges: a request is answered here and now, stamped on arrival (`t1`) and just
-    /// before the answer leaves (`t2`); an answer to ours is stamped on arrival (`t3`).
-    fn on_clock(&mut self, event: rr::Event<ClockRequest, ClockResponse>) {
-        match event {
-            rr::Event::Message { peer, message, .. } => match message {
-                rr::Message::Request {
-                    request, channel, ..
-                } => {
-                    let t1 = clock::now_ns();
-                    // Only our jam's participants: the engine clock (our uptime) is nobody
-                    // else's business.
-                    if !self.jam_peers.contains(&peer)
-                        || !self.clock_limit.allow(peer, Instant::now())
-                    {
-                        bump(&self.stats.rate_limited, 1);
-                        // Dropping the channel closes the stream: the asker sees a failure.
-                        return;
-                    }
-                    let response = ClockResponse {
-                        t0: request.t0,
-                        t1,
-                        t2: clock::now_ns(),
-                    };
-                    let _ = self
-                        .swarm
-                        .behaviour_mut()
-                        .clock
-                        .send_response(channel, response);
-                }
-                rr::Message::Response {
-                    request_id,
-                    response,
-                } => {
-                    let t3 = clock::now_ns();
-                    if let Some((t0, reply)) = self.pending_clock.remove(&request_id) {
-                        // An answer must echo our own send instant.
-                        let answer = if response.t0 == t0 {
-                            Ok(Exchange {
-                                t0,
-                                t1: response.t1,
-                                t2: response.t2,
-                                t3,
-                            })
-                        } else {
-                            Err(NetError::Failed(
-                                "a clock answer to another question".into(),
-                            ))
-                        };
-                        let _ = reply.send(answer);
-                    }
-                }
-            },
-            rr::Event::OutboundFailure {
-                request_id, error, ..
-            } => {
-                if let Some((_, reply)) = self.pending_clock.remove(&request_id) {
-                    let _ = reply.send(Err(outbound_error(error)));
-                }
-            }
-            rr::Event::InboundFailure { .. } | rr::Event::ResponseSent { .. } => {}
         }
     }
 

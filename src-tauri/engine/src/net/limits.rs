@@ -145,9 +145,6 @@ const PRESENCE_PER_SEC: f64 = 5.0;
 /// Jam messages: a burst of queue additions, then a few a second.
 const JAM_BURST: f64 = 60.0;
 const JAM_PER_SEC: f64 = 20.0;
-/// Clock exchanges: a burst of 16 at join, then one a second (more while a host changes).
-const CLOCK_BURST: f64 = 40.0;
-const CLOCK_PER_SEC: f64 = 10.0;
 
 /// Rate limits on one kind of inbound request, per peer (only friends and co-members get this
 /// far).
@@ -182,11 +179,6 @@ impl PeerRateLimit {
     /// Jam messages.
     pub fn jam() -> Self {
         Self::new(JAM_BURST, JAM_PER_SEC)
-    }
-
-    /// Clock exchanges.
-    pub fn clock() -> Self {
-        Self::new(CLOCK_BURST, CLOCK_PER_SEC)
     }
 
     fn new(burst: f64, per_sec: f64) -> Self {

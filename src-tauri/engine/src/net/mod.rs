@@ -10,6 +10,7 @@
 //! connection whose pings fail. Deciding who is a friend is the friends service's job: it tells
 //! the loop with [`Client::set_friends`].
 
+pub mod clock;
 mod codec;
 mod event_loop;
 pub mod limits;
@@ -29,7 +30,6 @@ use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::jam::clock::Exchange;
 use crate::jam::wire::{JamRequest, JamResponse};
 pub use event_loop::EventLoop;
 use protocol::{
@@ -334,10 +334,9 @@ enum Command {
         channel: ResponseChannel<JamResponse>,
         response: JamResponse,
     },
-    /// A clock exchange: the loop stamps `t0` as it sends and `t3` as the answer arrives.
-    SendClock {
-        peer: PeerId,
-        reply: oneshot::Sender<Result<Exchange, NetError>>,
+    /// A handle for opening plain streams (the clock exchanges).
+    StreamControl {
+        reply: oneshot::Sender<clock::Control>,
     },
     SetJamPeers {
         peers: HashSet<PeerId>,
@@ -563,14 +562,12 @@ impl Client {
         }
     }
 
-    /// One clock exchange with a connected peer: our send and receive instants and theirs.
-    pub async fn clock_exchange(&self, peer: PeerId) -> Result<Exchange, NetError> {
+    /// Opens a clock stream to a jam's host (`clock.rs`).
+    pub async fn clock_stream(&self, peer: PeerId) -> Result<clock::ClockStream, NetError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::SendClock { peer, reply }).await?;
-        match tokio::time::timeout(event_loop::CLOCK_TIMEOUT + ANSWER_MARGIN, answer).await {
-            Ok(answer) => answer.map_err(|_| NetError::Closed)?,
-            Err(_) => Err(NetError::Timeout),
-        }
+        self.send(Command::StreamControl { reply }).await?;
+        let control = answer.await.map_err(|_| NetError::Closed)?;
+        clock::ClockStream::open(control, peer).await
     }
 
     /// Tells the loop who is in our jam: they may exchange jam and clock messages and fetch the

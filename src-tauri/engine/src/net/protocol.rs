@@ -275,12 +275,9 @@ pub enum PresenceRefusal {
     Malformed,
 }
 
-// ── /earshot/jam/1 and /earshot/clock/1 ─────────────────────────────────────────────────────
+// ── /earshot/jam/1 (the clock exchanges are on plain streams: `net/clock.rs`) ─────────────────────────────────────────────────────
 
 /// Invitations, joins, queue changes and the host's timeline (messages in `crate::jam::wire`).
 /// Friends, co-members and the current jam's participants get past the network loop; the jam
 /// service checks each message against its state.
 pub const JAM_PROTOCOL: StreamProtocol = StreamProtocol::new("/earshot/jam/1");
-/// Four-timestamp clock exchanges, answered by the network loop itself so the receive and send
-/// instants are as close to the wire as this process gets.
-pub const CLOCK_PROTOCOL: StreamProtocol = StreamProtocol::new("/earshot/clock/1");
