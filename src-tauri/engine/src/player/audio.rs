@@ -45,12 +45,10 @@ pub enum Command {
     /// unless a [`Command::Retime`] moved the schedule on by the pause's length first (then
     /// playing on a little ahead of the instant waits for it in silence).
     Pause(bool),
-    // Retime and PauseAt are the jam's (player/mod.rs sends them once it plays a jam).
     /// Moves the current schedule `shift_ns` later (earlier if negative) without resetting its
     /// controller: a shift below the jump threshold (5 ms) is slewed away by the playback ratio
     /// (at most 1000 ppm: 1 ms takes about a second), a larger one jumps. Nothing without a
     /// schedule.
-    #[allow(dead_code)]
     Retime {
         shift_ns: i64,
     },
@@ -58,7 +56,6 @@ pub enum Command {
     /// schedule, the frame due then): the frames before it play, then silence, and the player
     /// is paused as by `Pause(true)` with the samples still queued, and says so with
     /// [`Report::Paused`]. An instant already past pauses at once. Ignored while paused.
-    #[allow(dead_code)]
     PauseAt {
         at_ns: u64,
     },

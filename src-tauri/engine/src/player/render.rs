@@ -185,8 +185,12 @@ const HISTORY: usize = 32;
 /// A fitted drift below this (parts per million) is taken as none: a device on the engine's
 /// own clock is then never resampled; what is left is the dead band's.
 const DRIFT_DEAD_PPM: f64 = 3.0;
-/// A fitted drift is believed up to this (sound cards are within a few hundred ppm).
-const MAX_DRIFT: f64 = 500e-6;
+/// A fitted drift is believed up to this (sound cards are within a few hundred ppm); the
+/// controller's own correction (±500 ppm) always outweighs an error in it.
+const MAX_DRIFT: f64 = 300e-6;
+/// A fit whose points lie further than this from its line (median absolute residual, ns) is
+/// not believed.
+const FIT_SPREAD_NS: f64 = 100_000.0;
 /// A median this far (ns) from where the fitted line puts it is a step, not drift.
 const STEP_NS: f64 = 300_000.0;
 
@@ -310,10 +314,31 @@ impl DeviceTimeline {
         let values = &mut slopes[..n];
         let middle = n / 2;
         let (_, median, _) = values.select_nth_unstable_by(middle, |a, b| a.total_cmp(b));
-        Some(if median.abs() * 1e6 < DRIFT_DEAD_PPM {
+        let slope = *median;
+        // A line is believed only if the medians lie on it: a timeline still settling (a new
+        // stream's latency, in its first seconds) bends, and its slope means nothing.
+        let mut residuals = [0.0f64; HISTORY];
+        let (n0, b0) = points[0];
+        let mut offsets = [0.0f64; HISTORY];
+        for (slot, (ni, bi)) in offsets.iter_mut().zip(points) {
+            *slot = (*bi - b0) as f64 - slope * (*ni as f64 - n0 as f64) * 1e9 / self.rate;
+        }
+        let offsets = &mut offsets[..points.len()];
+        let middle = offsets.len() / 2;
+        let (_, center, _) = offsets.select_nth_unstable_by(middle, |a, b| a.total_cmp(b));
+        let center = *center;
+        for (slot, o) in residuals.iter_mut().zip(offsets.iter()) {
+            *slot = (o - center).abs();
+        }
+        let residuals = &mut residuals[..points.len()];
+        let (_, spread, _) = residuals.select_nth_unstable_by(middle, |a, b| a.total_cmp(b));
+        if *spread > FIT_SPREAD_NS {
+            return None;
+        }
+        Some(if slope.abs() * 1e6 < DRIFT_DEAD_PPM {
             0.0
         } else {
-            median.clamp(-MAX_DRIFT, MAX_DRIFT)
+            slope.clamp(-MAX_DRIFT, MAX_DRIFT)
         })
     }
 }

@@ -81,7 +81,7 @@ const KI: f64 = 0.1;
 /// matched device resampling for ever; a real drift keeps it fed from just outside the dead band.
 const LEAK_S: f64 = 120.0;
 /// The integral only learns from errors this far beyond the dead band.
-const INTEGRATE_NS: f64 = 150_000.0;
+const INTEGRATE_NS: f64 = 400_000.0;
 /// Measurements the error is the median of.
 const WINDOW: usize = 16;
 
