@@ -527,21 +527,27 @@ impl Jam {
                 let Some((_, open)) = stream.as_mut() else {
                     continue;
                 };
-                let answered = open.exchange().await;
-                let ok = answered.is_ok();
-                match answered {
-                    Ok(exchange) => {
-                        let mut state = lock(&this.shared.state);
-                        if let Some(live) =
-                            state.live.as_mut().filter(|l| l.generation == generation)
-                        {
-                            live.clock.add(exchange);
-                            live.heard_host = engine_clock::now_ns();
+                // A few back to back: the first wakes both ends (threads parked since the last
+                // round answer late on the way there), the later ones see both awake and are
+                // kept by the estimator for their shorter round trips.
+                let mut ok = true;
+                for _ in 0..EXCHANGES_PER_ROUND {
+                    match open.exchange().await {
+                        Ok(exchange) => {
+                            let mut state = lock(&this.shared.state);
+                            if let Some(live) =
+                                state.live.as_mut().filter(|l| l.generation == generation)
+                            {
+                                live.clock.add(exchange);
+                                live.heard_host = engine_clock::now_ns();
+                            }
                         }
-                    }
-                    Err(error) => {
-                        tracing::debug!(%peer, %error, "a clock exchange failed");
-                        stream = None;
+                        Err(error) => {
+                            tracing::debug!(%peer, %error, "a clock exchange failed");
+                            stream = None;
+                            ok = false;
+                            break;
+                        }
                     }
                 }
                 done += 1;

@@ -57,6 +57,8 @@ use wire::{JamRequest, JamResponse};
 /// Clock exchanges at join (or when the host changes), this far apart.
 const BURST: usize = 16;
 const BURST_EVERY: Duration = Duration::from_millis(30);
+/// Clock exchanges per round, back to back.
+const EXCHANGES_PER_ROUND: usize = 3;
 /// A host that does not answer a clock exchange is asked again after this.
 const HOST_RETRY: Duration = Duration::from_secs(1);
 /// Then one exchange this often (the estimator keeps the fastest eighth of two minutes' worth).
