@@ -77,6 +77,105 @@ struct Plan {
     tracks: Vec<Track>,
 }
 
+/// What to tell the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Shift the schedule (the renderer slews it).
+    Retime(i64),
+    /// Pause on the frame that plays at this instant.
+    PauseAt(u64),
+    /// The queue after the current entry changed: chain anew.
+    Queue,
+    /// Play from `frame`, so that it leaves the device at `at_ns` (paused there without).
+    Load { frame: u64, at_ns: Option<u64> },
+}
+
+/// The least that brings the player from `old` to `plan` at `now` (our clock), and what it
+/// then plays. Pure, for the tests below.
+fn decide(plan: &Plan, old: Option<&Applied>, now: u64) -> (Vec<Step>, Applied) {
+    let queue: Vec<String> = plan.tracks.iter().map(|t| t.hash.clone()).collect();
+    let frames = plan.duration_ms * plan.rate as u64 / 1000;
+    let ends = |local_at: u64, frame: u64| {
+        let left = frames.saturating_sub(frame) as u128;
+        local_at + (left * 1_000_000_000 / plan.rate.max(1) as u128) as u64
+    };
+    let mut next = Applied {
+        entry: plan.entry,
+        frame: plan.frame,
+        local_at: plan.local_at,
+        playing: plan.playing,
+        rate: plan.rate,
+        ends_at: plan.playing.then(|| ends(plan.local_at, plan.frame)),
+        queue: queue.clone(),
+    };
+    if let Some(old) = old {
+        let same_entry = old.entry == plan.entry;
+        let requeue = |old_queue: &[String]| {
+            if old_queue != &queue[..] {
+                vec![Step::Queue]
+            } else {
+                Vec::new()
+            }
+        };
+        if same_entry && old.playing && plan.playing {
+            let shift = plan.local_at as i128 - old.instant_of(plan.frame);
+            if shift.abs() < RETIME_MAX_NS as i128 {
+                let mut steps = Vec::new();
+                if shift.abs() > RETIME_MIN_NS as i128 {
+                    steps.push(Step::Retime(shift as i64));
+                } else {
+                    // Nothing moved: keep the old mapping (no drift from rounding).
+                    next.frame = old.frame;
+                    next.local_at = old.local_at;
+                    next.ends_at = old.ends_at;
+                }
+                steps.extend(requeue(&old.queue));
+                return (steps, next);
+            }
+        }
+        // The next entry, starting where the last one ends: the player chained it already.
+        let follows = old.playing
+            && plan.playing
+            && plan.frame == 0
+            && old.queue.get(1) == queue.first()
+            && old.ends_at.is_some_and(|end| {
+                (end as i128 - plan.local_at as i128).abs() < RETIME_MAX_NS as i128
+            });
+        if follows {
+            return (requeue(old.queue.get(1..).unwrap_or_default()), next);
+        }
+        if same_entry && old.playing && !plan.playing {
+            return (vec![Step::PauseAt(plan.local_at)], next);
+        }
+        if same_entry && !old.playing && !plan.playing && old.frame == plan.frame {
+            return (requeue(&old.queue), next);
+        }
+    }
+    if plan.playing {
+        // Joining late (or a start already due): begin where the timeline is by then.
+        let at = plan.local_at.max(now + LOAD_MARGIN_NS);
+        let late = (at - plan.local_at) as u128;
+        let frame = plan.frame + (late * plan.rate as u128 / 1_000_000_000) as u64;
+        next.frame = frame;
+        next.local_at = at;
+        (
+            vec![Step::Load {
+                frame,
+                at_ns: Some(at),
+            }],
+            next,
+        )
+    } else {
+        (
+            vec![Step::Load {
+                frame: plan.frame,
+                at_ns: None,
+            }],
+            next,
+        )
+    }
+}
+
 impl Jam {
     /// Brings the player in line with the jam's timeline.
     pub(super) async fn apply(&self) {
@@ -196,91 +295,29 @@ impl Jam {
     /// Tells the player; returns what it now plays.
     async fn carry_out(&self, plan: Plan, applied: Option<Applied>) -> Option<Applied> {
         let player = &self.shared.player;
-        let queue: Vec<String> = plan.tracks.iter().map(|t| t.hash.clone()).collect();
-        let frames = plan.duration_ms * plan.rate as u64 / 1000;
-        let ends = |local_at: u64, frame: u64| {
-            let left = frames.saturating_sub(frame) as u128;
-            local_at + (left * 1_000_000_000 / plan.rate.max(1) as u128) as u64
-        };
-        let mut next = Applied {
-            entry: plan.entry,
-            frame: plan.frame,
-            local_at: plan.local_at,
-            playing: plan.playing,
-            rate: plan.rate,
-            ends_at: plan.playing.then(|| ends(plan.local_at, plan.frame)),
-            queue: queue.clone(),
-        };
-        if let Some(old) = applied.as_ref() {
-            let same_entry = old.entry == plan.entry;
-            if same_entry && old.playing && plan.playing {
-                let shift = plan.local_at as i128 - old.instant_of(plan.frame);
-                if shift.abs() < RETIME_MAX_NS as i128 {
-                    if shift.abs() > RETIME_MIN_NS as i128 {
-                        let _ = player.jam(JamCommand::Retime(shift as i64)).await;
-                    } else {
-                        // Nothing moved: keep the old mapping (no drift from rounding).
-                        next.frame = old.frame;
-                        next.local_at = old.local_at;
-                        next.ends_at = old.ends_at;
-                    }
-                    if old.queue != queue {
-                        let _ = player.jam(JamCommand::Queue(plan.tracks)).await;
-                    }
-                    return Some(next);
+        let (steps, next) = decide(&plan, applied.as_ref(), engine_clock::now_ns());
+        let Plan { tracks, .. } = plan;
+        let mut tracks = Some(tracks);
+        for step in steps {
+            let command = match step {
+                Step::Retime(shift) => JamCommand::Retime(shift),
+                Step::PauseAt(at) => JamCommand::PauseAt(at),
+                Step::Queue => JamCommand::Queue(tracks.take().unwrap_or_default()),
+                Step::Load { frame, at_ns } => JamCommand::Load {
+                    tracks: tracks.take().unwrap_or_default(),
+                    frame,
+                    at_ns,
+                },
+            };
+            let load = matches!(command, JamCommand::Load { .. });
+            if let Err(error) = player.jam(command).await {
+                tracing::warn!(%error, "the player did not take the jam's command");
+                if load {
+                    return None;
                 }
-            }
-            // The next entry, starting where the last one ends: the player chained it already.
-            let follows = old.playing
-                && plan.playing
-                && plan.frame == 0
-                && old.queue.get(1) == queue.first()
-                && old.ends_at.is_some_and(|end| {
-                    (end as i128 - plan.local_at as i128).abs() < RETIME_MAX_NS as i128
-                });
-            if follows {
-                if old.queue[1..] != queue[..] {
-                    let _ = player.jam(JamCommand::Queue(plan.tracks)).await;
-                }
-                return Some(next);
-            }
-            if same_entry && old.playing && !plan.playing {
-                let _ = player.jam(JamCommand::PauseAt(plan.local_at)).await;
-                return Some(next);
-            }
-            if same_entry && !old.playing && !plan.playing && old.frame == plan.frame {
-                if old.queue != queue {
-                    let _ = player.jam(JamCommand::Queue(plan.tracks)).await;
-                }
-                return Some(next);
             }
         }
-        let command = if plan.playing {
-            // Joining late (or a start already due): begin where the timeline is by then.
-            let at = plan.local_at.max(engine_clock::now_ns() + LOAD_MARGIN_NS);
-            let late = (at - plan.local_at) as u128;
-            let frame = plan.frame + (late * plan.rate as u128 / 1_000_000_000) as u64;
-            next.frame = frame;
-            next.local_at = at;
-            JamCommand::Load {
-                tracks: plan.tracks,
-                frame,
-                at_ns: Some(at),
-            }
-        } else {
-            JamCommand::Load {
-                tracks: plan.tracks,
-                frame: plan.frame,
-                at_ns: None,
-            }
-        };
-        match player.jam(command).await {
-            Ok(()) => Some(next),
-            Err(error) => {
-                tracing::warn!(%error, "the player did not take the jam's track");
-                None
-            }
-        }
+        Some(next)
     }
 
     fn set_applied(&self, id: &str, applied: Option<Applied>, sync: SyncState) {
@@ -361,5 +398,151 @@ impl Jam {
             lock(&this.shared.state).fetching.remove(&hash);
             this.shared.wake.notify_one();
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+    const NOW: u64 = 1_000_000 * MS;
+
+    fn track(hash: &str) -> Track {
+        Track {
+            hash: hash.into(),
+            path: format!("/music/{hash}.flac"),
+            title: hash.into(),
+            artists: vec![],
+            artist: String::new(),
+            album: String::new(),
+            album_artist: String::new(),
+            track_no: None,
+            disc_no: None,
+            year: None,
+            genre: String::new(),
+            duration_ms: 60_000,
+            sample_rate: 48_000,
+            channels: 2,
+            codec: "flac".into(),
+            art: None,
+        }
+    }
+
+    /// Entry 1 ("a", then "b" queued), frame `frame` at `local_at`.
+    fn plan(frame: u64, local_at: u64, playing: bool) -> Plan {
+        Plan {
+            entry: 1,
+            frame,
+            local_at,
+            playing,
+            rate: 48_000,
+            duration_ms: 60_000,
+            tracks: vec![track("a"), track("b")],
+        }
+    }
+
+    fn playing_since(local_at: u64) -> Applied {
+        decide(&plan(0, local_at, true), None, local_at - 200 * MS).1
+    }
+
+    #[test]
+    fn a_first_start_loads_on_the_instant() {
+        let (steps, applied) = decide(&plan(0, NOW + 250 * MS, true), None, NOW);
+        assert_eq!(
+            steps,
+            [Step::Load {
+                frame: 0,
+                at_ns: Some(NOW + 250 * MS)
+            }]
+        );
+        assert_eq!(applied.ends_at, Some(NOW + 250 * MS + 60_000 * MS));
+    }
+
+    #[test]
+    fn a_late_joiner_starts_where_the_timeline_is_by_then() {
+        // The anchor was 10 s ago: load a margin ahead, that much further in.
+        let (steps, _) = decide(&plan(0, NOW - 10_000 * MS, true), None, NOW);
+        let at = NOW + LOAD_MARGIN_NS;
+        let frame = (10_000 * MS + LOAD_MARGIN_NS) * 48 / MS;
+        assert_eq!(
+            steps,
+            [Step::Load {
+                frame,
+                at_ns: Some(at)
+            }]
+        );
+    }
+
+    #[test]
+    fn a_new_clock_estimate_shifts_the_schedule_and_never_reloads() {
+        let old = playing_since(NOW);
+        // 300 µs later than before, seen at a later frame of the same mapping.
+        let frame = 48_000;
+        let (steps, next) = decide(
+            &plan(frame, NOW + 1_000 * MS + 300_000, true),
+            Some(&old),
+            NOW,
+        );
+        assert_eq!(steps, [Step::Retime(300_000)]);
+        assert_eq!(next.local_at, NOW + 1_000 * MS + 300_000);
+        // Even 30 ms is slewed or jumped by the renderer, not reloaded.
+        let (steps, _) = decide(&plan(frame, NOW + 1_030 * MS, true), Some(&old), NOW);
+        assert_eq!(steps, [Step::Retime(30 * MS as i64)]);
+    }
+
+    #[test]
+    fn a_change_below_a_frame_is_left_alone() {
+        let old = playing_since(NOW);
+        let (steps, next) = decide(
+            &plan(48_000, NOW + 1_000 * MS + 5_000, true),
+            Some(&old),
+            NOW,
+        );
+        assert!(steps.is_empty(), "{steps:?}");
+        assert_eq!(
+            (next.frame, next.local_at),
+            (0, NOW),
+            "the old mapping is kept"
+        );
+    }
+
+    #[test]
+    fn a_seek_reloads() {
+        let old = playing_since(NOW);
+        let (steps, _) = decide(&plan(30 * 48_000, NOW + 2_000 * MS, true), Some(&old), NOW);
+        assert!(
+            matches!(steps[..], [Step::Load { at_ns: Some(_), .. }]),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
+    fn a_pause_lands_on_its_instant() {
+        let old = playing_since(NOW);
+        let (steps, next) = decide(&plan(96_000, NOW + 2_000 * MS, false), Some(&old), NOW);
+        assert_eq!(steps, [Step::PauseAt(NOW + 2_000 * MS)]);
+        assert!(!next.playing);
+    }
+
+    #[test]
+    fn the_next_entry_at_the_end_needs_nothing_the_player_chained_it() {
+        let old = playing_since(NOW);
+        let end = old.ends_at.unwrap();
+        let mut following = plan(0, end, true);
+        following.entry = 2;
+        following.tracks = vec![track("b")];
+        let (steps, next) = decide(&following, Some(&old), NOW);
+        assert!(steps.is_empty(), "{steps:?}");
+        assert_eq!(next.entry, 2);
+    }
+
+    #[test]
+    fn a_queue_edit_rechains_without_touching_the_music() {
+        let old = playing_since(NOW);
+        let mut edited = plan(48_000, NOW + 1_000 * MS, true);
+        edited.tracks = vec![track("a"), track("c")];
+        let (steps, _) = decide(&edited, Some(&old), NOW);
+        assert_eq!(steps, [Step::Queue]);
     }
 }
