@@ -84,15 +84,8 @@ const INBOUND_AT_ONCE: usize = 32;
 /// Output offsets allowed (ms).
 const MAX_OUTPUT_OFFSET_MS: i32 = 500;
 
-/// What the jam service needs from the engine.
-pub struct Parts {
-    pub store: Store,
-    pub net: Client,
-    pub library: Library,
-    pub chat: Chat,
-    pub player: Player,
-    pub events: broadcast::Sender<Event>,
-}
+/// What the jam service needs from the engine: the same handles as the presence service.
+pub use crate::presence::Parts;
 
 /// Handle on the jam service. Cheap to clone.
 #[derive(Clone)]

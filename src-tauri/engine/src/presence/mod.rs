@@ -57,7 +57,7 @@ const MAX_REFUSALS: u32 = 4;
 /// [`BUSY_RETRY`].
 const MAX_PAUSE_STEPS: u32 = 5;
 
-/// The handles the presence service works through.
+/// The handles the presence and jam services work through.
 pub struct Parts {
     pub store: Store,
     pub net: Client,
