@@ -158,19 +158,20 @@ impl Jam {
         }
         self.remember_name(peer).await;
         self.invites_changed();
-        match self.send_patiently(peer, request).await {
-            Ok(JamResponse::Ok) => Ok(()),
-            Ok(other) => {
-                lock(&self.shared.state).invites.take(&id);
-                self.invites_changed();
-                Err(not_taken(other))
-            }
-            Err(error) => {
-                lock(&self.shared.state).invites.take(&id);
-                self.invites_changed();
-                Err(net_error(error))
-            }
-        }
+        self.deliver(peer, request, &id).await
+    }
+
+    /// Sends an invitation or a request kept as pending `id`; if it is not taken, it is no
+    /// longer pending.
+    async fn deliver(&self, peer: PeerId, request: JamRequest, id: &str) -> Result<(), ApiError> {
+        let failure = match self.send_patiently(peer, request).await {
+            Ok(JamResponse::Ok) => return Ok(()),
+            Ok(other) => not_taken(other),
+            Err(error) => net_error(error),
+        };
+        lock(&self.shared.state).invites.take(id);
+        self.invites_changed();
+        Err(failure)
     }
 
     /// Sends an invitation or a request, asking again (up to 3 times, a second apart) while the
@@ -225,19 +226,8 @@ impl Jam {
             id: id.clone(),
             left_ms: invites::lifetime_ms(),
         };
-        match self.send_patiently(peer, request).await {
-            Ok(JamResponse::Ok) => Ok(Response::JamInvite(self.invite_view(&pending))),
-            Ok(other) => {
-                lock(&self.shared.state).invites.take(&id);
-                self.invites_changed();
-                Err(not_taken(other))
-            }
-            Err(error) => {
-                lock(&self.shared.state).invites.take(&id);
-                self.invites_changed();
-                Err(net_error(error))
-            }
-        }
+        self.deliver(peer, request, &id).await?;
+        Ok(Response::JamInvite(self.invite_view(&pending)))
     }
 
     /// Accepts an invitation (join its jam) or a request (host a jam for the one asking).
