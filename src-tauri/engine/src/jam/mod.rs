@@ -3,21 +3,24 @@
 //! ```text
 //!  API ─▶ Jam (this service) ──── /earshot/jam/1 ────▶ the host's Jam service
 //!            │  session (host: authoritative; guests: the host's last state)
-//!            ├─ clock task: /earshot/clock/1 exchanges with the host → ClockEstimator
+//!            ├─ clock task: /earshot/clock/1 stream to the host → ClockEstimator
 //!            └─ playback: the timeline on the host's clock → the player, on ours
 //! ```
 //!
 //! The host keeps the [`session::Session`] and is the only one to change it: guests send it
 //! [`session::Op`]s and it answers with its new state, pushed to everyone (one push in flight
 //! per participant, the latest state computed when it is sent). Each participant measures its
-//! clock against the host's ([`clock::ClockEstimator`]: a burst at join, then one exchange a
-//! second) and plays the timeline converted onto its own clock ([`playback`]); as the estimate
-//! moves, the player's schedule is shifted (slewed inaudibly, never reloaded).
+//! clock against the host's ([`clock::ClockEstimator`]: a burst at join, then three exchanges
+//! back to back four times a second, on one stream: `net/clock.rs`) and plays the timeline
+//! converted onto its own clock ([`playback`]); as the estimate moves, the player's schedule is
+//! shifted (slewed inaudibly, never reloaded). Guests report how they stand; the host drops a
+//! guest it has not heard from for [`GHOST_AFTER`].
 //!
 //! When the host leaves, it names the longest-present participant host in its last state; when
 //! the host vanishes, every participant comes to the same conclusion on its own once the host has
 //! been silent for [`HOST_LOST_AFTER`], and the new host carries the timeline over onto its own
-//! clock with the offset it measured to the old one.
+//! clock with the offset it measured to the old one. A guest keeps playing as it was until the
+//! new host's own timeline arrives (a timeline is followed only on the clock it is on).
 //!
 //! Invitations and requests expire after two minutes, on both sides ([`invites`]). Everything a
 //! peer sends is validated ([`wire::validate`]) and checked against the state before it acts.
