@@ -125,6 +125,12 @@ pub(super) fn open(
     })?;
     // The key must be the first thing the connection hears; it reads nothing by itself.
     if let Some(cipher) = cipher {
+        // One connection at a time is keyed in a process: SQLCipher sets up its crypto provider
+        // on the first key, and two engines starting together in one process (tests, benches)
+        // once saw that fail ("PRAGMA key requires a key of one or more characters") while
+        // both did it at the same moment. Keying takes microseconds.
+        static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = KEYING.lock().unwrap_or_else(|p| p.into_inner());
         conn.pragma_update(None, "key", cipher).map_err(sqlite)?;
     }
     conn.busy_timeout(options.busy_timeout).map_err(sqlite)?;
