@@ -23,7 +23,8 @@
 //!   peer acted (pause: its first frame below full gain; resume: its first frame back at full
 //!   gain; seek: the first frame of the new position; skip: the first frame of the next track)
 //!   and how far apart they acted;
-//! - `correction_jumps`: discontinuities no command explains, after each guest was in sync;
+//! - `correction_jumps`: discontinuities over 0.5 ms within a track that no command explains,
+//!   after each guest was in sync (`virtual_log.rs` says why smaller ones are not counted);
 //! - `anchor_same_clock_no_drift`: the same with two peers on one clock and no drift, in the same
 //!   sitting.
 //!
