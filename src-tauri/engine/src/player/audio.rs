@@ -647,29 +647,12 @@ mod tests {
         commands.send(Command::Shutdown).unwrap();
         thread.join().unwrap();
 
-        let played = sink.played.lock().unwrap().clone();
-        let instants = sink.instants.lock().unwrap().clone();
-        let frame_ns = sink.frame_ns();
-        let first = played.iter().position(|s| *s != 0.0).unwrap() / 2;
-        let mut errors = Vec::new();
-        // The last frame that sat on the ramp: (frame, position).
-        let mut anchor: Option<(usize, f64)> = None;
-        for k in first + 4..played.len() / 2 {
-            let raw = played[2 * k] as f64 * 32_768.0 + 32_768.0;
-            let expected = anchor.map_or(raw, |(at, p)| p + (k - at) as f64);
-            let position = raw + 65_536.0 * ((expected - raw) / 65_536.0).round();
-            // Stop at the end of the music; skip the frames interpolated across the wrap.
-            if position >= 2.0 * RATE as f64 - 3.0 {
-                break;
-            }
-            if anchor.is_some() && (position - expected).abs() > 0.01 {
-                continue;
-            }
-            anchor = Some((k, position));
-            let buffer = k / sink.buffer;
-            let instant = instants[buffer] as f64 + (k % sink.buffer) as f64 * frame_ns;
-            errors.push(instant - (at_ns as f64 + position * 1e9 / RATE as f64));
-        }
+        // Every frame that sits on the ramp (re-anchored after its wraps), up to the music's end.
+        let errors: Vec<f64> = ramp_positions(&sink)
+            .into_iter()
+            .take_while(|(position, _)| *position < 2.0 * RATE as f64 - 3.0)
+            .map(|(position, instant)| instant - (at_ns as f64 + position * 1e9 / RATE as f64))
+            .collect();
         // Both tracks were heard: nearly two seconds of frames checked.
         assert!(errors.len() > 2 * RATE as usize - 2000, "{}", errors.len());
         (errors, seen)
