@@ -766,8 +766,9 @@ mod tests {
     #[test]
     fn a_retimed_schedule_is_slewed_away_by_resampling_without_a_click() {
         let mut seen_ppm = 0.0f64;
-        let (output, shared) = sine_through(600, |b, shared, schedule| {
-            if b == 50 {
+        let (output, shared) = sine_through(1_600, |b, shared, schedule| {
+            // Past the settling seconds after the start (where this would be jumped).
+            if b == 1_000 {
                 // 1.5 ms later: early, so the ratio drops below 1 for a second or two.
                 shared.retime(schedule.shifted(1_500_000));
             }

@@ -7,7 +7,9 @@
 //!
 //! - a **jump** of the read position, only at the start (which is how a scheduled start lands on
 //!   its exact instant, to a fraction of a frame: silence first when early, frames skipped when
-//!   late) and when the error reaches [`JUMP_NS`] (a device that stalled, a schedule moved far);
+//!   late), when the error reaches [`JUMP_NS`] (a device that stalled, a schedule moved far),
+//!   and, in the first [`SETTLE_S`] after a start, when it reaches [`SETTLE_JUMP_NS`] (a sound
+//!   server's latency that settles late);
 //! - otherwise a **playback ratio** — stream frames read per output frame — that the renderer
 //!   follows by interpolating between frames. It is a PI controller on the error with a dead
 //!   band: an error inside [`DEAD_BAND_NS`] asks for nothing, so a device whose clock is the
@@ -62,6 +64,11 @@ pub struct Step {
 
 /// Errors beyond this are fixed at once rather than slewed.
 pub const JUMP_NS: i64 = 5_000_000;
+/// For the first [`SETTLE_S`] after a start, a smaller error is jumped too: a sound server's
+/// reported latency can settle seconds after a stream opens, and slewing a few milliseconds at an
+/// inaudible ratio would take as many seconds as milliseconds (a jump at a start is expected).
+pub const SETTLE_JUMP_NS: i64 = 1_500_000;
+pub const SETTLE_S: f64 = 10.0;
 /// Errors within this are left alone: what is left of timestamp jitter after smoothing.
 pub const DEAD_BAND_NS: f64 = 60_000.0;
 /// The largest ratio change once on time (parts per million).
@@ -101,6 +108,8 @@ pub struct Corrector {
     integral: f64,
     /// The ratio handed out last.
     ratio: f64,
+    /// Seconds of audio since the start (or the last restart).
+    since_start_s: f64,
     /// Jumps after the start, and the frames they skipped or padded with silence.
     pub jumps: u32,
     pub skipped: u64,
@@ -117,6 +126,7 @@ impl Default for Corrector {
             median: 0,
             integral: 0.0,
             ratio: 1.0,
+            since_start_s: 0.0,
             jumps: 0,
             skipped: 0,
             padded: 0,
@@ -136,6 +146,7 @@ impl Corrector {
         if !self.started {
             // The start: land exactly on the scheduled instant, silence first if early.
             self.started = true;
+            self.since_start_s = 0.0;
             return Step {
                 jump_frames: to_frames(error_ns),
                 ratio: self.ratio,
@@ -150,7 +161,9 @@ impl Corrector {
         let (_, median, _) = values.select_nth_unstable(middle);
         let median = *median;
         self.median = median;
-        if median.abs() >= JUMP_NS {
+        self.since_start_s += frames as f64 / rate;
+        let settling = self.since_start_s < SETTLE_S && self.len >= WINDOW / 2;
+        if median.abs() >= JUMP_NS || (settling && median.abs() >= SETTLE_JUMP_NS) {
             self.jumps += 1;
             let jump = to_frames(median);
             if median > 0 {
@@ -408,7 +421,8 @@ mod tests {
     fn a_shifted_schedule_is_slewed_away_without_a_jump() {
         for shift in [2_000_000i64, -2_000_000, 300_000, -80_000] {
             let mut sim = Sim::new(schedule_at(1_000_000_000), 1_000_000_000, 0.0);
-            run(&mut sim, 200, |_| 0);
+            // Past the settling seconds, where a shift this size would be jumped.
+            run(&mut sim, 1_000, |_| 0);
             sim.schedule = sim.schedule.shifted(shift);
             let errors = run(&mut sim, 2000, |i| jitter(i, 20_000));
             let end = &errors[1500..];
@@ -439,6 +453,26 @@ mod tests {
                 "shift {shift}: too fast ({seconds} s)"
             );
         }
+    }
+
+    #[test]
+    fn an_error_that_appears_while_settling_is_jumped_at_once() {
+        let mut sim = Sim::new(schedule_at(1_000_000_000), 1_000_000_000, 0.0);
+        run(&mut sim, 200, |_| 0);
+        // Two seconds in, the device's reported latency grows by 3 ms.
+        sim.schedule = sim.schedule.shifted(-3_000_000);
+        let mut jumped = 0;
+        for _ in 0..100 {
+            if sim.buffer(0).jump_frames != 0.0 {
+                jumped += 1;
+            }
+        }
+        assert_eq!(jumped, 1, "one jump, not seconds of slewing");
+        assert!(
+            sim.true_error_ns().abs() < 60_000.0,
+            "{}",
+            sim.true_error_ns()
+        );
     }
 
     #[test]
