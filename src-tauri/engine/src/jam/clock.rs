@@ -114,11 +114,6 @@ impl ClockEstimator {
         self.samples.is_empty()
     }
 
-    /// Forgets everything (the peer restarted, or is another peer now).
-    pub fn clear(&mut self) {
-        self.samples.clear();
-    }
-
     /// The offset at `now` (our clock), from the fastest eighth of the window.
     pub fn estimate(&self, now: u64) -> Option<Estimate> {
         if self.samples.is_empty() {
