@@ -20,7 +20,8 @@
 #
 # A benchmark, not a test: it needs root (namespaces), pulseaudio, sox, python3 with numpy and
 # scipy, faketime, snapserver/snapclient, and a release earshot-node
-# (`cargo build --release --workspace --locked -p earshot-node`); it says what is missing.
+# (`cargo build --release --workspace --locked -p earshot-node`); it says what is missing and exits 3,
+# and exits 4 when any case gave no figures (it never passes silently).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -119,16 +120,26 @@ meter() {
   report "$name" "$json" "$dir" $quality
 }
 
+# A case that gives no figures counts as failed: the script then exits 4 (it never passes silently).
+FAILED=0
+fail_case() { # fail_case NAME REASON
+  echo "{\"case\": \"$1\", \"error\": \"$2\"}"
+  FAILED=$((FAILED + 1))
+}
+
 report() {
   local name="$1" json="$2" dir="$3" quality="$4"
-  [ -n "$json" ] || json='{"error": "no result"}'
+  if [ -z "$json" ] || ! /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); sys.exit(0 if "error" not in d and ("median_ms" in d or "windows" in d) else 1)' "$json" 2>/dev/null; then
+    fail_case "$name" "no result (see $WORK/$name.err)"
+    return
+  fi
   if [ "$quality" = 1 ] && [ -f "$dir/rec.raw" ]; then
     local q
     q="$(/usr/bin/python3 "$METER/quality.py" "$dir/rec.raw" 2>>"$WORK/$name.err" | tail -n 1)"
     json="$(/usr/bin/python3 -c 'import json,sys; m=json.loads(sys.argv[1]); q=json.loads(sys.argv[2] or "{}"); print(json.dumps({"quality": q, "meter_median_ms": m.get("median_ms")}))' "$json" "$q")"
   fi
   /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[2]); print(json.dumps({"case": sys.argv[1], **d}))' "$name" "$json" \
-    || echo "{\"case\": \"$name\", \"error\": \"unreadable: $json\"}"
+    || fail_case "$name" "unreadable result"
   if [ -n "$OUT" ]; then
     mkdir -p "$OUT/$name"
     cp "$WORK/$name.err" "$OUT/$name/meter.err" 2>/dev/null
@@ -148,7 +159,7 @@ for c in "${CASES[@]}"; do
       jam_cmds "" "" "$LOOP" "$LOOP"
       meter "$c" "$A" "$B" ;;
     jam_link | jam_link_quality)
-      link_up || { echo "{\"case\": \"$c\", \"error\": \"no link\"}"; continue; }
+      link_up || { fail_case "$c" "no link"; continue; }
       jam_cmds "ip netns exec $NS_A" "ip netns exec $NS_B" \
         "--listen /ip4/10.99.0.1/tcp/0" "--listen /ip4/10.99.0.2/tcp/0"
       meter "$c" "$A" "$B"
@@ -170,6 +181,7 @@ for c in "${CASES[@]}"; do
       [ "$c" = snapcast_plain_quality ] && { opts+=(-f "$TONE"); q=1; }
       json="$("$METER/snapcast_test.sh" "${opts[@]}" 2>"$WORK/$c.err" | tail -n 1)"
       report "$c" "$json" "$WORK/$c" $q ;;
-    *) echo "{\"case\": \"$c\", \"error\": \"unknown case\"}" ;;
+    *) fail_case "$c" "unknown case" ;;
   esac
 done
+[ "$FAILED" -eq 0 ] || { echo "jam_syncmeter: $FAILED case(s) gave no figures" >&2; exit 4; }
