@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::util::{dirs, Node, STATE_TIMEOUT};
+use crate::util::{befriend, dirs, peer_id, write_wav, Node, STATE_TIMEOUT};
 
 /// Loopback only, no LAN discovery, no sound device.
 const ARGS: &[&str] = &[
@@ -48,39 +48,11 @@ fn start(dir: &Path, name: &str, env: &[&str]) -> Node {
     node
 }
 
-fn peer_id(node: &mut Node) -> String {
-    node.call(json!({"type": "status"})).unwrap()["peer_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// `b` redeems an invite of `a`'s; returns once each sees the other online.
-fn befriend(a: &mut Node, b: &mut Node) {
-    let link = a.call(json!({"type": "create_invite"})).unwrap()["link"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    b.call(json!({"type": "redeem_invite", "link": link}))
-        .unwrap();
-    let (a_id, b_id) = (peer_id(a), peer_id(b));
-    a.wait_friend_online(&b_id, true, STATE_TIMEOUT);
-    b.wait_friend_online(&a_id, true, STATE_TIMEOUT);
-}
-
-/// Waits until `check` returns `Some`, re-checking whenever the node reports any event and at
-/// least once a second; fails after [`STATE_TIMEOUT`] naming `what`. Prints how long it took.
-fn until<T>(node: &mut Node, what: &str, mut check: impl FnMut(&mut Node) -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check(node) {
-            eprintln!("{what}: after {:?}", started.elapsed());
-            return value;
-        }
-        let left = STATE_TIMEOUT.saturating_sub(started.elapsed());
-        assert!(!left.is_zero(), "not within {STATE_TIMEOUT:?}: {what}");
-        node.next_event(left.min(Duration::from_secs(1)));
-    }
+/// [`crate::util::until`], printing how long it took.
+fn until<T>(node: &mut Node, what: &str, check: impl FnMut(&mut Node) -> Option<T>) -> T {
+    let (value, took) = crate::util::until(node, what, check);
+    eprintln!("{what}: after {took:?}");
+    value
 }
 
 /// Waits for a `jam_changed` whose jam satisfies `wanted` (events already reported count);
@@ -200,35 +172,6 @@ fn queue(jam: &Value) -> Vec<(u64, String, String)> {
             )
         })
         .collect()
-}
-
-/// A 16-bit mono WAV at 8 kHz: a tone of `hz` for `seconds` (its name is its title).
-fn write_wav(path: &Path, seconds: u32, hz: u32) {
-    const RATE: u32 = 8000;
-    let period: Vec<u8> = (0..RATE)
-        .flat_map(|i| {
-            let t = i as f64 / RATE as f64;
-            (((t * hz as f64 * std::f64::consts::TAU).sin() * 8000.0) as i16).to_le_bytes()
-        })
-        .collect();
-    let data_len = RATE * 2 * seconds;
-    let mut wav = Vec::with_capacity(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&RATE.to_le_bytes());
-    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for _ in 0..seconds {
-        wav.extend_from_slice(&period);
-    }
-    std::fs::write(path, wav).expect("to write the tone");
 }
 
 /// Writes `titles` as tones into `folder`, adds it to `node`'s library and returns the hashes
