@@ -132,6 +132,10 @@ async fn an_invited_friend_joins_and_plays_the_hosts_track_streamed_from_the_hos
         ada_at.abs_diff(bo_at) < 1000,
         "Ada at {ada_at} ms, Bo at {bo_at} ms"
     );
+    // Shut down before the process exits: a store still working at exit can crash SQLCipher's
+    // teardown (a SIGSEGV after every test passed).
+    ada.stop().await;
+    bo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,6 +169,10 @@ async fn request_to_jam_makes_the_friend_host_and_the_requester_follow() {
     );
     let (_, invites) = bo.jam().await;
     assert!(invites.is_empty(), "the request was answered: {invites:?}");
+    // Shut down before the process exits: a store still working at exit can crash SQLCipher's
+    // teardown (a SIGSEGV after every test passed).
+    ada.stop().await;
+    bo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,6 +209,10 @@ async fn guests_control_only_when_the_host_lets_them_and_everyone_adds() {
         .await;
     assert_eq!(seen.queue[1].added_by, ada.id);
     assert_eq!(seen.queue[1].added_by_name, "Ada");
+    // Shut down before the process exits: a store still working at exit can crash SQLCipher's
+    // teardown (a SIGSEGV after every test passed).
+    ada.stop().await;
+    bo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,6 +241,10 @@ async fn when_the_host_leaves_the_guest_hosts_and_the_music_goes_on() {
     };
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].added_by.as_deref(), Some("Ada"));
+    // Shut down before the process exits: a store still working at exit can crash SQLCipher's
+    // teardown (a SIGSEGV after every test passed).
+    ada.stop().await;
+    bo.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,4 +270,8 @@ async fn a_declined_invitation_disappears_on_both_sides() {
     assert_eq!(jam.map(|j| j.participants.len()), Some(1));
     assert!(invites.is_empty());
     assert!(bo.jam().await.1.is_empty());
+    // Shut down before the process exits: a store still working at exit can crash SQLCipher's
+    // teardown (a SIGSEGV after every test passed).
+    ada.stop().await;
+    bo.stop().await;
 }
