@@ -15,6 +15,7 @@
 //! shows who they come from, and the user confirms.
 
 mod args;
+mod first_view;
 mod instance;
 mod links;
 mod notices;
@@ -96,7 +97,8 @@ pub fn run() -> ExitCode {
         .invoke_handler(tauri::generate_handler![
             call,
             take_pending_links,
-            notices::open_link
+            notices::open_link,
+            first_view::first_view
         ])
         .setup(move |app| {
             let handle = app.handle().clone();

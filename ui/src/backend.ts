@@ -179,6 +179,19 @@ export async function takePendingLinks(): Promise<string[]> {
   }
 }
 
+/**
+ * Tells the shell the main view painted its first frame, `pageMs` after the page started loading
+ * (src-tauri/src/first_view.rs; `earshot-node bench app` times launch to first view by it).
+ * Best effort: a failure is only logged.
+ */
+export async function reportFirstView(pageMs: number): Promise<void> {
+  try {
+    await invoke('first_view', { pageMs });
+  } catch (error) {
+    console.warn('first_view', error);
+  }
+}
+
 /** Calls `handler` whenever new links are waiting (take them with `takePendingLinks`). */
 export function onLinksPending(handler: () => void): Promise<UnlistenFn> {
   return listen(LINKS_PENDING, () => handler());
