@@ -20,6 +20,8 @@ use earshot_engine::net::NetConfig;
 use earshot_engine::{Config, Engine};
 use serde_json::json;
 
+#[path = "bench_app.rs"]
+mod app;
 #[path = "bench_events.rs"]
 mod events;
 #[path = "bench_idle.rs"]
@@ -60,6 +62,9 @@ pub enum Bench {
     /// A jam of `--peers` processes with clocks seconds apart and drifting virtual devices:
     /// inter-peer offset, drift, join-to-in-sync, and pause/seek/skip.
     Jam,
+    /// The release app under Xvfb: launch to first view (`--runs` launches), memory after 10 s
+    /// idle, the .deb and .rpm sizes, and idle CPU with one friend online over `--seconds`.
+    App,
 }
 
 /// The command line's options for a bench.
@@ -70,6 +75,8 @@ pub struct Options {
     pub peers: usize,
     /// `jam`: seconds of steady playing measured.
     pub seconds: f64,
+    /// `app`: the app binary [default: `<target>/release/earshot`].
+    pub app: Option<std::path::PathBuf>,
 }
 
 pub async fn run(what: Bench, options: Options) -> anyhow::Result<serde_json::Value> {
@@ -88,6 +95,14 @@ pub async fn run(what: Bench, options: Options) -> anyhow::Result<serde_json::Va
         Bench::Jam => {
             let (peers, seconds) = (options.peers, options.seconds);
             tokio::task::spawn_blocking(move || jam::run(peers, seconds)).await?
+        }
+        Bench::App => {
+            let options = app::AppOptions {
+                app: options.app,
+                runs,
+                seconds: options.seconds,
+            };
+            tokio::task::spawn_blocking(move || app::run(options)).await?
         }
     }
 }

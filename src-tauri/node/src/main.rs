@@ -169,6 +169,10 @@ enum Command {
         /// `bench jam`: seconds of steady playing measured before the commands.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
+        /// `bench app`: the app binary [default: target/release/earshot beside this binary's
+        /// target directory].
+        #[arg(long, value_name = "PATH")]
+        app: Option<PathBuf>,
     },
     /// Write the UI's TypeScript bindings of the API to FILE (or stdout with `-`).
     Bindings {
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
             runs,
             peers,
             seconds,
+            app,
             ..
         } => bench(
             what,
@@ -231,6 +236,7 @@ fn main() -> ExitCode {
                 runs: runs.max(1),
                 peers,
                 seconds,
+                app,
             },
         ),
         Command::Relay {
