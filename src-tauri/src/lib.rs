@@ -13,12 +13,20 @@
 //!
 //! Links never act on arrival: they wait in [`links::PendingLinks`] until the window takes them,
 //! shows who they come from, and the user confirms.
+//!
+//! The desktop behaviour (closing to the tray while music plays, the tray menu, the window's
+//! remembered place, starting at login) is in [`window`], [`tray`], [`desktop`] (the shell's
+//! settings file) and [`autostart`].
 
 mod args;
+mod autostart;
+mod desktop;
 mod first_view;
 mod instance;
 mod links;
 mod notices;
+mod tray;
+mod window;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -29,6 +37,7 @@ use tauri::{AppHandle, Emitter, Manager, RunEvent, State};
 use tauri_plugin_deep_link::DeepLinkExt;
 
 use links::{PendingLinks, LINKS_PENDING};
+use window::Desktop;
 
 /// The window event carrying each engine event (payload: `api::Event`).
 pub const ENGINE_EVENT: &str = "engine-event";
@@ -81,6 +90,18 @@ pub fn run() -> ExitCode {
         pending.push(link);
     }
     let music = args.music;
+    let (desktop, desktop_warnings) = Desktop::load(&dir);
+    let absolute_dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let autostart = autostart::entry(
+        &context
+            .config()
+            .product_name
+            .clone()
+            .unwrap_or_else(|| "Earshot".into()),
+        &dir,
+        on_default_dir,
+        &instance_id,
+    );
     let app = tauri::Builder::default()
         // First, so a second process on this data directory hands over before anything else runs.
         .plugin(
@@ -93,16 +114,43 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
+        // Size and position per data directory (an absolute file name replaces the plugin's
+        // directory, the app config folder, which every data directory would share).
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(window::state_flags())
+                .with_filename(
+                    absolute_dir
+                        .join(window::WINDOW_STATE_FILE)
+                        .to_string_lossy(),
+                )
+                .build(),
+        )
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .app_name(autostart.name)
+                .args(autostart.args)
+                .build(),
+        )
         .manage(pending)
+        .manage(desktop)
+        .on_window_event(window::on_window_event)
         .invoke_handler(tauri::generate_handler![
             call,
             take_pending_links,
             notices::open_link,
-            first_view::first_view
+            first_view::first_view,
+            window::get_desktop_settings,
+            window::set_desktop_settings
         ])
         .setup(move |app| {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
+            for warning in &desktop_warnings {
+                tracing::warn!(%warning, "desktop settings");
+            }
+            app.state::<Desktop>().start_tray(&handle);
+            tauri::async_runtime::spawn(window::read_music(engine.clone(), handle.clone()));
             tauri::async_runtime::spawn(bridge_events(engine.clone(), handle.clone()));
             notices::follow_clicks(&handle);
             if let Some(music) = music {
@@ -160,11 +208,7 @@ pub fn run() -> ExitCode {
 /// A second `earshot` process on this data directory handed over its command line and exited:
 /// bring the window forward and queue its link, if it had one, for the window to ask about.
 fn handed_over(app: &AppHandle, argv: Vec<String>, cwd: String) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
+    window::bring_forward(app);
     match args::Args::parse(argv.into_iter().skip(1)) {
         Ok(args::Parsed::Run(args)) => {
             tracing::info!(
@@ -212,12 +256,14 @@ async fn add_music(engine: Engine, folder: std::path::PathBuf) {
 }
 
 /// Re-emits engine events to the window until the engine stops; a new message also becomes an
-/// OS notification while the window is not focused.
+/// OS notification while the window is not focused, and what plays reaches the tray and the
+/// close decision.
 async fn bridge_events(engine: Engine, app: tauri::AppHandle) {
     let mut events = engine.subscribe();
     loop {
         match events.recv().await {
             Ok(event) => {
+                app.state::<Desktop>().on_event(&event);
                 if let Event::MessageNotice {
                     conversation,
                     title,

@@ -513,6 +513,37 @@ export async function openWebLink(url: string): Promise<void> {
   }
 }
 
+// ── Desktop: the window shell's own settings (src-tauri/src/window.rs, desktop.rs) ──────────
+
+/** When closing the window keeps Earshot running in the tray (src-tauri/src/desktop.rs: KeepInTray). */
+export type KeepInTray = 'always' | 'while_playing' | 'never';
+
+/** The desktop settings as the shell reports them (src-tauri/src/window.rs: DesktopView). */
+export interface DesktopSettings {
+  keep_in_tray: KeepInTray;
+  /** Whether Earshot starts at login (the OS's autostart entry exists). */
+  autostart: boolean;
+  /** Why the autostart entry could not be read, if it could not. */
+  autostart_problem: string | null;
+  /** Whether a tray shows Earshot's icon now (without one, "keep running" minimises the window). */
+  tray: boolean;
+}
+
+/** Runs a shell command whose errors are sentences for people (not engine errors). */
+async function shellCommand<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (error) {
+    throw new BackendError('storage', typeof error === 'string' ? error : toBackendError(error).message);
+  }
+}
+
+export const getDesktopSettings = () => shellCommand<DesktopSettings>('get_desktop_settings');
+
+/** Changes what is given (the rest stays); resolves with the settings as they are now. */
+export const setDesktopSettings = (change: { keep_in_tray?: KeepInTray; autostart?: boolean }) =>
+  shellCommand<DesktopSettings>('set_desktop_settings', { change });
+
 /** Calls `handler` for every engine event until the returned function is called. */
 export function onEngineEvent(handler: (event: Event) => void): Promise<UnlistenFn> {
   return listen<Event>(ENGINE_EVENT, (message) => handler(message.payload));

@@ -1,10 +1,12 @@
 // earshot:// links given to the app: on the command line, and handed over by a second `earshot`
 // process while the window runs (the single-instance plugin, over a private D-Bus session bus).
 // Each one asks first; nothing happens until the user confirms. A second process on another data
-// directory is not handed over: it runs on its own.
+// directory is not handed over: it runs on its own. A window manager (openbox) runs, so the window
+// can be minimised, and brought back by the handover, as on a desktop.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import {
   byTestId,
@@ -19,10 +21,25 @@ import {
   tempDataDir,
   waitForText,
 } from '../harness.mjs';
+import { findWindow, startWindowManager, xdotool } from '../wm.mjs';
 
 const text = async (element) => String(await element.getProperty('innerText')).trim();
 
+/** The main window's state, as Tauri and the page see it. */
+const windowState = (browser) =>
+  browser.execute(async () => {
+    const invoke = window.__TAURI_INTERNALS__.invoke;
+    return {
+      minimized: await invoke('plugin:window|is_minimized', { label: 'main' }),
+      visible: await invoke('plugin:window|is_visible', { label: 'main' }),
+      focused: await invoke('plugin:window|is_focused', { label: 'main' }),
+      pageShown: document.visibilityState === 'visible',
+      pageFocused: document.hasFocus(),
+    };
+  });
+
 describe('links ask before they act', () => {
+  let wm;
   let bus;
   let driver;
   let demo;
@@ -34,6 +51,7 @@ describe('links ask before they act', () => {
   };
 
   before(async () => {
+    wm = await startWindowManager();
     bus = await startSessionBus();
     driver = await startDriver({ DBUS_SESSION_BUS_ADDRESS: bus.address });
     demo = await startDemoFriend();
@@ -43,6 +61,7 @@ describe('links ask before they act', () => {
     await demo?.stop();
     await driver?.stop();
     await bus?.stop();
+    await wm?.stop();
     for (const data of dirs) data.cleanup();
   }, { timeout: 30000 });
 
@@ -72,7 +91,7 @@ describe('links ask before they act', () => {
     }
   });
 
-  it('a link given to a second earshot reaches the running window, and the second process exits 0', async () => {
+  it('a link given to a second earshot brings the minimised window forward, which asks to confirm; the second process exits 0', async () => {
     const dir = dataDir();
     const env = { DBUS_SESSION_BUS_ADDRESS: bus.address };
     // The first invite was used above; a new peer needs a new one.
@@ -81,9 +100,22 @@ describe('links ask before they act', () => {
     const browser = await launchApp(driver, dir);
     try {
       await byTestId(browser, 'section-friends');
+      // Minimised, as a user leaves a window before clicking an invite in the browser.
+      xdotool('windowminimize', '--sync', await findWindow());
+      await eventually(async () => (await windowState(browser)).minimized, 'the window never minimised');
+      const away = await windowState(browser);
+      assert.equal(away.focused, false, `a minimised window has no focus (${JSON.stringify(away)})`);
+
       const second = await runApp(['--data-dir', dir, invite.link], env);
       assert.equal(second.code, 0, `the second earshot exits 0 (stderr: ${second.stderr})`);
 
+      const expected = { minimized: false, visible: true, focused: true, pageShown: true, pageFocused: true };
+      let state;
+      try {
+        await eventually(async () => isDeepStrictEqual((state = await windowState(browser)), expected), 'the window did not come forward');
+      } catch {
+        assert.deepEqual(state, expected, 'the window comes forward: un-minimised, shown and focused');
+      }
       await waitForText(browser, 'link-title', 'Add this person as a friend?', 20000);
       await nothingYetThenConfirm(browser, before, 'link-confirm-handover');
     } finally {

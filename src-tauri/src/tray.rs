@@ -1,0 +1,166 @@
+//! The tray icon and its menu: Show Earshot, Play/Pause, Leave jam, Quit.
+//!
+//! The icon is there for as long as Earshot runs, so a window hidden on close (see `window.rs`)
+//! can always be brought back; the menu follows what plays (Pause or Play, Leave jam only in a
+//! jam). Menu clicks go to the engine like the window's own buttons (`TogglePause`, `LeaveJam`);
+//! Quit exits the app, whose exit path shuts the engine down.
+//!
+//! A tray needs something on the desktop to show it. On Linux that is a StatusNotifier host (KDE,
+//! most other desktops; GNOME only with the AppIndicator extension), reached through
+//! libayatana-appindicator, which is loaded at run time: without the library, creating the icon
+//! fails (the crate panics; we catch it), is logged, and Earshot runs without a tray. Without a
+//! host the icon exists but nobody shows it: [`host_present`] asks the session bus, so closing the
+//! window does not hide it where nothing could bring it back.
+
+use earshot_engine::api::Request;
+use earshot_engine::Engine;
+use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager};
+
+use crate::window::{self, Music};
+
+const SHOW: &str = "show";
+const TOGGLE: &str = "toggle";
+const LEAVE_JAM: &str = "leave-jam";
+const QUIT: &str = "quit";
+
+/// The tray icon and the menu items that change with what plays.
+pub struct Tray {
+    toggle: MenuItem<tauri::Wry>,
+    leave_jam: MenuItem<tauri::Wry>,
+    // Kept so the icon stays for the app's lifetime.
+    _icon: TrayIcon<tauri::Wry>,
+}
+
+impl Tray {
+    /// Creates the tray icon, or logs why there is none.
+    pub fn build(app: &AppHandle) -> Option<Tray> {
+        // libappindicator-sys panics when neither libayatana-appindicator3 nor libappindicator3
+        // can be loaded; a missing tray library must not take the app down with it.
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Tray::try_build(app)));
+        match built {
+            Ok(Ok(tray)) => Some(tray),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "no tray icon: closing the window will quit or minimise");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "no tray icon (on Linux: is libayatana-appindicator3-1 installed?): closing \
+                     the window will quit or minimise"
+                );
+                None
+            }
+        }
+    }
+
+    fn try_build(app: &AppHandle) -> tauri::Result<Tray> {
+        let show = MenuItem::with_id(app, SHOW, "Show Earshot", true, None::<&str>)?;
+        let toggle = MenuItem::with_id(app, TOGGLE, "Play", false, None::<&str>)?;
+        let leave_jam = MenuItem::with_id(app, LEAVE_JAM, "Leave jam", false, None::<&str>)?;
+        let quit = MenuItem::with_id(app, QUIT, "Quit Earshot", true, None::<&str>)?;
+        let separator = PredefinedMenuItem::separator(app)?;
+        let menu = Menu::with_items(
+            app,
+            &[&show, &separator, &toggle, &leave_jam, &separator, &quit],
+        )?;
+        let mut builder = TrayIconBuilder::with_id("main")
+            .tooltip("Earshot")
+            .menu(&menu)
+            .on_menu_event(on_menu_event);
+        if let Some(icon) = app.default_window_icon() {
+            builder = builder.icon(icon.clone());
+        }
+        let icon = builder.build(app)?;
+        Ok(Tray {
+            toggle,
+            leave_jam,
+            _icon: icon,
+        })
+    }
+
+    /// Makes the menu match what plays now.
+    pub fn show(&self, music: Music) {
+        let label = if music.playing { "Pause" } else { "Play" };
+        let results = [
+            self.toggle.set_text(label),
+            self.toggle.set_enabled(music.has_track),
+            self.leave_jam.set_enabled(music.in_jam),
+        ];
+        for result in results {
+            if let Err(error) = result {
+                tracing::warn!(%error, "cannot update the tray menu");
+            }
+        }
+    }
+}
+
+fn on_menu_event(app: &AppHandle, event: MenuEvent) {
+    match event.id().as_ref() {
+        SHOW => window::bring_forward(app),
+        TOGGLE => engine_call(app, Request::TogglePause),
+        LEAVE_JAM => engine_call(app, Request::LeaveJam),
+        QUIT => {
+            tracing::info!("quit from the tray menu");
+            app.exit(0);
+        }
+        other => tracing::warn!(id = other, "unknown tray menu item"),
+    }
+}
+
+/// Sends `request` to the engine; a failure is logged (the tray has nowhere to show it).
+fn engine_call(app: &AppHandle, request: Request) {
+    let Some(engine) = app.try_state::<Engine>() else {
+        return;
+    };
+    let engine = engine.inner().clone();
+    tauri::async_runtime::spawn(async move {
+        if let Err(error) = engine.call(request).await {
+            tracing::warn!(%error, "a tray menu action failed");
+        }
+    });
+}
+
+/// Whether something on the desktop shows tray icons. On Linux: whether a StatusNotifier host's
+/// watcher is on the session bus (asked each time: a desktop extension can come and go).
+/// Elsewhere the OS always has a notification area.
+pub fn host_present() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // Asked from the window's close handler on the main thread: never wait long for a
+        // session bus that does not answer (then there is no tray to speak of either).
+        let (answer, heard) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || {
+            let _ = answer.send(status_notifier_watcher_on_bus());
+        });
+        heard
+            .recv_timeout(std::time::Duration::from_secs(1))
+            .unwrap_or(false)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn status_notifier_watcher_on_bus() -> bool {
+    let Ok(connection) = zbus::blocking::Connection::session() else {
+        return false;
+    };
+    let Ok(bus) = zbus::blocking::fdo::DBusProxy::new(&connection) else {
+        return false;
+    };
+    [
+        "org.kde.StatusNotifierWatcher",
+        "org.freedesktop.StatusNotifierWatcher",
+    ]
+    .into_iter()
+    .any(|name| {
+        zbus::names::BusName::try_from(name)
+            .ok()
+            .and_then(|name| bus.name_has_owner(name).ok())
+            .unwrap_or(false)
+    })
+}

@@ -1,0 +1,309 @@
+//! How the main window behaves as a desktop window: what closing it does (hide to the tray, or
+//! quit: `desktop::on_close`), remembering its size and position, and the Settings page's
+//! commands for the shell's own settings (keep running in the tray, start at login).
+//!
+//! [`Desktop`] is the shell's managed state for this: the settings file, what plays now (followed
+//! from the engine's events, for the close decision and the tray menu) and the tray, if one could
+//! be made. Size and position are kept by `tauri-plugin-window-state` in `window-state.json` in the
+//! data directory; the plugin saves only when the app exits normally, so the shell also saves a
+//! second after the window last moved or changed size (a session ended by logout or a kill keeps
+//! its place too).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use earshot_engine::api::{Event, PlaybackState, Request, Response};
+use earshot_engine::Engine;
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager, State, Window, WindowEvent};
+use tauri_plugin_autostart::ManagerExt;
+use tauri_plugin_window_state::{AppHandleExt, StateFlags};
+
+use crate::desktop::{self, CloseAction, DesktopSettings, KeepInTray};
+use crate::tray::{self, Tray};
+
+/// The window-state plugin's file, in the data directory.
+pub const WINDOW_STATE_FILE: &str = "window-state.json";
+
+/// What is remembered of the window: not visibility (a window closed to the tray must open
+/// normally next time), decorations or full screen.
+pub fn state_flags() -> StateFlags {
+    StateFlags::SIZE | StateFlags::POSITION | StateFlags::MAXIMIZED
+}
+
+/// How long after the window last moved or changed size its place is saved: a drag sends dozens
+/// of events a second, and one write at the end is enough.
+const SAVE_AFTER: Duration = Duration::from_secs(1);
+
+/// What plays now, as far as the window's closing and the tray menu care.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Music {
+    /// Music is playing (alone or in a jam), not paused or stopped.
+    pub playing: bool,
+    /// This user is in a jam (playing or paused).
+    pub in_jam: bool,
+    /// There is something Play/Pause can act on.
+    pub has_track: bool,
+}
+
+/// The shell's desktop state (managed by Tauri).
+pub struct Desktop {
+    path: PathBuf,
+    settings: Mutex<DesktopSettings>,
+    /// The player's part and the jam's part of what plays, kept apart because they arrive in
+    /// separate events.
+    player: Mutex<(bool, bool)>,
+    jam: Mutex<Option<bool>>,
+    tray: OnceLock<Option<Tray>>,
+    saves: AtomicU64,
+}
+
+impl Desktop {
+    /// Reads the settings of data directory `dir`; returns the warnings about the file for the
+    /// caller to log once logging runs.
+    pub fn load(dir: &std::path::Path) -> (Desktop, Vec<String>) {
+        let path = desktop::path_in(dir);
+        let (settings, warnings) = desktop::load(&path);
+        let desktop = Desktop {
+            path,
+            settings: Mutex::new(settings),
+            player: Mutex::new((false, false)),
+            jam: Mutex::new(None),
+            tray: OnceLock::new(),
+            saves: AtomicU64::new(0),
+        };
+        (desktop, warnings)
+    }
+
+    /// Creates the tray (once, in setup).
+    pub fn start_tray(&self, app: &AppHandle) {
+        let tray = Tray::build(app);
+        if let Some(tray) = &tray {
+            tray.show(self.music());
+        }
+        let _ = self.tray.set(tray);
+    }
+
+    fn settings(&self) -> DesktopSettings {
+        self.settings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn music(&self) -> Music {
+        let (playing, has_track) = *self
+            .player
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let jam = *self
+            .jam
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Music {
+            playing: playing || jam == Some(true),
+            in_jam: jam.is_some(),
+            has_track: has_track || jam.is_some(),
+        }
+    }
+
+    /// Follows what plays from an engine event; the tray menu follows.
+    pub fn on_event(&self, event: &Event) {
+        match event {
+            Event::PlayerChanged(state) => self.set_player(
+                state.state == PlaybackState::Playing,
+                state.current.is_some(),
+            ),
+            Event::JamChanged { jam } => self.set_jam(jam.as_ref().map(|jam| jam.playing)),
+            Event::JamEnded { .. } => self.set_jam(None),
+            _ => return,
+        }
+        self.show_in_tray();
+    }
+
+    fn set_player(&self, playing: bool, has_track: bool) {
+        *self
+            .player
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = (playing, has_track);
+    }
+
+    fn set_jam(&self, jam: Option<bool>) {
+        *self
+            .jam
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = jam;
+    }
+
+    fn show_in_tray(&self) {
+        if let Some(Some(tray)) = self.tray.get() {
+            tray.show(self.music());
+        }
+    }
+
+    /// Whether a closed window could be brought back from a tray icon.
+    fn tray_available(&self) -> bool {
+        matches!(self.tray.get(), Some(Some(_))) && tray::host_present()
+    }
+
+    /// Saves the window's place [`SAVE_AFTER`] from now, unless it moves again before then.
+    fn save_place_soon(&self, app: &AppHandle) {
+        let ticket = self.saves.fetch_add(1, Ordering::SeqCst) + 1;
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(SAVE_AFTER).await;
+            if app.state::<Desktop>().saves.load(Ordering::SeqCst) != ticket {
+                return;
+            }
+            if let Err(error) = app.save_window_state(state_flags()) {
+                tracing::warn!(%error, "cannot save the window's size and position");
+            }
+        });
+    }
+}
+
+/// Asks the engine what plays at start (events keep it current afterwards).
+pub async fn read_music(engine: Engine, app: AppHandle) {
+    let desktop = app.state::<Desktop>();
+    if let Ok(Response::Player(state)) = engine.call(Request::GetPlayer).await {
+        desktop.set_player(
+            state.state == PlaybackState::Playing,
+            state.current.is_some(),
+        );
+    }
+    if let Ok(Response::Jam { jam, .. }) = engine.call(Request::GetJam).await {
+        desktop.set_jam(jam.map(|jam| jam.playing));
+    }
+    desktop.show_in_tray();
+}
+
+/// Shows the main window, un-minimised, in front and focused.
+pub fn bring_forward(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
+}
+
+/// The main window's events: closing (hide, minimise or quit) and moves (remembered).
+pub fn on_window_event(window: &Window, event: &WindowEvent) {
+    if window.label() != "main" {
+        return;
+    }
+    let app = window.app_handle();
+    let desktop = app.state::<Desktop>();
+    match event {
+        WindowEvent::CloseRequested { api, .. } => {
+            let music = desktop.music();
+            let setting = desktop.settings().keep_in_tray;
+            let tray = desktop.tray_available();
+            let action = desktop::on_close(setting, music.playing, music.in_jam, tray);
+            tracing::info!(?setting, ?music, tray, ?action, "the window was closed");
+            if let Err(error) = app.save_window_state(state_flags()) {
+                tracing::warn!(%error, "cannot save the window's size and position");
+            }
+            let done = match action {
+                CloseAction::Quit => return,
+                CloseAction::HideToTray => {
+                    api.prevent_close();
+                    window.hide()
+                }
+                CloseAction::Minimise => {
+                    api.prevent_close();
+                    window.minimize()
+                }
+            };
+            if let Err(error) = done {
+                tracing::warn!(%error, "cannot hide the window; quitting instead");
+                app.exit(0);
+            }
+        }
+        WindowEvent::Moved(_) | WindowEvent::Resized(_) => desktop.save_place_soon(app),
+        _ => {}
+    }
+}
+
+/// The desktop settings as the Settings page shows them.
+#[derive(Debug, Serialize)]
+pub struct DesktopView {
+    pub keep_in_tray: KeepInTray,
+    /// Whether Earshot starts when the user logs in (whether the OS's autostart entry exists).
+    pub autostart: bool,
+    /// Why the autostart entry could not be read, if it could not.
+    pub autostart_problem: Option<String>,
+    /// Whether a tray shows Earshot's icon now (else "keep running" minimises the window).
+    pub tray: bool,
+}
+
+/// A change from the Settings page; absent fields stay as they are.
+#[derive(Debug, Deserialize)]
+pub struct DesktopChange {
+    pub keep_in_tray: Option<KeepInTray>,
+    pub autostart: Option<bool>,
+}
+
+fn view(app: &AppHandle, desktop: &Desktop) -> DesktopView {
+    let (autostart, autostart_problem) = match app.autolaunch().is_enabled() {
+        Ok(on) => (on, None),
+        Err(e) => (
+            false,
+            Some(format!("Cannot tell whether Earshot starts at login: {e}")),
+        ),
+    };
+    DesktopView {
+        keep_in_tray: desktop.settings().keep_in_tray,
+        autostart,
+        autostart_problem,
+        tray: desktop.tray_available(),
+    }
+}
+
+/// The desktop settings, for the Settings page.
+#[tauri::command]
+pub async fn get_desktop_settings(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+) -> Result<DesktopView, String> {
+    Ok(view(&app, &desktop))
+}
+
+/// Changes the desktop settings; answers with them as they are now.
+#[tauri::command]
+pub async fn set_desktop_settings(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+    change: DesktopChange,
+) -> Result<DesktopView, String> {
+    if let Some(keep_in_tray) = change.keep_in_tray {
+        let mut settings = desktop.settings();
+        settings.keep_in_tray = keep_in_tray;
+        desktop::save(&desktop.path, &settings).map_err(|e| {
+            format!(
+                "Cannot save the setting in {}: {e}. Check that the data folder is writable.",
+                desktop.path.display()
+            )
+        })?;
+        *desktop
+            .settings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+        tracing::info!(?keep_in_tray, "keep in tray set");
+    }
+    if let Some(on) = change.autostart {
+        let manager = app.autolaunch();
+        let done = if on {
+            manager.enable()
+        } else {
+            manager.disable()
+        };
+        done.map_err(|e| {
+            let what = if on { "turn on" } else { "turn off" };
+            format!("Cannot {what} starting at login: {e}")
+        })?;
+        tracing::info!(on, "start at login set");
+    }
+    Ok(view(&app, &desktop))
+}

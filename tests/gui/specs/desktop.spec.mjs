@@ -1,0 +1,195 @@
+// The window as a desktop app: the Desktop card in Settings (keep running in the tray, start at
+// login), the autostart entry it writes and removes, the window's size and position remembered
+// across a restart, and what closing the window does. Runs under a window manager (openbox) so
+// the window is closed the way a user closes it (Alt+F4: WM_DELETE_WINDOW through the manager),
+// with HOME in a temporary folder so the autostart entry lands there, not in the real one.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { appBinary, byTestId, eventually, launchApp, screenshot, startApp, startDriver, tempDataDir, waitForText } from '../harness.mjs';
+import { findWindow, startWindowManager, xdotool } from '../wm.mjs';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The main window's place and state, as Tauri reports them to the page. */
+const windowFacts = (browser) =>
+  browser.execute(async () => {
+    const invoke = window.__TAURI_INTERNALS__.invoke;
+    const label = 'main';
+    return {
+      size: await invoke('plugin:window|inner_size', { label }),
+      position: await invoke('plugin:window|outer_position', { label }),
+    };
+  });
+
+describe('the window as a desktop app', () => {
+  let wm;
+  let driver;
+  const home = mkdtempSync(path.join(tmpdir(), 'earshot-home-'));
+  const env = { HOME: home };
+  const autostartDir = path.join(home, '.config', 'autostart');
+  const entries = () => (existsSync(autostartDir) ? readdirSync(autostartDir) : []);
+  const dirs = [];
+  const dataDir = () => {
+    const data = tempDataDir();
+    dirs.push(data);
+    return data.dir;
+  };
+
+  before(async () => {
+    wm = await startWindowManager();
+    driver = await startDriver(env);
+  });
+
+  after(async () => {
+    await driver?.stop();
+    await wm?.stop();
+    for (const data of dirs) data.cleanup();
+    rmSync(home, { recursive: true, force: true });
+  }, { timeout: 30000 });
+
+  /** Opens Settings and waits for the Desktop card to have loaded its settings. */
+  const openDesktopCard = async (browser) => {
+    await (await byTestId(browser, 'nav-settings')).click();
+    const card = await byTestId(browser, 'desktop-card');
+    await card.scrollIntoView();
+    await browser.waitUntil(async () => (await (await byTestId(browser, 'autostart-state')).getProperty('innerText')).trim() !== '', {
+      timeout: 10000,
+      timeoutMsg: 'the desktop settings never loaded',
+    });
+    return card;
+  };
+
+  it('Settings shows the desktop settings: keep running while music plays, not starting at login', async () => {
+    const browser = await launchApp(driver, dataDir());
+    try {
+      await openDesktopCard(browser);
+      assert.equal(await (await byTestId(browser, 'keep-in-tray-while_playing')).isSelected(), true, 'while music plays is the default');
+      assert.equal(await (await byTestId(browser, 'keep-in-tray-always')).isSelected(), false);
+      assert.equal(await (await byTestId(browser, 'keep-in-tray-never')).isSelected(), false);
+      assert.equal(await (await byTestId(browser, 'autostart')).isSelected(), false, 'autostart is off by default');
+      await waitForText(browser, 'autostart-state', 'Off');
+      assert.deepEqual(entries(), [], 'no autostart entry until asked for');
+      await screenshot(browser, 'settings-desktop');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
+
+  it('starting at login writes an autostart entry that opens this data directory, and turning it off removes it', async () => {
+    const dir = dataDir();
+    const browser = await launchApp(driver, dir);
+    try {
+      await openDesktopCard(browser);
+      await (await byTestId(browser, 'autostart')).click();
+      await waitForText(browser, 'autostart-state', 'On');
+      await waitForText(browser, 'desktop-result', 'Earshot will start when you log in.');
+      const [entry, ...more] = entries();
+      assert.deepEqual(more, [], `one autostart entry (got ${entries().join(', ')})`);
+      // Not the default data directory: the entry names it and has a name of its own.
+      assert.match(entry, /^Earshot-d[0-9a-f]{16}\.desktop$/);
+      const text = readFileSync(path.join(autostartDir, entry), 'utf8');
+      assert.match(text, /^\[Desktop Entry\]$/m);
+      assert.ok(text.split('\n').includes(`Exec=${appBinary} --data-dir ${dir}`), `the entry starts this app on this data directory:\n${text}`);
+      await screenshot(browser, 'settings-desktop-autostart-on');
+
+      await (await byTestId(browser, 'autostart')).click();
+      await waitForText(browser, 'autostart-state', 'Off');
+      assert.deepEqual(entries(), [], 'the autostart entry is removed');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
+
+  it('the window opens again at the size and place it was left', async () => {
+    const dir = dataDir();
+    let browser = await launchApp(driver, dir);
+    let left;
+    try {
+      await byTestId(browser, 'section-friends');
+      await browser.setWindowRect(140, 90, 900, 610);
+      await eventually(async () => (await windowFacts(browser)).size.width === 900, 'the window never took the new size', 10000);
+      left = await windowFacts(browser);
+      // Saved a second after the window last moved (so a session ended any way keeps it).
+      const stateFile = path.join(dir, 'window-state.json');
+      await eventually(() => existsSync(stateFile) && JSON.parse(readFileSync(stateFile, 'utf8')).main?.width === left.size.width, 'the window state was never saved in the data directory', 10000);
+    } finally {
+      await browser.deleteSession();
+    }
+
+    browser = await launchApp(driver, dir);
+    try {
+      await byTestId(browser, 'section-friends');
+      const reopened = await windowFacts(browser);
+      assert.deepEqual(reopened.size, left.size, 'the size is restored');
+      assert.deepEqual(reopened.position, left.position, 'the position is restored');
+      await screenshot(browser, 'window-restored');
+    } finally {
+      await browser.deleteSession();
+    }
+  });
+
+  /** Sets "keep running in the tray" on data directory `dir` through the Settings page. */
+  const chooseKeepInTray = async (dir, choice) => {
+    const browser = await launchApp(driver, dir);
+    try {
+      await openDesktopCard(browser);
+      await (await byTestId(browser, `keep-in-tray-${choice}`)).click();
+      await waitForText(browser, 'desktop-result', 'Saved.');
+      assert.equal(await (await byTestId(browser, `keep-in-tray-${choice}`)).isSelected(), true);
+      await screenshot(browser, `settings-desktop-${choice}`);
+    } finally {
+      await browser.deleteSession();
+    }
+    assert.equal(JSON.parse(readFileSync(path.join(dir, 'desktop.json'), 'utf8')).keep_in_tray, choice, 'the choice is in desktop.json');
+  };
+
+  /** Starts Earshot on `dir` (directly, so its exit can be seen) and closes its window as a user does. */
+  const startAndClose = async (dir) => {
+    const app = startApp(['--data-dir', dir], env);
+    const id = await findWindow('Earshot', 30000);
+    // Let the page load before closing (a close during load is not what is tested here).
+    await sleep(2000);
+    xdotool('windowactivate', '--sync', id);
+    xdotool('key', 'alt+F4');
+    return { app, id };
+  };
+
+  it('with "never", closing the window quits Earshot', async () => {
+    const dir = dataDir();
+    await chooseKeepInTray(dir, 'never');
+    const { app } = await startAndClose(dir);
+    try {
+      const code = await Promise.race([app.exited.then(() => app.child.exitCode), sleep(20000).then(() => 'still running')]);
+      assert.equal(code, 0, 'Earshot quits with status 0 when its window is closed');
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('with "always" and no tray on the desktop, closing the window minimises it and Earshot keeps running', async () => {
+    const dir = dataDir();
+    await chooseKeepInTray(dir, 'always');
+    const { app, id } = await startAndClose(dir);
+    try {
+      // Under Xvfb nothing shows tray icons (no StatusNotifier host): hiding would leave no way
+      // back but launching again, so the window goes to the taskbar instead.
+      await eventually(() => {
+        const visible = (() => {
+          try {
+            return xdotool('search', '--onlyvisible', '--name', '^Earshot$').split('\n');
+          } catch {
+            return [];
+          }
+        })();
+        return !visible.includes(id);
+      }, 'the window was still shown 15 s after it was closed');
+      await sleep(1000);
+      assert.equal(app.child.exitCode, null, 'Earshot keeps running');
+    } finally {
+      await app.stop();
+    }
+  });
+});
