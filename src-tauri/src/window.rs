@@ -157,7 +157,16 @@ impl Desktop {
             if app.state::<Desktop>().saves.load(Ordering::SeqCst) != ticket {
                 return;
             }
-            if let Err(error) = app.save_window_state(state_flags()) {
+            // On the main thread: the plugin holds its cache's lock while it asks the window
+            // for its place, which from another thread means waiting for the main thread, where
+            // the plugin's own move handler may be waiting for that lock.
+            let handle = app.clone();
+            let queued = app.run_on_main_thread(move || {
+                if let Err(error) = handle.save_window_state(state_flags()) {
+                    tracing::warn!(%error, "cannot save the window's size and position");
+                }
+            });
+            if let Err(error) = queued {
                 tracing::warn!(%error, "cannot save the window's size and position");
             }
         });
