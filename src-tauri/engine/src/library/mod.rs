@@ -13,10 +13,12 @@
 //! reloads its lists on `library_changed` only, so a scan costs it one reload.
 
 pub mod growing;
+mod opus;
 mod playlist_edits;
 pub mod probe;
 pub mod scan;
 pub mod store;
+mod tags;
 mod watch;
 
 use std::collections::{BTreeSet, HashSet};

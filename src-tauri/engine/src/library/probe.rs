@@ -1,6 +1,7 @@
 //! Reading one audio file for the library: tags, stream facts, cover art and the BLAKE3 hash of
-//! the file's bytes. Symphonia does the format work; this module turns its answers (or its
-//! errors) into what the library stores, with reasons a person can act on.
+//! the file's bytes. Symphonia does the format work (with libopus for Opus, `opus.rs`), lofty reads
+//! the tags (`tags.rs`); this module turns their answers (or their errors) into what the library
+//! stores, with reasons a person can act on.
 
 use std::fs::File;
 use std::io::Read;
@@ -8,6 +9,7 @@ use std::path::Path;
 
 use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::codecs::CodecParameters;
+use symphonia::core::common::Limit;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
@@ -15,21 +17,24 @@ use symphonia::core::io::{MediaSourceStream, MediaSourceStreamOptions};
 use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTag, StandardVisualKey};
 
 /// Largest cover image kept (bigger embedded images are ignored rather than bloating the store).
-const MAX_ART_BYTES: usize = 8 * 1024 * 1024;
+pub(super) const MAX_ART_BYTES: usize = 8 * 1024 * 1024;
 /// Thumbnail edge, in pixels.
 const THUMB_EDGE: u32 = 160;
-/// File names looked for beside a track without embedded art.
+/// File names looked for beside a track without embedded art, in this order of preference; the
+/// case of the name on disk does not matter ("Cover.JPG", "FOLDER.jpg").
 const FOLDER_COVERS: &[&str] = &[
     "cover.jpg",
     "cover.jpeg",
     "cover.png",
     "folder.jpg",
+    "folder.jpeg",
     "folder.png",
     "front.jpg",
+    "front.jpeg",
     "front.png",
-    "Cover.jpg",
-    "Cover.png",
-    "Folder.jpg",
+    "album.jpg",
+    "album.png",
+    "albumart.jpg",
 ];
 
 /// Why a file could not be read. Each message names the problem in words.
@@ -60,6 +65,20 @@ pub struct Tags {
     pub disc_no: Option<u32>,
     pub year: Option<i32>,
     pub genre: Option<String>,
+    pub track_total: Option<u32>,
+    pub disc_total: Option<u32>,
+    /// The compilation flag (TCMP, cpil, COMPILATION=1): a various-artists album.
+    pub compilation: bool,
+    pub sort: SortNames,
+}
+
+/// The names to sort by, when the tags give them ("Beatles, The").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortNames {
+    pub title: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub album_artist: Option<String>,
 }
 
 /// Facts about the audio stream.
@@ -71,6 +90,9 @@ pub struct Stream {
     pub frames: Option<u64>,
     pub duration_ms: u64,
 }
+
+/// An image as found (in the tags or beside the file): its MIME type and bytes.
+pub(super) type Picture = (String, Vec<u8>);
 
 /// A cover image and its small version.
 #[derive(Debug, Clone)]
@@ -90,7 +112,20 @@ pub struct Probed {
 }
 
 /// Opens `path` with symphonia, choosing the reader by content (the extension is only a hint).
+/// An Opus track comes out on track time like every other format (`opus.rs`).
 pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
+    open_format_with(path, MetadataOptions::default())
+}
+
+/// The decoders for what [`open_format`] opens: symphonia's and Opus.
+pub fn codecs() -> &'static symphonia::core::codecs::registry::CodecRegistry {
+    super::opus::codecs()
+}
+
+fn open_format_with(
+    path: &Path,
+    metadata: MetadataOptions,
+) -> Result<Box<dyn FormatReader>, ProbeError> {
     // A track still arriving from a friend is read as it arrives.
     let source = super::growing::open(path).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
     if source.byte_len() == Some(0) {
@@ -102,12 +137,8 @@ pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
     }
     let stream = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
     symphonia::default::get_probe()
-        .probe(
-            &hint,
-            stream,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
+        .probe(&hint, stream, FormatOptions::default(), metadata)
+        .map(super::opus::on_track_time)
         .map_err(|e| match e {
             SymphoniaError::Unsupported(_) => ProbeError::UnknownFormat,
             SymphoniaError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
@@ -147,7 +178,7 @@ fn header_facts(track: &Track, params: &AudioCodecParameters) -> Result<Stream, 
         .sample_rate
         .ok_or_else(|| ProbeError::Damaged("the sample rate is missing".into()))?;
     let channels = params.channels.as_ref().map_or(0, |c| c.count()) as u16;
-    let codec = match symphonia::default::get_codecs().get_audio_decoder(params.codec) {
+    let codec = match codecs().get_audio_decoder(params.codec) {
         Some(registered) => registered.codec.info.short_name.to_string(),
         None => return Err(ProbeError::UnsupportedCodec(codec_name(params.codec))),
     };
@@ -178,7 +209,15 @@ pub fn stream_facts(path: &Path) -> Result<Stream, ProbeError> {
 
 /// Reads everything the library keeps about one file.
 pub fn read(path: &Path) -> Result<Probed, ProbeError> {
-    let mut format = open_format(path)?;
+    // Tags and embedded art from lofty when it knows the format; symphonia then need not copy the
+    // pictures (it still reads its own tags, which stand in for lofty's otherwise).
+    let from_lofty = super::tags::read(path);
+    let metadata = if from_lofty.is_some() {
+        MetadataOptions::default().limit_visual_bytes(Limit::Maximum(0))
+    } else {
+        MetadataOptions::default()
+    };
+    let mut format = open_format_with(path, metadata)?;
     let (track, params) = audio_track(&*format)?;
     let Stream {
         codec,
@@ -191,7 +230,8 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
     // The frame count: from the container when it says, else by counting packets (MP3 without a
     // Xing header, some Ogg files). Counting also proves the packets can be read to the end.
     if frames.is_none() && duration_ms == 0 {
-        let counted = count_frames(&mut *format, track.id, sample_rate, track.time_base)?;
+        let opus = params.codec == symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
+        let counted = count_frames(&mut *format, track.id, sample_rate, track.time_base, opus)?;
         frames = Some(counted);
         duration_ms = counted * 1000 / sample_rate as u64;
     }
@@ -200,23 +240,10 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
         check_tail(&mut *format, track.id, duration_ms)?;
     }
 
-    let mut tags = Tags::default();
-    let mut art = None;
-    {
-        // Every revision counts (ID3 tags found while probing come before the container's own);
-        // the newest is read first, so its values win.
-        let mut metadata = format.metadata();
-        let mut older = Vec::new();
-        while let Some(revision) = metadata.pop() {
-            older.push(revision);
-        }
-        if let Some(latest) = metadata.current() {
-            read_tags(latest, track.id, &mut tags, &mut art);
-        }
-        for revision in older.iter().rev() {
-            read_tags(revision, track.id, &mut tags, &mut art);
-        }
-    }
+    let (tags, art) = match from_lofty {
+        Some(read) => read,
+        None => symphonia_tags(&mut *format, track.id),
+    };
     let art = art.or_else(|| folder_cover(path)).map(make_art);
     let hash = hash_file(path)?;
     Ok(Probed {
@@ -231,6 +258,28 @@ pub fn read(path: &Path) -> Result<Probed, ProbeError> {
         art,
         hash,
     })
+}
+
+/// The tags symphonia read while opening the file (for the formats lofty does not read).
+fn symphonia_tags(format: &mut dyn FormatReader, track_id: u32) -> (Tags, Option<Picture>) {
+    let mut tags = Tags::default();
+    let mut art = None;
+    {
+        // Every revision counts (ID3 tags found while probing come before the container's own);
+        // the newest is read first, so its values win.
+        let mut metadata = format.metadata();
+        let mut older = Vec::new();
+        while let Some(revision) = metadata.pop() {
+            older.push(revision);
+        }
+        if let Some(latest) = metadata.current() {
+            read_tags(latest, track_id, &mut tags, &mut art);
+        }
+        for revision in older.iter().rev() {
+            read_tags(revision, track_id, &mut tags, &mut art);
+        }
+    }
+    (tags, art)
 }
 
 /// A file cut short still has a header promising the full length: look for audio near the end.
@@ -275,12 +324,14 @@ fn minutes(ms: u64) -> String {
     format!("{}:{:02}", ms / 60_000, ms / 1000 % 60)
 }
 
-/// Reads packets to the end, summing their durations.
+/// Reads packets to the end, summing their durations (for Opus without durations from the
+/// container, the lengths its packets' TOC bytes give).
 fn count_frames(
     format: &mut dyn FormatReader,
     track_id: u32,
     sample_rate: u32,
     time_base: Option<symphonia::core::units::TimeBase>,
+    opus: bool,
 ) -> Result<u64, ProbeError> {
     let mut total_ns: u128 = 0;
     loop {
@@ -289,7 +340,11 @@ fn count_frames(
                 let ns = time_base
                     .and_then(|tb| tb.calc_duration(packet.dur))
                     .map_or(0, |t| t.as_nanos().max(0) as u128);
-                total_ns += ns;
+                total_ns += if ns == 0 && opus {
+                    u128::from(super::opus::packet_frames(&packet.data)) * 1_000_000_000 / 48_000
+                } else {
+                    ns
+                };
             }
             Ok(Some(_)) => {}
             Ok(None) => break,
@@ -307,7 +362,7 @@ fn read_tags(
     revision: &MetadataRevision,
     track_id: u32,
     tags: &mut Tags,
-    art: &mut Option<(String, Vec<u8>)>,
+    art: &mut Option<Picture>,
 ) {
     let per_track = revision
         .per_track
@@ -370,7 +425,7 @@ fn set(slot: &mut Option<String>, value: &str) {
 
 /// "A; B", "A / B" and NUL-separated multi-values become separate artists; "A & B" stays one
 /// name (it often is one: "Simon & Garfunkel").
-fn split_artists(value: &str) -> Vec<String> {
+pub(super) fn split_artists(value: &str) -> Vec<String> {
     value
         .split(['\0', ';'])
         .flat_map(|part| part.split(" / "))
@@ -380,7 +435,7 @@ fn split_artists(value: &str) -> Vec<String> {
         .collect()
 }
 
-fn sniff_mime(data: &[u8]) -> &'static str {
+pub(super) fn sniff_mime(data: &[u8]) -> &'static str {
     if data.starts_with(&[0x89, b'P', b'N', b'G']) {
         "image/png"
     } else {
@@ -388,18 +443,29 @@ fn sniff_mime(data: &[u8]) -> &'static str {
     }
 }
 
-/// A cover image beside the file (cover.jpg, folder.png, …).
-fn folder_cover(path: &Path) -> Option<(String, Vec<u8>)> {
+/// A cover image beside the file (cover.jpg, Folder.PNG, front.jpeg, …).
+fn folder_cover(path: &Path) -> Option<Picture> {
     let dir = path.parent()?;
-    FOLDER_COVERS.iter().find_map(|name| {
-        let data = std::fs::read(dir.join(name)).ok()?;
+    // One listing of the folder (not a stat per candidate name), matched without regard to case.
+    let images: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_ascii_lowercase();
+            (name.ends_with(".jpg") || name.ends_with(".jpeg") || name.ends_with(".png"))
+                .then(|| (name, entry.path()))
+        })
+        .collect();
+    FOLDER_COVERS.iter().find_map(|wanted| {
+        let (_, path) = images.iter().find(|(name, _)| name == wanted)?;
+        let data = std::fs::read(path).ok()?;
         (!data.is_empty() && data.len() <= MAX_ART_BYTES)
             .then(|| (sniff_mime(&data).to_string(), data))
     })
 }
 
 /// The art without its thumbnail: the scanner makes that once per distinct image.
-fn make_art((mime, data): (String, Vec<u8>)) -> Art {
+fn make_art((mime, data): Picture) -> Art {
     Art {
         hash: blake3::hash(&data).to_hex().to_string(),
         thumb: None,

@@ -13,14 +13,17 @@ use crate::api::{ScanSummary, Track};
 use crate::store::{now_millis, Store, StoreError};
 
 use super::probe::{self, Probed};
-use super::store::{self as queries, TrackRow};
+use super::store::{self as queries, MoreTags, TrackRow};
 
 /// File name extensions looked at. Anything else in a music folder (covers, cue sheets, notes) is
 /// ignored; a file with one of these names that is not audio is reported.
 pub const AUDIO_EXTENSIONS: &[&str] = &[
-    "mp3", "flac", "ogg", "oga", "wav", "wave", "m4a", "mp4", "m4b", "aac", "alac", "aif", "aiff",
-    "aifc", "caf", "mka", "mkv", "webm",
+    "mp3", "flac", "ogg", "oga", "opus", "wav", "wave", "m4a", "mp4", "m4b", "aac", "alac", "aif",
+    "aiff", "aifc", "caf", "mka", "mkv", "webm",
 ];
+
+/// The album artist of a compilation whose tags name none.
+pub const VARIOUS_ARTISTS: &str = "Various Artists";
 
 /// Tracks written per database transaction.
 const BATCH: usize = 256;
@@ -57,7 +60,6 @@ enum Outcome {
 /// the name a person knows them by. They are walked like the others so the scan report says so,
 /// rather than leaving them out without a word.
 pub const UNSUPPORTED_EXTENSIONS: &[(&str, &str)] = &[
-    ("opus", "Opus"),
     ("wma", "Windows Media Audio"),
     ("ape", "Monkey's Audio (APE)"),
     ("wv", "WavPack"),
@@ -365,11 +367,22 @@ fn read_file(
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default()
             });
+            // A compilation without an album artist tag is one album, not one per track artist.
             let album_artist = tags
                 .album_artist
                 .clone()
+                .or_else(|| tags.compilation.then(|| VARIOUS_ARTISTS.to_string()))
                 .or_else(|| tags.artists.first().cloned())
                 .unwrap_or_default();
+            let more = MoreTags {
+                track_total: tags.track_total,
+                disc_total: tags.disc_total,
+                compilation: tags.compilation,
+                title_sort: tags.sort.title.unwrap_or_default(),
+                artist_sort: tags.sort.artist.unwrap_or_default(),
+                album_sort: tags.sort.album.unwrap_or_default(),
+                album_artist_sort: tags.sort.album_artist.unwrap_or_default(),
+            };
             Outcome::Track(
                 Box::new(TrackRow {
                     track: Track {
@@ -394,6 +407,7 @@ fn read_file(
                     size: file.size,
                     mtime: file.mtime,
                     frames: stream.frames,
+                    more,
                 }),
                 art,
             )

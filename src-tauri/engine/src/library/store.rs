@@ -16,6 +16,21 @@ pub struct TrackRow {
     pub size: i64,
     pub mtime: i64,
     pub frames: Option<u64>,
+    /// What else the tags say, kept for sorting and grouping (not in the API's `Track` yet).
+    pub more: MoreTags,
+}
+
+/// Tag fields the library keeps beyond those of `Track`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MoreTags {
+    pub track_total: Option<u32>,
+    pub disc_total: Option<u32>,
+    pub compilation: bool,
+    /// Sort names; empty when the tags give none.
+    pub title_sort: String,
+    pub artist_sort: String,
+    pub album_sort: String,
+    pub album_artist_sort: String,
 }
 
 /// Size and modification time of every file a folder's last scan saw (tracks and problems).
@@ -61,12 +76,16 @@ pub fn put_track(conn: &Connection, row: &TrackRow, now: i64) -> rusqlite::Resul
     conn.prepare_cached(
         "INSERT INTO tracks (path, folder, hash, size, mtime, title, artists, artist, album,
              album_artist, track_no, disc_no, year, genre, duration_ms, frames, sample_rate, channels,
-             codec, art, added_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+             codec, art, added_at, track_total, disc_total, compilation, title_sort, artist_sort,
+             album_sort, album_artist_sort)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+             ?22, ?23, ?24, ?25, ?26, ?27, ?28)
          ON CONFLICT (path) DO UPDATE SET
              folder = ?2, hash = ?3, size = ?4, mtime = ?5, title = ?6, artists = ?7, artist = ?8,
              album = ?9, album_artist = ?10, track_no = ?11, disc_no = ?12, year = ?13, genre = ?14,
-             duration_ms = ?15, frames = ?16, sample_rate = ?17, channels = ?18, codec = ?19, art = ?20",
+             duration_ms = ?15, frames = ?16, sample_rate = ?17, channels = ?18, codec = ?19, art = ?20,
+             track_total = ?22, disc_total = ?23, compilation = ?24, title_sort = ?25,
+             artist_sort = ?26, album_sort = ?27, album_artist_sort = ?28",
     )?
     .execute(params![
         track.path,
@@ -90,6 +109,13 @@ pub fn put_track(conn: &Connection, row: &TrackRow, now: i64) -> rusqlite::Resul
         track.codec,
         track.art,
         now,
+        row.more.track_total,
+        row.more.disc_total,
+        row.more.compilation,
+        row.more.title_sort,
+        row.more.artist_sort,
+        row.more.album_sort,
+        row.more.album_artist_sort,
     ])?;
     conn.prepare_cached("DELETE FROM scan_problems WHERE path = ?1")?
         .execute([&track.path])?;
@@ -195,8 +221,10 @@ pub fn problems(conn: &Connection) -> rusqlite::Result<Vec<ScanProblem>> {
 const TRACK_COLUMNS: &str = "hash, path, title, artists, artist, album, album_artist, track_no, \
      disc_no, year, genre, duration_ms, sample_rate, channels, codec, art";
 
-const TRACK_ORDER: &str = "album_artist COLLATE NOCASE, album COLLATE NOCASE, disc_no, track_no, \
-     title COLLATE NOCASE, path";
+/// By the tags' sort names where they give them ("Beatles, The"), else the names shown.
+const TRACK_ORDER: &str = "coalesce(nullif(album_artist_sort, ''), album_artist) COLLATE NOCASE, \
+     coalesce(nullif(album_sort, ''), album) COLLATE NOCASE, disc_no, track_no, \
+     coalesce(nullif(title_sort, ''), title) COLLATE NOCASE, path";
 
 fn track(r: &rusqlite::Row) -> rusqlite::Result<Track> {
     let artists: String = r.get(3)?;

@@ -68,7 +68,7 @@ impl Decoder {
         let format = probe::open_format(path)?;
         let (track, params) = probe::audio_track(&*format)?;
         let params = &params;
-        let decoder = symphonia::default::get_codecs()
+        let decoder = probe::codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
         let source_rate = params

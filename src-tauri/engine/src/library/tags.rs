@@ -1,0 +1,152 @@
+//! Reading a file's tags with lofty: ID3v1/v2 (also inside WAV and AIFF), Vorbis comments (FLAC,
+//! Ogg Vorbis, Opus), MP4 ilst, APE and RIFF INFO, with their pictures. Symphonia decodes; its
+//! metadata misses RIFF INFO and more, so it only stands in for the containers lofty does not
+//! read (Matroska/WebM, CAF: `probe.rs`).
+//!
+//! One pass per file: lofty is told to skip the audio properties (symphonia has them) and reads
+//! only the tags and their pictures. A file with several tags (an MP3 with ID3v2 and ID3v1, a WAV
+//! with RIFF INFO and ID3v2) fills each field from the format's primary tag first, then from the
+//! others.
+
+use std::path::Path;
+
+use lofty::config::{ParseOptions, ParsingMode};
+use lofty::file::TaggedFileExt;
+use lofty::picture::{MimeType, PictureType};
+use lofty::tag::{Accessor, ItemKey, Tag};
+
+use super::probe::{split_artists, Picture, Tags, MAX_ART_BYTES};
+
+/// The tags of `path` and its embedded cover (mime, bytes), or None when lofty does not know the
+/// format or cannot parse it (the caller then asks symphonia).
+pub fn read(path: &Path) -> Option<(Tags, Option<Picture>)> {
+    let options = ParseOptions::new()
+        .read_properties(false)
+        .read_cover_art(true)
+        .parsing_mode(ParsingMode::Relaxed);
+    let file = lofty::probe::Probe::open(path)
+        .ok()?
+        .options(options)
+        .guess_file_type()
+        .ok()?
+        .read()
+        .ok()?;
+    let primary = file.primary_tag_type();
+    let mut ordered: Vec<&Tag> = file.tags().iter().collect();
+    // The primary tag first; the sort is stable, so the others keep the file's order.
+    ordered.sort_by_key(|tag| tag.tag_type() != primary);
+
+    let mut tags = Tags::default();
+    let mut art = None;
+    for tag in ordered {
+        fill(&mut tags, tag);
+        if art.is_none() {
+            art = cover(tag);
+        }
+    }
+    Some((tags, art))
+}
+
+/// Fills the fields still empty in `tags` from `tag`.
+fn fill(tags: &mut Tags, tag: &Tag) {
+    set(&mut tags.title, tag.title().as_deref());
+    if tags.artists.is_empty() {
+        for value in tag.get_strings(ItemKey::TrackArtist) {
+            for name in split_artists(value) {
+                if !tags.artists.contains(&name) {
+                    tags.artists.push(name);
+                }
+            }
+        }
+    }
+    set(&mut tags.album, tag.album().as_deref());
+    set(&mut tags.album_artist, tag.get_string(ItemKey::AlbumArtist));
+    set(&mut tags.genre, tag.genre().as_deref());
+    tags.track_no = tags.track_no.or(tag.track().filter(|&n| n > 0));
+    tags.track_total = tags.track_total.or(tag.track_total().filter(|&n| n > 0));
+    tags.disc_no = tags.disc_no.or(tag.disk().filter(|&n| n > 0));
+    tags.disc_total = tags.disc_total.or(tag.disk_total().filter(|&n| n > 0));
+    if tags.year.is_none() {
+        tags.year = [
+            ItemKey::RecordingDate,
+            ItemKey::Year,
+            ItemKey::ReleaseDate,
+            ItemKey::OriginalReleaseDate,
+        ]
+        .into_iter()
+        .filter_map(|key| tag.get_string(key))
+        .find_map(year);
+    }
+    if !tags.compilation {
+        tags.compilation = tag
+            .get_string(ItemKey::FlagCompilation)
+            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "True" | "TRUE" | "yes"));
+    }
+    set(
+        &mut tags.sort.title,
+        tag.get_string(ItemKey::TrackTitleSortOrder),
+    );
+    set(
+        &mut tags.sort.artist,
+        tag.get_string(ItemKey::TrackArtistSortOrder),
+    );
+    set(
+        &mut tags.sort.album,
+        tag.get_string(ItemKey::AlbumTitleSortOrder),
+    );
+    set(
+        &mut tags.sort.album_artist,
+        tag.get_string(ItemKey::AlbumArtistSortOrder),
+    );
+}
+
+fn set(slot: &mut Option<String>, value: Option<&str>) {
+    let Some(value) = value.map(str::trim) else {
+        return;
+    };
+    if slot.is_none() && !value.is_empty() {
+        *slot = Some(value.to_string());
+    }
+}
+
+/// The year of a date tag: "2024", "2024-03-01", "2024-03-01T10:00" (the first four digits that
+/// make a plausible year).
+fn year(date: &str) -> Option<i32> {
+    let digits = date.trim().get(..4)?;
+    let year: i32 = digits.parse().ok()?;
+    (1000..=9999).contains(&year).then_some(year)
+}
+
+/// The tag's front cover, else its first picture (within the size limit).
+fn cover(tag: &Tag) -> Option<Picture> {
+    let pictures = tag.pictures();
+    let picture = pictures
+        .iter()
+        .find(|p| p.pic_type() == PictureType::CoverFront)
+        .or_else(|| pictures.first())?;
+    let data = picture.data();
+    if data.is_empty() || data.len() > MAX_ART_BYTES {
+        return None;
+    }
+    let mime = match picture.mime_type() {
+        Some(MimeType::Png) => "image/png".to_string(),
+        Some(MimeType::Jpeg) => "image/jpeg".to_string(),
+        Some(other) if other.as_str().starts_with("image/") => other.as_str().to_string(),
+        _ => super::probe::sniff_mime(data).to_string(),
+    };
+    Some((mime, data.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn years_come_from_the_start_of_a_date() {
+        assert_eq!(year("2024"), Some(2024));
+        assert_eq!(year("1999-03-01T10:00:00"), Some(1999));
+        assert_eq!(year(" 2001 "), Some(2001));
+        assert_eq!(year("03/01/99"), None);
+        assert_eq!(year("99"), None);
+    }
+}
