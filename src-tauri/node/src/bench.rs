@@ -51,7 +51,7 @@ pub enum Bench {
     Store,
     /// Bytes of the player's events with 20,000 tracks queued: a pause before and after.
     Events,
-    /// CPU share of an idle peer with one friend online, over 60 s.
+    /// CPU share of an idle peer with one friend online: the first minute, then `--seconds` (60).
     Idle,
     /// Message delivery latency (loopback, a 20 ms link), durable throughput, and a 1M-entry store.
     Messages,
@@ -73,7 +73,7 @@ pub struct Options {
     pub runs: usize,
     /// `jam`: how many peers.
     pub peers: usize,
-    /// `jam`: seconds of steady playing measured.
+    /// `jam`: seconds of steady playing measured; `idle`: seconds measured after the first minute.
     pub seconds: f64,
     /// `app`: the app binary [default: `<target>/release/earshot`].
     pub app: Option<std::path::PathBuf>,
@@ -88,7 +88,7 @@ pub async fn run(what: Bench, options: Options) -> anyhow::Result<serde_json::Va
         Bench::Playback => crate::bench_audio::playback().await,
         Bench::Store => store(runs).await,
         Bench::Events => events::run().await,
-        Bench::Idle => idle::run(60).await,
+        Bench::Idle => idle::run(options.seconds.max(1.0) as u64).await,
         Bench::Messages => messages::run().await,
         Bench::Presence => presence::run().await,
         Bench::Transfer => transfer::run(runs).await,

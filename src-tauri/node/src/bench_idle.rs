@@ -1,8 +1,12 @@
 //! `bench idle`: what an idle peer costs — the CPU share (% of one core) of a full peer (all
-//! interfaces, mDNS on, as the app runs) with one friend online and nothing else happening, over
-//! `--seconds` (60 by default) after 5 s of settling. The friend is a separate `earshot-node
-//! demo-friend` process, so only this peer's work is counted. Linux and macOS (getrusage).
+//! interfaces, mDNS on, as the app runs) with one friend online and nothing else happening. Two
+//! windows: the first minute after the friend came online (start-up: mDNS probing, identify) and
+//! the next `--seconds` (60 by default), which is what a peer left running costs. The friend is a
+//! separate `earshot-node demo-friend` process, so only this peer's work is counted. On Linux the
+//! settled window is broken down by thread (`/proc/self/task`), so a regression names its thread.
+//! Linux and macOS (getrusage).
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,8 +16,8 @@ use earshot_engine::net::NetConfig;
 use earshot_engine::{Config, Engine};
 use serde_json::json;
 
-/// Settling before measuring: the greeting, identify and the first mDNS rounds are start-up work.
-const SETTLE: Duration = Duration::from_secs(5);
+/// The start-up window, measured on its own: the greeting, identify and mDNS probing.
+const FIRST_MINUTE: Duration = Duration::from_secs(60);
 
 pub async fn run(seconds: u64) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
@@ -64,25 +68,87 @@ async fn measure(
     let engine = Engine::start(config).await?;
     engine.call(Request::RedeemInvite { link }).await?;
     wait_for_a_friend_online(&engine).await?;
-    tokio::time::sleep(SETTLE).await;
 
-    let (cpu_before, started) = (crate::bench_audio::cpu_time(), Instant::now());
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    let (cpu, wall) = (
-        crate::bench_audio::cpu_time() - cpu_before,
-        started.elapsed(),
-    );
+    let (first_minute, _) = cpu_over(FIRST_MINUTE).await;
+    let threads_before = threads();
+    let (settled, wall) = cpu_over(Duration::from_secs(seconds)).await;
+    let by_thread = thread_shares(&threads_before, &threads(), wall);
     let online = friends_online(&engine).await?;
     engine.shutdown().await;
     Ok(json!({
         "bench": "idle",
         "build": if cfg!(debug_assertions) { "debug" } else { "release" },
         "seconds": wall.as_secs_f64(),
-        "cpu_ms": cpu.as_secs_f64() * 1000.0,
-        "cpu_percent_of_one_core": (cpu.as_secs_f64() / wall.as_secs_f64() * 100_000.0).round() / 1000.0,
+        "cpu_ms": settled.as_secs_f64() * 1000.0,
+        "cpu_percent_of_one_core": percent(settled, wall),
+        "goal_cpu_percent_of_one_core": 0.1,
+        "first_minute_cpu_percent_of_one_core": percent(first_minute, FIRST_MINUTE),
+        "by_thread_percent": by_thread,
         "friends_online_at_end": online,
         "peer": "all interfaces, mDNS on, one friend (a separate demo-friend process), media controls off",
     }))
+}
+
+/// The process's CPU time over `window`, and the wall time it really took.
+async fn cpu_over(window: Duration) -> (Duration, Duration) {
+    let (before, started) = (crate::bench_audio::cpu_time(), Instant::now());
+    tokio::time::sleep(window).await;
+    (crate::bench_audio::cpu_time() - before, started.elapsed())
+}
+
+fn percent(cpu: Duration, wall: Duration) -> f64 {
+    (cpu.as_secs_f64() / wall.as_secs_f64() * 100_000.0).round() / 1000.0
+}
+
+/// Each thread's name and CPU ticks (user + system) from `/proc/self/task`; empty elsewhere.
+fn threads() -> HashMap<u64, (String, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return HashMap::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid = task.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+            parse_stat(&stat).map(|found| (tid, found))
+        })
+        .collect()
+}
+
+/// A `/proc/…/stat` line's command name and utime + stime (in clock ticks).
+fn parse_stat(stat: &str) -> Option<(String, u64)> {
+    // The name is in parentheses and may itself hold spaces or parentheses.
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat.get(open + 1..close)?.to_string();
+    let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    // After the name: state is field 3, utime field 14 and stime field 15 (1-based, whole line).
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some((name, ticks))
+}
+
+/// The CPU share of each thread name (threads of one name summed) between two snapshots, the
+/// busiest first; names that used nothing are left out.
+fn thread_shares(
+    before: &HashMap<u64, (String, u64)>,
+    after: &HashMap<u64, (String, u64)>,
+    wall: Duration,
+) -> serde_json::Map<String, serde_json::Value> {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut by_name: HashMap<&str, u64> = HashMap::new();
+    for (tid, (name, ticks)) in after {
+        let earlier = before.get(tid).map_or(0, |(_, t)| *t);
+        *by_name.entry(name.as_str()).or_default() += ticks.saturating_sub(earlier);
+    }
+    let mut shares: Vec<(&str, u64)> = by_name.into_iter().filter(|(_, t)| *t > 0).collect();
+    shares.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    shares
+        .into_iter()
+        .map(|(name, ticks)| {
+            let share = ticks as f64 / hz / wall.as_secs_f64() * 100.0;
+            (name.to_string(), json!((share * 1000.0).round() / 1000.0))
+        })
+        .collect()
 }
 
 async fn friends_online(engine: &Engine) -> anyhow::Result<usize> {
@@ -103,4 +169,44 @@ async fn wait_for_a_friend_online(engine: &Engine) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_gives_the_thread_name_and_its_cpu_ticks() {
+        let line = "4242 (tokio-rt (w) 1) S 1 2 3 4 5 6 7 8 9 10 31 9 0 0 20 0 1 0 100 0 0";
+        assert_eq!(parse_stat(line), Some(("tokio-rt (w) 1".into(), 40)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn thread_shares_sum_threads_of_one_name_and_leave_out_idle_ones() {
+        let before = HashMap::from([
+            (1, ("net".into(), 10)),
+            (2, ("net".into(), 0)),
+            (3, ("idle".into(), 5)),
+        ]);
+        let after = HashMap::from([
+            (1, ("net".into(), 12)),
+            (2, ("net".into(), 1)),
+            (3, ("idle".into(), 5)),
+            (4, ("new".into(), 1)),
+        ]);
+        let shares = thread_shares(&before, &after, Duration::from_secs(100));
+        let names: Vec<&String> = shares.keys().collect();
+        assert!(
+            shares.contains_key("net") && shares.contains_key("new"),
+            "{shares:?}"
+        );
+        assert!(!shares.contains_key("idle"), "{names:?}");
+        let net = shares["net"].as_f64().unwrap_or_default();
+        let new = shares["new"].as_f64().unwrap_or_default();
+        assert!(
+            (net - 3.0 * new).abs() < 1e-3,
+            "3 ticks against 1: {shares:?}"
+        );
+    }
 }

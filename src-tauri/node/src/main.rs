@@ -166,7 +166,8 @@ enum Command {
         /// `bench jam`: how many peers jam (one host).
         #[arg(long, default_value_t = 3)]
         peers: usize,
-        /// `bench jam`: seconds of steady playing measured before the commands.
+        /// `bench jam`: seconds of steady playing measured before the commands; `bench idle`:
+        /// seconds measured after the first minute.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
         /// `bench app`: the app binary [default: target/release/earshot beside this binary's

@@ -43,8 +43,6 @@ const MAX_INCOMING_REQUESTS: i64 = 200;
 const REQUEST_LIFETIME_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// How often expired invites and requests are purged (also at start).
 const HOUSEKEEPING: Duration = Duration::from_secs(60 * 60);
-/// How often absent friends are considered for a dial (the schedule itself is in `redial.rs`).
-const REDIAL_TICK: Duration = Duration::from_millis(500);
 
 /// A handle on the friends service. Cheap to clone.
 #[derive(Clone)]
@@ -62,6 +60,9 @@ struct Shared {
     nearby: Mutex<HashMap<PeerId, Vec<Multiaddr>>>,
     /// When to dial each absent friend.
     redial: Mutex<Redial>,
+    /// Wakes the service's loop when the redial schedule may have changed (it sleeps until the
+    /// earliest dial is due, and not at all while every friend is connected).
+    redial_changed: tokio::sync::Notify,
     /// Held while the friend and awaited sets are read and sent, so two updates cannot arrive at
     /// the network in the wrong order.
     peer_sets: tokio::sync::Mutex<()>,
@@ -83,6 +84,7 @@ impl Friends {
                 connected: Mutex::default(),
                 nearby: Mutex::default(),
                 redial: Mutex::default(),
+                redial_changed: tokio::sync::Notify::new(),
                 peer_sets: tokio::sync::Mutex::default(),
             }),
         };
@@ -116,12 +118,16 @@ impl Friends {
 
     async fn run(self, mut net_events: mpsc::Receiver<NetEvent>) {
         let events = self.shared.events.clone();
-        let mut redial = tokio::time::interval(REDIAL_TICK);
-        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let redial = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(redial);
         let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         housekeeping.reset();
         loop {
+            let due = lock(&self.shared.redial).next_due();
+            if let Some(at) = due {
+                redial.as_mut().reset(tokio::time::Instant::from_std(at));
+            }
             tokio::select! {
                 event = net_events.recv() => match event {
                     Some(event) => {
@@ -132,9 +138,10 @@ impl Friends {
                     }
                     None => return,
                 },
-                _ = redial.tick() => {
+                () = &mut redial, if due.is_some() => {
                     supervise::step("friends", &events, self.redial_due()).await;
                 }
+                () = self.shared.redial_changed.notified() => {}
                 _ = housekeeping.tick() => {
                     if let Some(Err(error)) = supervise::step("friends", &events, self.housekeeping()).await {
                         tracing::warn!(%error, "purging expired invites and requests failed");
@@ -242,7 +249,9 @@ impl Friends {
         lock(&self.shared.connected).get(peer).copied()
     }
 
+    /// The redial schedule, for a change: the service's loop looks at it again afterwards.
     fn lock_redial(&self) -> MutexGuard<'_, Redial> {
+        self.shared.redial_changed.notify_one();
         lock(&self.shared.redial)
     }
 

@@ -102,6 +102,11 @@ impl Redial {
         due
     }
 
+    /// The earliest instant at which a friend falls due, if any friend is absent.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.next.values().map(|n| n.at).min()
+    }
+
     /// When `peer` will be dialled next, if they are absent.
     pub fn next_dial(&self, peer: &PeerId) -> Option<Instant> {
         self.next.get(peer).map(|n| n.at)
@@ -111,6 +116,20 @@ impl Redial {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_is_due_while_every_friend_is_connected() {
+        let (mut redial, now) = (Redial::default(), Instant::now());
+        let (a, b) = (PeerId::random(), PeerId::random());
+        assert_eq!(redial.next_due(), None);
+        redial.absent(a, None, now);
+        redial.disconnected(b, now);
+        assert_eq!(redial.next_due(), Some(now), "the absent friend is due at once");
+        redial.connected(a, now);
+        assert_eq!(redial.next_due(), Some(now + FIRST), "then the one who just left");
+        redial.connected(b, now);
+        assert_eq!(redial.next_due(), None, "all connected: the schedule sleeps");
+    }
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)

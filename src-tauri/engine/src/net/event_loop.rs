@@ -103,8 +103,15 @@ fn settle<Req, Resp>(
 
 /// Identify's protocol version: peers of other apps are told apart by it.
 pub const IDENTIFY_PROTOCOL: &str = "/earshot/1.0.0";
-/// mDNS query interval: a peer on the LAN is seen within a few seconds (libp2p's default is 5 min).
-const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(2);
+/// mDNS: each interface starts by querying after 0.5 s, then at doubling intervals until one
+/// answers or the interval reaches this, then every minute (libp2p's default is 5 min). A peer
+/// that starts is seen at once both ways: its own queries are looped back to itself and answered
+/// by it on the multicast group, where every peer hears the answer. A new network interface
+/// starts its own fast round. What an idle peer on a quiet LAN costs is one query a minute.
+const MDNS_QUERY_INTERVAL: Duration = Duration::from_secs(60);
+/// How long others keep our mDNS record: a little over two query rounds, so one lost answer does
+/// not drop us from their Nearby list, and a peer that left without a word goes within 2.5 min.
+const MDNS_TTL: Duration = Duration::from_secs(150);
 /// Ping every 2 s and give up after 4 s: with the close that follows a failure, a friend who
 /// vanishes (kill -9, cable pulled) shows offline well within 10 s.
 const PING_INTERVAL: Duration = Duration::from_secs(2);
@@ -291,7 +298,7 @@ impl EventLoop {
                 let mdns = if use_mdns {
                     let config = mdns::Config {
                         query_interval: MDNS_QUERY_INTERVAL,
-                        ttl: Duration::from_secs(30),
+                        ttl: MDNS_TTL,
                         ..Default::default()
                     };
                     Some(mdns::tokio::Behaviour::new(config, peer)?)
@@ -445,10 +452,21 @@ impl EventLoop {
     }
 
     pub async fn run(mut self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One timer for every deadline the loop keeps (address waiters, strangers' grace, relay
+        // retries, friends' liveness), set to the earliest: an idle loop sleeps until then
+        // rather than ticking.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             self.flush_outbox();
+            let wake = self.next_wake();
+            if wake != armed {
+                if let Some(at) = wake {
+                    timer.as_mut().reset(tokio::time::Instant::from_std(at));
+                }
+                armed = wake;
+            }
             tokio::select! {
                 biased;
                 command = self.inbox.recv() => match command {
@@ -465,7 +483,8 @@ impl EventLoop {
                 // Room in the friends service's queue for deferred events: the loop's top
                 // delivers them (the permit is only a wake-up and is released at once).
                 true = has_room(&self.events), if !self.outbox.is_empty() => {}
-                _ = tick.tick() => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     self.answer_address_waiters(false);
                     self.close_expired_strangers();
                     self.retry_relays();
@@ -473,6 +492,20 @@ impl EventLoop {
                 }
             }
         }
+    }
+
+    /// The earliest instant at which one of the loop's deadlines falls due, if any.
+    fn next_wake(&self) -> Option<Instant> {
+        let addresses = self.waiting_for_addresses.iter().map(|(at, _)| *at);
+        let strangers = self.stranger_deadlines.values().copied();
+        let relays = self.relay_retries.iter().map(|(at, _)| *at);
+        // `drop_dead_connections` wants strictly more than DEAD_AFTER of silence.
+        let dead = self
+            .alive
+            .values()
+            .filter(|(peer, _)| self.friends.contains(peer))
+            .map(|(_, at)| *at + DEAD_AFTER + Duration::from_millis(1));
+        addresses.chain(strangers).chain(relays).chain(dead).min()
     }
 
     fn close_all(&mut self) {

@@ -171,12 +171,18 @@ impl AudioThread {
     fn run(mut self) {
         loop {
             let busy = self.fill();
-            let wait = if busy {
-                Duration::from_millis(0)
+            // With no device open there is nothing to fill or watch: sleep until a command
+            // comes (an idle peer's audio thread costs nothing). Otherwise keep the ring fed.
+            let command = if self.output.is_none() {
+                self.commands
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected)
+            } else if busy {
+                self.commands.recv_timeout(Duration::ZERO)
             } else {
-                Duration::from_millis(5)
+                self.commands.recv_timeout(Duration::from_millis(5))
             };
-            match self.commands.recv_timeout(wait) {
+            match command {
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
                 Ok(command) => self.handle(command),
                 Err(RecvTimeoutError::Timeout) => {}
