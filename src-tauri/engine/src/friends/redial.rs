@@ -124,11 +124,23 @@ mod tests {
         assert_eq!(redial.next_due(), None);
         redial.absent(a, None, now);
         redial.disconnected(b, now);
-        assert_eq!(redial.next_due(), Some(now), "the absent friend is due at once");
+        assert_eq!(
+            redial.next_due(),
+            Some(now),
+            "the absent friend is due at once"
+        );
         redial.connected(a, now);
-        assert_eq!(redial.next_due(), Some(now + FIRST), "then the one who just left");
+        assert_eq!(
+            redial.next_due(),
+            Some(now + FIRST),
+            "then the one who just left"
+        );
         redial.connected(b, now);
-        assert_eq!(redial.next_due(), None, "all connected: the schedule sleeps");
+        assert_eq!(
+            redial.next_due(),
+            None,
+            "all connected: the schedule sleeps"
+        );
     }
 
     fn secs(s: u64) -> Duration {
