@@ -1572,3 +1572,63 @@ fn opus_seeks_land_on_the_frame_asked_for() {
         );
     }
 }
+
+/// A compilation whose tracks name no album artist is one album ("Various Artists"), not one per
+/// track artist; lists follow the tags' sort names ("Zombies, The" after "Various Artists").
+#[tokio::test]
+async fn a_compilation_is_one_album_and_lists_follow_the_sort_names() {
+    let music = tempfile::tempdir().unwrap();
+    let base = sox_tone(music.path(), "base.wav", 44_100, 0.0, 0.5);
+    for (name, artist, extra) in [
+        ("mix-1.flac", "Zed", ["-metadata", "COMPILATION=1"]),
+        ("mix-2.flac", "Ada", ["-metadata", "COMPILATION=1"]),
+        (
+            "zombies.flac",
+            "The Zombies",
+            ["-metadata", "ALBUMARTISTSORT=Zombies, The"],
+        ),
+    ] {
+        let album = if name.starts_with("mix") {
+            "Mix"
+        } else {
+            "Odessey"
+        };
+        let artist_tag = format!("ARTIST={artist}");
+        let album_tag = format!("ALBUM={album}");
+        ffmpeg(
+            music.path(),
+            &base,
+            &[
+                &[
+                    "-c:a",
+                    "flac",
+                    "-metadata",
+                    &artist_tag,
+                    "-metadata",
+                    &album_tag,
+                ][..],
+                &extra,
+            ]
+            .concat(),
+            name,
+        );
+    }
+    std::fs::remove_file(&base).unwrap();
+    let (engine, _data) = scanned(music.path(), None).await;
+    let listed: Vec<(String, String)> = tracks(&engine)
+        .await
+        .into_iter()
+        .map(|t| (t.album_artist, t.artist))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            // (no track numbers: by title, which is the file name here)
+            ("Various Artists".to_string(), "Zed".to_string()),
+            ("Various Artists".to_string(), "Ada".to_string()),
+            ("The Zombies".to_string(), "The Zombies".to_string()),
+        ],
+        "one compilation album, then The Zombies filed under Z"
+    );
+    engine.shutdown().await;
+}
