@@ -102,7 +102,7 @@ bundle_args=(--debug --bundles deb)
 # ui/dist (which would make cargo relink the app).
 [ -f "$ROOT/ui/dist/index.html" ] && bundle_args+=(--skip-ui)
 "$ROOT/tools/bundle" "${bundle_args[@]}"
-deb="$(ls -t "$CARGO_TARGET_DIR"/debug/bundle/deb/Earshot_*_amd64.deb 2>/dev/null | head -1)"
+deb="$(ls -t "$CARGO_TARGET_DIR"/debug/bundle/deb/Earshot_*.deb 2>/dev/null | head -1)"
 [ -f "$deb" ] || fail "tools/bundle made no .deb in $CARGO_TARGET_DIR/debug/bundle/deb"
 say "built $(basename "$deb") ($(($(stat -c %s "$deb") / 1000000)) MB) in $((SECONDS - started)) s"
 
