@@ -2,13 +2,27 @@
 // login), the autostart entry it writes and removes, the window's size and position remembered
 // across a restart, and what closing the window does. Runs under a window manager (openbox) so
 // the window is closed the way a user closes it (Alt+F4: WM_DELETE_WINDOW through the manager),
-// with HOME in a temporary folder so the autostart entry lands there, not in the real one.
+// with HOME in a temporary folder so the autostart entry lands there, not in the real one. The
+// tray: Xvfb has none, which the first part relies on; the second part puts a stand-in for the
+// desktop's tray on a private session bus (trayhost.mjs) and uses Earshot's tray menu through it.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { appBinary, byTestId, eventually, launchApp, screenshot, startApp, startDriver, tempDataDir, waitForText } from '../harness.mjs';
+import {
+  appBinary,
+  byTestId,
+  eventually,
+  launchApp,
+  screenshot,
+  startApp,
+  startDriver,
+  startSessionBus,
+  tempDataDir,
+  waitForText,
+} from '../harness.mjs';
+import { startTrayHost } from '../trayhost.mjs';
 import { findWindow, startWindowManager, xdotool } from '../wm.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -190,6 +204,88 @@ describe('the window as a desktop app', () => {
       assert.equal(app.child.exitCode, null, 'Earshot keeps running');
     } finally {
       await app.stop();
+    }
+  });
+});
+
+/** The main window's visibility and focus, as Tauri reports them to the page. */
+const shown = (browser) =>
+  browser.execute(async () => {
+    const invoke = window.__TAURI_INTERNALS__.invoke;
+    return {
+      visible: await invoke('plugin:window|is_visible', { label: 'main' }),
+      focused: await invoke('plugin:window|is_focused', { label: 'main' }),
+    };
+  });
+
+/** Whether process `pid` has exited (gone, or a zombie its parent has not reaped yet). */
+const exited = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
+  } catch {
+    return true;
+  }
+};
+
+describe('the tray, with a desktop that shows one', () => {
+  let wm;
+  let bus;
+  let host;
+  let driver;
+  const data = tempDataDir();
+
+  before(async () => {
+    wm = await startWindowManager();
+    bus = await startSessionBus();
+    host = await startTrayHost(bus.address);
+    driver = await startDriver({ DBUS_SESSION_BUS_ADDRESS: bus.address });
+  });
+
+  after(async () => {
+    await driver?.stop();
+    host?.stop();
+    await bus?.stop();
+    await wm?.stop();
+    data.cleanup();
+  }, { timeout: 30000 });
+
+  it('closing the window during a jam keeps Earshot in the tray; the tray menu shows the window, leaves the jam and quits', async () => {
+    const browser = await launchApp(driver, data.dir);
+    let pid;
+    try {
+      await byTestId(browser, 'section-friends');
+      const item = await host.waitForItem();
+      const labels = (entries) => entries.map((e) => `${e.label}${e.enabled ? '' : ' (disabled)'}`);
+      assert.deepEqual(labels(await host.menu(item)), ['Show Earshot', 'Play (disabled)', 'Leave jam (disabled)', 'Quit Earshot']);
+
+      await (await byTestId(browser, 'nav-jam')).click();
+      await (await byTestId(browser, 'jam-start')).click();
+      await byTestId(browser, 'jam-leave');
+      await eventually(async () => (await host.menu(item)).find((e) => e.label === 'Leave jam').enabled, 'the tray menu never offered to leave the jam');
+      await screenshot(browser, 'tray-jam-on');
+
+      // Closed as a user closes it: with a jam on (the default setting), it goes to the tray.
+      const id = await findWindow();
+      pid = Number(xdotool('getwindowpid', id));
+      xdotool('windowactivate', '--sync', id);
+      xdotool('key', 'alt+F4');
+      await eventually(async () => !(await shown(browser)).visible, 'the window was still shown after it was closed');
+      await sleep(1000);
+      assert.equal(exited(pid), false, 'Earshot keeps running in the tray');
+
+      await host.click(item, 'Show Earshot');
+      await eventually(async () => (await shown(browser)).visible, 'Show in the tray menu did not bring the window back');
+      await byTestId(browser, 'jam-leave');
+
+      await host.click(item, 'Leave jam');
+      await byTestId(browser, 'jam-start', 20000);
+      await eventually(async () => !(await host.menu(item)).find((e) => e.label === 'Leave jam').enabled, 'Leave jam stayed enabled after the jam ended');
+      await screenshot(browser, 'tray-left-jam');
+
+      await host.click(item, 'Quit Earshot');
+      await eventually(() => exited(pid), 'Quit in the tray menu did not end Earshot', 20000);
+    } finally {
+      await browser.deleteSession().catch(() => {});
     }
   });
 });
