@@ -9,7 +9,6 @@ use std::path::Path;
 
 use symphonia::core::codecs::audio::AudioCodecParameters;
 use symphonia::core::codecs::CodecParameters;
-use symphonia::core::common::Limit;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, Track, TrackType};
@@ -111,21 +110,14 @@ pub struct Probed {
     pub hash: String,
 }
 
-/// Opens `path` with symphonia, choosing the reader by content (the extension is only a hint).
-/// An Opus track comes out on track time like every other format (`opus.rs`).
-pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
-    open_format_with(path, MetadataOptions::default())
-}
-
 /// The decoders for what [`open_format`] opens: symphonia's and Opus.
 pub fn codecs() -> &'static symphonia::core::codecs::registry::CodecRegistry {
     super::opus::codecs()
 }
 
-fn open_format_with(
-    path: &Path,
-    metadata: MetadataOptions,
-) -> Result<Box<dyn FormatReader>, ProbeError> {
+/// Opens `path` with symphonia, choosing the reader by content (the extension is only a hint).
+/// An Opus track comes out on track time like every other format (`opus.rs`).
+pub fn open_format(path: &Path) -> Result<Box<dyn FormatReader>, ProbeError> {
     // A track still arriving from a friend is read as it arrives.
     let source = super::growing::open(path).map_err(|e| ProbeError::Unreadable(e.to_string()))?;
     if source.byte_len() == Some(0) {
@@ -137,7 +129,12 @@ fn open_format_with(
     }
     let stream = MediaSourceStream::new(source, MediaSourceStreamOptions::default());
     symphonia::default::get_probe()
-        .probe(&hint, stream, FormatOptions::default(), metadata)
+        .probe(
+            &hint,
+            stream,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .map(super::opus::on_track_time)
         .map_err(|e| match e {
             SymphoniaError::Unsupported(_) => ProbeError::UnknownFormat,
@@ -209,15 +206,11 @@ pub fn stream_facts(path: &Path) -> Result<Stream, ProbeError> {
 
 /// Reads everything the library keeps about one file.
 pub fn read(path: &Path) -> Result<Probed, ProbeError> {
-    // Tags and embedded art from lofty when it knows the format; symphonia then need not copy the
-    // pictures (it still reads its own tags, which stand in for lofty's otherwise).
+    // Tags and embedded art from lofty when it knows the format; symphonia's own (read while
+    // probing whatever we ask: its metadata limits are not applied by 0.6.1's readers) stand in
+    // for the others.
     let from_lofty = super::tags::read(path);
-    let metadata = if from_lofty.is_some() {
-        MetadataOptions::default().limit_visual_bytes(Limit::Maximum(0))
-    } else {
-        MetadataOptions::default()
-    };
-    let mut format = open_format_with(path, metadata)?;
+    let mut format = open_format(path)?;
     let (track, params) = audio_track(&*format)?;
     let Stream {
         codec,
