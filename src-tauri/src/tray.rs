@@ -15,7 +15,7 @@
 use earshot_engine::api::Request;
 use earshot_engine::Engine;
 use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
-use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager};
 
 use crate::window::{self, Music};
@@ -68,6 +68,10 @@ impl Tray {
         let mut builder = TrayIconBuilder::with_id("main")
             .tooltip("Earshot")
             .menu(&menu)
+            // Windows users expect a left click to open the window and a right click the menu;
+            // macOS shows the menu on a click; Linux trays always show the menu (no click events).
+            .show_menu_on_left_click(!cfg!(windows))
+            .on_tray_icon_event(on_icon_event)
             .on_menu_event(on_menu_event);
         if let Some(icon) = app.default_window_icon() {
             builder = builder.icon(icon.clone());
@@ -92,6 +96,19 @@ impl Tray {
             if let Err(error) = result {
                 tracing::warn!(%error, "cannot update the tray menu");
             }
+        }
+    }
+}
+
+fn on_icon_event(icon: &TrayIcon, event: TrayIconEvent) {
+    if let TrayIconEvent::Click {
+        button: MouseButton::Left,
+        button_state: MouseButtonState::Up,
+        ..
+    } = event
+    {
+        if cfg!(windows) {
+            window::bring_forward(icon.app_handle());
         }
     }
 }
