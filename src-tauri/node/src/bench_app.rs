@@ -14,15 +14,17 @@
 //!    across the tree, as the machine pays for them; RSS counts them in every process.
 //! 3. **Bundles**: the sizes of the newest `.deb` and `.rpm` in `<target>/release/bundle/`, or null
 //!    with the reason (this bench never builds them).
-//! 4. **Idle CPU with one friend online**: the same running app, over `--seconds` (60 by
-//!    default) after the first minute with the friend online (that minute is reported on its own,
-//!    as `bench idle` does), the tree's user + system time from /proc/PID/stat (10 ms ticks),
-//!    broken down by process and thread. The friend is an
+//! 4. **Idle CPU with one friend online**: the same running app, the tree's user + system time
+//!    from /proc/PID/stat (10 ms ticks), broken down by process and thread. The friend is an
 //!    `earshot-node demo-friend`; before any launch, the app's data directory is paired with it by
 //!    an engine in this process redeeming the friend's invite (the app itself asks the user before
 //!    redeeming a link), so the app starts with one friend, who comes online by itself. The
-//!    friend's own control protocol confirms the app is connected before and after the window.
-//! 5. **The anchor**: `earshot-node bench idle` (the headless peer, same friend set-up) run right
+//!    friend's own control protocol confirms the app is connected, before and after. Three
+//!    windows: the first minute from the moment the friend sees the app online (start-up work, as
+//!    `bench idle` reports it), then `--seconds` (60 by default) while the friend plays its album
+//!    (the window shows it listening: progress, the playing animation), then `--seconds` after the
+//!    friend paused — online, nothing moving: the idle figure.
+//! 5. **The anchor**: `earshot-node bench idle` (the headless peer, its demo friend playing) run right
 //!    after, in the same sitting, so the app's CPU figure can be read against the engine's.
 
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +55,8 @@ const FRIEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// The start-up minute, measured on its own as `bench idle` does (mDNS probing, identify); the
 /// idle figure is the `--seconds` after it.
 const FIRST_MINUTE: Duration = Duration::from_secs(60);
+/// After the friend pauses: its activity update reaches the app and the window redraws once.
+const PAUSE_SETTLE: Duration = Duration::from_secs(5);
 
 const GOAL_FIRST_VIEW_MS: f64 = 1000.0;
 const GOAL_IDLE_MEMORY_MB: f64 = 150.0;
@@ -90,7 +94,14 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
         );
     }
     let app_built = std::fs::metadata(&app)?.modified()?;
+    // The friend and the headless anchor run the `earshot-node` built with the app (a release
+    // figure even when this bench runs from a debug build), or this one.
+    let peer_node = Some(app.with_file_name("earshot-node"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| node.clone());
 
+    // Other work on the machine moves these figures: say how busy it was.
+    let load_at_start = load_average();
     let xvfb = Xvfb::start()?;
     let display = xvfb.display.clone();
     let bus = SessionBus::start();
@@ -114,7 +125,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
         Err(_) => env.push(("DBUS_SESSION_BUS_ADDRESS".into(), "disabled:".into())),
     }
 
-    let mut friend = Friend::start(&node, &scratch.path().join("friend-data"))?;
+    let mut friend = Friend::start(&peer_node, &scratch.path().join("friend-data"))?;
     // Run on a blocking thread of the bench's runtime (bench.rs), which drives this engine.
     let app_peer = tokio::runtime::Handle::current().block_on(pair(&app_dir, &friend.invite))?;
 
@@ -137,43 +148,39 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
 
     let online_before = friend.wait_online(&app_peer, FRIEND_TIMEOUT)?;
     let proc = Path::new("/proc");
-    let at_start = tree_cpu(proc, launch.pid());
+    let window = Duration::from_secs_f64(options.seconds.max(1.0));
+    let pid = launch.pid();
+    let at_start = tree_cpu(proc, pid);
     std::thread::sleep(FIRST_MINUTE);
-    let after_first_minute = tree_cpu(proc, launch.pid());
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(options.seconds.max(1.0)));
-    let at_end = tree_cpu(proc, launch.pid());
-    let wall = started.elapsed();
+    // The demo friend plays its album on repeat, so the window shows it listening (progress
+    // ticking, the playing animation): the first figure. Then the friend pauses: still online,
+    // nothing moving, the second — the idle figure the goal is about.
+    let friend_was_playing = friend.is_playing()?;
+    let playing = CpuWindow::measure(proc, pid, window);
+    friend.call(json!({"type": "pause"}))?;
+    let friend_paused = !friend.is_playing()?;
+    std::thread::sleep(PAUSE_SETTLE);
+    let quiet = CpuWindow::measure(proc, pid, window);
     let online_after = friend.is_online(&app_peer)?;
-    let processes_at_end = process_names(proc, launch.pid());
+    let processes_at_end = process_names(proc, pid);
+    let first_minute = share_between(&at_start, &playing.before, FIRST_MINUTE);
     launch.stop();
 
     // The anchor, with the app stopped: the headless peer's figure on this machine, now.
-    let headless = headless_idle(&node);
+    let headless = headless_idle(&peer_node, options.seconds);
     friend.stop();
     drop(bus);
     drop(xvfb);
 
-    let hz = clock_ticks_per_second();
-    let cpu_ms = at_end.delta_since(&after_first_minute) as f64 * 1000.0 / hz;
-    let cpu_percent = cpu_ms / (wall.as_secs_f64() * 1000.0) * 100.0;
-    let first_minute_percent = after_first_minute.delta_since(&at_start) as f64 * 1000.0
-        / hz
-        / FIRST_MINUTE.as_secs_f64()
-        / 10.0;
-    let by_thread: serde_json::Map<String, Value> = at_end
-        .thread_shares(&after_first_minute, wall, hz)
-        .into_iter()
-        .map(|(name, share)| (name, json!(share)))
-        .collect();
+    let quiet_percent = quiet.percent();
 
     let mut first_view: Vec<f64> = launches.iter().map(|s| s.launch_ms).collect();
     let page: Vec<f64> = launches.iter().map(|s| s.page_ms).collect();
     let (median, max) = median_max(&mut first_view);
 
     let (pss_mb, rss_mb) = (
-        kb_to_mb(memory.iter().map(|p| p.pss_kb).sum()),
-        kb_to_mb(memory.iter().map(|p| p.rss_kb).sum()),
+        kb_to_mb(memory.iter().map(|p| p.rollup.pss_kb).sum()),
+        kb_to_mb(memory.iter().map(|p| p.rollup.rss_kb).sum()),
     );
     let bundle_dir = target.join("release").join("bundle");
     let deb = bundle(&bundle_dir.join("deb"), "deb");
@@ -188,9 +195,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
         "bench": "app",
         "app": path_str(&app),
         "app_built_unix": unix_secs(app_built),
+        "node": path_str(&peer_node),
         "measured_unix": unix_secs(SystemTime::now()),
         "display": format!("Xvfb {display} (1280x800x24)"),
         "session_bus": session_bus,
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": load_average(),
         "first_view_ms": {
             "median": median,
             "max": max,
@@ -211,8 +221,11 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
             "processes": memory.iter().map(|p| json!({
                 "pid": p.pid,
                 "name": p.name,
-                "pss_mb": round1(kb_to_mb(p.pss_kb)),
-                "rss_mb": round1(kb_to_mb(p.rss_kb)),
+                "pss_mb": round1(kb_to_mb(p.rollup.pss_kb)),
+                "rss_mb": round1(kb_to_mb(p.rollup.rss_kb)),
+                "pss_anon_mb": round1(kb_to_mb(p.rollup.pss_anon_kb)),
+                "pss_file_mb": round1(kb_to_mb(p.rollup.pss_file_kb)),
+                "pss_shmem_mb": round1(kb_to_mb(p.rollup.pss_shmem_kb)),
             })).collect::<Vec<_>>(),
             "what": "the app's whole process tree (WebKit's processes included), PSS from \
                      /proc/PID/smaps_rollup; 1 MB = 10^6 bytes",
@@ -224,20 +237,28 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
             "met": bundles_met,
         },
         "idle_cpu_percent_of_one_core": {
-            "value": round3(cpu_percent),
+            "value": round3(quiet_percent),
             "goal_at_most": GOAL_IDLE_CPU_PERCENT,
-            "met": cpu_percent <= GOAL_IDLE_CPU_PERCENT,
-            "cpu_ms": round1(cpu_ms),
-            "seconds": round1(wall.as_secs_f64()),
-            "first_minute": round3(first_minute_percent),
-            "by_thread_percent": by_thread,
+            "met": quiet_percent <= GOAL_IDLE_CPU_PERCENT,
+            "cpu_ms": round1(quiet.cpu_ms()),
+            "seconds": round1(quiet.wall.as_secs_f64()),
+            "by_thread_percent": quiet.by_thread(),
+            "friend_paused": friend_paused,
+            "with_friend_playing": {
+                "value": round3(playing.percent()),
+                "met": playing.percent() <= GOAL_IDLE_CPU_PERCENT,
+                "friend_was_playing": friend_was_playing,
+                "by_thread_percent": playing.by_thread(),
+            },
+            "first_minute": round3(first_minute),
             "friend_online_at_start": online_before,
             "friend_online_at_end": online_after,
             "processes": processes_at_end,
-            "what": "user + system time of the app's process tree (/proc/PID/stat, 10 ms ticks) \
-                     over --seconds after the first minute with the friend online (first_minute: \
-                     that minute alone, start-up work), one friend (an earshot-node demo-friend), \
-                     the window idle on Friends",
+            "what": "user + system time of the app's process tree (/proc/PID/stat, 10 ms ticks), \
+                     the window idle on Friends, one friend (an earshot-node demo-friend) online: \
+                     first_minute from the moment it is seen online, then --seconds with the \
+                     friend playing its album (with_friend_playing: the window shows it \
+                     listening), then --seconds after it paused (value: nothing moving)",
         },
         "headless_idle": headless,
     }))
@@ -276,10 +297,12 @@ async fn pair(app_dir: &Path, invite: &str) -> anyhow::Result<String> {
     Ok(peer)
 }
 
-/// The headless peer's idle figure (`earshot-node bench idle`), or why there is none.
-fn headless_idle(node: &Path) -> Value {
+/// The headless peer's idle figure (`earshot-node bench idle`, the same `--seconds`), or why
+/// there is none.
+fn headless_idle(node: &Path, seconds: f64) -> Value {
     let output = Command::new(node)
-        .args(["bench", "idle", "--json"])
+        .args(["bench", "idle", "--json", "--seconds"])
+        .arg(seconds.to_string())
         .env("EARSHOT_KEYRING", "off")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -443,35 +466,46 @@ impl Friend {
         })
     }
 
-    /// Whether the friend lists `peer` as connected now.
-    fn is_online(&mut self, peer: &str) -> anyhow::Result<bool> {
+    /// Calls the friend's engine over its control protocol; the `ok` value, or an error.
+    fn call(&mut self, call: Value) -> anyhow::Result<Value> {
         let id = self.next_id;
         self.next_id += 1;
-        writeln!(
-            self.stdin,
-            "{}",
-            json!({"id": id, "call": {"type": "list_friends"}})
-        )?;
+        writeln!(self.stdin, "{}", json!({"id": id, "call": call}))?;
         self.stdin.flush()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.replies.recv_timeout(left) {
                 Ok(reply) if reply["id"] == json!(id) => {
-                    let friends = reply["ok"]["friends"]
-                        .as_array()
-                        .ok_or_else(|| anyhow::anyhow!("list_friends answered {reply}"))?;
-                    return Ok(friends
-                        .iter()
-                        .any(|f| f["peer_id"] == json!(peer) && !f["connection"].is_null()));
+                    return match reply.get("ok") {
+                        Some(ok) => Ok(ok.clone()),
+                        None => anyhow::bail!("the demo friend answered {call} with {reply}"),
+                    };
                 }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {
-                    anyhow::bail!("the demo friend did not answer list_friends within 10 s")
+                    anyhow::bail!("the demo friend did not answer {call} within 10 s")
                 }
                 Err(RecvTimeoutError::Disconnected) => anyhow::bail!("the demo friend exited"),
             }
         }
+    }
+
+    /// Whether the friend lists `peer` as connected now.
+    fn is_online(&mut self, peer: &str) -> anyhow::Result<bool> {
+        let reply = self.call(json!({"type": "list_friends"}))?;
+        let friends = reply["friends"]
+            .as_array()
+            .ok_or_else(|| anyhow::anyhow!("list_friends answered {reply}"))?;
+        Ok(friends
+            .iter()
+            .any(|f| f["peer_id"] == json!(peer) && !f["connection"].is_null()))
+    }
+
+    /// Whether the friend's player is playing (the demo friend plays its album on repeat).
+    fn is_playing(&mut self) -> anyhow::Result<bool> {
+        let reply = self.call(json!({"type": "get_player"}))?;
+        Ok(reply["state"] == json!("playing"))
     }
 
     /// Waits until the friend lists `peer` as connected; true, or an error after `timeout`.
@@ -717,6 +751,47 @@ fn process_names(proc: &Path, root: i32) -> BTreeMap<String, usize> {
     names
 }
 
+/// One measured window of the tree's CPU time.
+struct CpuWindow {
+    before: CpuSnapshot,
+    after: CpuSnapshot,
+    wall: Duration,
+}
+
+impl CpuWindow {
+    fn measure(proc: &Path, pid: i32, window: Duration) -> Self {
+        let (before, started) = (tree_cpu(proc, pid), Instant::now());
+        std::thread::sleep(window);
+        let after = tree_cpu(proc, pid);
+        Self {
+            before,
+            after,
+            wall: started.elapsed(),
+        }
+    }
+
+    fn cpu_ms(&self) -> f64 {
+        self.after.delta_since(&self.before) as f64 * 1000.0 / clock_ticks_per_second()
+    }
+
+    fn percent(&self) -> f64 {
+        self.cpu_ms() / (self.wall.as_secs_f64() * 1000.0) * 100.0
+    }
+
+    fn by_thread(&self) -> serde_json::Map<String, Value> {
+        self.after
+            .thread_shares(&self.before, self.wall, clock_ticks_per_second())
+            .into_iter()
+            .map(|(name, share)| (name, json!(share)))
+            .collect()
+    }
+}
+
+/// The share of one core between two snapshots `wall` apart.
+fn share_between(before: &CpuSnapshot, after: &CpuSnapshot, wall: Duration) -> f64 {
+    after.delta_since(before) as f64 / clock_ticks_per_second() / wall.as_secs_f64() * 100.0
+}
+
 /// The CPU ticks of each process in a tree at one moment, and of each of their threads.
 struct CpuSnapshot {
     /// pid → its own and its reaped children's ticks.
@@ -798,19 +873,35 @@ fn clock_ticks_per_second() -> f64 {
 struct Memory {
     pid: i32,
     name: String,
-    rss_kb: u64,
-    pss_kb: u64,
+    rollup: Rollup,
 }
 
-/// `(Rss, Pss)` in kB from `/proc/PID/smaps_rollup`.
-fn parse_rollup(text: &str) -> Option<(u64, u64)> {
+/// What `/proc/PID/smaps_rollup` says, in kB. PSS splits into anonymous memory (heaps, GPU
+/// buffers drawn in software), file mappings (code, fonts) and shared memory; kernels before 5.6
+/// give no split (zeros).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Rollup {
+    rss_kb: u64,
+    pss_kb: u64,
+    pss_anon_kb: u64,
+    pss_file_kb: u64,
+    pss_shmem_kb: u64,
+}
+
+fn parse_rollup(text: &str) -> Option<Rollup> {
     let value = |key: &str| {
         text.lines().find_map(|line| {
             let rest = line.strip_prefix(key)?.strip_prefix(':')?;
             rest.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
         })
     };
-    Some((value("Rss")?, value("Pss")?))
+    Some(Rollup {
+        rss_kb: value("Rss")?,
+        pss_kb: value("Pss")?,
+        pss_anon_kb: value("Pss_Anon").unwrap_or(0),
+        pss_file_kb: value("Pss_File").unwrap_or(0),
+        pss_shmem_kb: value("Pss_Shmem").unwrap_or(0),
+    })
 }
 
 /// The memory of every process in the tree that could be read.
@@ -821,12 +912,10 @@ fn tree_memory(proc: &Path, root: i32) -> Vec<Memory> {
             let text =
                 std::fs::read_to_string(proc.join(stat.pid.to_string()).join("smaps_rollup"))
                     .ok()?;
-            let (rss_kb, pss_kb) = parse_rollup(&text)?;
             Some(Memory {
                 pid: stat.pid,
                 name: stat.name,
-                rss_kb,
-                pss_kb,
+                rollup: parse_rollup(&text)?,
             })
         })
         .collect()
@@ -856,8 +945,8 @@ fn bundle(dir: &Path, ext: &str) -> Value {
         None => json!({
             "mb": null,
             "reason": format!(
-                "no .{ext} in {}: build the release bundles first (see the README's install \
-                 section); this bench does not build them",
+                "no .{ext} in {}: build the release bundles first with tools/bundle (see the \
+                 README); this bench does not build them",
                 dir.display()
             ),
         }),
@@ -876,6 +965,16 @@ fn median_max(samples: &mut [f64]) -> (f64, f64) {
         (samples[n / 2 - 1] + samples[n / 2]) / 2.0
     };
     (round1(median), round1(samples[n - 1]))
+}
+
+/// The 1-minute load average from /proc/loadavg (`null` where there is none).
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn kb_to_mb(kb: u64) -> f64 {
@@ -964,31 +1063,47 @@ mod tests {
                 Memory {
                     pid: 7,
                     name: "earshot".into(),
-                    rss_kb: 70,
-                    pss_kb: 7
+                    rollup: Rollup {
+                        rss_kb: 70,
+                        pss_kb: 7,
+                        pss_anon_kb: 10,
+                        ..Rollup::default()
+                    }
                 },
                 Memory {
                     pid: 8,
                     name: "WebKitWebProcess".into(),
-                    rss_kb: 80,
-                    pss_kb: 8
+                    rollup: Rollup {
+                        rss_kb: 80,
+                        pss_kb: 8,
+                        pss_anon_kb: 10,
+                        ..Rollup::default()
+                    }
                 },
             ]
         );
     }
 
     #[test]
-    fn smaps_rollup_gives_rss_and_pss_in_kb() {
+    fn smaps_rollup_gives_rss_pss_and_its_split_in_kb() {
         let text =
             "559a3c2d1000-7ffd1d5f1000 ---p 00000000 00:00 0                          [rollup]\n\
                     Rss:              123456 kB\n\
                     Pss:               65432 kB\n\
                     Pss_Dirty:         40000 kB\n\
-                    Pss_Anon:          30000 kB\n";
+                    Pss_Anon:          30000 kB\n\
+                    Pss_File:          35000 kB\n\
+                    Pss_Shmem:           432 kB\n";
         assert_eq!(
             parse_rollup(text),
-            Some((123_456, 65_432)),
-            "Pss_Dirty and Pss_Anon are not Pss"
+            Some(Rollup {
+                rss_kb: 123_456,
+                pss_kb: 65_432,
+                pss_anon_kb: 30_000,
+                pss_file_kb: 35_000,
+                pss_shmem_kb: 432
+            }),
+            "Pss_Dirty is not Pss"
         );
         assert_eq!(parse_rollup("Rss: 1 kB\n"), None, "no Pss");
     }
