@@ -141,7 +141,8 @@ pub fn run() -> ExitCode {
             notices::open_link,
             first_view::first_view,
             window::get_desktop_settings,
-            window::set_desktop_settings
+            window::set_desktop_settings,
+            window::quit
         ])
         .setup(move |app| {
             let handle = app.handle().clone();

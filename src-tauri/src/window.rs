@@ -270,6 +270,14 @@ fn view(app: &AppHandle, desktop: &Desktop) -> DesktopView {
     }
 }
 
+/// Quits Earshot (the Settings page's Quit button: where no tray shows Earshot's icon, a window
+/// that keeps running when closed has no other way out).
+#[tauri::command]
+pub fn quit(app: AppHandle) {
+    tracing::info!("quit from the window");
+    app.exit(0);
+}
+
 /// The desktop settings, for the Settings page.
 #[tauri::command]
 pub async fn get_desktop_settings(

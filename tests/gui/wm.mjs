@@ -4,7 +4,7 @@
 // manager). Openbox is small and does all three; xdotool acts on the window like a user would.
 // Both come from apt (`openbox`, `xdotool`; ./dev setup installs them).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -45,11 +45,32 @@ export async function startWindowManager() {
   };
 }
 
-/** The X window id of the visible top-level window titled exactly `title`, waiting for it. */
-export async function findWindow(title = 'Earshot', timeoutMs = 15000) {
+/** The pid of the Earshot running on data directory `dataDir` (however it was started), or null. */
+export function appPid(dataDir) {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args;
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (path.basename(args[0]) !== 'earshot') continue;
+    const at = args.indexOf('--data-dir');
+    if (at !== -1 && args[at + 1] === dataDir) return Number(entry);
+  }
+  return null;
+}
+
+/**
+ * The X window id of the visible top-level window titled exactly `title`, waiting for it; with
+ * `pid`, only that process's (a window of an Earshot from an earlier test may still be closing).
+ */
+export async function findWindow(title = 'Earshot', timeoutMs = 15000, pid = undefined) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const run = spawnSync('xdotool', ['search', '--onlyvisible', '--name', `^${title}$`], { encoding: 'utf8' });
+    const byPid = pid === undefined ? [] : ['--pid', String(pid)];
+    const run = spawnSync('xdotool', ['search', ...byPid, '--onlyvisible', '--name', `^${title}$`], { encoding: 'utf8' });
     const ids = run.status === 0 ? run.stdout.trim().split('\n').filter(Boolean) : [];
     if (ids.length > 0) return ids[ids.length - 1];
     if (Date.now() > deadline) throw new Error(`no visible window titled "${title}" within ${timeoutMs} ms`);

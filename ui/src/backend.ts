@@ -544,6 +544,9 @@ export const getDesktopSettings = () => shellCommand<DesktopSettings>('get_deskt
 export const setDesktopSettings = (change: { keep_in_tray?: KeepInTray; autostart?: boolean }) =>
   shellCommand<DesktopSettings>('set_desktop_settings', { change });
 
+/** Quits Earshot: the window closes, music and any jam stop, friends see you offline. */
+export const quitEarshot = () => shellCommand<void>('quit');
+
 /** Calls `handler` for every engine event until the returned function is called. */
 export function onEngineEvent(handler: (event: Event) => void): Promise<UnlistenFn> {
   return listen<Event>(ENGINE_EVENT, (message) => handler(message.payload));

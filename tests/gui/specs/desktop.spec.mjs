@@ -23,7 +23,7 @@ import {
   waitForText,
 } from '../harness.mjs';
 import { startTrayHost } from '../trayhost.mjs';
-import { findWindow, startWindowManager, xdotool } from '../wm.mjs';
+import { appPid, findWindow, startWindowManager, xdotool } from '../wm.mjs';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -37,6 +37,31 @@ const windowFacts = (browser) =>
       position: await invoke('plugin:window|outer_position', { label }),
     };
   });
+
+/** The main window's visibility and focus, as Tauri reports them to the page. */
+const shown = (browser) =>
+  browser.execute(async () => {
+    const invoke = window.__TAURI_INTERNALS__.invoke;
+    return {
+      visible: await invoke('plugin:window|is_visible', { label: 'main' }),
+      focused: await invoke('plugin:window|is_focused', { label: 'main' }),
+    };
+  });
+
+/** Whether process `pid` has exited (gone, or a zombie its parent has not reaped yet). */
+const exited = (pid) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
+  } catch {
+    return true;
+  }
+};
+
+/**
+ * Waits until no Earshot runs on `dir` (a session's app may still be shutting down after the
+ * session ends; one started on the same directory meanwhile would find the directory locked).
+ */
+const gone = (dir) => eventually(() => appPid(dir) === null, `an Earshot on ${dir} was still running 15 s after its session ended`);
 
 describe('the window as a desktop app', () => {
   let wm;
@@ -132,6 +157,7 @@ describe('the window as a desktop app', () => {
     } finally {
       await browser.deleteSession();
     }
+    await gone(dir);
 
     browser = await launchApp(driver, dir);
     try {
@@ -157,15 +183,18 @@ describe('the window as a desktop app', () => {
     } finally {
       await browser.deleteSession();
     }
+    await gone(dir);
     assert.equal(JSON.parse(readFileSync(path.join(dir, 'desktop.json'), 'utf8')).keep_in_tray, choice, 'the choice is in desktop.json');
   };
 
   /** Starts Earshot on `dir` (directly, so its exit can be seen) and closes its window as a user does. */
   const startAndClose = async (dir) => {
     const app = startApp(['--data-dir', dir], env);
-    const id = await findWindow('Earshot', 30000);
-    // Let the page load before closing (a close during load is not what is tested here).
+    await findWindow('Earshot', 30000, app.child.pid);
+    // Let the page load before closing (a close during load is not what is tested here), and
+    // look again then: the window first found can be replaced while the app starts.
     await sleep(2000);
+    const id = await findWindow('Earshot', 10000, app.child.pid);
     xdotool('windowactivate', '--sync', id);
     xdotool('key', 'alt+F4');
     return { app, id };
@@ -180,6 +209,21 @@ describe('the window as a desktop app', () => {
       assert.equal(code, 0, 'Earshot quits with status 0 when its window is closed');
     } finally {
       await app.stop();
+    }
+  });
+
+  it('Quit Earshot in Settings ends the app', async () => {
+    const dir = dataDir();
+    const browser = await launchApp(driver, dir);
+    try {
+      await openDesktopCard(browser);
+      const pid = appPid(dir);
+      assert.ok(pid, 'the Earshot on this data directory is found');
+      // The app may be gone before the driver answers the click: that is the point.
+      await (await byTestId(browser, 'desktop-quit')).click().catch(() => {});
+      await eventually(() => exited(pid), 'Earshot was still running 15 s after Quit');
+    } finally {
+      await browser.deleteSession().catch(() => {});
     }
   });
 
@@ -207,25 +251,6 @@ describe('the window as a desktop app', () => {
     }
   });
 });
-
-/** The main window's visibility and focus, as Tauri reports them to the page. */
-const shown = (browser) =>
-  browser.execute(async () => {
-    const invoke = window.__TAURI_INTERNALS__.invoke;
-    return {
-      visible: await invoke('plugin:window|is_visible', { label: 'main' }),
-      focused: await invoke('plugin:window|is_focused', { label: 'main' }),
-    };
-  });
-
-/** Whether process `pid` has exited (gone, or a zombie its parent has not reaped yet). */
-const exited = (pid) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].startsWith('Z');
-  } catch {
-    return true;
-  }
-};
 
 describe('the tray, with a desktop that shows one', () => {
   let wm;
@@ -265,8 +290,8 @@ describe('the tray, with a desktop that shows one', () => {
       await screenshot(browser, 'tray-jam-on');
 
       // Closed as a user closes it: with a jam on (the default setting), it goes to the tray.
-      const id = await findWindow();
-      pid = Number(xdotool('getwindowpid', id));
+      pid = appPid(data.dir);
+      const id = await findWindow('Earshot', 15000, pid);
       xdotool('windowactivate', '--sync', id);
       xdotool('key', 'alt+F4');
       await eventually(async () => !(await shown(browser)).visible, 'the window was still shown after it was closed');

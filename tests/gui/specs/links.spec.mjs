@@ -21,7 +21,7 @@ import {
   tempDataDir,
   waitForText,
 } from '../harness.mjs';
-import { findWindow, startWindowManager, xdotool } from '../wm.mjs';
+import { appPid, findWindow, startWindowManager, xdotool } from '../wm.mjs';
 
 const text = async (element) => String(await element.getProperty('innerText')).trim();
 
@@ -101,7 +101,7 @@ describe('links ask before they act', () => {
     try {
       await byTestId(browser, 'section-friends');
       // Minimised, as a user leaves a window before clicking an invite in the browser.
-      xdotool('windowminimize', '--sync', await findWindow());
+      xdotool('windowminimize', '--sync', await findWindow('Earshot', 15000, appPid(dir)));
       await eventually(async () => (await windowState(browser)).minimized, 'the window never minimised');
       const away = await windowState(browser);
       assert.equal(away.focused, false, `a minimised window has no focus (${JSON.stringify(away)})`);
