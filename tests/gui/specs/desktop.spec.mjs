@@ -200,6 +200,16 @@ describe('the window as a desktop app', () => {
     return { app, id };
   };
 
+  it('by default, closing the window with nothing playing quits Earshot', async () => {
+    const { app } = await startAndClose(dataDir());
+    try {
+      const code = await Promise.race([app.exited.then(() => app.child.exitCode), sleep(20000).then(() => 'still running')]);
+      assert.equal(code, 0, 'Earshot quits with status 0 when its window is closed');
+    } finally {
+      await app.stop();
+    }
+  });
+
   it('with "never", closing the window quits Earshot', async () => {
     const dir = dataDir();
     await chooseKeepInTray(dir, 'never');
