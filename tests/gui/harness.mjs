@@ -2,7 +2,7 @@
 // the app), opens a WebDriver session with WebdriverIO, and saves screenshots under
 // target/gui-screenshots/. Run under a display (the test command wraps it in xvfb-run).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -276,5 +276,94 @@ export async function eventually(predicate, message, timeoutMs = 15000) {
   while (!(await predicate())) {
     if (Date.now() > deadline) throw new Error(message);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Starts a private PulseAudio with one stereo 48 kHz null sink, "out", so the app really plays
+ * (as tests/scenarios/audio.rs does for the engine): `env` (PULSE_SERVER, PULSE_RUNTIME_PATH, and
+ * XDG_CONFIG_HOME with an asoundrc that makes ALSA's default device the pulse plugin, which is
+ * what cpal opens) goes to the driver, so the app it launches plays into "out". A low-latency
+ * recorder on the sink's monitor runs from the start: an idle null sink renders 2 s ahead and
+ * stalls new streams, a recorder keeps it rendering in small blocks; `rms(seconds)` is the
+ * loudness of what the sink played in the last `seconds`. `stop()` ends both and removes the
+ * directory. Without pulseaudio/pactl/parecord it returns null and says why, and under CI it
+ * fails instead.
+ */
+export async function startPulse() {
+  const missing = ['pulseaudio', 'pactl', 'parecord'].filter((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0);
+  if (missing.length > 0) {
+    const reason = `${missing.join(', ')} not installed (apt-get install pulseaudio pulseaudio-utils libasound2-plugins)`;
+    if (process.env.CI) throw new Error(`a GUI spec needs a sound server: ${reason}`);
+    console.error(`# no sound server for the window: ${reason}`);
+    return null;
+  }
+  const RATE = 48000;
+  const root = mkdtempSync(path.join(tmpdir(), 'earshot-gui-pulse-'));
+  for (const sub of ['home', 'runtime', 'state', 'xdg/alsa']) mkdirSync(path.join(root, sub), { recursive: true });
+  const socket = path.join(root, 'runtime', 'native');
+  writeFileSync(
+    path.join(root, 'default.pa'),
+    `load-module module-native-protocol-unix socket=${socket} auth-anonymous=1\n` +
+      `load-module module-null-sink sink_name=out rate=${RATE} channels=2 format=float32le sink_properties=device.description=earshot-gui-test\n` +
+      'set-default-sink out\n',
+  );
+  // The sink's rate everywhere, so nothing is resampled behind the test's back.
+  writeFileSync(path.join(root, 'daemon.conf'), `exit-idle-time = -1\nflat-volumes = no\ndefault-sample-rate = ${RATE}\nalternate-sample-rate = ${RATE}\n`);
+  writeFileSync(path.join(root, 'xdg', 'alsa', 'asoundrc'), 'pcm.!default { type pulse }\nctl.!default { type pulse }\n');
+  const serverEnv = { ...process.env, HOME: path.join(root, 'home'), XDG_RUNTIME_DIR: path.join(root, 'runtime'), PULSE_RUNTIME_PATH: path.join(root, 'runtime'), PULSE_STATE_PATH: path.join(root, 'state'), PULSE_CONFIG: path.join(root, 'daemon.conf') };
+  delete serverEnv.DBUS_SESSION_BUS_ADDRESS;
+  delete serverEnv.DISPLAY;
+  const server = spawn('pulseaudio', ['-n', '-F', path.join(root, 'default.pa'), '--daemonize=no', '--exit-idle-time=-1', '--disallow-exit', '--log-target=stderr'], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: serverEnv,
+  });
+  const serverExited = new Promise((resolve) => server.once('exit', resolve));
+  const env = { PULSE_SERVER: `unix:${socket}`, PULSE_RUNTIME_PATH: path.join(root, 'runtime'), XDG_CONFIG_HOME: path.join(root, 'xdg') };
+  const clientEnv = { ...process.env, ...env };
+  let recorder = null;
+  let recorderExited = null;
+  const stop = async () => {
+    if (recorder) await stopProcess(recorder, 'parecord', recorderExited);
+    await stopProcess(server, 'pulseaudio', serverExited);
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    // Generous: a loaded machine can take seconds to start a server; only one that never answers fails.
+    await eventually(() => existsSync(socket) && spawnSync('pactl', ['info'], { env: clientEnv }).status === 0, 'pulseaudio did not come up within 30 s', 30000);
+    // The last second the sink played, interleaved stereo float32; `filled` counts samples seen.
+    const ring = new Float32Array(RATE * 2 * 2);
+    let filled = 0;
+    let leftover = Buffer.alloc(0);
+    recorder = spawn('parecord', ['--raw', '--format=float32le', '--channels=2', `--rate=${RATE}`, '--latency-msec=5', '--device=out.monitor'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: clientEnv,
+    });
+    recorderExited = new Promise((resolve) => recorder.once('exit', resolve));
+    recorder.stdout.on('data', (chunk) => {
+      const bytes = leftover.length > 0 ? Buffer.concat([leftover, chunk]) : chunk;
+      const whole = bytes.length - (bytes.length % 4);
+      for (let at = 0; at < whole; at += 4) ring[filled++ % ring.length] = bytes.readFloatLE(at);
+      leftover = bytes.subarray(whole);
+    });
+    // Let the recorder settle the sink into small blocks before anything plays.
+    await new Promise((r) => setTimeout(r, 2500));
+    return {
+      env,
+      /** Root mean square of the last `seconds` (≤ 2) the sink played; 0 for silence. */
+      rms(seconds = 1) {
+        const count = Math.min(filled, Math.round(seconds * RATE * 2), ring.length);
+        let sum = 0;
+        for (let k = 1; k <= count; k++) {
+          const s = ring[(filled - k) % ring.length];
+          sum += s * s;
+        }
+        return count === 0 ? 0 : Math.sqrt(sum / count);
+      },
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
   }
 }
