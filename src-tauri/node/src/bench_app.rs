@@ -24,10 +24,13 @@
 //!    `bench idle` reports it), then `--seconds` (60 by default) while the friend plays its album
 //!    (the window shows it listening: progress, the playing animation), then `--seconds` after the
 //!    friend paused — online, nothing moving: the idle figure.
-//! 5. **The anchor**: `earshot-node bench idle` (the headless peer, its demo friend playing) run right
-//!    after, in the same sitting, so the app's CPU figure can be read against the engine's.
+//! 5. **The anchors**, right after in the same sitting: `earshot-node bench idle` (the headless
+//!    peer, its demo friend playing), so the app's CPU figure can be read against the engine's;
+//!    and a bare web view (`tools/bench-app-anchor.py`: WebKitGTK showing a one-line page, timed
+//!    and measured the same way), so what WebKit costs by itself is not taken for Earshot's.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -129,19 +132,8 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
     // Run on a blocking thread of the bench's runtime (bench.rs), which drives this engine.
     let app_peer = tokio::runtime::Handle::current().block_on(pair(&app_dir, &friend.invite))?;
 
-    let mut launches = Vec::new();
-    let mut running = None;
-    for n in 0..options.runs.max(1) {
-        let mut launch = Launch::start(&app, &app_dir, &env)?;
-        let seen = launch.wait_first_view()?;
-        launches.push(seen);
-        if n + 1 < options.runs.max(1) {
-            launch.stop();
-        } else {
-            running = Some(launch);
-        }
-    }
-    let mut launch = running.expect("the loop above keeps its last launch running");
+    let app_args = [OsStr::new("--data-dir"), app_dir.as_os_str()];
+    let (launches, mut launch) = launch_times(&app, &app_args, &env, options.runs)?;
 
     std::thread::sleep(IDLE_BEFORE_MEMORY);
     let memory = tree_memory(Path::new("/proc"), launch.pid());
@@ -166,9 +158,12 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
     let first_minute = share_between(&at_start, &playing.before, FIRST_MINUTE);
     launch.stop();
 
-    // The anchor, with the app stopped: the headless peer's figure on this machine, now.
+    // The anchors, with the app stopped: the headless peer's figure on this machine, now, and
+    // a bare web view's (what WebKit costs by itself).
     let headless = headless_idle(&peer_node, options.seconds);
     friend.stop();
+    let bare = bare_web_view(&env, options.runs, window)
+        .unwrap_or_else(|e| json!({"error": format!("{e:#}")}));
     drop(bus);
     drop(xvfb);
 
@@ -218,15 +213,7 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
             "goal_below": GOAL_IDLE_MEMORY_MB,
             "met": pss_mb < GOAL_IDLE_MEMORY_MB,
             "after_idle_s": IDLE_BEFORE_MEMORY.as_secs(),
-            "processes": memory.iter().map(|p| json!({
-                "pid": p.pid,
-                "name": p.name,
-                "pss_mb": round1(kb_to_mb(p.rollup.pss_kb)),
-                "rss_mb": round1(kb_to_mb(p.rollup.rss_kb)),
-                "pss_anon_mb": round1(kb_to_mb(p.rollup.pss_anon_kb)),
-                "pss_file_mb": round1(kb_to_mb(p.rollup.pss_file_kb)),
-                "pss_shmem_mb": round1(kb_to_mb(p.rollup.pss_shmem_kb)),
-            })).collect::<Vec<_>>(),
+            "processes": memory_json(&memory),
             "what": "the app's whole process tree (WebKit's processes included), PSS from \
                      /proc/PID/smaps_rollup; 1 MB = 10^6 bytes",
         },
@@ -261,7 +248,85 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
                      listening), then --seconds after it paused (value: nothing moving)",
         },
         "headless_idle": headless,
+        "bare_web_view": bare,
     }))
+}
+
+/// Launches `program` `runs` times, timing each to its first view; stops all but the last,
+/// which it returns still running.
+fn launch_times(
+    program: &Path,
+    args: &[&OsStr],
+    env: &[(String, String)],
+    runs: usize,
+) -> anyhow::Result<(Vec<FirstView>, Launch)> {
+    let mut times = Vec::new();
+    let mut launch = Launch::start(program, args, env)?;
+    times.push(launch.wait_first_view()?);
+    for _ in 1..runs.max(1) {
+        launch.stop();
+        launch = Launch::start(program, args, env)?;
+        times.push(launch.wait_first_view()?);
+    }
+    Ok((times, launch))
+}
+
+/// The anchor `tools/bench-app-anchor.py`: a bare WebKitGTK window with a one-line page, on the
+/// same display and bus — its first view, its memory after the same idle time, its CPU over the
+/// same window.
+fn bare_web_view(env: &[(String, String)], runs: usize, window: Duration) -> anyhow::Result<Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/bench-app-anchor.py");
+    let python = Path::new("/usr/bin/python3");
+    anyhow::ensure!(
+        script.is_file() && python.is_file(),
+        "needs {} and /usr/bin/python3 (with python3-gi and gir1.2-webkit2-4.1)",
+        script.display()
+    );
+    let (launches, mut launch) = launch_times(python, &[script.as_os_str()], env, runs)?;
+    std::thread::sleep(IDLE_BEFORE_MEMORY);
+    let memory = tree_memory(Path::new("/proc"), launch.pid());
+    let cpu = CpuWindow::measure(Path::new("/proc"), launch.pid(), window);
+    launch.stop();
+    let mut first_view: Vec<f64> = launches.iter().map(|s| s.launch_ms).collect();
+    let (median, max) = median_max(&mut first_view);
+    Ok(json!({
+        "what": "tools/bench-app-anchor.py: WebKit2GTK 4.1 in a GTK window from Python, a \
+                 one-line page, no engine; the same display, bus, window size and measures",
+        "first_view_ms": {
+            "median": median,
+            "max": max,
+            "samples": launches.iter().map(|s| round1(s.launch_ms)).collect::<Vec<_>>(),
+            "page_ms_samples": launches.iter().map(|s| round1(s.page_ms)).collect::<Vec<_>>(),
+        },
+        "idle_memory_mb": {
+            "pss": round1(kb_to_mb(memory.iter().map(|p| p.rollup.pss_kb).sum())),
+            "rss": round1(kb_to_mb(memory.iter().map(|p| p.rollup.rss_kb).sum())),
+            "processes": memory_json(&memory),
+        },
+        "idle_cpu_percent_of_one_core": {
+            "value": round3(cpu.percent()),
+            "seconds": round1(cpu.wall.as_secs_f64()),
+            "by_thread_percent": cpu.by_thread(),
+        },
+    }))
+}
+
+/// Each process's memory as JSON.
+fn memory_json(memory: &[Memory]) -> Vec<Value> {
+    memory
+        .iter()
+        .map(|p| {
+            json!({
+                "pid": p.pid,
+                "name": p.name,
+                "pss_mb": round1(kb_to_mb(p.rollup.pss_kb)),
+                "rss_mb": round1(kb_to_mb(p.rollup.rss_kb)),
+                "pss_anon_mb": round1(kb_to_mb(p.rollup.pss_anon_kb)),
+                "pss_file_mb": round1(kb_to_mb(p.rollup.pss_file_kb)),
+                "pss_shmem_mb": round1(kb_to_mb(p.rollup.pss_shmem_kb)),
+            })
+        })
+        .collect()
 }
 
 /// Gives the app's data directory one friend: an engine here redeems the friend's invite, waits
@@ -543,11 +608,11 @@ struct Launch {
 }
 
 impl Launch {
-    fn start(app: &Path, data_dir: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
-        let mut command = Command::new(app);
+    /// Starts `program` with `args` and `env` added to this process's environment.
+    fn start(program: &Path, args: &[&OsStr], env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut command = Command::new(program);
         command
-            .arg("--data-dir")
-            .arg(data_dir)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -557,7 +622,7 @@ impl Launch {
         let spawned = Instant::now();
         let mut child = command
             .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", app.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", program.display()))?;
         let stderr = child
             .stderr
             .take()
