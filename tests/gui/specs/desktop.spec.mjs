@@ -58,10 +58,15 @@ const exited = (pid) => {
 };
 
 /**
- * Waits until no Earshot runs on `dir` (a session's app may still be shutting down after the
- * session ends; one started on the same directory meanwhile would find the directory locked).
+ * Ends a WebDriver session and waits until its app on `dir` has exited: it may still be shutting
+ * down, and one started on the same directory meanwhile would find the directory locked. (Its pid
+ * is taken first: an exiting process's command line reads empty before it lets go of its files.)
  */
-const gone = (dir) => eventually(() => appPid(dir) === null, `an Earshot on ${dir} was still running 15 s after its session ended`);
+const endSession = async (browser, dir) => {
+  const pid = appPid(dir);
+  await browser.deleteSession();
+  if (pid) await eventually(() => exited(pid), `the Earshot on ${dir} was still running 15 s after its session ended`);
+};
 
 describe('the window as a desktop app', () => {
   let wm;
@@ -155,9 +160,8 @@ describe('the window as a desktop app', () => {
       const stateFile = path.join(dir, 'window-state.json');
       await eventually(() => existsSync(stateFile) && JSON.parse(readFileSync(stateFile, 'utf8')).main?.width === left.size.width, 'the window state was never saved in the data directory', 10000);
     } finally {
-      await browser.deleteSession();
+      await endSession(browser, dir);
     }
-    await gone(dir);
 
     browser = await launchApp(driver, dir);
     try {
@@ -181,9 +185,8 @@ describe('the window as a desktop app', () => {
       assert.equal(await (await byTestId(browser, `keep-in-tray-${choice}`)).isSelected(), true);
       await screenshot(browser, `settings-desktop-${choice}`);
     } finally {
-      await browser.deleteSession();
+      await endSession(browser, dir);
     }
-    await gone(dir);
     assert.equal(JSON.parse(readFileSync(path.join(dir, 'desktop.json'), 'utf8')).keep_in_tray, choice, 'the choice is in desktop.json');
   };
 
