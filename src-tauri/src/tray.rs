@@ -29,6 +29,9 @@ const QUIT: &str = "quit";
 pub struct Tray {
     toggle: MenuItem<tauri::Wry>,
     leave_jam: MenuItem<tauri::Wry>,
+    /// What the menu shows now: a jam reports its state every second or so, and the menu is
+    /// only touched when something it shows changes.
+    shown: std::sync::Mutex<Option<Music>>,
     // Kept so the icon stays for the app's lifetime.
     _icon: TrayIcon<tauri::Wry>,
 }
@@ -80,12 +83,21 @@ impl Tray {
         Ok(Tray {
             toggle,
             leave_jam,
+            shown: std::sync::Mutex::new(None),
             _icon: icon,
         })
     }
 
     /// Makes the menu match what plays now.
     pub fn show(&self, music: Music) {
+        let mut shown = self
+            .shown
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *shown == Some(music) {
+            return;
+        }
+        *shown = Some(music);
         let label = if music.playing { "Pause" } else { "Play" };
         let results = [
             self.toggle.set_text(label),

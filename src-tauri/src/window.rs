@@ -79,11 +79,9 @@ impl Desktop {
 
     /// Creates the tray (once, in setup).
     pub fn start_tray(&self, app: &AppHandle) {
-        let tray = Tray::build(app);
-        if let Some(tray) = &tray {
-            tray.show(self.music());
-        }
-        let _ = self.tray.set(tray);
+        // The menu starts as "nothing plays"; `read_music` and the events update it, never from
+        // the main thread (`Tray::show` waits for the main thread while it holds its lock).
+        let _ = self.tray.set(Tray::build(app));
     }
 
     fn settings(&self) -> DesktopSettings {
