@@ -138,6 +138,42 @@ describe('the Library and the player', () => {
     await eventually(() => pulse.rms(1) > 0.005, 'the sink stayed silent after resuming', 10000);
   });
 
+  it('labels the scan progress bars while a rescan runs', async () => {
+    // The bars live only while the scan runs (a moment for seven files): record every one drawn.
+    await browser.execute(() => {
+      window.__progressBars = [];
+      const label = (bar) =>
+        (bar.getAttribute('aria-labelledby') ?? '')
+          .split(' ')
+          .map((id) => document.getElementById(id)?.textContent?.trim() ?? '')
+          .join(' ')
+          .trim() || bar.getAttribute('aria-label');
+      new MutationObserver((changes) => {
+        for (const change of changes)
+          for (const node of change.addedNodes) {
+            if (!(node instanceof Element)) continue;
+            for (const bar of [node, ...node.querySelectorAll('*')].filter((e) => e.matches('[role="progressbar"], progress')))
+              window.__progressBars.push({ label: label(bar), now: bar.getAttribute('aria-valuenow'), max: bar.getAttribute('aria-valuemax'), text: bar.getAttribute('aria-valuetext') });
+          }
+      }).observe(document.body, { childList: true, subtree: true });
+    });
+    // A blank search shows the tabs again.
+    await (await byTestId(browser, 'library-search')).setValue(' ');
+    await (await byTestId(browser, 'library-tab-folders')).click();
+    await (await byTestId(browser, 'folder-rescan')).click();
+    await browser.waitUntil(async () => (await browser.execute(() => window.__progressBars.length)) >= 2, {
+      timeout: 15000,
+      timeoutMsg: 'no scan progress bar was drawn during the rescan',
+    });
+    await waitForText(browser, 'last-scan', 'Last scan: 7 files — 0 added, 0 updated, 7 unchanged, 0 removed.', 15000);
+    const bars = await browser.execute(() => window.__progressBars);
+    for (const bar of bars) {
+      assert.match(bar.label ?? '', /Scanning/, `a progress bar without a label: ${JSON.stringify(bar)}`);
+      assert.ok(bar.max !== null && bar.now !== null && Number(bar.now) <= Number(bar.max), `aria-valuenow/max: ${JSON.stringify(bar)}`);
+      assert.match(bar.text ?? '', /^\d+ of \d+ files/);
+    }
+  });
+
   it('shows the played track in the queue', async () => {
     await (await byTestId(browser, 'queue-toggle')).click();
     await browser.waitUntil(async () => (await browser.$$('[data-testid="queue-row"]')).length === 1, {
