@@ -30,6 +30,7 @@ pub mod jam;
 pub mod keys;
 pub mod library;
 pub mod logging;
+pub mod media;
 pub mod net;
 pub mod player;
 pub mod presence;

@@ -82,7 +82,7 @@ fn decode_all(path: &Path, rate: u32, channels: usize) -> Vec<f32> {
 #[test]
 fn every_format_decodes_to_its_length_at_every_rate_and_channel_count() {
     let dir = tempfile::tempdir().unwrap();
-    for &(ext, codec, lossless) in FORMATS {
+    for &(ext, codec, _) in FORMATS {
         for &rate in RATES {
             if ext == "mp3" && rate == 96_000 {
                 continue; // MPEG audio tops out at 48 kHz (ffmpeg would resample).
@@ -93,17 +93,9 @@ fn every_format_decodes_to_its_length_at_every_rate_and_channel_count() {
                 let samples = decode_all(&path, rate, channels as usize);
                 let frames = samples.len() / channels as usize;
                 let expected = (SECONDS * rate as f64) as usize;
-                // Lossless and gapless formats are exact; AAC in MP4 carries its encoder delay
-                // (symphonia does not trim it), at most about two frames of 1024.
-                let tolerance = if lossless || ext != "aac.m4a" {
-                    0
-                } else {
-                    2112
-                };
-                assert!(
-                    frames.abs_diff(expected) <= tolerance,
-                    "{name}: decoded {frames} frames, expected {expected} (±{tolerance})"
-                );
+                // Every format is exact, AAC in MP4 too: its encoder delay and padding (the
+                // edit list ffmpeg writes) are cut.
+                assert_eq!(frames, expected, "{name}: decoded frames");
                 let probed = probe::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
                 assert_eq!(probed.stream.sample_rate, rate, "{name}");
                 assert_eq!(probed.stream.channels as u32, channels, "{name}");
@@ -115,6 +107,81 @@ fn every_format_decodes_to_its_length_at_every_rate_and_channel_count() {
             }
         }
     }
+}
+
+/// One sine cut in two at 1.000 s and each half encoded to AAC in MP4: played one after the
+/// other, the halves give back the sine, sample for sample (within AAC's own error), with no
+/// priming or padding between them; any frame of delay left in, or cut too many, would shift the
+/// second half against the sine by more than the error allowed.
+#[test]
+fn aac_halves_of_one_sine_join_sample_for_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let rate = 48_000;
+    let whole = tone(
+        dir.path(),
+        "whole.wav",
+        &["-c:a", "pcm_f32le"],
+        rate,
+        1,
+        2.0,
+        441,
+    );
+    let aac = ["-c:a", "aac", "-b:a", "256k"];
+    let first = ffmpeg(
+        dir.path(),
+        &whole,
+        &[&["-t", "1"][..], &aac].concat(),
+        "a.m4a",
+    );
+    let second = ffmpeg(
+        dir.path(),
+        &whole,
+        &[&["-ss", "1"][..], &aac].concat(),
+        "b.m4a",
+    );
+    let reference = decode_all(&whole, rate, 1);
+    let (a, b) = (decode_all(&first, rate, 1), decode_all(&second, rate, 1));
+    assert_eq!(a.len(), rate as usize, "the first half is exactly 1 s");
+    assert_eq!(b.len(), rate as usize, "the second half is exactly 1 s");
+    let joined = [a, b].concat();
+
+    // The largest difference from the sine over a stretch of frames.
+    let worst = |range: std::ops::Range<usize>| {
+        range
+            .map(|i| (joined[i] - reference[i]).abs())
+            .fold(0.0f32, f32::max)
+    };
+    let join = rate as usize;
+    // ffmpeg's sine has amplitude 1/8: at 441 Hz it moves by up to 0.0072 per frame at 48 kHz, so
+    // one frame of shift shows as an error of that size. AAC's own error here is ~0.0003, a little
+    // more in the encoder's first 2048 frames of a file (its start-up, not a shift).
+    let (inside, end_of_first, second) = (
+        worst(12_000..36_000),
+        worst(join - 4_800..join),
+        worst(join + 2_048..join + 9_600),
+    );
+    eprintln!("largest error: {inside:.4} inside, {end_of_first:.4} before the join, {second:.4} after it");
+    assert!(inside < 0.001, "AAC's own error is small: {inside}");
+    assert!(
+        end_of_first < 0.002,
+        "the first half ends on the sine: {end_of_first}"
+    );
+    assert!(
+        second < 0.002,
+        "the second half goes on with the sine's own frames: {second}"
+    );
+    // And nowhere a frame of shift: the second half matches the sine better unshifted.
+    let error_at = |lag: usize| -> f32 {
+        (join + 2000..join + 6000)
+            .map(|i| (joined[i] - reference[i + lag - 2]).powi(2))
+            .sum()
+    };
+    let best = (0..5).min_by(|x, y| error_at(*x).total_cmp(&error_at(*y)));
+    assert_eq!(
+        best,
+        Some(2),
+        "the second half sits on the sine's own frames"
+    );
 }
 
 #[test]

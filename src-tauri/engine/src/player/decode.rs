@@ -7,12 +7,14 @@ use std::path::Path;
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Indexing, Resampler};
+use symphonia::core::codecs::audio::well_known::CODEC_ID_AAC;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatReader, SeekMode, SeekTo};
 use symphonia::core::units::Time;
 
 use crate::library::probe::{self, ProbeError};
+use crate::media::mp4::{self, Gapless};
 
 /// Input frames per resampler chunk.
 const RESAMPLE_CHUNK: usize = 1024;
@@ -46,6 +48,10 @@ pub struct Decoder {
     /// The next output frame's position in the track, in source frames.
     position: u64,
     finished: bool,
+    /// Encoder delay and music length the container states but symphonia does not apply (AAC
+    /// in MP4): packet timestamps run `delay` frames ahead of the track's frames, and frames
+    /// past `delay + frames` are padding.
+    gapless: Option<Gapless>,
 }
 
 struct Resampling {
@@ -74,6 +80,11 @@ impl Decoder {
         let source_rate = params
             .sample_rate
             .ok_or_else(|| ProbeError::Damaged("the sample rate is missing".into()))?;
+        let gapless = (format.format_info().short_name == "isomp4" && params.codec == CODEC_ID_AAC)
+            .then(|| std::fs::File::open(path).ok())
+            .flatten()
+            .and_then(|mut file| mp4::gapless(&mut file))
+            .filter(|g| g.delay > 0 || g.frames.is_some());
         let source_channels = params.channels.as_ref().map_or(2, |c| c.count()).max(1);
         let resampler = if source_rate != out_rate {
             let resampler = Fft::<f32>::new(
@@ -109,9 +120,11 @@ impl Decoder {
             out_channels,
             resampler,
             decoded: Vec::new(),
-            seek_target: None,
+            // The encoder's delay is cut as a seek to the music's first frame would cut it.
+            seek_target: gapless.map(|g| g.delay).filter(|d| *d > 0),
             position: 0,
             finished: false,
+            gapless,
         })
     }
 
@@ -127,8 +140,11 @@ impl Decoder {
     /// Moves to source frame `frame`. Returns the frame it landed on (the same, unless the
     /// format can only seek coarsely).
     pub fn seek(&mut self, frame: u64) -> Result<u64, DecodeError> {
-        let time =
-            Time::from_nanos_u64((frame as u128 * 1_000_000_000 / self.source_rate as u128) as u64);
+        let delay = self.delay();
+        let frame = frame + delay;
+        // Rounded up: rounded down, the format's timestamp for it can come out a frame early.
+        let nanos = (frame as u128 * 1_000_000_000).div_ceil(self.source_rate as u128);
+        let time = Time::from_nanos_u64(nanos as u64);
         let seeked = self
             .format
             .seek(
@@ -151,10 +167,16 @@ impl Decoder {
             r.emitted = 0;
         }
         let landed = self.to_frames(seeked.actual_ts);
-        let required = self.to_frames(seeked.required_ts).max(landed);
+        // Never before the music starts (a seek to 0 of a file with a delay).
+        let required = self.to_frames(seeked.required_ts).max(landed).max(delay);
         self.seek_target = Some(required);
-        self.position = required;
+        self.position = required - delay;
         Ok(self.position)
+    }
+
+    /// Frames of encoder delay at the start of the packets' timeline (0 for most formats).
+    fn delay(&self) -> u64 {
+        self.gapless.map_or(0, |g| g.delay)
     }
 
     /// A timestamp of the track as a frame index (at the source rate).
@@ -219,22 +241,36 @@ impl Decoder {
             self.source_channels = channels;
             let mut frames = self.decoded.len() / channels;
             let mut start = 0;
-            if let Some(target) = self.seek_target {
+            let end = self.gapless.and_then(|g| Some(g.delay + g.frames?));
+            if self.seek_target.is_some() || end.is_some() {
                 // The packet's first output frame, after the decoder's own (gapless) trimming.
                 let first = self.to_frames(packet.pts.saturating_add(packet.trim_start));
-                let dropped = (target.saturating_sub(first) as usize).min(frames);
-                if first + (frames as u64) > target {
-                    self.seek_target = None;
+                if let Some(target) = self.seek_target {
+                    let dropped = (target.saturating_sub(first) as usize).min(frames);
+                    if first + (frames as u64) > target {
+                        self.seek_target = None;
+                    }
+                    start = dropped * channels;
+                    frames -= dropped;
                 }
-                start = dropped * channels;
-                frames -= dropped;
+                if let Some(end) = end {
+                    // The padding after the music's last frame is cut, and the file ends there.
+                    let first = first + (start / channels) as u64;
+                    if first + frames as u64 >= end {
+                        self.finished = true;
+                        frames = end.saturating_sub(first) as usize;
+                    }
+                }
             }
             if frames == 0 {
+                if self.finished {
+                    return Ok(self.flush_resampler(out));
+                }
                 continue;
             }
             self.position += frames as u64;
             let decoded = std::mem::take(&mut self.decoded);
-            self.convert(&decoded[start..], out);
+            self.convert(&decoded[start..start + frames * channels], out);
             self.decoded = decoded;
             return Ok(true);
         }
