@@ -9,7 +9,10 @@
 //! command line (so a clicked `earshot://` link reaches the running window) and exits 0. Only then
 //! does the engine start and take the data directory's lock; if it cannot (for example a headless
 //! `earshot-node` holds it, or no D-Bus session bus let the plugin find the other window), the app
-//! says why on stderr and exits 2 before any window opens.
+//! says why on stderr and exits 2 before any window opens. An Earshot that is quitting gives up
+//! its single-instance name before its engine's (slow) shutdown, so a relaunch in those seconds
+//! waits for the data directory rather than handing its link to a window that is going away
+//! ([`relaunch`]).
 //!
 //! Links never act on arrival: they wait in [`links::PendingLinks`] until the window takes them,
 //! shows who they come from, and the user confirms.
@@ -25,6 +28,7 @@ mod first_view;
 mod instance;
 mod links;
 mod notices;
+mod relaunch;
 mod tray;
 mod window;
 
@@ -184,7 +188,7 @@ pub fn run() -> ExitCode {
         Err(e) => return fail(&format!("cannot open the window: {e}")),
     };
     // Still here: no other Earshot runs on this data directory (or none could be asked).
-    let engine = match tauri::async_runtime::block_on(Engine::start(Config::new(&dir))) {
+    let engine = match tauri::async_runtime::block_on(start_engine(&dir)) {
         Ok(engine) => engine,
         Err(e) if had_link => {
             // E.g. the directory is held by an `earshot-node`, or there was no session bus to
@@ -198,12 +202,43 @@ pub fn run() -> ExitCode {
     };
     let _log_guard = logging::init(&dir, "earshot");
     app.manage(engine.clone());
-    app.run(move |_, event| {
+    app.run(move |app, event| {
         if let RunEvent::Exit = event {
+            // Give up the single-instance name before the slow part: a relaunch or a clicked
+            // invite during the shutdown then starts a new instance (which waits for the data
+            // directory, see `relaunch`) instead of handing its link to a window that is gone.
+            tauri_plugin_single_instance::destroy(app);
             tauri::async_runtime::block_on(engine.shutdown());
         }
     });
     ExitCode::SUCCESS
+}
+
+/// Starts the engine on `dir`; while the directory's lock is held by an Earshot that is shutting
+/// down (it gave up the single-instance name first, so this process got here), tries again until
+/// that one lets go or [`relaunch::patience`] runs out.
+async fn start_engine(dir: &Path) -> Result<Engine, earshot_engine::StartError> {
+    use earshot_engine::data_dir::DataDirError;
+    use earshot_engine::StartError;
+    let started = std::time::Instant::now();
+    let mut waited = false;
+    loop {
+        match Engine::start(Config::new(dir)).await {
+            Err(StartError::DataDir(DataDirError::InUse { .. }))
+                if started.elapsed() < relaunch::patience(relaunch::holder(dir)) =>
+            {
+                if !waited {
+                    eprintln!(
+                        "earshot: waiting for the Earshot that is quitting to let go of {}",
+                        dir.display()
+                    );
+                    waited = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 /// A second `earshot` process on this data directory handed over its command line and exited:
