@@ -299,7 +299,7 @@ async fn bridge_events(engine: Engine, app: tauri::AppHandle) {
     loop {
         match events.recv().await {
             Ok(event) => {
-                app.state::<Desktop>().on_event(&event);
+                app.state::<Desktop>().on_event(&app, &event);
                 if let Event::MessageNotice {
                     conversation,
                     title,

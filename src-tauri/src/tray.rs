@@ -88,7 +88,9 @@ impl Tray {
         })
     }
 
-    /// Makes the menu match what plays now.
+    /// Makes the menu match what plays now. On the main thread only (see
+    /// `Desktop::show_in_tray`): there each change is made at once; from any other thread it
+    /// would wait for the main thread, holding `shown`.
     pub fn show(&self, music: Music) {
         let mut shown = self
             .shown

@@ -79,8 +79,8 @@ impl Desktop {
 
     /// Creates the tray (once, in setup).
     pub fn start_tray(&self, app: &AppHandle) {
-        // The menu starts as "nothing plays"; `read_music` and the events update it, never from
-        // the main thread (`Tray::show` waits for the main thread while it holds its lock).
+        // The menu starts as "nothing plays"; `read_music` and the events update it through
+        // `show_in_tray`, on the main thread.
         let _ = self.tray.set(Tray::build(app));
     }
 
@@ -108,7 +108,7 @@ impl Desktop {
     }
 
     /// Follows what plays from an engine event; the tray menu follows.
-    pub fn on_event(&self, event: &Event) {
+    pub fn on_event(&self, app: &AppHandle, event: &Event) {
         match event {
             Event::PlayerChanged(state) => self.set_player(
                 state.state == PlaybackState::Playing,
@@ -118,7 +118,7 @@ impl Desktop {
             Event::JamEnded { .. } => self.set_jam(None),
             _ => return,
         }
-        self.show_in_tray();
+        self.show_in_tray(app);
     }
 
     fn set_player(&self, playing: bool, has_track: bool) {
@@ -135,9 +135,25 @@ impl Desktop {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = jam;
     }
 
-    fn show_in_tray(&self) {
-        if let Some(Some(tray)) = self.tray.get() {
-            tray.show(self.music());
+    /// Makes the tray menu show what plays, without waiting: menu items can only be changed on
+    /// the main thread, and from any other thread each change posts to it and blocks until it ran.
+    /// Called from runtime tasks, that would hold a tokio worker while the main thread is busy (a
+    /// close asking the session bus for a tray host) or for good at exit (the main thread sits in
+    /// the engine's shutdown, which needs the workers). So the update is posted, and reads what
+    /// plays when it runs: updates posted out of order still end on the latest state.
+    fn show_in_tray(&self, app: &AppHandle) {
+        if !matches!(self.tray.get(), Some(Some(_))) {
+            return;
+        }
+        let handle = app.clone();
+        let posted = app.run_on_main_thread(move || {
+            let desktop = handle.state::<Desktop>();
+            if let Some(Some(tray)) = desktop.tray.get() {
+                tray.show(desktop.music());
+            }
+        });
+        if let Err(error) = posted {
+            tracing::warn!(%error, "cannot update the tray menu");
         }
     }
 
@@ -183,7 +199,7 @@ pub async fn read_music(engine: Engine, app: AppHandle) {
     if let Ok(Response::Jam { jam, .. }) = engine.call(Request::GetJam).await {
         desktop.set_jam(jam.map(|jam| jam.playing));
     }
-    desktop.show_in_tray();
+    desktop.show_in_tray(&app);
 }
 
 /// Shows the main window, un-minimised, in front and focused.
