@@ -25,7 +25,7 @@ mod app;
 #[path = "bench_events.rs"]
 mod events;
 #[path = "bench_idle.rs"]
-mod idle;
+pub(crate) mod idle;
 #[path = "bench_jam.rs"]
 mod jam;
 #[path = "bench_messages.rs"]

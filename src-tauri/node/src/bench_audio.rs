@@ -295,18 +295,61 @@ pub async fn playback() -> anyhow::Result<serde_json::Value> {
         }
     };
     let cpu_before = cpu_time();
+    let threads_before = crate::bench::idle::threads();
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(PLAYBACK_SECONDS)).await;
     let cpu = cpu_time() - cpu_before;
     let wall = started.elapsed();
+    let by_thread =
+        crate::bench::idle::thread_shares(&threads_before, &crate::bench::idle::threads(), wall);
     engine.shutdown().await;
+    // The anchor, in the same sitting: ffmpeg decoding the same file into the same sound server.
+    let anchor = ffmpeg_to_pulse(&track).await;
     Ok(json!({
         "bench": "playback",
         "build": mode(),
         "device": device,
         "seconds": PLAYBACK_SECONDS,
         "cpu_percent_of_one_core": round(cpu.as_secs_f64() / wall.as_secs_f64() * 100.0),
+        "goal_cpu_percent_of_one_core": 1.0,
+        "by_thread_percent": by_thread,
+        "anchor_ffmpeg_to_pulse_cpu_percent_of_one_core": match anchor {
+            Ok(share) => json!(round(share)),
+            Err(e) => json!(format!("not measured: {e:#}")),
+        },
     }))
+}
+
+/// The CPU share of `ffmpeg -re -i track -f pulse` playing `track` for the bench's seconds.
+async fn ffmpeg_to_pulse(track: &Path) -> anyhow::Result<f64> {
+    let mut child = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-i"])
+        .arg(track)
+        .args(["-f", "pulse", "earshot-bench"])
+        .spawn()
+        .context("ffmpeg is needed for the anchor")?;
+    let pid = child.id();
+    let ticks = || -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        crate::bench::idle::parse_stat(&stat)
+            .map(|(_, ticks)| ticks)
+            .context("an unreadable /proc stat line")
+    };
+    // Past ffmpeg's start-up (probing, opening the stream), as the engine's device was open.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (before, started) = (ticks()?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(PLAYBACK_SECONDS - 5)).await;
+    let (after, wall) = (ticks(), started.elapsed());
+    let stopped_early = child.try_wait()?;
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Some(status) = stopped_early {
+        bail!("ffmpeg stopped early ({status})");
+    }
+    let after = after?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Ok((after - before) as f64 / hz / wall.as_secs_f64() * 100.0)
 }
 
 /// User + system CPU time of this process.

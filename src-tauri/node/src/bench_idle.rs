@@ -101,7 +101,7 @@ fn percent(cpu: Duration, wall: Duration) -> f64 {
 }
 
 /// Each thread's name and CPU ticks (user + system) from `/proc/self/task`; empty elsewhere.
-fn threads() -> HashMap<u64, (String, u64)> {
+pub(crate) fn threads() -> HashMap<u64, (String, u64)> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return HashMap::new();
     };
@@ -116,7 +116,7 @@ fn threads() -> HashMap<u64, (String, u64)> {
 }
 
 /// A `/proc/…/stat` line's command name and utime + stime (in clock ticks).
-fn parse_stat(stat: &str) -> Option<(String, u64)> {
+pub(crate) fn parse_stat(stat: &str) -> Option<(String, u64)> {
     // The name is in parentheses and may itself hold spaces or parentheses.
     let (open, close) = (stat.find('(')?, stat.rfind(')')?);
     let name = stat.get(open + 1..close)?.to_string();
@@ -128,7 +128,7 @@ fn parse_stat(stat: &str) -> Option<(String, u64)> {
 
 /// The CPU share of each thread name (threads of one name summed) between two snapshots, the
 /// busiest first; names that used nothing are left out.
-fn thread_shares(
+pub(crate) fn thread_shares(
     before: &HashMap<u64, (String, u64)>,
     after: &HashMap<u64, (String, u64)>,
     wall: Duration,
