@@ -169,14 +169,22 @@ pub fn run() -> ExitCode {
                     queue_link(&handle, url.to_string());
                 }
             });
-            // Installed bundles declare the scheme; a development build registers it at run time.
-            // Only on the default data directory: the registered command opens that one, and a
-            // test or second profile should not rewrite the desktop's link handler.
+            // Installed bundles declare the scheme (the .deb's desktop entry, the NSIS installer,
+            // the .app's Info.plist), so only a development build registers it, at run time: a
+            // debug build not under /usr or /opt (`dev_build`; the package test installs a debug
+            // build there). A release build never does, so an installed Earshot leaves nothing in
+            // ~/.local/share that removing the package would not remove. Only on the default data
+            // directory: the registered command opens that one, and a test or second profile
+            // should not rewrite the desktop's link handler. Off the start-up path: on Linux it
+            // runs update-desktop-database and xdg-mime.
             #[cfg(any(target_os = "linux", windows))]
-            if on_default_dir {
-                if let Err(error) = app.deep_link().register_all() {
-                    tracing::warn!(%error, "cannot register the earshot:// link scheme");
-                }
+            if on_default_dir && dev_build() {
+                let handle = app.handle().clone();
+                tauri::async_runtime::spawn_blocking(move || {
+                    if let Err(error) = handle.deep_link().register_all() {
+                        tracing::warn!(%error, "cannot register the earshot:// link scheme");
+                    }
+                });
             }
             #[cfg(not(any(target_os = "linux", windows)))]
             let _ = on_default_dir;
@@ -212,6 +220,19 @@ pub fn run() -> ExitCode {
         }
     });
     ExitCode::SUCCESS
+}
+
+/// Whether this is a development build, run from a checkout rather than installed: a debug
+/// build whose executable is not under `/usr` or `/opt` (where packages put it).
+#[cfg(any(target_os = "linux", windows))]
+fn dev_build() -> bool {
+    cfg!(debug_assertions) && std::env::current_exe().is_ok_and(|exe| !installed_path(&exe))
+}
+
+/// Whether `exe` is where a package installs programs.
+#[cfg(any(target_os = "linux", windows, test))]
+fn installed_path(exe: &Path) -> bool {
+    exe.starts_with("/usr") || exe.starts_with("/opt")
 }
 
 /// Starts the engine on `dir`; while the directory's lock is held by an Earshot that is shutting
@@ -328,4 +349,19 @@ async fn bridge_events(engine: Engine, app: tauri::AppHandle) {
 fn fail(message: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("earshot: {message}");
     ExitCode::from(2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packaged_executables_do_not_register_the_link_scheme() {
+        assert!(installed_path(Path::new("/usr/bin/earshot")));
+        assert!(installed_path(Path::new("/opt/Earshot/earshot")));
+        assert!(!installed_path(Path::new(
+            "/home/me/earshot/target/debug/earshot"
+        )));
+        assert!(!installed_path(Path::new("/usr-local-copy/earshot")));
+    }
 }
