@@ -94,9 +94,11 @@ pub fn run() -> ExitCode {
         pending.push(link);
     }
     let music = args.music;
-    let (desktop, desktop_warnings) = Desktop::load(&dir);
+    let (mut desktop, desktop_warnings) = Desktop::load(&dir);
     let absolute_dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let exe = std::env::current_exe().ok();
     let autostart = autostart::entry(
+        autostart::THIS_OS,
         &context
             .config()
             .product_name
@@ -105,7 +107,9 @@ pub fn run() -> ExitCode {
         &dir,
         on_default_dir,
         &instance_id,
+        exe.as_deref(),
     );
+    desktop.set_autostart_problem(autostart.problem);
     let app = tauri::Builder::default()
         // First, so a second process on this data directory hands over before anything else runs.
         .plugin(

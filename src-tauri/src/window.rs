@@ -58,6 +58,8 @@ pub struct Desktop {
     jam: Mutex<Option<bool>>,
     tray: OnceLock<Option<Tray>>,
     saves: AtomicU64,
+    /// Why an autostart entry would not start Earshot here (`autostart::Entry::problem`).
+    autostart_problem: Option<String>,
 }
 
 impl Desktop {
@@ -73,8 +75,14 @@ impl Desktop {
             jam: Mutex::new(None),
             tray: OnceLock::new(),
             saves: AtomicU64::new(0),
+            autostart_problem: None,
         };
         (desktop, warnings)
+    }
+
+    /// Keeps why starting at login cannot work here: the switch then refuses to turn on.
+    pub fn set_autostart_problem(&mut self, problem: Option<String>) {
+        self.autostart_problem = problem;
     }
 
     /// Creates the tray (once, in setup).
@@ -270,7 +278,8 @@ pub struct DesktopChange {
 
 fn view(app: &AppHandle, desktop: &Desktop) -> DesktopView {
     let (autostart, autostart_problem) = match app.autolaunch().is_enabled() {
-        Ok(on) => (on, None),
+        // An entry written where it cannot work still shows as on, with the reason beside it.
+        Ok(on) => (on, desktop.autostart_problem.clone()),
         Err(e) => (
             false,
             Some(format!("Cannot tell whether Earshot starts at login: {e}")),
@@ -324,6 +333,9 @@ pub async fn set_desktop_settings(
         tracing::info!(?keep_in_tray, "keep in tray set");
     }
     if let Some(on) = change.autostart {
+        if let (true, Some(problem)) = (on, &desktop.autostart_problem) {
+            return Err(problem.clone());
+        }
         let manager = app.autolaunch();
         let done = if on {
             manager.enable()
