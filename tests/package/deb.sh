@@ -78,21 +78,38 @@ for cmd in xvfb-run xwininfo import identify dbus-run-session flock python3 stri
   command -v "$cmd" >/dev/null || skip "$cmd is missing (./dev setup installs it)"
 done
 
-exec 9>/var/lock/earshot-package-test.lock
+# Root's own directory, not the world-writable /var/lock: nobody else can hold or replace it.
+state=/var/lib/earshot-package-test
+mkdir -p -m 700 "$state"
+exec 9>"$state/lock"
 flock 9
+# Present while a package this test installed is on the system: only such a package is ever
+# removed. An earshot package someone installed for real is never touched.
+marker="$state/installed-by-test"
+
+installed() { dpkg-query -W -f='${Status}' earshot 2>/dev/null | grep -q 'ok installed'; }
 
 tmp="$(mktemp -d /tmp/earshot-package.XXXXXX)"
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # A failed run leaves nothing behind: not the package (and its earshot:// handler) either.
+  if [ -f "$marker" ] && installed; then
+    dpkg -r earshot >/dev/null 2>&1 && rm -f "$marker"
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 
-if dpkg-query -W -f='${Status}' earshot 2>/dev/null | grep -q 'ok installed'; then
-  say "removing the earshot package an earlier run left installed"
-  dpkg -r earshot >/dev/null
+if installed; then
+  if [ -f "$marker" ]; then
+    say "removing the earshot package an earlier run of this test left installed"
+    dpkg -r earshot >/dev/null
+    rm -f "$marker"
+  else
+    skip "an earshot package this test did not install is on this machine; the test will not replace or remove it (dpkg -r earshot first, if it is a leftover)"
+  fi
 fi
 
 # ---- build ---------------------------------------------------------------------------------------
@@ -107,10 +124,10 @@ deb="$(ls -t "$CARGO_TARGET_DIR"/debug/bundle/deb/Earshot_*.deb 2>/dev/null | he
 say "built $(basename "$deb") ($(($(stat -c %s "$deb") / 1000000)) MB) in $((SECONDS - started)) s"
 
 # ---- install ---------------------------------------------------------------------------------------
-if ! dpkg -i "$deb"; then
-  say "dpkg -i left dependencies missing; letting apt-get install them"
-  DEBIAN_FRONTEND=noninteractive apt-get install -f -y -qq --no-install-recommends
-fi
+touch "$marker"
+# Its dependencies are the test command's own packages (./dev installs them): a missing one is a
+# failure to report, not something to install (or remove others for) behind the user's back.
+dpkg -i "$deb" || fail "dpkg -i failed (a dependency missing? dpkg says why above)"
 dpkg-query -W -f='${Status}' earshot | grep -q 'install ok installed' || fail "earshot is not installed after dpkg -i"
 dpkg -L earshot >"$tmp/files"
 
@@ -200,7 +217,7 @@ PIDS=()
 cd "$ROOT"
 
 # ---- remove --------------------------------------------------------------------------------------------
-dpkg -r earshot >/dev/null
+dpkg -r earshot >/dev/null && rm -f "$marker"
 dpkg-query -W -f='${Status}' earshot 2>/dev/null | grep -q 'ok installed' && fail "earshot is still installed after dpkg -r"
 left=()
 while read -r path; do

@@ -170,7 +170,9 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
     let quiet_percent = quiet.percent();
 
     let mut first_view: Vec<f64> = launches.iter().map(|s| s.launch_ms).collect();
-    let page: Vec<f64> = launches.iter().map(|s| s.page_ms).collect();
+    let page = |f: fn(&PageTimes) -> Option<f64>| -> Vec<Option<f64>> {
+        launches.iter().map(|s| f(&s.page).map(round1)).collect()
+    };
     let (median, max) = median_max(&mut first_view);
 
     let (pss_mb, rss_mb) = (
@@ -202,10 +204,14 @@ pub fn run(options: AppOptions) -> anyhow::Result<Value> {
             "goal_below": GOAL_FIRST_VIEW_MS,
             "met": max < GOAL_FIRST_VIEW_MS,
             "samples": launches.iter().map(|s| round1(s.launch_ms)).collect::<Vec<_>>(),
-            "page_ms_samples": page.iter().map(|&ms| round1(ms)).collect::<Vec<_>>(),
+            "page_ms_samples": page(|p| Some(p.first_view_ms)),
+            "page_script_ms_samples": page(|p| p.script_ms),
+            "page_mounted_ms_samples": page(|p| p.mounted_ms),
             "what": "spawning the app to its main view's first frame (after mount + 2 animation \
                      frames); page_ms: the same moment on the page's clock (from the start of \
-                     loading the page). The first launch starts with an empty web view profile.",
+                     loading the page), page_script_ms when the bundle started running, \
+                     page_mounted_ms when mounting ended. The first launch starts with an empty \
+                     web view profile.",
         },
         "idle_memory_mb": {
             "pss": round1(pss_mb),
@@ -296,7 +302,7 @@ fn bare_web_view(env: &[(String, String)], runs: usize, window: Duration) -> any
             "median": median,
             "max": max,
             "samples": launches.iter().map(|s| round1(s.launch_ms)).collect::<Vec<_>>(),
-            "page_ms_samples": launches.iter().map(|s| round1(s.page_ms)).collect::<Vec<_>>(),
+            "page_ms_samples": launches.iter().map(|s| round1(s.page.first_view_ms)).collect::<Vec<_>>(),
         },
         "idle_memory_mb": {
             "pss": round1(kb_to_mb(memory.iter().map(|p| p.rollup.pss_kb).sum())),
@@ -592,17 +598,28 @@ impl Friend {
 
 // ── One launch of the app ────────────────────────────────────────────────────────────────
 
-/// One launch's first view: from spawn (bench clock) and on the page's clock.
+/// One launch's first view: from spawn (bench clock), and the page's own times.
 struct FirstView {
     launch_ms: f64,
-    page_ms: f64,
+    page: PageTimes,
+}
+
+/// What the marker line says, on the page's clock (from the start of loading the page).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PageTimes {
+    /// The first frame of the main view.
+    first_view_ms: f64,
+    /// When the bundle started running (the page loaded and parsed it) — the app's line only.
+    script_ms: Option<f64>,
+    /// When mounting the view ended — the app's line only.
+    mounted_ms: Option<f64>,
 }
 
 /// A running app, its stderr read on a thread that reports the first-view line.
 struct Launch {
     child: Child,
     spawned: Instant,
-    marker: Receiver<(Instant, f64)>,
+    marker: Receiver<(Instant, PageTimes)>,
     /// The last lines of stderr, for the error when the app exits early.
     tail: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -632,8 +649,8 @@ impl Launch {
         let kept = tail.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(page_ms) = parse_first_view(&line) {
-                    let _ = tx.try_send((Instant::now(), page_ms));
+                if let Some(page) = parse_first_view(&line) {
+                    let _ = tx.try_send((Instant::now(), page));
                 }
                 if let Ok(mut kept) = kept.lock() {
                     kept.push(line);
@@ -658,10 +675,10 @@ impl Launch {
         let deadline = Instant::now() + FIRST_VIEW_TIMEOUT;
         loop {
             match self.marker.recv_timeout(Duration::from_millis(100)) {
-                Ok((seen, page_ms)) => {
+                Ok((seen, page)) => {
                     return Ok(FirstView {
                         launch_ms: (seen - self.spawned).as_secs_f64() * 1000.0,
-                        page_ms,
+                        page,
                     })
                 }
                 Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
@@ -720,15 +737,25 @@ fn terminate(child: &mut Child, grace: Duration) {
     let _ = child.wait();
 }
 
-/// The page's milliseconds from a first-view line (`earshot: first view 231 ms`).
-fn parse_first_view(line: &str) -> Option<f64> {
-    line.trim()
-        .strip_prefix(FIRST_VIEW_PREFIX)?
-        .trim()
-        .strip_suffix("ms")?
-        .trim()
-        .parse()
-        .ok()
+/// The page's times from a first-view line: `earshot: first view 231 ms (script 120 ms,
+/// mounted 200 ms)`, or just `earshot: first view 231 ms` (the bare web view's).
+fn parse_first_view(line: &str) -> Option<PageTimes> {
+    let rest = line.trim().strip_prefix(FIRST_VIEW_PREFIX)?;
+    let (first, details) = match rest.split_once('(') {
+        Some((first, details)) => (first, Some(details.strip_suffix(')')?)),
+        None => (rest, None),
+    };
+    let ms = |text: &str| -> Option<f64> { text.trim().strip_suffix("ms")?.trim().parse().ok() };
+    let detail = |name: &str| {
+        details?
+            .split(',')
+            .find_map(|part| ms(part.trim().strip_prefix(name)?))
+    };
+    Some(PageTimes {
+        first_view_ms: ms(first)?,
+        script_ms: detail("script"),
+        mounted_ms: detail("mounted"),
+    })
 }
 
 // ── /proc ────────────────────────────────────────────────────────────────────────────────
@@ -1235,8 +1262,27 @@ mod tests {
 
     #[test]
     fn the_first_view_line_gives_the_page_milliseconds() {
-        assert_eq!(parse_first_view("earshot: first view 231 ms"), Some(231.0));
-        assert_eq!(parse_first_view("earshot: first view 0 ms\n"), Some(0.0));
+        let bare = |first_view_ms| PageTimes {
+            first_view_ms,
+            script_ms: None,
+            mounted_ms: None,
+        };
+        assert_eq!(
+            parse_first_view("earshot: first view 231 ms (script 120 ms, mounted 200 ms)"),
+            Some(PageTimes {
+                first_view_ms: 231.0,
+                script_ms: Some(120.0),
+                mounted_ms: Some(200.0)
+            })
+        );
+        assert_eq!(
+            parse_first_view("earshot: first view 231 ms"),
+            Some(bare(231.0))
+        );
+        assert_eq!(
+            parse_first_view("earshot: first view 0 ms\n"),
+            Some(bare(0.0))
+        );
         assert_eq!(parse_first_view("earshot: first viewing 3 ms"), None);
         assert_eq!(parse_first_view("INFO earshot: something else"), None);
     }

@@ -22,7 +22,9 @@ const FIRST_MINUTE: Duration = Duration::from_secs(60);
 pub async fn run(seconds: u64) -> anyhow::Result<serde_json::Value> {
     let dir = tempfile::tempdir()?;
     let friend_dir = tempfile::tempdir()?;
-    let mut friend = Command::new(std::env::current_exe()?)
+    let (exe, prefix) = crate::own_command()?;
+    let mut friend = Command::new(exe)
+        .args(prefix)
         .arg("--data-dir")
         .arg(friend_dir.path())
         .arg("demo-friend")

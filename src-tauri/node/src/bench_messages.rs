@@ -443,7 +443,7 @@ impl Node {
         listen: &str,
         options: &[&str],
     ) -> anyhow::Result<Node> {
-        let exe = std::env::current_exe()?;
+        let (exe, prefix) = crate::own_command()?;
         let mut command = match wrapper.split_first() {
             Some((program, rest)) => {
                 let mut c = Command::new(program);
@@ -452,6 +452,7 @@ impl Node {
             }
             None => Command::new(&exe),
         };
+        command.args(prefix);
         let mut child = command
             .arg("--data-dir")
             .arg(dir)
