@@ -180,13 +180,14 @@ export async function takePendingLinks(): Promise<string[]> {
 }
 
 /**
- * Tells the shell the main view painted its first frame, `pageMs` after the page started loading
- * (src-tauri/src/first_view.rs; `earshot-node bench app` times launch to first view by it).
- * Best effort: a failure is only logged.
+ * Tells the shell the main view painted its first frame, `pageMs` after the page started loading,
+ * with when the bundle started running (`scriptMs`) and when mounting ended (`mountedMs`), on the
+ * same clock (src-tauri/src/first_view.rs; `earshot-node bench app` times launch to first view by
+ * it). Best effort: a failure is only logged.
  */
-export async function reportFirstView(pageMs: number): Promise<void> {
+export async function reportFirstView(pageMs: number, scriptMs: number, mountedMs: number): Promise<void> {
   try {
-    await invoke('first_view', { pageMs });
+    await invoke('first_view', { pageMs, scriptMs, mountedMs });
   } catch (error) {
     console.warn('first_view', error);
   }
