@@ -77,3 +77,15 @@ export async function findWindow(title = 'Earshot', timeoutMs = 15000, pid = und
     await sleep(200);
   }
 }
+
+/**
+ * The ICCCM state the window manager gives window `id`: 'Normal', 'Iconic' (minimised) or
+ * 'Withdrawn' (hidden, unmapped; also when the manager has removed the property). Uses xprop
+ * (x11-utils).
+ */
+export function wmState(id) {
+  const run = spawnSync('xprop', ['-id', String(id), 'WM_STATE'], { encoding: 'utf8' });
+  if (run.error) throw new Error(`cannot run xprop (apt-get install x11-utils): ${run.error.message}`);
+  const state = /window state:\s*(\w+)/.exec(run.stdout ?? '');
+  return state ? state[1] : 'Withdrawn';
+}
