@@ -124,7 +124,36 @@ impl Desktop {
             ),
             Event::JamChanged { jam } => self.set_jam(jam.as_ref().map(|jam| jam.playing)),
             Event::JamEnded { .. } => self.set_jam(None),
-            _ => return,
+            // Listed, not `_`: a new event that changes what plays must be a compile error here,
+            // or the tray and the close decision would silently miss it.
+            Event::ProfileChanged(_)
+            | Event::ListenAddressesChanged { .. }
+            | Event::FriendAdded(_)
+            | Event::FriendUpdated(_)
+            | Event::FriendRemoved { .. }
+            | Event::RequestReceived(_)
+            | Event::RequestsChanged
+            | Event::BlockedChanged
+            | Event::InvitesChanged
+            | Event::EngineFault { .. }
+            | Event::NearbyChanged { .. }
+            | Event::ScanProgress { .. }
+            | Event::ScanFinished(_)
+            | Event::LibraryChanged
+            | Event::QueueChanged(_)
+            | Event::PlayerPosition { .. }
+            | Event::PlayerMessage { .. }
+            | Event::SyncReport { .. }
+            | Event::ConversationsChanged
+            | Event::MessageChanged(_)
+            | Event::DeliveryChanged { .. }
+            | Event::TransferProgress { .. }
+            | Event::MessageNotice { .. }
+            | Event::FriendActivityChanged(_)
+            | Event::ActivitySettingsChanged(_)
+            | Event::TrackAdded(_)
+            | Event::JamInvitesChanged { .. }
+            | Event::JamInvited(_) => return,
         }
         self.show_in_tray(app);
     }
@@ -318,7 +347,13 @@ pub async fn set_desktop_settings(
     change: DesktopChange,
 ) -> Result<DesktopView, String> {
     if let Some(keep_in_tray) = change.keep_in_tray {
-        let mut settings = desktop.settings();
+        // The lock is held across the save, so two changes at once are saved one after the
+        // other and the file and the state end on the same one.
+        let mut current = desktop
+            .settings
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut settings = current.clone();
         settings.keep_in_tray = keep_in_tray;
         desktop::save(&desktop.path, &settings).map_err(|e| {
             format!(
@@ -326,10 +361,8 @@ pub async fn set_desktop_settings(
                 desktop.path.display()
             )
         })?;
-        *desktop
-            .settings
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+        *current = settings;
+        drop(current);
         tracing::info!(?keep_in_tray, "keep in tray set");
     }
     if let Some(on) = change.autostart {
