@@ -2,10 +2,11 @@
 //! running in the tray, and what closing the window does given that setting and what plays.
 //!
 //! They live in `desktop.json` in the data directory, so each data directory (a second profile, a
-//! test, the demo) has its own. The file is written atomically (a temporary file, then a rename)
-//! and read forgivingly: a missing file is the defaults; an unreadable field falls back to its
-//! default and an unreadable file to all defaults, each with a warning, never a failed start;
-//! fields this version does not know are ignored (a newer Earshot may have written them).
+//! test, the demo) has its own. The file is written atomically (a temporary file of its own, then
+//! a rename) and read forgivingly: a missing file is the defaults; an unreadable field falls back
+//! to its default and an unreadable file (or anything but a regular file of at most 64 KiB: a
+//! FIFO would hang the start) to all defaults, each with a warning, never a failed start; fields
+//! this version does not know are ignored (a newer Earshot may have written them).
 //!
 //! Whether Earshot starts at login is not kept here: the OS's autostart entry is the truth
 //! (see `autostart.rs`), so a user who deletes it by hand sees the switch off.
@@ -74,7 +75,7 @@ pub fn path_in(dir: &Path) -> PathBuf {
 /// Reads the settings at `path`: the defaults when there is no file; with a warning for each
 /// part that could not be read (which then takes its default).
 pub fn load(path: &Path) -> (DesktopSettings, Vec<String>) {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_small(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return (DesktopSettings::default(), Vec::new())
@@ -90,6 +91,35 @@ pub fn load(path: &Path) -> (DesktopSettings, Vec<String>) {
         }
     };
     parse(&text, path)
+}
+
+/// The largest settings file read: the real one is a few dozen bytes.
+const MAX_FILE_LEN: u64 = 64 * 1024;
+
+/// The text of `path`, refused (as corrupt) unless it is a regular file of at most
+/// [`MAX_FILE_LEN`] bytes: a FIFO would hang the start before any window, a huge file would be
+/// read whole.
+fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let metadata = std::fs::metadata(path)?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if metadata.len() > MAX_FILE_LEN {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_LEN} bytes"
+        )));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_LEN + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_LEN {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_LEN} bytes"
+        )));
+    }
+    Ok(text)
 }
 
 /// Reads the settings from the text of a settings file (named `path` in warnings).
@@ -127,16 +157,29 @@ fn parse(text: &str, path: &Path) -> (DesktopSettings, Vec<String>) {
 }
 
 /// Writes `settings` to `path` atomically: a reader (or a crash) sees the old file or the new one,
-/// never half of one.
+/// never half of one. The temporary file's name is this process's and this save's own, and it is
+/// created new (never through something already at that name, a symlink included), so two saves
+/// never write one file; the caller serialises saves (`window.rs` holds the settings' lock).
 pub fn save(path: &Path, settings: &DesktopSettings) -> std::io::Result<()> {
+    static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let json = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(&json)?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&temporary, path)
+    let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temporary)?;
+        file.write_all(&json)?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -232,6 +275,54 @@ mod tests {
         let (settings, warnings) = load(&path);
         assert_eq!(settings, DesktopSettings::default());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_an_oversized_file_is_not_read() {
+        let dir = temp();
+        let path = path_in(dir.path());
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .expect("mkfifo to run");
+        assert!(made.success());
+        // Would block for ever if it were opened for reading.
+        let (settings, warnings) = load(&path);
+        assert_eq!(settings, DesktopSettings::default());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+        let big = dir.path().join("big.json");
+        let mut text = String::from(r#"{"keep_in_tray": "never", "pad": ""#);
+        text.push_str(&"x".repeat(MAX_FILE_LEN as usize));
+        text.push_str("\"}");
+        std::fs::write(&big, text).expect("write");
+        let (settings, warnings) = load(&big);
+        assert_eq!(settings, DesktopSettings::default());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+    }
+
+    #[test]
+    fn saves_never_share_a_temporary_file() {
+        let dir = temp();
+        let path = path_in(dir.path());
+        std::thread::scope(|scope| {
+            for keep in [KeepInTray::Always, KeepInTray::Never, KeepInTray::Always] {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..20 {
+                        save(path, &DesktopSettings { keep_in_tray: keep }).expect("save");
+                    }
+                });
+            }
+        });
+        let (_, warnings) = load(&path);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from(FILE_NAME)]);
     }
 
     #[test]
