@@ -23,7 +23,11 @@ pub struct PendingLinks(Mutex<Vec<String>>);
 impl PendingLinks {
     /// Queues `link` unless the same link is already waiting (one click can arrive twice: through
     /// the deep-link plugin and through the handed-over command line). Returns whether it was new.
+    /// Links are compared, and kept, in the URL parser's form, which is the form the deep-link
+    /// plugin hands over (`EARSHOT://…` from a command line is `earshot://…` from the plugin); a
+    /// link that does not parse is kept as it came, for the window to refuse.
     pub fn push(&self, link: String) -> bool {
+        let link = normalise(link);
         let mut links = self
             .0
             .lock()
@@ -49,6 +53,15 @@ impl PendingLinks {
     }
 }
 
+/// `link` as the URL parser writes it (scheme lower-cased, and so on), or as it is if it does not
+/// parse.
+fn normalise(link: String) -> String {
+    match tauri::Url::parse(link.trim()) {
+        Ok(url) => url.to_string(),
+        Err(_) => link,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +81,23 @@ mod tests {
         assert!(pending.push("earshot://invite/a".into()));
         assert!(!pending.push("earshot://invite/a".into()));
         assert_eq!(pending.take().len(), 1);
+    }
+
+    #[test]
+    fn one_click_through_the_plugin_and_the_command_line_waits_once() {
+        let pending = PendingLinks::default();
+        assert!(pending.push("EARSHOT://invite/AbC-_x".into()));
+        let plugin = tauri::Url::parse("EARSHOT://invite/AbC-_x")
+            .expect("a link")
+            .to_string();
+        assert!(!pending.push(plugin));
+        assert_eq!(
+            pending.take(),
+            ["earshot://invite/AbC-_x"],
+            "the payload keeps its case"
+        );
+        assert!(pending.push("not a link".into()));
+        assert_eq!(pending.take(), ["not a link"]);
     }
 
     #[test]
