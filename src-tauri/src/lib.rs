@@ -215,6 +215,15 @@ pub fn run() -> ExitCode {
     let _log_guard = logging::init(&dir, "earshot");
     app.manage(engine.clone());
     app.run(move |app, event| {
+        // macOS: a click on the Dock icon after the window was closed to the tray shows it.
+        #[cfg(target_os = "macos")]
+        if let RunEvent::Reopen {
+            has_visible_windows: false,
+            ..
+        } = event
+        {
+            window::bring_forward(app);
+        }
         if let RunEvent::Exit = event {
             // Give up the single-instance name before the slow part: a relaunch or a clicked
             // invite during the shutdown then starts a new instance (which waits for the data
