@@ -21,13 +21,13 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Os {
     Linux,
-    MacOs,
+    Mac,
     Windows,
 }
 
 /// The OS this build runs on.
 pub const THIS_OS: Os = if cfg!(target_os = "macos") {
-    Os::MacOs
+    Os::Mac
 } else if cfg!(windows) {
     Os::Windows
 } else {
@@ -93,7 +93,7 @@ fn program_problem(os: Os, exe: &Path) -> Option<String> {
         Os::Linux => !text.chars().all(is_plain),
         Os::Windows => text.contains(' '),
         // The plist's `<string>` is not escaped by the plugin.
-        Os::MacOs => text.contains(['&', '<', '>']),
+        Os::Mac => text.contains(['&', '<', '>']),
     };
     breaks.then(|| {
         format!(
@@ -124,7 +124,7 @@ fn dir_problem(dir: &Path) -> Option<String> {
 /// macOS's launch agent lists the arguments one by one in a plist, each inside `<string>`: no
 /// quoting there, but XML escaping (the plugin does none).
 fn quote(os: Os, text: &str) -> String {
-    if os == Os::MacOs {
+    if os == Os::Mac {
         return text
             .replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -212,10 +212,10 @@ mod tests {
         );
         assert_eq!(quote(Os::Windows, r"C:\data"), r#""C:\data""#);
         assert_eq!(
-            quote(Os::MacOs, "/Users/a/R&B <live>"),
+            quote(Os::Mac, "/Users/a/R&B <live>"),
             "/Users/a/R&amp;B &lt;live&gt;"
         );
-        assert_eq!(quote(Os::MacOs, "/Users/a/my music"), "/Users/a/my music");
+        assert_eq!(quote(Os::Mac, "/Users/a/my music"), "/Users/a/my music");
     }
 
     /// The plugin names its program unquoted (Linux `Exec=`, the Windows `Run` value) or
@@ -235,11 +235,11 @@ mod tests {
             r"C:\Users\Ann Lee\AppData\Local\Earshot\earshot.exe"
         ));
         assert!(!refused(
-            Os::MacOs,
+            Os::Mac,
             "/Applications/Earshot.app/Contents/MacOS/earshot"
         ));
-        assert!(!refused(Os::MacOs, "/Users/a/My Apps/Earshot.app"));
-        assert!(refused(Os::MacOs, "/Users/a/R&B/Earshot.app"));
+        assert!(!refused(Os::Mac, "/Users/a/My Apps/Earshot.app"));
+        assert!(refused(Os::Mac, "/Users/a/R&B/Earshot.app"));
         assert!(refused(Os::Linux, "/opt/earshot\nX-Evil=1/earshot"));
     }
 
