@@ -154,20 +154,36 @@ fn engine_call(app: &AppHandle, request: Request) {
 }
 
 /// Whether something on the desktop shows tray icons. On Linux: whether a StatusNotifier host's
-/// watcher is on the session bus (asked each time: a desktop extension can come and go).
-/// Elsewhere the OS always has a notification area.
+/// watcher is on the session bus (a desktop extension can come and go, so the answer is kept for
+/// [`HOST_ANSWER_KEPT`] only). Elsewhere the OS always has a notification area.
 pub fn host_present() -> bool {
     #[cfg(target_os = "linux")]
     {
+        let now = std::time::Instant::now();
+        let mut last = HOST_ANSWER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((at, present)) = *last {
+            if still_fresh(at, now) {
+                return present;
+            }
+        }
         // Asked from the window's close handler on the main thread: never wait long for a
-        // session bus that does not answer (then there is no tray to speak of either).
+        // session bus that does not answer (then there is no tray to speak of either). One
+        // connection serves every question; while a question hangs, no other thread is started.
+        if ASKING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return last.is_some_and(|(_, present)| present);
+        }
         let (answer, heard) = std::sync::mpsc::sync_channel(1);
         std::thread::spawn(move || {
             let _ = answer.send(status_notifier_watcher_on_bus());
+            ASKING.store(false, std::sync::atomic::Ordering::SeqCst);
         });
-        heard
+        let present = heard
             .recv_timeout(std::time::Duration::from_secs(1))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        *last = Some((now, present));
+        present
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -175,23 +191,80 @@ pub fn host_present() -> bool {
     }
 }
 
+/// How long an answer about the tray host is kept: a close and the Settings page asking again
+/// and again do not each cost a round trip (or a thread).
+#[cfg(any(target_os = "linux", test))]
+const HOST_ANSWER_KEPT: std::time::Duration = std::time::Duration::from_secs(5);
+
+#[cfg(target_os = "linux")]
+static HOST_ANSWER: std::sync::Mutex<Option<(std::time::Instant, bool)>> =
+    std::sync::Mutex::new(None);
+
+/// A question to the bus is under way (at most one thread asks at a time).
+#[cfg(target_os = "linux")]
+static ASKING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether an answer given at `at` still stands at `now`.
+#[cfg(any(target_os = "linux", test))]
+fn still_fresh(at: std::time::Instant, now: std::time::Instant) -> bool {
+    now.saturating_duration_since(at) < HOST_ANSWER_KEPT
+}
+
 #[cfg(target_os = "linux")]
 fn status_notifier_watcher_on_bus() -> bool {
-    let Ok(connection) = zbus::blocking::Connection::session() else {
+    static CONNECTION: std::sync::Mutex<Option<zbus::blocking::Connection>> =
+        std::sync::Mutex::new(None);
+    let mut connection = CONNECTION
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if connection.is_none() {
+        *connection = zbus::blocking::Connection::session().ok();
+    }
+    let Some(bus) = connection
+        .as_ref()
+        .and_then(|connection| zbus::blocking::fdo::DBusProxy::new(connection).ok())
+    else {
         return false;
     };
-    let Ok(bus) = zbus::blocking::fdo::DBusProxy::new(&connection) else {
-        return false;
-    };
-    [
+    let names = [
         "org.kde.StatusNotifierWatcher",
         "org.freedesktop.StatusNotifierWatcher",
-    ]
-    .into_iter()
-    .any(|name| {
+    ];
+    let mut failed = false;
+    let present = names.into_iter().any(|name| {
         zbus::names::BusName::try_from(name)
             .ok()
-            .and_then(|name| bus.name_has_owner(name).ok())
+            .and_then(|name| match bus.name_has_owner(name) {
+                Ok(owned) => Some(owned),
+                Err(_) => {
+                    failed = true;
+                    None
+                }
+            })
             .unwrap_or(false)
-    })
+    });
+    if failed {
+        // A broken connection is made again next time.
+        *connection = None;
+    }
+    present
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn an_answer_about_the_tray_host_is_kept_for_a_few_seconds() {
+        let at = Instant::now();
+        assert!(still_fresh(at, at));
+        assert!(still_fresh(
+            at,
+            at + HOST_ANSWER_KEPT - Duration::from_millis(1)
+        ));
+        assert!(!still_fresh(at, at + HOST_ANSWER_KEPT));
+        // A clock read before the answer (another thread) is not "later".
+        assert!(still_fresh(at + Duration::from_secs(1), at));
+    }
 }
