@@ -96,6 +96,8 @@ pub fn run() -> ExitCode {
     let music = args.music;
     let (mut desktop, desktop_warnings) = Desktop::load(&dir);
     let absolute_dir = std::path::absolute(&dir).unwrap_or_else(|_| dir.clone());
+    let window_state_warnings =
+        window::check_state_file(&absolute_dir.join(window::WINDOW_STATE_FILE));
     let exe = std::env::current_exe().ok();
     let autostart = autostart::entry(
         autostart::THIS_OS,
@@ -155,9 +157,6 @@ pub fn run() -> ExitCode {
         .setup(move |app| {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
-            for warning in &desktop_warnings {
-                tracing::warn!(%warning, "desktop settings");
-            }
             app.state::<Desktop>().start_tray(&handle);
             tauri::async_runtime::spawn(window::read_music(engine.clone(), handle.clone()));
             tauri::async_runtime::spawn(bridge_events(engine.clone(), handle.clone()));
@@ -213,6 +212,13 @@ pub fn run() -> ExitCode {
         Err(e) => return fail(&e),
     };
     let _log_guard = logging::init(&dir, "earshot");
+    // Logged only now: setup runs inside `build`, before logging is set up.
+    for warning in &desktop_warnings {
+        tracing::warn!(%warning, "desktop settings");
+    }
+    for warning in &window_state_warnings {
+        tracing::warn!(%warning, "window place");
+    }
     app.manage(engine.clone());
     app.run(move |app, event| {
         // macOS: a click on the Dock icon after the window was closed to the tray shows it.

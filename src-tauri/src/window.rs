@@ -27,6 +27,71 @@ use crate::tray::{self, Tray};
 /// The window-state plugin's file, in the data directory.
 pub const WINDOW_STATE_FILE: &str = "window-state.json";
 
+/// The largest window side a saved state may give, and how far from the origin a saved position
+/// may be, in physical pixels (no monitor arrangement reaches either).
+const MAX_SIDE: u64 = 16_384;
+const MAX_OFFSET: i64 = 100_000;
+
+/// Drops the window places in the window-state file at `path` that no screen could show, before
+/// the plugin reads it: the plugin adds position and size as unchecked `i32`s, so an `x` near
+/// `i32::MAX` (a damaged or hostile file) panics in a debug build at every start until the file is
+/// deleted, and a size of many thousands of pixels is restored as it is. Returns warnings for the
+/// log; a file that is missing, not a regular file of at most 64 KiB, or not a JSON object is left
+/// to the plugin (which ignores what it cannot read).
+pub fn check_state_file(path: &std::path::Path) -> Vec<String> {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    if !metadata.is_file() || metadata.len() > 64 * 1024 {
+        let _ = std::fs::remove_file(path);
+        return vec![format!(
+            "{} is not a small regular file; the window opens at its default place",
+            path.display()
+        )];
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let Ok(serde_json::Value::Object(mut places)) = serde_json::from_str(&text) else {
+        return Vec::new();
+    };
+    let before = places.len();
+    places.retain(|_, place| showable(place));
+    if places.len() == before {
+        return Vec::new();
+    }
+    let warning = format!(
+        "{}: dropped {} saved window place(s) no screen could show",
+        path.display(),
+        before - places.len()
+    );
+    let text = serde_json::Value::Object(places).to_string();
+    let temporary = path.with_extension(format!("json.{}.tmp", std::process::id()));
+    let written = std::fs::write(&temporary, text).and_then(|_| std::fs::rename(&temporary, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+        let _ = std::fs::remove_file(path);
+    }
+    vec![warning]
+}
+
+/// Whether a saved window place has a sane size and position.
+fn showable(place: &serde_json::Value) -> bool {
+    let side = |key: &str| {
+        place
+            .get(key)
+            .and_then(serde_json::Value::as_u64)
+            .is_some_and(|v| (1..=MAX_SIDE).contains(&v))
+    };
+    let offset = |key: &str| match place.get(key) {
+        None => true,
+        Some(value) => value
+            .as_i64()
+            .is_some_and(|v| (-MAX_OFFSET..=MAX_OFFSET).contains(&v)),
+    };
+    side("width") && side("height") && ["x", "y", "prev_x", "prev_y"].into_iter().all(offset)
+}
+
 /// What is remembered of the window: not visibility (a window closed to the tray must open
 /// normally next time), decorations or full screen.
 pub fn state_flags() -> StateFlags {
@@ -382,4 +447,35 @@ pub async fn set_desktop_settings(
         tracing::info!(on, "start at login set");
     }
     Ok(view(&app, &desktop))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place(x: i64, width: u64) -> serde_json::Value {
+        serde_json::json!({"width": width, "height": 600, "x": x, "y": 40, "prev_x": x,
+            "prev_y": 40, "maximized": false, "visible": true, "decorated": true,
+            "fullscreen": false})
+    }
+
+    #[test]
+    fn saved_places_no_screen_could_show_are_dropped() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join(WINDOW_STATE_FILE);
+        let file = serde_json::json!({
+            "main": place(i64::from(i32::MAX), 800),
+            "other": place(100, 800),
+            "huge": place(0, 100_000),
+        });
+        std::fs::write(&path, file.to_string()).expect("write");
+        let warnings = check_state_file(&path);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let left: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        assert_eq!(left, serde_json::json!({"other": place(100, 800)}));
+        // A sane file is left alone.
+        assert!(check_state_file(&path).is_empty());
+        assert!(check_state_file(&dir.path().join("missing.json")).is_empty());
+    }
 }
