@@ -16,4 +16,18 @@ requestAnimationFrame(() =>
   requestAnimationFrame(() => void reportFirstView(performance.now(), scriptMs, mountedMs)),
 );
 
+// While the window is hidden or in the background, decorative animations stand still (a class on
+// body that styles can key on): nobody sees them, and without a GPU WebKit paints every frame.
+function markIdle() {
+  document.body.classList.toggle('idle', document.hidden || !document.hasFocus());
+}
+for (const [on, event] of [
+  [document, 'visibilitychange'],
+  [window, 'focus'],
+  [window, 'blur'],
+] as const) {
+  on.addEventListener(event, markIdle);
+}
+markIdle();
+
 export default app;
