@@ -158,7 +158,6 @@ pub fn run() -> ExitCode {
             let handle = app.handle().clone();
             let engine = app.state::<Engine>().inner().clone();
             app.state::<Desktop>().start_tray(&handle);
-            tauri::async_runtime::spawn(window::read_music(engine.clone(), handle.clone()));
             tauri::async_runtime::spawn(bridge_events(engine.clone(), handle.clone()));
             notices::follow_clicks(&handle);
             if let Some(music) = music {
@@ -335,7 +334,10 @@ async fn add_music(engine: Engine, folder: std::path::PathBuf) {
 /// OS notification while the window is not focused, and what plays reaches the tray and the
 /// close decision.
 async fn bridge_events(engine: Engine, app: tauri::AppHandle) {
+    // Subscribed before asking what plays now, in the same task: an event that comes after the
+    // answer is applied after it, and one the answer missed is still received.
     let mut events = engine.subscribe();
+    window::read_music(engine.clone(), app.clone()).await;
     loop {
         match events.recv().await {
             Ok(event) => {
