@@ -293,9 +293,14 @@ fn handed_over(app: &AppHandle, argv: Vec<String>, cwd: String) {
             if let Some(link) = args.link {
                 queue_link(app, link);
             }
-            if let (Some(music), Some(engine)) = (args.music, app.try_state::<Engine>()) {
-                let folder = Path::new(&cwd).join(music);
-                tauri::async_runtime::spawn(add_music(engine.inner().clone(), folder));
+            // `--music` is for starting (`./dev run`), not for a handover: any process of this
+            // user on the session bus could otherwise add a folder (`/`, a full-disk scan)
+            // without asking.
+            if args.music.is_some() {
+                tracing::warn!(
+                    cwd,
+                    "ignored --music from another earshot process; add folders in the window"
+                );
             }
         }
         Ok(args::Parsed::Help) => {}
