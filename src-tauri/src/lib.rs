@@ -283,7 +283,18 @@ async fn start_engine(dir: &Path) -> Result<Engine, earshot_engine::StartError> 
 /// A second `earshot` process on this data directory handed over its command line and exited:
 /// bring the window forward and queue its link, if it had one, for the window to ask about.
 fn handed_over(app: &AppHandle, argv: Vec<String>, cwd: String) {
-    window::bring_forward(app);
+    // At most once per FORWARD_EVERY: a page that opens earshot:// links in a loop (once the
+    // browser's "always allow" is ticked) must not keep stealing the focus.
+    static LAST_FORWARD: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let now = std::time::Instant::now();
+    let mut last = LAST_FORWARD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if forward_due(*last, now) {
+        *last = Some(now);
+        window::bring_forward(app);
+    }
+    drop(last);
     match args::Args::parse(argv.into_iter().skip(1)) {
         Ok(args::Parsed::Run(args)) => {
             tracing::info!(
@@ -308,6 +319,14 @@ fn handed_over(app: &AppHandle, argv: Vec<String>, cwd: String) {
             tracing::warn!(%message, "another earshot process handed over arguments we cannot read")
         }
     }
+}
+
+/// How often a handover may bring the window forward.
+const FORWARD_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether a handover at `now` brings the window forward, the last one having done so at `last`.
+fn forward_due(last: Option<std::time::Instant>, now: std::time::Instant) -> bool {
+    last.is_none_or(|last| now.saturating_duration_since(last) >= FORWARD_EVERY)
 }
 
 /// Keeps `link` for the window and tells it one is waiting. Nothing else: the window asks the
@@ -380,6 +399,18 @@ fn fail(message: &dyn std::fmt::Display) -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_burst_of_handovers_brings_the_window_forward_once() {
+        let start = std::time::Instant::now();
+        assert!(forward_due(None, start));
+        assert!(!forward_due(Some(start), start));
+        assert!(!forward_due(
+            Some(start),
+            start + FORWARD_EVERY - std::time::Duration::from_millis(1)
+        ));
+        assert!(forward_due(Some(start), start + FORWARD_EVERY));
+    }
 
     #[test]
     fn packaged_executables_do_not_register_the_link_scheme() {
