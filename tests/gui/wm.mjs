@@ -57,7 +57,7 @@ export function appPid(dataDir) {
     }
     if (path.basename(args[0]) !== 'earshot') continue;
     const at = args.indexOf('--data-dir');
-    if (at !== -1 && args[at + 1] === dataDir) return Number(entry);
+    if ((at !== -1 && args[at + 1] === dataDir) || args.includes(`--data-dir=${dataDir}`)) return Number(entry);
   }
   return null;
 }
@@ -67,6 +67,8 @@ export function appPid(dataDir) {
  * `pid`, only that process's (a window of an Earshot from an earlier test may still be closing).
  */
 export async function findWindow(title = 'Earshot', timeoutMs = 15000, pid = undefined) {
+  // appPid() gives null when no such process runs: say so instead of searching for pid "null".
+  if (pid === null) throw new Error(`no Earshot process to find a window "${title}" of`);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const byPid = pid === undefined ? [] : ['--pid', String(pid)];
