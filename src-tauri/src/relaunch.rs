@@ -10,9 +10,11 @@
 //!
 //! The holder is named by the pid the engine writes into its lock file (`earshot.lock`, see the
 //! engine's `data_dir.rs`). On Linux its `/proc/<pid>/comm` tells the app (`earshot`) from
-//! anything else; `comm` stays readable until the process is reaped, unlike its command line,
-//! which reads empty as soon as an exiting process has dropped its memory, before it closes the
-//! lock. Elsewhere the holder cannot be told cheaply, and the wait is short.
+//! anything else, and its first argument the packaged headless peer (`earshot node …`) from the
+//! app. `comm` stays readable until the process is reaped, unlike its command line, which reads
+//! empty as soon as an exiting process has dropped its memory, before it closes the lock: an
+//! `earshot` with an empty command line is an exiting app. Elsewhere the holder cannot be told
+//! cheaply, and the wait is short.
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,7 +62,12 @@ pub fn holder(dir: &Path) -> Holder {
 #[cfg(target_os = "linux")]
 fn holder_of(pid: u32) -> Holder {
     match std::fs::read_to_string(format!("/proc/{pid}/comm")) {
-        Ok(comm) => classify(&comm),
+        Ok(comm) => {
+            // Read lossily: only the first argument is looked at, and an unreadable command line
+            // (the process is exiting) is empty.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            classify(&comm, &cmdline)
+        }
         Err(_) => Holder::Unknown,
     }
 }
@@ -70,12 +77,17 @@ fn holder_of(_pid: u32) -> Holder {
     Holder::Unknown
 }
 
-/// The holder, from its process name (`/proc/<pid>/comm`, newline included).
-pub fn classify(comm: &str) -> Holder {
-    if comm.trim_end_matches('\n') == APP_NAME {
-        Holder::App
-    } else {
-        Holder::Other
+/// The holder, from its process name (`/proc/<pid>/comm`, newline included) and its command line
+/// (`/proc/<pid>/cmdline`, NUL-separated). The Linux packages run the headless peer as
+/// `earshot node …` (`/usr/bin/earshot-node` is a script), which has the app's name: told apart by
+/// its first argument. An exiting process's command line reads empty, and then it is the app.
+pub fn classify(comm: &str, cmdline: &[u8]) -> Holder {
+    if comm.trim_end_matches('\n') != APP_NAME {
+        return Holder::Other;
+    }
+    match cmdline.split(|b| *b == 0).nth(1) {
+        Some(b"node") => Holder::Other,
+        _ => Holder::App,
     }
 }
 
@@ -95,9 +107,22 @@ mod tests {
 
     #[test]
     fn only_the_app_is_waited_for_long() {
-        assert_eq!(classify("earshot\n"), Holder::App);
-        assert_eq!(classify("earshot-node\n"), Holder::Other);
-        assert_eq!(classify("python3\n"), Holder::Other);
+        assert_eq!(
+            classify("earshot\n", b"earshot\0--data-dir\0/d\0"),
+            Holder::App
+        );
+        assert_eq!(
+            classify("earshot\n", b""),
+            Holder::App,
+            "exiting: no command line"
+        );
+        assert_eq!(
+            classify("earshot\n", b"/usr/bin/earshot\0node\0relay\0"),
+            Holder::Other,
+            "the packaged headless peer"
+        );
+        assert_eq!(classify("earshot-node\n", b""), Holder::Other);
+        assert_eq!(classify("python3\n", b""), Holder::Other);
         assert!(patience(Holder::App) >= Duration::from_secs(15));
         assert!(patience(Holder::Unknown) < patience(Holder::App));
         assert_eq!(patience(Holder::Other), Duration::ZERO);
