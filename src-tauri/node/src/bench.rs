@@ -21,7 +21,7 @@ use earshot_engine::{Config, Engine};
 use serde_json::json;
 
 #[path = "bench_app.rs"]
-mod app;
+pub(crate) mod app;
 #[path = "bench_events.rs"]
 mod events;
 #[path = "bench_idle.rs"]

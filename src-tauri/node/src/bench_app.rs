@@ -762,19 +762,19 @@ fn parse_first_view(line: &str) -> Option<PageTimes> {
 
 /// One process's `/proc/PID/stat` fields that matter here.
 #[derive(Debug, Clone, PartialEq)]
-struct Stat {
+pub(crate) struct Stat {
     pid: i32,
-    name: String,
+    pub(crate) name: String,
     ppid: i32,
     /// utime + stime: its own CPU time (a thread's, for a task's stat), in clock ticks.
-    own_ticks: u64,
+    pub(crate) own_ticks: u64,
     /// cutime + cstime: its children's, once they ended and were reaped.
     children_ticks: u64,
 }
 
 /// Parses `/proc/PID/stat`. The name (field 2) is in parentheses and may itself hold spaces and
 /// parentheses, so the fields after it are counted from the last `)`.
-fn parse_stat(text: &str) -> Option<Stat> {
+pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
     let pid = text[..open].trim().parse().ok()?;
@@ -950,7 +950,7 @@ impl CpuSnapshot {
     }
 }
 
-fn clock_ticks_per_second() -> f64 {
+pub(crate) fn clock_ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 {

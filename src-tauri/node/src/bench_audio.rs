@@ -331,8 +331,8 @@ async fn ffmpeg_to_pulse(track: &Path) -> anyhow::Result<f64> {
     let pid = child.id();
     let ticks = || -> anyhow::Result<u64> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        crate::bench::idle::parse_stat(&stat)
-            .map(|(_, ticks)| ticks)
+        crate::bench::app::parse_stat(&stat)
+            .map(|stat| stat.own_ticks)
             .context("an unreadable /proc stat line")
     };
     // Past ffmpeg's start-up (probing, opening the stream), as the engine's device was open.
@@ -347,8 +347,7 @@ async fn ffmpeg_to_pulse(track: &Path) -> anyhow::Result<f64> {
         bail!("ffmpeg stopped early ({status})");
     }
     let after = after?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = crate::bench::app::clock_ticks_per_second();
     Ok((after - before) as f64 / hz / wall.as_secs_f64() * 100.0)
 }
 

@@ -112,20 +112,10 @@ pub(crate) fn threads() -> HashMap<u64, (String, u64)> {
         .filter_map(|task| {
             let tid = task.file_name().to_str()?.parse().ok()?;
             let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
-            parse_stat(&stat).map(|found| (tid, found))
+            let found = super::app::parse_stat(&stat)?;
+            Some((tid, (found.name, found.own_ticks)))
         })
         .collect()
-}
-
-/// A `/proc/…/stat` line's command name and utime + stime (in clock ticks).
-pub(crate) fn parse_stat(stat: &str) -> Option<(String, u64)> {
-    // The name is in parentheses and may itself hold spaces or parentheses.
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    let name = stat.get(open + 1..close)?.to_string();
-    let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
-    // After the name: state is field 3, utime field 14 and stime field 15 (1-based, whole line).
-    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some((name, ticks))
 }
 
 /// The CPU share of each thread name (threads of one name summed) between two snapshots, the
@@ -135,8 +125,7 @@ pub(crate) fn thread_shares(
     after: &HashMap<u64, (String, u64)>,
     wall: Duration,
 ) -> serde_json::Map<String, serde_json::Value> {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let hz = super::app::clock_ticks_per_second();
     let mut by_name: HashMap<&str, u64> = HashMap::new();
     for (tid, (name, ticks)) in after {
         let earlier = before.get(tid).map_or(0, |(_, t)| *t);
@@ -176,13 +165,6 @@ async fn wait_for_a_friend_online(engine: &Engine) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_stat_line_gives_the_thread_name_and_its_cpu_ticks() {
-        let line = "4242 (tokio-rt (w) 1) S 1 2 3 4 5 6 7 8 9 10 31 9 0 0 20 0 1 0 100 0 0";
-        assert_eq!(parse_stat(line), Some(("tokio-rt (w) 1".into(), 40)));
-        assert_eq!(parse_stat("garbage"), None);
-    }
 
     #[test]
     fn thread_shares_sum_threads_of_one_name_and_leave_out_idle_ones() {
