@@ -596,6 +596,13 @@ impl Friend {
     }
 }
 
+/// A bench that fails half way leaves no friend running (it would skew the next run's figures).
+impl Drop for Friend {
+    fn drop(&mut self) {
+        terminate(&mut self.child, Duration::from_secs(10));
+    }
+}
+
 // ── One launch of the app ────────────────────────────────────────────────────────────────
 
 /// One launch's first view: from spawn (bench clock), and the page's own times.
@@ -705,6 +712,10 @@ impl Launch {
 
     /// SIGTERM to the app, then waits for it and every process it started (WebKit's) to go.
     fn stop(&mut self) {
+        // Once reaped, its pid may be another process's: never walk from it again.
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let tree = descendants(Path::new("/proc"), self.pid());
         terminate(&mut self.child, Duration::from_secs(10));
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -716,6 +727,13 @@ impl Launch {
             // SAFETY: kill(2) with a pid of a process this bench started (or its descendant).
             unsafe { libc::kill(*pid, libc::SIGKILL) };
         }
+    }
+}
+
+/// Nor an app and its WebKit processes.
+impl Drop for Launch {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
