@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use libp2p::PeerId;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::api::{
     ActivitySettings, ApiError, Event, Friend, FriendActivity, PlayerState, Request, Response,
@@ -82,6 +82,8 @@ struct Shared {
     friends: Friends,
     events: broadcast::Sender<Event>,
     state: Mutex<State>,
+    /// Asks the service's loop to answer once it has handled every event already on the bus.
+    settle: mpsc::Sender<oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -136,8 +138,10 @@ impl Presence {
                 Ok(crate::store::settings::get::<bool>(c, SHARING_KEY)?.unwrap_or(false))
             })
             .await?;
+        let (settle, settle_requests) = mpsc::channel(8);
         let presence = Presence {
             shared: Arc::new(Shared {
+                settle,
                 store,
                 net,
                 library,
@@ -163,7 +167,7 @@ impl Presence {
         crate::supervise::spawn(
             "presence",
             presence.shared.events.clone(),
-            runner.run(bus, inbound),
+            runner.run(bus, inbound, settle_requests),
         );
         Ok(presence)
     }
@@ -172,9 +176,12 @@ impl Presence {
         self,
         mut bus: broadcast::Receiver<Event>,
         mut inbound: mpsc::Receiver<PresenceNetEvent>,
+        mut settle: mpsc::Receiver<oneshot::Sender<()>>,
     ) {
         loop {
             tokio::select! {
+                // The bus first: a settle request is answered only once no event is waiting.
+                biased;
                 event = bus.recv() => match event {
                     Ok(event) => self.on_event(event).await,
                     // Missed something: the friends and the player's state are read again.
@@ -192,7 +199,20 @@ impl Presence {
                     Some(update) => self.on_inbound(update).await,
                     None => return,
                 },
+                Some(done) = settle.recv() => {
+                    let _ = done.send(());
+                }
             }
+        }
+    }
+
+    /// Waits until the service has handled every event on the bus when this was called: the
+    /// player's news from a call that just returned is in this service's state afterwards.
+    async fn settled(&self) {
+        let (done, answered) = oneshot::channel();
+        if self.shared.settle.send(done).await.is_ok() {
+            // The loop gone (the engine stopping): nothing more will be handled anyway.
+            let _ = answered.await;
         }
     }
 
@@ -617,6 +637,12 @@ impl Presence {
 
     /// Starts or ends a private session (not remembered: a restart ends it).
     pub async fn set_private_session(&self, on: bool) -> Result<ActivitySettings, ApiError> {
+        if !on {
+            // What the player did while the session ran (a track played, then stopped) must be
+            // known before the status is shown again: shown from news still on its way, the
+            // track played in private could be announced.
+            self.settled().await;
+        }
         let was = std::mem::replace(&mut lock(&self.shared.state).private_session, on);
         if was != on {
             let now = now_millis();
