@@ -120,6 +120,8 @@ const PING_TIMEOUT: Duration = Duration::from_secs(4);
 /// 2 s this is three missed rounds, and it keeps "offline within 10 s" true. libp2p's ping alone
 /// would take ~18 s (its first failure is silent, the next waits on a 10 s stream timeout).
 const DEAD_AFTER: Duration = Duration::from_secs(7);
+/// How often a stranger with a spent budget whom we are asking something is looked at again.
+const ASKING_RECHECK: Duration = Duration::from_secs(1);
 /// How long `addresses` waits for the first listen address after start.
 pub(super) const ADDRESS_WAIT: Duration = Duration::from_secs(3);
 /// How soon to reserve again after a relay reservation ends.
@@ -205,6 +207,9 @@ pub struct EventLoop {
     swarm: Swarm<Behaviour>,
     /// Outbound pairing requests waiting for their answer.
     pending_pair: Pending<PairResponse>,
+    /// Whom each pairing request still awaiting its answer went to: a stranger we are asking
+    /// (accepting their request, say) is not closed on for a spent budget until they answered.
+    asking: HashMap<OutboundRequestId, PeerId>,
     /// Outbound sync requests waiting for their answer.
     pending_sync: Pending<SyncResponse>,
     /// Peers who share a group with us without being friends: they may sync, nothing else.
@@ -422,6 +427,7 @@ impl EventLoop {
             client,
             swarm,
             pending_pair: HashMap::new(),
+            asking: HashMap::new(),
             pending_sync: HashMap::new(),
             members: HashSet::new(),
             sync_limit: PeerRateLimit::sync(),
@@ -529,6 +535,8 @@ impl EventLoop {
                 }
                 let id = self.swarm.behaviour_mut().pair.send_request(&peer, request);
                 self.pending_pair.insert(id, reply);
+                self.asking.retain(|id, _| self.pending_pair.contains_key(id));
+                self.asking.insert(id, peer);
             }
             Command::Respond { channel, response } => {
                 if self
@@ -869,6 +877,16 @@ impl EventLoop {
 
     fn close_expired_strangers(&mut self) {
         let now = Instant::now();
+        // A stranger we still await an answer from is looked at again a little later.
+        self.asking
+            .retain(|id, _| self.pending_pair.contains_key(id));
+        for peer in self.asking.values() {
+            if let Some(deadline) = self.stranger_deadlines.get_mut(peer) {
+                if *deadline <= now {
+                    *deadline = now + ASKING_RECHECK;
+                }
+            }
+        }
         let expired: Vec<PeerId> = self
             .stranger_deadlines
             .iter()
