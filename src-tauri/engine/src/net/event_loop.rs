@@ -535,7 +535,8 @@ impl EventLoop {
                 }
                 let id = self.swarm.behaviour_mut().pair.send_request(&peer, request);
                 self.pending_pair.insert(id, reply);
-                self.asking.retain(|id, _| self.pending_pair.contains_key(id));
+                self.asking
+                    .retain(|id, _| self.pending_pair.contains_key(id));
                 self.asking.insert(id, peer);
             }
             Command::Respond { channel, response } => {
