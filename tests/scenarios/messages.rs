@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::lab::{require_netns, Lab};
-use crate::util::{dirs, take_turn, Node, LOOPBACK, STATE_TIMEOUT};
+use crate::util::{dirs, take_turn, write_wav, Node, LOOPBACK, STATE_TIMEOUT};
 
 /// More than any test's history: the whole conversation comes back in one page.
 const WHOLE_HISTORY: u32 = 500;
@@ -617,35 +617,6 @@ fn a_burst_of_messages_arrives_exactly_once_through_five_percent_packet_loss() {
 
 // ── The demo friend ──────────────────────────────────────────────────────────────────────────
 
-/// A one-second 440 Hz tone as a 16-bit mono WAV at 8 kHz, so the library has a track to share.
-fn write_tone(path: &Path) {
-    const RATE: u32 = 8000;
-    let samples: Vec<i16> = (0..RATE)
-        .map(|i| {
-            let t = i as f64 / RATE as f64;
-            ((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16
-        })
-        .collect();
-    let data_len = (samples.len() * 2) as u32;
-    let mut wav = Vec::with_capacity(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&RATE.to_le_bytes());
-    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        wav.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, wav).expect("to write the tone");
-}
-
 #[test]
 fn the_demo_friend_answers_a_message_reads_it_and_reacts_to_a_shared_track() {
     let dirs = dirs::<3>();
@@ -680,7 +651,7 @@ fn the_demo_friend_answers_a_message_reads_it_and_reacts_to_a_shared_track() {
     });
 
     let music = dirs[2].path();
-    write_tone(&music.join("tone.wav"));
+    write_wav(&music.join("tone.wav"), 1, 440);
     me.call(json!({"type": "add_folder", "path": music}))
         .unwrap();
     let (track, _) = until(&mut me, "the tone is in the library", |n| {
