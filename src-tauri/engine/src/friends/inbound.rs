@@ -34,14 +34,25 @@ impl Friends {
                     .await?;
             }
             NetEvent::Nearby(list) => {
-                *lock(&self.shared.nearby) = list.into_iter().collect();
+                let appeared: Vec<PeerId> = {
+                    let mut nearby = lock(&self.shared.nearby);
+                    let before = std::mem::replace(&mut *nearby, list.into_iter().collect());
+                    nearby
+                        .keys()
+                        .filter(|peer| !before.contains_key(peer))
+                        .copied()
+                        .collect()
+                };
                 let peers = self.nearby().await?;
-                // A friend announced on the LAN is dialled at once rather than at the next backoff.
+                // A friend who appears on the LAN is dialled at once rather than at the next
+                // backoff (once: the list changes whenever anyone else comes or goes).
                 let now = std::time::Instant::now();
                 for peer in &peers {
                     if peer.relationship == Some(crate::api::Relationship::Friend) {
                         if let Ok(id) = peer.peer_id.parse() {
-                            self.lock_redial().dial_soon(id, now);
+                            if appeared.contains(&id) {
+                                self.lock_redial().dial_soon(id, now);
+                            }
                         }
                     }
                 }

@@ -6,6 +6,11 @@
 //! dial now and then. A friend who comes back also dials us, and is announced by mDNS on a LAN
 //! ([`Redial::dial_soon`]). "Seen" counts connections in this run and, across a restart, the
 //! `last_seen` the store kept.
+//!
+//! A connection that closes within [`STABLE`] of opening does not count as the friend being back:
+//! a peer that blocked us silently accepts the handshake and drops it at once, and a broken path can
+//! do the same. Such a friend keeps backing off (doubling to 30 s) instead of being dialled every
+//! second for ever, and a LAN announcement does not hurry them.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -16,10 +21,21 @@ pub const FIRST: Duration = Duration::from_secs(1);
 pub const RECENT_MAX: Duration = Duration::from_secs(2);
 pub const AWAY_MAX: Duration = Duration::from_secs(30);
 pub const RECENTLY_SEEN: Duration = Duration::from_secs(120);
+/// A connection shorter than this ends as a failed dial would, keeping the backoff.
+pub const STABLE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Next {
     at: Instant,
+    backoff: Duration,
+    /// Their last connection closed at once: back off as for a friend away.
+    unstable: bool,
+}
+
+/// A connected friend: since when, and the backoff in force when they connected.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    since: Instant,
     backoff: Duration,
 }
 
@@ -29,6 +45,8 @@ pub struct Redial {
     next: HashMap<PeerId, Next>,
     /// When each friend was last connected.
     last_connected: HashMap<PeerId, Instant>,
+    /// Connected friends.
+    held: HashMap<PeerId, Held>,
 }
 
 impl Redial {
@@ -43,34 +61,53 @@ impl Redial {
             Next {
                 at: now,
                 backoff: FIRST,
+                unstable: false,
             },
         );
     }
 
+    /// A friend connected (again, or by another path: the first connection's time is kept).
     pub fn connected(&mut self, peer: PeerId, now: Instant) {
-        self.next.remove(&peer);
+        let backoff = self.next.remove(&peer).map_or(FIRST, |n| n.backoff);
+        self.held.entry(peer).or_insert(Held {
+            since: now,
+            backoff,
+        });
         self.last_connected.insert(peer, now);
     }
 
-    /// A friend's last connection closed: dial them again soon.
+    /// A friend's last connection closed: dial them again soon, unless it closed at once.
     pub fn disconnected(&mut self, peer: PeerId, now: Instant) {
         self.last_connected.insert(peer, now);
-        self.next.insert(
-            peer,
-            Next {
+        let next = match self.held.remove(&peer) {
+            Some(held) if now.saturating_duration_since(held.since) < STABLE => {
+                let backoff = held.backoff.clamp(FIRST, AWAY_MAX);
+                Next {
+                    at: now + backoff,
+                    backoff,
+                    unstable: true,
+                }
+            }
+            Some(_) | None => Next {
                 at: now + FIRST,
                 backoff: FIRST,
+                unstable: false,
             },
-        );
+        };
+        self.next.insert(peer, next);
     }
 
-    /// A friend was seen on the LAN: dial now, whatever the backoff said.
+    /// A friend was seen on the LAN: dial now, whatever the backoff said (not one whose
+    /// connections close at once: the LAN is not what keeps them away).
     pub fn dial_soon(&mut self, peer: PeerId, now: Instant) {
         if let Some(next) = self.next.get_mut(&peer) {
-            *next = Next {
-                at: now,
-                backoff: FIRST,
-            };
+            if !next.unstable {
+                *next = Next {
+                    at: now,
+                    backoff: FIRST,
+                    unstable: false,
+                };
+            }
         }
     }
 
@@ -78,6 +115,7 @@ impl Redial {
     pub fn forget(&mut self, peer: &PeerId) {
         self.next.remove(peer);
         self.last_connected.remove(peer);
+        self.held.remove(peer);
     }
 
     /// The friends to dial now; each is scheduled again after its next backoff.
@@ -91,7 +129,7 @@ impl Redial {
                 .last_connected
                 .get(peer)
                 .is_some_and(|seen| now.saturating_duration_since(*seen) < RECENTLY_SEEN);
-            next.backoff = if recent {
+            next.backoff = if recent && !next.unstable {
                 (next.backoff * 2).min(RECENT_MAX)
             } else {
                 (next.backoff * 2).clamp(FIRST, AWAY_MAX)
@@ -218,6 +256,53 @@ mod tests {
         redial.forget(&b);
         assert!(redial.due(t0 + secs(60)).is_empty());
         assert_eq!(redial.next_dial(&a), None);
+    }
+
+    #[test]
+    fn a_friend_whose_connections_close_at_once_backs_off_to_thirty_seconds() {
+        let t0 = Instant::now();
+        let peer = PeerId::random();
+        let mut redial = Redial::default();
+        redial.connected(peer, t0);
+        redial.disconnected(peer, t0 + secs(60));
+        let mut times = Vec::new();
+        let mut now = t0 + secs(60);
+        while now <= t0 + secs(300) {
+            if redial.due(now).contains(&peer) {
+                times.push((now - t0 - secs(60)).as_millis());
+                // The handshake succeeds and the far side drops it at once.
+                redial.connected(peer, now);
+                redial.disconnected(peer, now + Duration::from_millis(50));
+                // A LAN announcement does not hurry a dial that would only close again.
+                redial.dial_soon(peer, now + Duration::from_millis(100));
+            }
+            now += Duration::from_millis(100);
+        }
+        // Whole seconds (each dial lands on the next 100 ms tick).
+        let gaps: Vec<u128> = times
+            .windows(2)
+            .map(|w| (w[1] - w[0] + 500) / 1000)
+            .collect();
+        assert_eq!(times[0], 1000, "the first loss is redialled fast");
+        assert_eq!(&gaps[..5], &[2, 4, 8, 16, 30], "{times:?}");
+        assert!(gaps[5..].iter().all(|g| *g == 30), "{gaps:?}");
+    }
+
+    #[test]
+    fn a_connection_that_lasted_resets_the_backoff() {
+        let t0 = Instant::now();
+        let peer = PeerId::random();
+        let mut redial = Redial::default();
+        redial.absent(peer, None, t0);
+        for s in 0..100 {
+            redial.due(t0 + secs(s));
+        }
+        redial.connected(peer, t0 + secs(100));
+        redial.connected(peer, t0 + secs(105)); // a second path; the first one's time counts
+        redial.disconnected(peer, t0 + secs(100) + STABLE);
+        let from = t0 + secs(100) + STABLE;
+        let times = dials(&mut redial, peer, from, from + secs(5));
+        assert_eq!(times, vec![secs(1), secs(3), secs(5)]);
     }
 
     #[test]
