@@ -2,7 +2,8 @@
 //!
 //! - `decode`: decode speed per format as a multiple of real time on one core, beside
 //!   `ffmpeg -threads 1 … -f null -` on the same files in the same run, less ffmpeg's start-up
-//!   (`vs_ffmpeg` > 1 means Earshot decodes faster);
+//!   (`vs_ffmpeg` > 1 means Earshot decodes faster); each side decodes a file repeatedly until 0.5 s
+//!   is timed, and a figure from under a millisecond is printed as null, never as 0;
 //! - `scan`: tracks per second scanning 5,000 generated tagged files with cover art — cold (page
 //!   cache dropped when allowed), warm (files cached, empty library) and an unchanged rescan;
 //! - `playback`: the process's CPU share (% of one core) while playing through the real output
@@ -19,6 +20,10 @@ use earshot_engine::{Config, Engine};
 use serde_json::json;
 
 const DECODE_SECONDS: u32 = 180;
+/// Each decoder is timed over at least this long (repeating the file), or the figure is noise.
+const MIN_TIMED: Duration = Duration::from_millis(500);
+/// At most this many passes over one file (a decoder faster than this is reported as is).
+const MAX_PASSES: u32 = 1_000;
 const SCAN_FILES: usize = 5000;
 const PLAYBACK_SECONDS: u64 = 30;
 
@@ -70,25 +75,41 @@ pub fn decode() -> anyhow::Result<serde_json::Value> {
         args.extend(codec.iter());
         ffmpeg(&args, &path)?;
 
-        let started = Instant::now();
-        let mut decoder = Decoder::open(&path, 44_100, 2)?;
-        let mut out = Vec::with_capacity(1 << 16);
+        // Each side decodes the file as many times as it takes to fill `MIN_TIMED` (a WAV file
+        // decodes in milliseconds, too short to time beside a process start-up), then per pass.
         let mut frames = 0usize;
-        loop {
-            out.clear();
-            if !decoder.next_chunk(&mut out)? {
-                break;
+        let mut ours_once = || -> anyhow::Result<Duration> {
+            let started = Instant::now();
+            let mut decoder = Decoder::open(&path, 44_100, 2)?;
+            let mut out = Vec::with_capacity(1 << 16);
+            frames = 0;
+            loop {
+                out.clear();
+                if !decoder.next_chunk(&mut out)? {
+                    break;
+                }
+                frames += out.len() / 2;
             }
-            frames += out.len() / 2;
+            Ok(started.elapsed())
+        };
+        let first = ours_once()?;
+        let passes = passes_to_fill(first);
+        let mut total = first;
+        for _ in 1..passes {
+            total += ours_once()?;
         }
-        let ours = started.elapsed();
-        // ffmpeg's own start-up (process, probing) is timed on the first 50 ms and taken off.
-        let ffmpeg_decode = |limit: Option<&str>| -> anyhow::Result<Duration> {
+        let ours = total / passes;
+        // ffmpeg's own start-up (process, probing) is timed on the first 50 ms and taken off;
+        // `-stream_loop` makes it decode the file again within one process.
+        let ffmpeg_decode = |limit: Option<&str>, passes: u32| -> anyhow::Result<Duration> {
             let started = Instant::now();
             let mut command = Command::new("ffmpeg");
             command.args(["-v", "error", "-threads", "1"]);
             if let Some(limit) = limit {
                 command.args(["-t", limit]);
+            }
+            if passes > 1 {
+                command.args(["-stream_loop", &(passes - 1).to_string()]);
             }
             let status = command
                 .arg("-i")
@@ -100,15 +121,21 @@ pub fn decode() -> anyhow::Result<serde_json::Value> {
             }
             Ok(started.elapsed())
         };
-        let startup = ffmpeg_decode(Some("0.05"))?;
-        let theirs = ffmpeg_decode(None)?.saturating_sub(startup);
+        let startup = ffmpeg_decode(Some("0.05"), 1)?;
+        let once = ffmpeg_decode(None, 1)?.saturating_sub(startup);
+        let passes = passes_to_fill(once);
+        let theirs = if passes > 1 {
+            ffmpeg_decode(None, passes)?.saturating_sub(startup) / passes
+        } else {
+            once
+        };
         let audio = frames as f64 / 44_100.0;
         figures.insert(
             name.to_string(),
             json!({
-                "x_realtime": round(audio / ours.as_secs_f64()),
-                "ffmpeg_x_realtime": round(audio / theirs.as_secs_f64()),
-                "vs_ffmpeg": round(theirs.as_secs_f64() / ours.as_secs_f64()),
+                "x_realtime": ratio(audio, ours),
+                "ffmpeg_x_realtime": ratio(audio, theirs),
+                "vs_ffmpeg": ratio(theirs.as_secs_f64(), ours).filter(|_| theirs >= Duration::from_millis(1)),
             }),
         );
     }
@@ -361,6 +388,22 @@ pub(crate) fn cpu_time() -> Duration {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// How many passes over a file that took `once` fill [`MIN_TIMED`].
+fn passes_to_fill(once: Duration) -> u32 {
+    if once >= MIN_TIMED {
+        return 1;
+    }
+    let once = once.max(Duration::from_micros(100));
+    (MIN_TIMED.as_secs_f64() / once.as_secs_f64())
+        .ceil()
+        .min(MAX_PASSES as f64) as u32
+}
+
+/// `x / time`, or null when the time is too short to mean anything (under a millisecond).
+fn ratio(x: f64, time: Duration) -> Option<f64> {
+    (time >= Duration::from_millis(1)).then(|| round(x / time.as_secs_f64()))
 }
 
 fn round(x: f64) -> f64 {
