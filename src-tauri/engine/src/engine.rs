@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
-use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status, StoreProtection};
+use crate::api::{ApiError, ErrorKind, Event, Request, Response, Status, StoreProtection, Track};
 use crate::chat::Chat;
 use crate::data_dir::{DataDirError, DataDirLock};
 use crate::friends::Friends;
@@ -24,7 +24,7 @@ use crate::keys::{self, KeyError};
 use crate::library::Library;
 use crate::net::relays::RelaySettings;
 use crate::net::{self, NetConfig, NetError};
-use crate::player::{OutputKind, Player};
+use crate::player::{CoverArt, Load, OutputKind, Player, PlayerEvent};
 use crate::presence::Presence;
 use crate::store::{self, Closed, Store, StoreError, StoreOptions};
 use crate::{clock, profile, VERSION};
@@ -190,9 +190,18 @@ impl Engine {
             }
             None => None,
         };
-        let player = Player::start(library.clone(), store.clone(), events.clone(), config.audio);
+        // The player plays what it is handed: tracks resolved here, plays recorded from its
+        // events, cover art looked up for it.
+        let (player, player_events) = Player::start(store.clone(), events.clone(), config.audio);
+        tokio::spawn(record_plays(player_events, {
+            let library = library.clone();
+            move |track| {
+                let library = library.clone();
+                async move { library.record_play(track).await }
+            }
+        }));
         if config.media_controls {
-            player.attach_media_controls(events.subscribe(), library.clone());
+            player.attach_media_controls(events.subscribe(), cover_art(library.clone()));
         }
         let presence = match (&net, presence_events) {
             (Some((client, friends, chat)), Some(inbound)) => Some(
@@ -381,11 +390,28 @@ impl Engine {
                     let from = start.unwrap_or(0) as usize;
                     jam.play(hashes.get(from..).unwrap_or_default()).await
                 }
-                None => inner.player.call(Request::Play { hashes, start }).await,
+                None => self.play(hashes, start).await,
             },
-            Request::PlayNext { .. }
-            | Request::AddToQueue { .. }
-            | Request::PlayQueueIndex { .. }
+            Request::PlayNext { hashes } => {
+                let tracks = inner.library.tracks_by_hash(&hashes).await?;
+                inner.player.load(Load::PlayNext(tracks)).await
+            }
+            Request::AddToQueue { hashes } => {
+                let tracks = inner.library.tracks_by_hash(&hashes).await?;
+                inner.player.load(Load::AddToQueue(tracks)).await
+            }
+            Request::PlayAt { hash, frame, at_ns } => {
+                let track = inner.library.track(&hash).await?;
+                inner
+                    .player
+                    .load(Load::PlayAt {
+                        track,
+                        frame,
+                        at_ns,
+                    })
+                    .await
+            }
+            Request::PlayQueueIndex { .. }
             | Request::MoveInQueue { .. }
             | Request::RemoveFromQueue { .. }
             | Request::ClearQueue
@@ -395,8 +421,7 @@ impl Engine {
             | Request::GetPlayer
             | Request::GetQueue
             | Request::ListOutputDevices
-            | Request::SetOutputDevice { .. }
-            | Request::PlayAt { .. } => inner.player.call(request).await,
+            | Request::SetOutputDevice { .. } => inner.player.call(request).await,
             // While a jam is on, the transport acts on the jam (for whoever may control it).
             Request::Pause
             | Request::Resume
@@ -633,7 +658,7 @@ impl Engine {
                 start,
             } => {
                 let hashes = self.chat()?.fetch_shared(&conversation, &entry).await?;
-                inner.player.call(Request::Play { hashes, start }).await
+                self.play(hashes, start).await
             }
             Request::GetActivitySettings => {
                 Ok(Response::ActivitySettings(self.presence()?.settings()))
@@ -727,6 +752,14 @@ impl Engine {
     /// The jam, when one is on.
     fn active_jam(&self) -> Option<&Jam> {
         self.inner.jam.as_ref().filter(|j| j.active())
+    }
+
+    /// Plays `hashes` from entry `start`, resolved through the library into the tracks the
+    /// player is handed.
+    async fn play(&self, hashes: Vec<String>, start: Option<u32>) -> Result<Response, ApiError> {
+        let tracks = self.inner.library.tracks_by_hash(&hashes).await?;
+        let start = start.unwrap_or(0);
+        self.inner.player.load(Load::Play { tracks, start }).await
     }
 
     /// The presence service, or why there is none.
@@ -832,10 +865,110 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Records a play each time the player says a track started (the rule for what counts is the
+/// player's: see [`PlayerEvent::Started`]); `record` is the library's `record_play`. Ends with
+/// the player. A play that cannot be stored is logged, and the next one still is.
+async fn record_plays<F, Fut>(mut player_events: mpsc::Receiver<PlayerEvent>, record: F)
+where
+    F: Fn(Track) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ApiError>>,
+{
+    while let Some(event) = player_events.recv().await {
+        match event {
+            PlayerEvent::Started(track) => {
+                if let Err(error) = record(track).await {
+                    tracing::warn!(%error, "could not record a play");
+                }
+            }
+        }
+    }
+}
+
+/// The media controls' way to the library's cover art cache.
+fn cover_art(library: Library) -> CoverArt {
+    Arc::new(move |hash: String| {
+        let library = library.clone();
+        Box::pin(async move { library.art_file(&hash).await })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::Profile;
+
+    fn track(hash: &str) -> Track {
+        Track {
+            hash: hash.into(),
+            path: format!("/music/{hash}.flac"),
+            title: format!("Song {hash}"),
+            artists: vec!["A".into()],
+            artist: "A".into(),
+            album: "X".into(),
+            album_artist: "A".into(),
+            track_no: None,
+            disc_no: None,
+            year: None,
+            genre: String::new(),
+            duration_ms: 1000,
+            sample_rate: 48000,
+            channels: 2,
+            codec: "flac".into(),
+            art: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_track_the_player_says_started_is_recorded_once_as_a_play() {
+        let (player_events, receiver) = mpsc::channel(4);
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(record_plays(receiver, {
+            let recorded = recorded.clone();
+            move |track: Track| {
+                recorded.lock().unwrap().push(track.hash);
+                async { Ok(()) }
+            }
+        }));
+        player_events
+            .send(PlayerEvent::Started(track("a")))
+            .await
+            .unwrap();
+        player_events
+            .send(PlayerEvent::Started(track("b")))
+            .await
+            .unwrap();
+        drop(player_events);
+        task.await.expect("the task ends when the player does");
+        assert_eq!(*recorded.lock().unwrap(), ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn a_play_that_cannot_be_stored_does_not_stop_the_next_being_recorded() {
+        let (player_events, receiver) = mpsc::channel(4);
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn(record_plays(receiver, {
+            let attempts = attempts.clone();
+            move |track: Track| {
+                attempts.lock().unwrap().push(track.hash.clone());
+                async move {
+                    if track.hash == "a" {
+                        Err(ApiError::new(ErrorKind::Internal, "the disk is full"))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }
+        }));
+        for hash in ["a", "b"] {
+            player_events
+                .send(PlayerEvent::Started(track(hash)))
+                .await
+                .unwrap();
+        }
+        drop(player_events);
+        task.await.expect("the task ends when the player does");
+        assert_eq!(*attempts.lock().unwrap(), ["a", "b"]);
+    }
 
     async fn started(dir: &std::path::Path) -> Engine {
         Engine::start(Config::offline(dir))

@@ -234,7 +234,7 @@ impl Jam {
                 Ok(track) => tracks.push(track),
                 Err(_) => {
                     let current_complete = tracks.first().is_some_and(|t: &Track| {
-                        crate::library::growing::arriving_hash(&t.hash).is_none()
+                        crate::media::growing::arriving_hash(&t.hash).is_none()
                     });
                     if tracks.is_empty() || current_complete {
                         self.fetch(&session, e);

@@ -12,8 +12,6 @@
 //! updated, removed or failed anything (or the folder is new), then `scan_finished`. A window
 //! reloads its lists on `library_changed` only, so a scan costs it one reload.
 
-pub mod growing;
-mod opus;
 mod playlist_edits;
 pub mod probe;
 pub mod scan;
@@ -335,7 +333,7 @@ impl Library {
     }
 
     /// Makes a track still arriving from a friend playable by its hash (its file is read as it
-    /// arrives, `growing.rs`); replaced by [`Library::add_streamed`] once it is complete.
+    /// arrives, `media/growing.rs`); replaced by [`Library::add_streamed`] once it is complete.
     pub fn stream_arriving(&self, track: Track) {
         self.streamed
             .lock()

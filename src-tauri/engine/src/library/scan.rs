@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, UNIX_EPOCH};
 
 use crate::api::{ScanSummary, Track};
+use crate::media::ProbeError;
 use crate::store::{now_millis, Store, StoreError};
 
 use super::probe::{self, Probed};
@@ -334,13 +335,13 @@ fn read_file(
     if let Some(format) = unsupported_format(&file.path) {
         return Outcome::Problem {
             path: path_text,
-            reason: probe::ProbeError::UnsupportedCodec(format.to_string()).to_string(),
+            reason: ProbeError::UnsupportedCodec(format.to_string()).to_string(),
             size: file.size,
             mtime: file.mtime,
         };
     }
     let read = std::panic::catch_unwind(|| probe::read(&file.path)).unwrap_or_else(|_| {
-        Err(probe::ProbeError::Unreadable(
+        Err(ProbeError::Unreadable(
             "the decoder failed on this file (a bug in the decoder; the file is probably damaged)"
                 .into(),
         ))

@@ -1,7 +1,16 @@
-//! What both the library and the player need to know about a media file beyond what symphonia
-//! tells them.
+//! Media files as both the library and the player read them, below both: the library (tags,
+//! stream facts, the scan) and the player (decoding) depend on this module, never it on them.
 //!
+//! - `format.rs` — opening a file by its content, picking its audio track, the decoders we have,
+//!   and [`ProbeError`], the reasons a file cannot be read.
+//! - `opus.rs` — libopus registered beside symphonia's decoders; Ogg Opus put on track time.
+//! - `growing.rs` — files still arriving from a friend, read as their bytes arrive.
 //! - `mp4.rs` — the encoder delay and music length of AAC in MP4 (iTunSMPB or the edit list),
 //!   which symphonia 0.6 reads but does not apply; the player trims by them (gapless AAC).
 
+mod format;
+pub mod growing;
 pub mod mp4;
+pub mod opus;
+
+pub use format::{audio_track, codecs, open_format, ProbeError};

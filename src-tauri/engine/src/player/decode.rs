@@ -13,8 +13,8 @@ use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::{FormatReader, SeekMode, SeekTo};
 use symphonia::core::units::Time;
 
-use crate::library::probe::{self, ProbeError};
 use crate::media::mp4::{self, Gapless};
+use crate::media::{self, ProbeError};
 
 /// Input frames per resampler chunk.
 const RESAMPLE_CHUNK: usize = 1024;
@@ -71,10 +71,10 @@ struct Resampling {
 impl Decoder {
     /// Opens `path` for output at `out_rate` Hz with `out_channels` channels.
     pub fn open(path: &Path, out_rate: u32, out_channels: usize) -> Result<Self, DecodeError> {
-        let format = probe::open_format(path)?;
-        let (track, params) = probe::audio_track(&*format)?;
+        let format = media::open_format(path)?;
+        let (track, params) = media::audio_track(&*format)?;
         let params = &params;
-        let decoder = probe::codecs()
+        let decoder = media::codecs()
             .make_audio_decoder(params, &AudioDecoderOptions::default())
             .map_err(|e| ProbeError::UnsupportedCodec(e.to_string()))?;
         let source_rate = params

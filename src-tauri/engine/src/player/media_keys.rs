@@ -15,9 +15,8 @@ use souvlaki::{
 };
 use tokio::sync::{broadcast, mpsc};
 
-use super::Player;
+use super::{CoverArt, Player};
 use crate::api::{Event, PlaybackState, PlayerState, Request};
-use crate::library::Library;
 
 /// Jump of a plain "seek forward/backward" button.
 const SEEK_STEP_MS: u64 = 10_000;
@@ -29,7 +28,7 @@ enum Update {
 }
 
 /// Starts the media controls; returns at once.
-pub fn start(events: broadcast::Receiver<Event>, player: Player, library: Library) {
+pub fn start(events: broadcast::Receiver<Event>, player: Player, art: CoverArt) {
     let (updates, inbox) = sync_channel::<Update>(32);
     let (presses, pressed) = mpsc::channel::<MediaControlEvent>(32);
     let spawned = std::thread::Builder::new()
@@ -39,7 +38,7 @@ pub fn start(events: broadcast::Receiver<Event>, player: Player, library: Librar
         tracing::warn!(%error, "cannot start the media controls");
         return;
     }
-    tokio::spawn(forward_events(events, updates, library));
+    tokio::spawn(forward_events(events, updates, art));
     tokio::spawn(obey(pressed, player));
 }
 
@@ -121,7 +120,7 @@ fn playback(state: PlaybackState, position_ms: u64) -> MediaPlayback {
 async fn forward_events(
     mut events: broadcast::Receiver<Event>,
     updates: SyncSender<Update>,
-    library: Library,
+    art_file: CoverArt,
 ) {
     let mut last_position = 0u64;
     loop {
@@ -130,8 +129,7 @@ async fn forward_events(
                 last_position = state.position_ms;
                 let art = state.current.as_ref().and_then(|t| t.art.clone());
                 let cover = match art {
-                    Some(hash) => library
-                        .art_file(&hash)
+                    Some(hash) => art_file(hash)
                         .await
                         .map(|path| format!("file://{}", path.display())),
                     None => None,

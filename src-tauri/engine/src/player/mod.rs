@@ -7,8 +7,13 @@
 //!                          └──────────── reports ──────────────┘        output callback (Renderer)
 //! ```
 //!
-//! The actor owns the queue and talks to the library (tracks, play history); the audio thread
-//! ([`audio`]) owns the device and the decoders; the output callback ([`render`]) only copies.
+//! The actor owns the queue; the audio thread ([`audio`]) owns the device and the decoders; the
+//! output callback ([`render`]) only copies.
+//!
+//! The player plays what it is handed and never reads the library: the engine resolves the
+//! API's track hashes into [`Track`]s first ([`Player::load`]), records a play when the player
+//! says a track started ([`PlayerEvent`]), and lends the media controls a way to find cover
+//! art ([`CoverArt`]). Files are opened through [`crate::media`], which the library shares.
 //! The actor never waits on the audio thread: its commands go through a [`mailbox`] that cannot
 //! block, since the audio thread may be waiting to hand it a report.
 //!
@@ -25,7 +30,9 @@ pub mod queue;
 pub mod render;
 pub mod sync;
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::mpsc::sync_channel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,10 +40,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::api::{
-    ApiError, ErrorKind, Event, PlaybackState, PlayerState, QueueState, Request, Response, Track,
+    ApiError, ErrorKind, Event, OutputDevice, PlaybackState, PlayerState, QueueState, Request,
+    Response, Track,
 };
 use crate::clock;
-use crate::library::Library;
 use crate::store::{settings, Store};
 
 pub use output::{OutputKind, VirtualSink};
@@ -47,6 +54,9 @@ use queue::Queue;
 
 /// Calls waiting for the actor.
 const INBOX: usize = 64;
+/// Player events waiting for the engine (one per track started; the engine's task only hands
+/// each to the store, so a backlog this long means the store is stuck).
+const PLAYER_EVENTS: usize = 64;
 /// Reports waiting from the audio thread.
 const REPORTS: usize = 256;
 /// Commands waiting for the audio thread (it takes one every few milliseconds unless it is
@@ -59,12 +69,25 @@ const BACKLOG_RETRY: Duration = Duration::from_millis(5);
 const RESTART_AFTER_MS: u64 = 3000;
 /// Preferences kept across restarts (`settings` table).
 const VOLUME_KEY: &str = "player.volume";
-const DEVICE_KEY: &str = "player.device";
+/// The chosen output device ([`ChosenOutput`]).
+const OUTPUT_KEY: &str = "player.output";
+/// Where an earlier version kept the chosen device's name (read when `OUTPUT_KEY` is unset).
+const LEGACY_DEVICE_KEY: &str = "player.device";
+
+/// The output device chosen in Settings, as remembered: by its stable id, with the name it had
+/// (to name it while it is not connected).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ChosenOutput {
+    id: String,
+    name: String,
+}
 
 type Reply = oneshot::Sender<Result<Response, ApiError>>;
 
 enum Call {
     Request(Request, Reply),
+    /// Tracks to play or queue, resolved by the engine.
+    Load(Load, Reply),
     /// The jam driving playback (not part of the API: `crate::jam` calls it).
     Jam(JamCommand, oneshot::Sender<()>),
     /// Stop, close the device, end the audio thread; answered when done.
@@ -92,6 +115,39 @@ pub enum JamCommand {
     Stop,
 }
 
+/// What to play or queue: the API's requests that name tracks (`Play`, `PlayAt`, `PlayNext`,
+/// `AddToQueue`) with the hashes already resolved into tracks by the engine.
+#[derive(Debug)]
+pub enum Load {
+    /// Replace the queue with `tracks` and play entry `start`.
+    Play { tracks: Vec<Track>, start: u32 },
+    /// Play `track` alone from source frame `frame`, so that frame leaves the device at `at_ns`
+    /// (engine clock).
+    PlayAt {
+        track: Track,
+        frame: u64,
+        at_ns: u64,
+    },
+    /// Put `tracks` after the current entry.
+    PlayNext(Vec<Track>),
+    /// Put `tracks` at the end of the queue.
+    AddToQueue(Vec<Track>),
+}
+
+/// What the player tells the engine (not the window): facts that other parts act on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlayerEvent {
+    /// The listener began to hear this track: the first frames of a load of the current entry
+    /// (from play, a seek, a gapless transition or a reload on another device) left the device.
+    /// A track skipped or failed before that never starts. This is what counts as a play.
+    Started(Track),
+}
+
+/// Finds the file of a cover image by its hash (`Track::art`), for the OS media controls; the
+/// engine lends the library's art cache.
+pub type CoverArt =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = Option<PathBuf>> + Send>> + Send + Sync>;
+
 /// Handle on the player. Cheap to clone.
 #[derive(Clone)]
 pub struct Player {
@@ -99,21 +155,22 @@ pub struct Player {
 }
 
 impl Player {
+    /// Starts the player; its [`PlayerEvent`]s come out of the receiver returned.
     pub fn start(
-        library: Library,
         store: Store,
         events: broadcast::Sender<Event>,
         kind: OutputKind,
-    ) -> Self {
+    ) -> (Self, mpsc::Receiver<PlayerEvent>) {
         let (inbox, calls) = mpsc::channel(INBOX);
+        let (player_events, player_events_rx) = mpsc::channel(PLAYER_EVENTS);
         let (reports_tx, reports) = mpsc::channel(REPORTS);
         let (commands, commands_rx) = sync_channel(COMMANDS);
         let shared = Arc::new(render::Shared::new());
         let thread = AudioThread::spawn(kind.clone(), commands_rx, reports_tx, shared);
         let actor = Actor {
-            library,
             store,
             events,
+            player_events,
             kind,
             audio: Mailbox::new(commands),
             thread: Some(thread),
@@ -135,12 +192,13 @@ impl Player {
             actor.events.clone(),
             actor.run(calls, reports),
         );
-        Self { inbox }
+        (Self { inbox }, player_events_rx)
     }
 
-    /// Shows the player in the OS media controls and obeys their buttons and the media keys.
-    pub fn attach_media_controls(&self, events: broadcast::Receiver<Event>, library: Library) {
-        media_keys::start(events, self.clone(), library);
+    /// Shows the player in the OS media controls and obeys their buttons and the media keys;
+    /// `art` finds the current track's cover for them.
+    pub fn attach_media_controls(&self, events: broadcast::Receiver<Event>, art: CoverArt) {
+        media_keys::start(events, self.clone(), art);
     }
 
     /// Carries out one player request.
@@ -148,6 +206,16 @@ impl Player {
         let (reply, answer) = oneshot::channel();
         self.inbox
             .send(Call::Request(request, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Plays or queues tracks the engine resolved (see [`Load`]).
+    pub async fn load(&self, load: Load) -> Result<Response, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.inbox
+            .send(Call::Load(load, reply))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -178,9 +246,10 @@ fn stopped() -> ApiError {
 }
 
 struct Actor {
-    library: Library,
     store: Store,
     events: broadcast::Sender<Event>,
+    /// Tracks started, for the engine (plays).
+    player_events: mpsc::Sender<PlayerEvent>,
     kind: OutputKind,
     audio: Mailbox,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -190,9 +259,9 @@ struct Actor {
     state: PlaybackState,
     position_ms: u64,
     volume: u8,
-    /// The device in use, and the one the listener chose (None: the system default).
+    /// The device in use (its name), and the one the listener chose (None: the system default).
     device: Option<String>,
-    chosen_device: Option<String>,
+    chosen_device: Option<ChosenOutput>,
     next_id: u64,
     /// The load id of what plays now.
     current: Option<u64>,
@@ -218,6 +287,9 @@ impl Actor {
                         let answer = self.handle(request).await;
                         let _ = reply.send(answer);
                     }
+                    Some(Call::Load(load, reply)) => {
+                        let _ = reply.send(self.load(load));
+                    }
                     Some(Call::Jam(command, done)) => {
                         self.jam(command);
                         let _ = done.send(());
@@ -238,17 +310,25 @@ impl Actor {
             .call(|c| {
                 Ok((
                     settings::get::<u8>(c, VOLUME_KEY)?,
-                    settings::get::<String>(c, DEVICE_KEY)?,
+                    settings::get::<ChosenOutput>(c, OUTPUT_KEY)?,
+                    settings::get::<String>(c, LEGACY_DEVICE_KEY)?,
                 ))
             })
             .await;
-        if let Ok((volume, device)) = saved {
+        if let Ok((volume, chosen, legacy)) = saved {
             if let Some(volume) = volume {
                 self.apply_volume(volume);
             }
-            if device.is_some() {
-                self.chosen_device = device.clone();
-                self.send(Command::SetDevice(device));
+            // An earlier version kept the name; the output finds a device by name too.
+            let chosen = chosen.or_else(|| {
+                legacy.map(|name| ChosenOutput {
+                    id: name.clone(),
+                    name,
+                })
+            });
+            if let Some(chosen) = chosen {
+                self.send(Command::SetDevice(Some(chosen.id.clone())));
+                self.chosen_device = Some(chosen);
             }
         }
     }
@@ -309,7 +389,7 @@ impl Actor {
             shuffle: self.queue.shuffle(),
             repeat: self.queue.repeat(),
             device: self.device.clone(),
-            chosen_device: self.chosen_device.clone(),
+            chosen_device: self.chosen_device.as_ref().map(|c| c.id.clone()),
         }
     }
 
@@ -436,24 +516,20 @@ impl Actor {
         self.changed();
     }
 
-    async fn handle(&mut self, request: Request) -> Result<Response, ApiError> {
-        // In a jam the engine sends these to the jam; what still arrives here (the OS media
-        // controls) would play this peer out of step with everyone.
-        if self.jamming && transport_or_queue(&request) {
-            return Err(ApiError::new(
-                ErrorKind::NotAllowed,
-                "A jam is on: use the jam's controls, which act for everyone.",
-            ));
+    /// Plays or queues resolved tracks.
+    fn load(&mut self, load: Load) -> Result<Response, ApiError> {
+        // Like the transport calls (see `handle`): in a jam, the jam's controls act.
+        if self.jamming {
+            return Err(jam_is_on());
         }
-        match request {
-            Request::Play { hashes, start } => {
-                let tracks = self.library.tracks_by_hash(&hashes).await?;
+        match load {
+            Load::Play { tracks, start } => {
                 if tracks.is_empty() {
                     return Err(ApiError::invalid_input(
                         "Choose at least one track to play.",
                     ));
                 }
-                let start = start.unwrap_or(0) as usize;
+                let start = start as usize;
                 if start >= tracks.len() {
                     return Err(ApiError::invalid_input(format!(
                         "There is no track {start} in what was given."
@@ -465,26 +541,44 @@ impl Actor {
                 self.load_current(0, None, None);
                 Ok(self.changed())
             }
-            Request::PlayAt { hash, frame, at_ns } => {
-                let track = self.library.track(&hash).await?;
+            Load::PlayAt {
+                track,
+                frame,
+                at_ns,
+            } => {
                 self.queue.replace(vec![track], 0);
                 self.state = PlaybackState::Playing;
                 self.send(Command::Pause(false));
                 self.load_current(0, Some(at_ns), Some(frame));
                 Ok(self.changed())
             }
-            Request::PlayNext { hashes } => {
-                let tracks = self.library.tracks_by_hash(&hashes).await?;
+            Load::PlayNext(tracks) => {
                 self.queue.play_next(tracks);
                 self.chain();
                 Ok(self.changed())
             }
-            Request::AddToQueue { hashes } => {
-                let tracks = self.library.tracks_by_hash(&hashes).await?;
+            Load::AddToQueue(tracks) => {
                 self.queue.append(tracks);
                 self.chain();
                 Ok(self.changed())
             }
+        }
+    }
+
+    async fn handle(&mut self, request: Request) -> Result<Response, ApiError> {
+        // In a jam the engine sends these to the jam; what still arrives here (the OS media
+        // controls) would play this peer out of step with everyone.
+        if self.jamming && transport_or_queue(&request) {
+            return Err(jam_is_on());
+        }
+        match request {
+            Request::Play { .. }
+            | Request::PlayAt { .. }
+            | Request::PlayNext { .. }
+            | Request::AddToQueue { .. } => Err(ApiError::new(
+                ErrorKind::Internal,
+                "tracks reach the player resolved (Player::load), not as hashes",
+            )),
             Request::PlayQueueIndex { index } => {
                 if self.queue.jump(index as usize).is_none() {
                     return Err(no_entry(index));
@@ -587,29 +681,43 @@ impl Actor {
             Request::GetPlayer => Ok(Response::Player(self.snapshot())),
             Request::GetQueue => Ok(Response::Queue(self.queue_state())),
             Request::ListOutputDevices => {
-                let kind = self.kind.clone();
-                let (devices, default) =
-                    tokio::task::spawn_blocking(move || output::devices(&kind))
-                        .await
-                        .unwrap_or_default();
-                Ok(Response::OutputDevices { devices, default })
-            }
-            Request::SetOutputDevice { name } => {
-                if let Some(wanted) = &name {
-                    let kind = self.kind.clone();
-                    let (devices, _) = tokio::task::spawn_blocking(move || output::devices(&kind))
-                        .await
-                        .unwrap_or_default();
-                    if !devices.contains(wanted) {
-                        return Err(ApiError::new(
-                            ErrorKind::NoAudioDevice,
-                            format!("The audio device \"{wanted}\" is not connected."),
-                        ));
+                let mut devices = self.output_devices().await;
+                // The chosen device while it is unplugged: listed, so Settings can say so.
+                if let Some(chosen) = &self.chosen_device {
+                    if !devices.iter().any(|d| d.id == chosen.id) {
+                        devices.push(OutputDevice {
+                            id: chosen.id.clone(),
+                            name: chosen.name.clone(),
+                            default: false,
+                            connected: false,
+                        });
                     }
                 }
-                self.chosen_device = name.clone();
-                self.remember(DEVICE_KEY, name.clone());
-                self.send(Command::SetDevice(name));
+                Ok(Response::OutputDevices { devices })
+            }
+            Request::SetOutputDevice { id } => {
+                let chosen = match id {
+                    None => None,
+                    Some(wanted) => {
+                        let devices = self.output_devices().await;
+                        let Some(device) = devices.into_iter().find(|d| d.id == wanted) else {
+                            return Err(ApiError::new(
+                                ErrorKind::NoAudioDevice,
+                                "That audio device is not connected: refresh the list and choose another.",
+                            ));
+                        };
+                        Some(ChosenOutput {
+                            id: device.id,
+                            name: device.name,
+                        })
+                    }
+                };
+                let id = chosen.as_ref().map(|c| c.id.clone());
+                self.remember(OUTPUT_KEY, chosen.clone());
+                // Cleared, or "none chosen" (null above) would bring an old name back.
+                self.remember(LEGACY_DEVICE_KEY, Option::<String>::None);
+                self.chosen_device = chosen;
+                self.send(Command::SetDevice(id));
                 if self.state != PlaybackState::Stopped {
                     let at = self.position_ms;
                     self.load_current(at, None, None);
@@ -621,6 +729,14 @@ impl Actor {
                 format!("the player cannot answer {other:?}"),
             )),
         }
+    }
+
+    /// The devices a person can pick now (listing can block on the sound server: off the actor).
+    async fn output_devices(&self) -> Vec<OutputDevice> {
+        let kind = self.kind.clone();
+        tokio::task::spawn_blocking(move || output::devices(&kind))
+            .await
+            .unwrap_or_default()
     }
 
     fn resume(&mut self) {
@@ -663,7 +779,7 @@ impl Actor {
                 }
                 if Some(id) == self.current {
                     if let Some(track) = self.queue.current().cloned() {
-                        self.record_play(track);
+                        self.tell(PlayerEvent::Started(track));
                     }
                     self.changed();
                 }
@@ -722,7 +838,19 @@ impl Actor {
                     }
                 }
             }
-            Report::Device { name, error } => {
+            Report::Device {
+                name,
+                error,
+                instead_of,
+            } => {
+                if let (Some(opened), Some(chosen)) = (&name, &self.chosen_device) {
+                    if instead_of.as_ref() == Some(&chosen.id) {
+                        self.message(format!(
+                            "\"{}\" is not connected: playing through the system default ({opened}) until it is back.",
+                            chosen.name
+                        ));
+                    }
+                }
                 self.device = name;
                 if let Some(error) = error {
                     if self.state == PlaybackState::Playing {
@@ -759,13 +887,16 @@ impl Actor {
         }
     }
 
-    fn record_play(&self, track: Track) {
-        let library = self.library.clone();
-        tokio::spawn(async move {
-            if let Err(error) = library.record_play(track).await {
-                tracing::warn!(%error, "could not record a play");
+    /// Tells the engine, never waiting: the actor must not stall on whoever listens.
+    fn tell(&self, event: PlayerEvent) {
+        match self.player_events.try_send(event) {
+            Ok(()) => {}
+            // Nobody listens (a player without an engine): nothing to tell.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(PlayerEvent::Started(track))) => {
+                tracing::warn!(hash = %track.hash, "the engine is behind: a play goes unrecorded");
             }
-        });
+        }
     }
 }
 
@@ -789,6 +920,13 @@ fn transport_or_queue(request: &Request) -> bool {
             | Request::Seek { .. }
             | Request::SetShuffle { .. }
             | Request::SetRepeat { .. }
+    )
+}
+
+fn jam_is_on() -> ApiError {
+    ApiError::new(
+        ErrorKind::NotAllowed,
+        "A jam is on: use the jam's controls, which act for everyone.",
     )
 }
 

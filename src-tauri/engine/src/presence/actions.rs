@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use libp2p::PeerId;
 
 use super::{lock, Presence};
-use crate::api::{
-    ApiError, ChatMessage, ErrorKind, Event, Request, Response, Track, ACTIVITY_EMOJIS,
-};
+use crate::api::{ApiError, ChatMessage, ErrorKind, Event, Response, Track, ACTIVITY_EMOJIS};
 use crate::chat::log::{Hash32, Share, ShareKind};
 
 /// Where tracks added from friends go, inside the first library folder.
@@ -24,12 +22,10 @@ impl Presence {
     /// verified first.
     pub async fn play_friend_track(&self, peer_id: &str, hash: &str) -> Result<Response, ApiError> {
         let hash = self.playable(peer_id, hash).await?;
+        let tracks = self.shared.library.tracks_by_hash(&[hash]).await?;
         self.shared
             .player
-            .call(Request::Play {
-                hashes: vec![hash],
-                start: None,
-            })
+            .load(crate::player::Load::Play { tracks, start: 0 })
             .await
     }
 
@@ -40,9 +36,10 @@ impl Presence {
         hash: &str,
     ) -> Result<Response, ApiError> {
         let hash = self.playable(peer_id, hash).await?;
+        let tracks = self.shared.library.tracks_by_hash(&[hash]).await?;
         self.shared
             .player
-            .call(Request::AddToQueue { hashes: vec![hash] })
+            .load(crate::player::Load::AddToQueue(tracks))
             .await
     }
 
@@ -361,7 +358,7 @@ pub(crate) struct Heard {
 
 /// The hash of a peer's track once it can be played here: at once from our own copy; else as
 /// soon as its first [`STREAM_START`] bytes have arrived from `peer` (verified), the rest
-/// following behind the play head (`library/growing.rs`).
+/// following behind the play head (`media/growing.rs`).
 pub(crate) async fn stream_from(
     library: &crate::library::Library,
     chat: &crate::chat::Chat,
@@ -385,7 +382,7 @@ pub(crate) async fn stream_from(
         if fetch.is_finished() {
             break None;
         }
-        if let Some(arrival) = crate::library::growing::arriving_hash(&hex)
+        if let Some(arrival) = crate::media::growing::arriving_hash(&hex)
             .filter(|a| a.received() >= STREAM_START.min(a.total()))
         {
             break Some(arrival.path().to_path_buf());
