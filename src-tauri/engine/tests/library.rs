@@ -774,6 +774,48 @@ async fn a_file_that_cannot_be_played_is_skipped_with_a_message() {
 }
 
 #[tokio::test]
+async fn a_track_skipped_before_it_was_heard_is_not_counted_as_played() {
+    let music = tempfile::tempdir().unwrap();
+    flac(music.path(), "1.flac", 48_000, 0.5, 440);
+    flac(music.path(), "2.flac", 48_000, 0.5, 523);
+    let (engine, _data) = scanned(music.path(), Some(VirtualSink::new(48_000, 2))).await;
+    let all = sorted_tracks(&engine).await;
+    // The first file vanishes after the scan: the player skips it without playing a frame.
+    std::fs::remove_file(&all[0].path).unwrap();
+    play_to_the_end(
+        &engine,
+        Request::Play {
+            hashes: all.iter().map(|t| t.hash.clone()).collect(),
+            start: None,
+        },
+    )
+    .await;
+    // Plays are recorded by the engine from the player's events, after the fact.
+    let mut plays = Vec::new();
+    for _ in 0..200 {
+        let Response::Plays { plays: now } = engine
+            .call(Request::RecentlyPlayed { limit: None })
+            .await
+            .unwrap()
+        else {
+            panic!("recently_played answers with plays")
+        };
+        plays = now;
+        if !plays.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let played: Vec<&str> = plays.iter().map(|p| p.hash.as_str()).collect();
+    assert_eq!(
+        played,
+        [all[1].hash.as_str()],
+        "only the track that was heard is in the history"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_device_that_goes_away_pauses_playback_with_a_message() {
     let music = tempfile::tempdir().unwrap();
     flac(music.path(), "long.flac", 48_000, 5.0, 440);
