@@ -51,6 +51,8 @@ pub fn typescript() -> String {
         api::RepeatMode::decl(&cfg),
         api::PlayerState::decl(&cfg),
         api::QueueState::decl(&cfg),
+        api::NormalisationMode::decl(&cfg),
+        api::NormalisationState::decl(&cfg),
         api::ConversationKind::decl(&cfg),
         api::ConversationState::decl(&cfg),
         api::MemberRole::decl(&cfg),

@@ -192,7 +192,12 @@ impl Engine {
         };
         // The player plays what it is handed: tracks resolved here, plays recorded from its
         // events, cover art looked up for it.
-        let (player, player_events) = Player::start(store.clone(), events.clone(), config.audio);
+        let (player, player_events) = Player::start(
+            store.clone(),
+            events.clone(),
+            config.audio,
+            Arc::new(library.loudness()),
+        );
         tokio::spawn(record_plays(player_events, {
             let library = library.clone();
             move |track| {
@@ -421,7 +426,9 @@ impl Engine {
             | Request::GetPlayer
             | Request::GetQueue
             | Request::ListOutputDevices
-            | Request::SetOutputDevice { .. } => inner.player.call(request).await,
+            | Request::SetOutputDevice { .. }
+            | Request::GetNormalisation
+            | Request::SetNormalisation { .. } => inner.player.call(request).await,
             // While a jam is on, the transport acts on the jam (for whoever may control it).
             Request::Pause
             | Request::Resume

@@ -207,6 +207,16 @@ pub enum Request {
     SetVolume {
         volume: u8,
     },
+    /// Loudness normalisation: the setting and how far the loudness analysis is.
+    GetNormalisation,
+    /// Off, track, album or auto (album gain for an album played in order, else track gain),
+    /// and the level to bring music to (−30 to −5 LUFS; unchanged when left out). Takes effect
+    /// from the next track: gain changes only between tracks.
+    SetNormalisation {
+        mode: NormalisationMode,
+        #[ts(optional)]
+        target_lufs: Option<i8>,
+    },
     SetShuffle {
         on: bool,
     },
@@ -533,6 +543,7 @@ pub enum Response {
     Queue(QueueState),
     OutputDevices {
         devices: Vec<String>,
+    Normalisation(NormalisationState),
         #[ts(optional)]
         default: Option<String>,
     },
@@ -569,6 +580,37 @@ pub enum Response {
     JamInvite(JamInvite),
     /// The operation was carried out; there is nothing to return.
     Done,
+}
+
+/// How loudness normalisation picks a track's gain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum NormalisationMode {
+    /// Every track plays as it was mastered.
+    Off,
+    /// Every track at the target level.
+    Track,
+    /// Every album at the target level, its tracks keeping their loudness relative to each other
+    /// (a track outside any album: its own level).
+    Album,
+    /// Album gain while an album plays in order (shuffle off, its neighbours from the same
+    /// album), else track gain.
+    Auto,
+}
+
+/// Loudness normalisation: the setting, and how far the background loudness analysis is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct NormalisationState {
+    pub mode: NormalisationMode,
+    /// LUFS (default −14).
+    pub target_lufs: i8,
+    /// Distinct tracks in the library, and how many have a known loudness (from tags or
+    /// measured) and could not be measured (damaged or silent files: they play unchanged).
+    pub tracks: u32,
+    pub known: u32,
+    pub unmeasurable: u32,
+    /// Whether the analysis is measuring now.
+    pub measuring: bool,
 }
 
 /// A scanned track. `hash` (BLAKE3 of the file) is its identity, here and across peers.

@@ -12,6 +12,7 @@
 //! updated, removed or failed anything (or the folder is new), then `scan_finished`. A window
 //! reloads its lists on `library_changed` only, so a scan costs it one reload.
 
+pub mod loudness;
 mod playlist_edits;
 pub mod probe;
 pub mod scan;
@@ -67,6 +68,8 @@ pub struct Library {
     /// Tracks fetched from friends into the audio cache (verified by hash): playable by hash
     /// like library tracks, but not part of the library.
     streamed: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Track>>>,
+    /// Every track's loudness, for the player; kept by the background analysis.
+    loudness: loudness::Table,
 }
 
 impl Library {
@@ -87,13 +90,23 @@ impl Library {
         };
         // A panic in the scanner is reported to the window (it cannot scan again until restart).
         crate::supervise::spawn_essential("library", events.clone(), scanner.run());
+        // Loudness is measured after scans, in the background (and now: an analysis cut short by
+        // a restart resumes).
+        let loudness = loudness::Table::default();
+        loudness::start(store.clone(), events.clone(), loudness.clone());
         Ok(Self {
             store,
             events,
             scans,
             watcher,
             streamed: Default::default(),
+            loudness,
         })
+    }
+
+    /// Every track's loudness (the player picks its gain from it).
+    pub fn loudness(&self) -> loudness::Table {
+        self.loudness.clone()
     }
 
     /// Adds a folder and queues its scan. The path must be an existing directory. The scan's

@@ -1,5 +1,5 @@
 //! The library's tables (`folders`, `tracks`, `art`, `scan_problems`, `playlists`,
-//! `playlist_items`, `plays`): queries run on the store thread.
+//! `playlist_items`, `plays`, `loudness`): queries run on the store thread.
 
 use std::collections::HashMap;
 
@@ -510,6 +510,114 @@ pub fn recent_plays(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Play>
 }
 
 #[cfg(test)]
+// ── Loudness ─────────────────────────────────────────────────────────────────────────────────
+
+/// Every distinct track with its album, length and loudness state, for `loudness::Table`.
+pub fn loudness_entries(
+    conn: &mut Connection,
+) -> rusqlite::Result<Vec<(String, super::loudness::Entry)>> {
+    use super::loudness::{Entry, EntryState, Level};
+    let mut statement = conn.prepare_cached(
+        "SELECT t.hash, min(t.album), min(t.album_artist), max(t.duration_ms),
+                l.source, l.track_lufs, l.track_peak, l.album_lufs, l.album_peak
+         FROM tracks t LEFT JOIN loudness l ON l.hash = t.hash
+         GROUP BY t.hash",
+    )?;
+    let rows = statement.query_map([], |r| {
+        let source: Option<String> = r.get(4)?;
+        let track_lufs: Option<f64> = r.get(5)?;
+        let track_peak: Option<f64> = r.get(6)?;
+        let album_lufs: Option<f64> = r.get(7)?;
+        let album_peak: Option<f64> = r.get(8)?;
+        let state = match (source.as_deref(), track_lufs) {
+            (None, _) => EntryState::Pending,
+            (Some("tags" | "measured"), Some(lufs)) => EntryState::Known {
+                track: Level {
+                    lufs: lufs as f32,
+                    peak: track_peak.map(|p| p as f32),
+                },
+                album_tag: album_lufs.map(|lufs| Level {
+                    lufs: lufs as f32,
+                    peak: album_peak.map(|p| p as f32),
+                }),
+            },
+            (Some(_), _) => EntryState::Unmeasurable,
+        };
+        Ok((
+            r.get::<_, String>(0)?,
+            Entry {
+                album: (r.get(1)?, r.get(2)?),
+                seconds: r.get::<_, Option<i64>>(3)?.unwrap_or(0).max(0) as f64 / 1000.0,
+                state,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Up to `limit` distinct tracks with no loudness row yet (one path each), in path order, so
+/// an album's tracks are measured together and its album gain is ready soon.
+pub fn unmeasured(conn: &mut Connection, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT t.hash, min(t.path) AS first FROM tracks t
+         WHERE NOT EXISTS (SELECT 1 FROM loudness l WHERE l.hash = t.hash)
+         GROUP BY t.hash ORDER BY first LIMIT ?1",
+    )?;
+    let rows = statement.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Records what the loudness analysis found for the music with this hash.
+pub fn put_loudness(
+    conn: &mut Connection,
+    hash: &str,
+    finding: &super::loudness::Finding,
+    now: i64,
+) -> rusqlite::Result<()> {
+    use super::loudness::Finding;
+    let (source, track, album, error) = match finding {
+        Finding::Tags(tags) => ("tags", tags.track, tags.album, None),
+        Finding::Measured { lufs, peak, .. } => (
+            "measured",
+            Some(super::loudness::Level {
+                lufs: *lufs,
+                peak: Some(*peak),
+            }),
+            None,
+            None,
+        ),
+        Finding::Unmeasurable(reason) => ("unmeasurable", None, None, Some(reason.as_str())),
+    };
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO loudness
+             (hash, source, track_lufs, track_peak, album_lufs, album_peak, error, measured_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        hash,
+        source,
+        track.map(|l| l.lufs as f64),
+        track.and_then(|l| l.peak).map(|p| p as f64),
+        album.map(|l| l.lufs as f64),
+        album.and_then(|l| l.peak).map(|p| p as f64),
+        error,
+        now,
+    ])?;
+    Ok(())
+}
+
+/// Why the loudness of the music with this hash could not be measured, if it could not.
+pub fn loudness_error(conn: &Connection, hash: &str) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT error FROM loudness WHERE hash = ?1 AND source = 'unmeasurable'",
+            [hash],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 mod tests {
     use super::*;
 

@@ -7,14 +7,17 @@
 //! only the tags and their pictures. A file with several tags (an MP3 with ID3v2 and ID3v1, a WAV
 //! with RIFF INFO and ID3v2) fills each field from the format's primary tag first, then from the
 //! others.
+//!
+//! [`read_loudness`] reads the ReplayGain / R128 tags, for the loudness analysis (`loudness.rs`).
 
 use std::path::Path;
 
 use lofty::config::{ParseOptions, ParsingMode};
-use lofty::file::TaggedFileExt;
+use lofty::file::{AudioFile, TaggedFileExt};
 use lofty::picture::{MimeType, PictureType};
 use lofty::tag::{Accessor, ItemKey, Tag};
 
+use super::loudness::TagLoudness;
 use super::probe::{split_artists, Picture, Tags, MAX_ART_BYTES};
 
 /// The tags of `path` and its embedded cover (mime, bytes), or None when lofty does not know the
@@ -45,6 +48,54 @@ pub fn read(path: &Path) -> Option<(Tags, Option<Picture>)> {
         }
     }
     Some((tags, art))
+}
+
+/// What the tags of `path` say about its loudness (ReplayGain in Vorbis comments, ID3v2 TXXX,
+/// APE and MP4 freeform `----:com.apple.iTunes:replaygain_*`; R128_TRACK_GAIN / R128_ALBUM_GAIN
+/// in Opus), or None when lofty cannot read the file. Read by the loudness analysis, not the
+/// scan: the scan stays as fast as before, and a library scanned before this existed gets its
+/// tags read without a rescan.
+pub fn read_loudness(path: &Path) -> Option<TagLoudness> {
+    let options = ParseOptions::new()
+        .read_properties(false)
+        .read_cover_art(false)
+        .parsing_mode(ParsingMode::Relaxed);
+    let is_opus = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("opus") || e.eq_ignore_ascii_case("ogg"));
+    if is_opus {
+        // lofty's generic tag drops keys it does not know, R128_* among them: read the comments.
+        let mut file = std::fs::File::open(path).ok()?;
+        if let Ok(opus) = lofty::ogg::OpusFile::read_from(&mut file, options) {
+            let comments = opus.vorbis_comments();
+            let items = comments.items().map(|(k, v)| (k, v));
+            return Some(TagLoudness::from_items(items));
+        }
+    }
+    let file = lofty::probe::Probe::open(path)
+        .ok()?
+        .options(options)
+        .guess_file_type()
+        .ok()?
+        .read()
+        .ok()?;
+    let mut items = Vec::new();
+    for tag in file.tags() {
+        for item in tag.items() {
+            let name = match item.key() {
+                ItemKey::ReplayGainTrackGain => "REPLAYGAIN_TRACK_GAIN",
+                ItemKey::ReplayGainTrackPeak => "REPLAYGAIN_TRACK_PEAK",
+                ItemKey::ReplayGainAlbumGain => "REPLAYGAIN_ALBUM_GAIN",
+                ItemKey::ReplayGainAlbumPeak => "REPLAYGAIN_ALBUM_PEAK",
+                _ => continue,
+            };
+            if let Some(text) = item.value().text() {
+                items.push((name, text));
+            }
+        }
+    }
+    Some(TagLoudness::from_items(items))
 }
 
 /// Fills the fields still empty in `tags` from `tag`.

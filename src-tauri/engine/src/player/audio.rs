@@ -65,6 +65,12 @@ pub enum Command {
         at_ns: u64,
     },
     Volume(f32),
+    /// The loudness-normalisation gain (linear; 1.0 = unchanged) of load `id`, sent before the
+    /// `Load` or `SetNext` that names it: it takes effect at the track's first stream frame.
+    Gain {
+        id: u64,
+        gain: f32,
+    },
     /// Close the device (reopened with `device` on the next load).
     SetDevice(Option<String>),
     Stop,
@@ -140,6 +146,8 @@ pub struct AudioThread {
     pauses_seen: u64,
 }
 
+    /// Gains of the loads named last ([`Command::Gain`]), newest last.
+    gains: VecDeque<(u64, f32)>,
 impl AudioThread {
     pub fn spawn(
         kind: OutputKind,
@@ -168,6 +176,7 @@ impl AudioThread {
             pauses_seen: 0,
         };
         std::thread::Builder::new()
+            gains: VecDeque::new(),
             .name("earshot-audio".into())
             .spawn(move || thread.run())
             .expect("to start the audio thread")
@@ -246,6 +255,13 @@ impl AudioThread {
             Command::Volume(volume) => self.shared.set_volume(volume),
             Command::SetDevice(device) => {
                 self.device = device;
+            Command::Gain { id, gain } => {
+                // The current load and the one chained after it are all that can be asked for.
+                if self.gains.len() >= 8 {
+                    self.gains.pop_front();
+                }
+                self.gains.push_back((id, gain));
+            }
                 self.close();
             }
             Command::Stop => self.close(),
@@ -383,6 +399,7 @@ impl AudioThread {
             source_start: landed,
             source_rate,
             stream_end: None,
+        self.shared.gain_from(self.pushed, self.gain_of(id));
         });
         if let Some(at_ns) = at_ns {
             // If the decoder landed off the asked frame, shift the instant to match.
@@ -472,6 +489,15 @@ impl AudioThread {
             return;
         };
         match Decoder::open(&path, rate, channels) {
+    /// The gain asked for load `id` (1.0 when none was).
+    fn gain_of(&self, id: u64) -> f32 {
+        self.gains
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == id)
+            .map_or(1.0, |(_, gain)| *gain)
+    }
+
             Ok(decoder) => {
                 self.segments.push_back(Segment {
                     id,
@@ -479,6 +505,7 @@ impl AudioThread {
                     source_start: 0,
                     source_rate: decoder.source_rate(),
                     stream_end: None,
+                self.shared.gain_from(self.pushed, self.gain_of(id));
                 });
                 self.decoder = Some((id, decoder));
                 self.finished_reported = false;

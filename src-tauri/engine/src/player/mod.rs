@@ -43,7 +43,9 @@ use crate::api::{
     ApiError, ErrorKind, Event, OutputDevice, PlaybackState, PlayerState, QueueState, Request,
     Response, Track,
 };
+use crate::api::{NormalisationMode, NormalisationState};
 use crate::clock;
+use crate::media::loudness;
 use crate::store::{settings, Store};
 
 pub use output::{OutputKind, VirtualSink};
@@ -160,6 +162,7 @@ impl Player {
         store: Store,
         events: broadcast::Sender<Event>,
         kind: OutputKind,
+        levels: Arc<dyn loudness::Levels>,
     ) -> (Self, mpsc::Receiver<PlayerEvent>) {
         let (inbox, calls) = mpsc::channel(INBOX);
         let (player_events, player_events_rx) = mpsc::channel(PLAYER_EVENTS);
@@ -185,6 +188,8 @@ impl Player {
             current: None,
             chained: None,
             jamming: false,
+            levels,
+            normalisation: loudness::Setting::default(),
         };
         // A panic in the player is reported to the window rather than lost.
         crate::supervise::spawn_essential(
@@ -269,11 +274,16 @@ struct Actor {
     chained: Option<(u64, usize)>,
     /// A jam drives playback: the queue and the transport are the jam's.
     jamming: bool,
+    /// Every track's loudness (the library's table, lent by the engine), and the listener's
+    /// normalisation setting: each load and chained track gets its gain from them.
+    levels: Arc<dyn loudness::Levels>,
+    normalisation: loudness::Setting,
 }
 
 impl Actor {
     async fn run(mut self, mut calls: mpsc::Receiver<Call>, mut reports: mpsc::Receiver<Report>) {
         self.restore_preferences().await;
+        self.restore_normalisation().await;
         loop {
             tokio::select! {
                 call = calls.recv() => match call {
@@ -418,6 +428,56 @@ impl Actor {
         let _ = self.events.send(Event::PlayerMessage { message });
     }
 
+    /// The normalisation setting chosen in an earlier run.
+    async fn restore_normalisation(&mut self) {
+        let saved = self
+            .store
+            .call(|c| settings::get::<loudness::Setting>(c, loudness::SETTING_KEY))
+            .await;
+        if let Ok(Some(setting)) = saved {
+            self.normalisation = setting;
+        }
+    }
+
+    fn normalisation_state(&self) -> NormalisationState {
+        let progress = self.levels.progress();
+        NormalisationState {
+            mode: self.normalisation.mode,
+            target_lufs: self.normalisation.target_lufs,
+            tracks: progress.total,
+            known: progress.known,
+            unmeasurable: progress.unmeasurable,
+            measuring: progress.busy,
+        }
+    }
+
+    /// Tells the audio thread the gain of load `id`, queue entry `index` (before its `Load` or
+    /// `SetNext`): from its level, its album's when it plays as part of its album, and the
+    /// setting.
+    fn send_gain(&mut self, id: u64, index: usize) {
+        let items = self.queue.items();
+        let Some(track) = items.get(index) else {
+            return;
+        };
+        let place = |i: Option<usize>| i.and_then(|i| items.get(i)).map(loudness::Place::of);
+        let in_order = loudness::album_in_order(
+            place(index.checked_sub(1)),
+            loudness::Place::of(track),
+            place(Some(index + 1)),
+            self.queue.shuffle(),
+        );
+        let (level, album) = match self.normalisation.mode {
+            NormalisationMode::Off => (None, None),
+            _ => self.levels.levels(&track.hash),
+        };
+        let db = loudness::gain_db(self.normalisation, level, album, in_order);
+        tracing::debug!(id, db, in_order, "track gain");
+        self.send(Command::Gain {
+            id,
+            gain: loudness::linear(db),
+        });
+    }
+
     /// Starts the current queue entry from `position_ms`.
     fn load_current(&mut self, position_ms: u64, at_ns: Option<u64>, frame: Option<u64>) {
         let Some(track) = self.queue.current().cloned() else {
@@ -430,6 +490,9 @@ impl Actor {
         self.chained = None;
         self.position_ms = position_ms;
         let start = frame.unwrap_or(position_ms * track.sample_rate as u64 / 1000);
+        if let Some(index) = self.queue.index() {
+            self.send_gain(id, index);
+        }
         self.send(Command::Load {
             id,
             path: PathBuf::from(&track.path),
@@ -454,6 +517,7 @@ impl Actor {
                 let id = self.next_id;
                 self.next_id += 1;
                 self.chained = Some((id, index));
+                self.send_gain(id, index);
                 self.send(Command::SetNext(Some((id, path))));
             }
             None => {
@@ -679,6 +743,24 @@ impl Actor {
                 Ok(self.changed())
             }
             Request::GetPlayer => Ok(Response::Player(self.snapshot())),
+            Request::GetNormalisation => Ok(Response::Normalisation(self.normalisation_state())),
+            Request::SetNormalisation { mode, target_lufs } => {
+                let target_lufs = target_lufs.unwrap_or(self.normalisation.target_lufs);
+                if !loudness::TARGET_RANGE.contains(&target_lufs) {
+                    return Err(ApiError::invalid_input(format!(
+                        "The target level must be between {} and {} LUFS.",
+                        loudness::TARGET_RANGE.start(),
+                        loudness::TARGET_RANGE.end()
+                    )));
+                }
+                self.normalisation = loudness::Setting { mode, target_lufs };
+                self.remember(loudness::SETTING_KEY, self.normalisation);
+                // The track chained next gets the new gain; the one playing keeps its own
+                // (gain changes only between tracks).
+                self.chained = None;
+                self.chain();
+                Ok(Response::Normalisation(self.normalisation_state()))
+            }
             Request::GetQueue => Ok(Response::Queue(self.queue_state())),
             Request::ListOutputDevices => {
                 let mut devices = self.output_devices().await;

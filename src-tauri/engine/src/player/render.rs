@@ -14,6 +14,16 @@
 //! errors away and follow a device that drifts. Interpolating a 1 kHz tone this way costs nothing
 //! measurable; dropping or doubling single frames, which it replaced, was audible.
 //!
+//! Loudness normalisation is one multiplication per sample and adds no latency (so a jam's
+//! peers, each with its own gains, stay on the same timeline): the decoder thread posts each
+//! track's gain with the stream frame where the track begins ([`Shared::gain_from`]), and the
+//! callback moves to it from that frame on, over a few milliseconds, so a gapless join between
+//! tracks with different gains does not click. Any gain other than exactly 1.0 also goes through
+//! a soft limiter ([`limit`]): a per-sample knee above −1 dBFS that bends every sample under full
+//! scale, for what the gain's peak ceiling cannot promise (a track whose peak is not known, the
+//! overshoot of resampling and interpolation). With normalisation off every gain is exactly 1.0
+//! and samples pass bit for bit, as before.
+//!
 //! "Stream frame" counts every frame that ever entered the ring, so it never goes backwards: the
 //! decoder thread knows which stream frame holds which track frame, and the callback knows which
 //! stream frame is at the head of each buffer.
@@ -71,6 +81,32 @@ pub struct Shared {
     pub padded: AtomicU64,
     pub jumps: AtomicU32,
     ratio_ppm: AtomicU64,
+    /// Gain changes, written by the decoder thread into a ring of [`GAIN_SLOTS`]: slot
+    /// `n % GAIN_SLOTS` holds change `n` (the stream frame it starts at, the gain as f32 bits);
+    /// `gain_written` counts the changes written.
+    gain_frames: [AtomicU64; GAIN_SLOTS],
+    gain_values: [AtomicU32; GAIN_SLOTS],
+    gain_written: AtomicU64,
+}
+
+/// Gain changes the callback may lag behind (one per track start; the ring holds 0.5 s).
+const GAIN_SLOTS: usize = 16;
+/// Where the soft limiter's knee starts: −1 dBFS.
+const KNEE: f32 = 0.891_250_9;
+/// How fast a gain change is followed: a one-pole ramp with a 5 ms time constant (gone within
+/// ~60 ms), short enough to sit inside a track's first notes, long enough not to click.
+const GAIN_RAMP_SECONDS: f32 = 0.005;
+
+/// The soft limiter: samples up to −1 dBFS pass unchanged; above, `tanh` bends them towards full
+/// scale, which none reaches (the curve meets the straight line with the same slope, so the
+/// knee adds no edge of its own).
+pub fn limit(x: f32) -> f32 {
+    let a = x.abs();
+    if a <= KNEE {
+        return x;
+    }
+    let over = (a - KNEE) / (1.0 - KNEE);
+    (KNEE + (1.0 - KNEE) * over.tanh()).min(1.0).copysign(x)
 }
 
 impl Shared {
@@ -87,6 +123,34 @@ impl Shared {
 
     pub fn volume(&self) -> f32 {
         f32::from_bits(self.volume.load(Relaxed))
+    }
+
+    /// From stream frame `frame` on, samples are multiplied by `gain` (loudness normalisation;
+    /// 1.0: unchanged). Called by the decoder thread only, in stream order.
+    pub fn gain_from(&self, frame: u64, gain: f32) {
+        let n = self.gain_written.load(Relaxed);
+        let slot = (n % GAIN_SLOTS as u64) as usize;
+        self.gain_frames[slot].store(frame, Relaxed);
+        self.gain_values[slot].store(gain.to_bits(), Relaxed);
+        self.gain_written.store(n + 1, Release);
+    }
+
+    /// The gain change after the `read` ones the callback has taken, if one was written.
+    fn gain_change(&self, read: &mut u64) -> Option<(u64, f32)> {
+        let written = self.gain_written.load(Acquire);
+        if *read >= written {
+            return None;
+        }
+        // Fallen a whole ring behind (cannot happen with tracks longer than the ring): the
+        // oldest changes are gone, take the oldest still there.
+        *read = (*read).max(written.saturating_sub(GAIN_SLOTS as u64 - 1));
+        let slot = (*read % GAIN_SLOTS as u64) as usize;
+        let change = (
+            self.gain_frames[slot].load(Relaxed),
+            f32::from_bits(self.gain_values[slot].load(Relaxed)),
+        );
+        *read += 1;
+        Some(change)
     }
 
     /// The corrector's current ratio, in ppm away from 1.0.
@@ -174,6 +238,14 @@ pub struct Renderer {
     timeline: DeviceTimeline,
     /// Whether the last buffer was silence for a pause (or an unprimed stream).
     held: bool,
+    /// The gain now (ramping towards `gain_target`), the next change not yet reached, and the
+    /// changes taken from [`Shared`] so far.
+    gain: f32,
+    gain_target: f32,
+    gain_pending: Option<(u64, f32)>,
+    gains_read: u64,
+    /// The ramp's step per frame towards the target.
+    gain_step: f32,
 }
 
 /// Playback timestamps the device timeline is the median of (about 0.7 s at 512 frames).
@@ -376,6 +448,11 @@ impl Renderer {
             rendered: 0,
             timeline: DeviceTimeline::new(rate),
             held: false,
+            gain: 1.0,
+            gain_target: 1.0,
+            gain_pending: None,
+            gains_read: 0,
+            gain_step: 1.0 - (-1.0 / (GAIN_RAMP_SECONDS * rate.max(1) as f32)).exp(),
         }
     }
 
@@ -483,6 +560,14 @@ impl Renderer {
             }
         };
         let volume = shared.volume();
+        let mut gain = self.gain;
+        let mut gain_target = self.gain_target;
+        let mut gain_pending = self.gain_pending;
+        let mut gains_read = self.gains_read;
+        if gain_pending.is_none() {
+            gain_pending = shared.gain_change(&mut gains_read);
+        }
+        let gain_step = self.gain_step;
         let mut offset = self.offset;
         let mut last_heard = None;
         let mut paused = false;
@@ -500,6 +585,21 @@ impl Renderer {
                 offset = available as f64;
                 break;
             }
+            // Gain changes due by this stream frame; then one step of the ramp.
+            let stream_frame = consumed as i64 + i;
+            while let Some((at, value)) = gain_pending {
+                if stream_frame < at as i64 {
+                    break;
+                }
+                gain_target = value;
+                gain_pending = shared.gain_change(&mut gains_read);
+            }
+            if gain != gain_target {
+                gain += (gain_target - gain) * gain_step;
+                if (gain_target - gain).abs() < 1e-6 {
+                    gain = gain_target;
+                }
+            }
             let frame = &mut out[written * channels..(written + 1) * channels];
             if i < -4 {
                 // Before the stream (and the two frames kept): silence.
@@ -508,11 +608,12 @@ impl Renderer {
                 let t = (offset - whole) as f32;
                 for (c, o) in frame.iter_mut().enumerate() {
                     let x1 = sample(i, c);
-                    *o = if t == 0.0 {
+                    let x = if t == 0.0 {
                         x1
                     } else {
                         cubic(sample(i - 1, c), x1, sample(i + 1, c), sample(i + 2, c), t)
-                    } * volume;
+                    };
+                    *o = if gain == 1.0 { x } else { limit(x * gain) } * volume;
                 }
                 if i >= 0 {
                     last_heard = Some(written);
@@ -522,6 +623,10 @@ impl Renderer {
             written += 1;
         }
         out[written * channels..].fill(0.0);
+        self.gain = gain;
+        self.gain_target = gain_target;
+        self.gain_pending = gain_pending;
+        self.gains_read = gains_read;
         // Consume the whole frames the position moved past, keeping the last two.
         let taken = offset.floor().clamp(0.0, available as f64) as i64;
         let mut kept = [[0.0f32; 8]; 2];
@@ -620,6 +725,56 @@ mod tests {
         let mut out = [0.0; 2];
         r.render(&mut out, 0);
         assert_eq!(out, [0.5, -0.5]);
+    }
+
+    #[test]
+    fn a_gain_of_one_passes_samples_bit_for_bit() {
+        let (mut producer, mut r, shared) = renderer(64);
+        let samples = [0.3, -0.7, 0.99, -1.0, 0.123_456_7];
+        push(&mut producer, samples);
+        shared.gain_from(0, 1.0);
+        let mut out = [0.0; 5];
+        r.render(&mut out, 0);
+        assert_eq!(out, samples, "no gain stage, no limiter");
+    }
+
+    #[test]
+    fn a_gain_starts_on_its_frame_and_ramps_in_without_a_step() {
+        let (mut producer, mut r, shared) = renderer(1024);
+        push(&mut producer, std::iter::repeat_n(0.8, 400));
+        shared.gain_from(0, 1.0);
+        shared.gain_from(100, 0.25);
+        let mut out = [0.0; 400];
+        r.render(&mut out, 0);
+        assert!(
+            out[..100].iter().all(|&s| s == 0.8),
+            "frames before the change are untouched"
+        );
+        assert!(out[100] < 0.8, "the change starts on its frame");
+        let largest_step = out
+            .windows(2)
+            .map(|w| (w[0] - w[1]).abs())
+            .fold(0.0, f32::max);
+        assert!(largest_step < 0.15, "a ramp, not a step: {largest_step}");
+        assert_eq!(out[399], 0.2, "then the gain holds: 0.8 × 0.25");
+    }
+
+    #[test]
+    fn a_boost_never_takes_a_sample_past_full_scale() {
+        let (mut producer, mut r, shared) = renderer(4096);
+        // A full-scale sine, boosted 12 dB: the limiter bends it under 1.0.
+        let sine: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.05).sin()).collect();
+        push(&mut producer, sine.iter().copied());
+        shared.gain_from(0, 3.98);
+        let mut out = vec![0.0; 2000];
+        r.render(&mut out, 0);
+        let peak = out.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        assert!(peak <= 1.0, "peak {peak}");
+        assert!(peak > 0.99, "still loud: {peak}");
+        // Below the knee the gain is exact.
+        assert_eq!(limit(0.5), 0.5);
+        assert_eq!(limit(-0.8), -0.8);
+        assert!(limit(100.0) <= 1.0 && limit(-100.0) >= -1.0);
     }
 
     #[test]

@@ -1,0 +1,625 @@
+//! Loudness normalisation's library side: how loud each track (and album) is, from its
+//! ReplayGain / R128 tags or measured (EBU R128 integrated loudness and sample peak, with the
+//! `ebur128` crate) — and the pure arithmetic that turns a level and the listener's setting into
+//! the gain the player applies (`player/render.rs` applies it, with its limiter).
+//!
+//! The measuring is lazy and in the background, never part of the scan: a new library is
+//! browsable at once. [`start`] runs one task that, whenever a scan finishes (and once at start,
+//! so an interrupted analysis resumes), takes the tracks whose content hash has no `loudness` row
+//! yet, album by album, and hands them one at a time to a single analysis thread at the lowest
+//! CPU priority (nice 19). Each file is read for tags first (a tagged file costs a tag read);
+//! otherwise it is decoded and measured. A file that cannot be measured is recorded as
+//! `unmeasurable` with its reason and never tried again for that hash (a changed file has a new
+//! hash and is measured afresh). Rows are keyed by hash, so a copy of a measured file costs nothing.
+//!
+//! [`Table`] keeps every level in memory for the player, which must pick a gain without waiting
+//! on the store (its actor never awaits on a track change): reloaded from the store after each
+//! scan, updated as each measurement lands.
+//!
+//! Album loudness is computed from its tracks' measurements, energy-weighted by duration:
+//! `L = 10·log10(Σ dᵢ·10^(Lᵢ/10) / Σ dᵢ)`. That is the mean power of the album if each track's
+//! gated loudness stands for its whole length — exact for tracks of steady loudness, and within a
+//! fraction of a dB of running BS.1770's gating over the whole album for ordinary albums (the
+//! relative gate removes a little more of a quiet track when it is gated with loud ones). It needs
+//! no audio kept, so albums measured across restarts combine. An album gain tag, when every track
+//! of the album has one, wins. The album peak is the largest track peak.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{broadcast, oneshot};
+
+use crate::api::Event;
+pub use crate::media::loudness::{Level, Progress};
+use crate::store::{now_millis, Store};
+
+/// ReplayGain's reference (89 dB SPL, ReplayGain 2.0) expressed in LUFS: a tag gain of G dB
+/// means the track plays at −18 LUFS after G dB.
+pub const REPLAYGAIN_REFERENCE_LUFS: f32 = -18.0;
+/// R128_TRACK_GAIN / R128_ALBUM_GAIN (Opus, RFC 7845) are relative to −23 LUFS (EBU R128).
+pub const R128_REFERENCE_LUFS: f32 = -23.0;
+/// Tag gains beyond ±60 dB are nonsense (a typo, or a value in the wrong unit): ignored.
+const MAX_TAG_DB: f32 = 60.0;
+/// Tracks fetched from the store per round of the analysis.
+const BATCH: u32 = 64;
+/// Consecutive undecodable packets after which a file is given up as damaged.
+const MAX_BAD_PACKETS: u32 = 200;
+// ── Levels ───────────────────────────────────────────────────────────────────────────────────
+
+/// What a file's tags say about its loudness, in LUFS (converted from the tags' gains).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TagLoudness {
+    pub track: Option<Level>,
+    pub album: Option<Level>,
+}
+
+impl TagLoudness {
+    /// From tag items as (key, value) pairs, keys in any case, as they come from Vorbis
+    /// comments, ID3 TXXX descriptions, APE keys or MP4 freeform names (`----:com.apple.iTunes:`
+    /// is cut). ReplayGain wins over R128 when both are there; garbage is ignored.
+    pub fn from_items<'a>(items: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut rg_track = None;
+        let mut rg_album = None;
+        let mut track_peak = None;
+        let mut album_peak = None;
+        let mut r128_track = None;
+        let mut r128_album = None;
+        for (key, value) in items {
+            let key = key.rsplit(':').next().unwrap_or(key).trim();
+            let slot = match key.to_ascii_uppercase().as_str() {
+                "REPLAYGAIN_TRACK_GAIN" => &mut rg_track,
+                "REPLAYGAIN_ALBUM_GAIN" => &mut rg_album,
+                "REPLAYGAIN_TRACK_PEAK" => &mut track_peak,
+                "REPLAYGAIN_ALBUM_PEAK" => &mut album_peak,
+                "R128_TRACK_GAIN" => &mut r128_track,
+                "R128_ALBUM_GAIN" => &mut r128_album,
+                _ => continue,
+            };
+            if slot.is_some() {
+                continue;
+            }
+            *slot = match key.to_ascii_uppercase().as_str() {
+                "REPLAYGAIN_TRACK_PEAK" | "REPLAYGAIN_ALBUM_PEAK" => parse_peak(value),
+                "R128_TRACK_GAIN" | "R128_ALBUM_GAIN" => parse_r128_gain(value),
+                _ => parse_gain_db(value),
+            };
+        }
+        let level = |rg: Option<f32>, r128: Option<f32>, peak: Option<f32>| {
+            rg.map(|g| REPLAYGAIN_REFERENCE_LUFS - g)
+                .or(r128.map(|g| R128_REFERENCE_LUFS - g))
+                .map(|lufs| Level { lufs, peak })
+        };
+        Self {
+            track: level(rg_track, r128_track, track_peak),
+            album: level(rg_album, r128_album, album_peak),
+        }
+    }
+}
+
+/// A ReplayGain gain: "-6.20 dB", "+1.5 dB", "-6.2", "+3,5 dB" (a decimal comma, as some
+/// taggers in some locales write); None for anything else or beyond ±60 dB.
+pub fn parse_gain_db(text: &str) -> Option<f32> {
+    let text = text.trim();
+    let number = text
+        .strip_suffix("dB")
+        .or_else(|| text.strip_suffix("db"))
+        .or_else(|| text.strip_suffix("DB"))
+        .unwrap_or(text)
+        .trim()
+        .replace(',', ".");
+    let value: f32 = number.strip_prefix('+').unwrap_or(&number).parse().ok()?;
+    (value.is_finite() && value.abs() <= MAX_TAG_DB).then_some(value)
+}
+
+/// A ReplayGain peak (linear, 1.0 = full scale; a float file may go above): None for garbage,
+/// zero or negative, or above +60 dB.
+pub fn parse_peak(text: &str) -> Option<f32> {
+    let value: f32 = text.trim().replace(',', ".").parse().ok()?;
+    (value.is_finite() && value > 0.0 && value <= 1000.0).then_some(value)
+}
+
+/// An R128 gain: a signed integer, Q7.8 fixed point in dB (256 = +1 dB).
+pub fn parse_r128_gain(text: &str) -> Option<f32> {
+    let text = text.trim();
+    let value: i32 = text.strip_prefix('+').unwrap_or(text).parse().ok()?;
+    let db = value as f32 / 256.0;
+    (db.abs() <= MAX_TAG_DB).then_some(db)
+}
+
+/// The loudness of tracks played one after another: their mean power, each weighted by its
+/// duration (seconds). None when there is nothing to integrate.
+pub fn integrate(tracks: impl IntoIterator<Item = (f32, f64)>) -> Option<f32> {
+    let mut energy = 0.0f64;
+    let mut total = 0.0f64;
+    for (lufs, seconds) in tracks {
+        if !lufs.is_finite() || seconds <= 0.0 {
+            continue;
+        }
+        energy += seconds * 10f64.powf(lufs as f64 / 10.0);
+        total += seconds;
+    }
+    (total > 0.0 && energy > 0.0).then(|| (10.0 * (energy / total).log10()) as f32)
+}
+
+// ── The table the player reads ───────────────────────────────────────────────────────────────
+
+/// One distinct track as the table knows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub album: (String, String),
+    pub seconds: f64,
+    pub state: EntryState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EntryState {
+    Pending,
+    Known {
+        track: Level,
+        /// From an album gain tag.
+        album_tag: Option<Level>,
+    },
+    Unmeasurable,
+}
+
+#[derive(Debug, Default)]
+struct Levels {
+    tracks: HashMap<String, Entry>,
+    albums: HashMap<(String, String), Vec<String>>,
+}
+
+/// Every track's level, in memory, shared by the analysis (writer) and the player (reader).
+/// Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Table {
+    levels: Arc<RwLock<Levels>>,
+    /// Whether the analysis is working through a queue now.
+    busy: Arc<AtomicBool>,
+}
+
+impl Table {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Levels> {
+        self.levels
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Levels> {
+        self.levels
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces everything with the store's rows.
+    pub fn replace(&self, entries: Vec<(String, Entry)>) {
+        let mut levels = Levels::default();
+        for (hash, entry) in entries {
+            levels
+                .albums
+                .entry(entry.album.clone())
+                .or_default()
+                .push(hash.clone());
+            levels.tracks.insert(hash, entry);
+        }
+        *self.write() = levels;
+    }
+
+    /// Records a track's new state (the analysis just read or measured it).
+    pub fn set(&self, hash: &str, state: EntryState) {
+        if let Some(entry) = self.write().tracks.get_mut(hash) {
+            entry.state = state;
+        }
+    }
+
+    /// The track's level, and its album's once every track of the album is known (None while
+    /// some are pending: an album gain from half an album would change under the listener).
+    pub fn levels(&self, hash: &str) -> (Option<Level>, Option<Level>) {
+        let levels = self.read();
+        let Some(entry) = levels.tracks.get(hash) else {
+            return (None, None);
+        };
+        let EntryState::Known { track, .. } = entry.state else {
+            return (None, None);
+        };
+        (Some(track), album_level(&levels, &entry.album))
+    }
+
+    fn count(&self) -> Progress {
+        let levels = self.read();
+        let mut progress = Progress {
+            total: levels.tracks.len() as u32,
+            busy: self.busy.load(Relaxed),
+            ..Progress::default()
+        };
+        for entry in levels.tracks.values() {
+            match entry.state {
+                EntryState::Pending => {}
+                EntryState::Known { .. } => progress.known += 1,
+                EntryState::Unmeasurable => progress.unmeasurable += 1,
+            }
+        }
+        progress
+    }
+}
+
+impl crate::media::loudness::Levels for Table {
+    fn levels(&self, hash: &str) -> (Option<Level>, Option<Level>) {
+        Table::levels(self, hash)
+    }
+
+    fn progress(&self) -> Progress {
+        self.count()
+    }
+}
+
+/// An album's level: its tag when every track has one, else its tracks' measurements
+/// integrated; None while a track is pending, or for a single track (no album to speak of).
+fn album_level(levels: &Levels, key: &(String, String)) -> Option<Level> {
+    if key.0.is_empty() {
+        return None;
+    }
+    let hashes = levels.albums.get(key)?;
+    let entries: Vec<&Entry> = hashes
+        .iter()
+        .filter_map(|h| levels.tracks.get(h))
+        .filter(|e| e.state != EntryState::Unmeasurable)
+        .collect();
+    let mut known = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        match entry.state {
+            EntryState::Known { track, album_tag } => known.push((entry.seconds, track, album_tag)),
+            EntryState::Pending => return None,
+            EntryState::Unmeasurable => {}
+        }
+    }
+    if known.is_empty() {
+        return None;
+    }
+    if known.iter().all(|(_, _, tag)| tag.is_some()) {
+        return known[0].2;
+    }
+    let lufs = integrate(known.iter().map(|(s, t, _)| (t.lufs, *s)))?;
+    let peak = known
+        .iter()
+        .map(|(_, t, _)| t.peak)
+        .try_fold(0.0f32, |max, p| p.map(|p| max.max(p)));
+    Some(Level { lufs, peak })
+}
+
+// ── Measuring ────────────────────────────────────────────────────────────────────────────────
+
+/// What the analysis found for one file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finding {
+    Tags(TagLoudness),
+    Measured { lufs: f32, peak: f32, seconds: f64 },
+    Unmeasurable(String),
+}
+
+/// Reads `path`'s tags, else measures it. Never panics on a file's contents.
+pub fn analyse(path: &Path) -> Finding {
+    if let Some(tags) = super::tags::read_loudness(path).filter(|t| t.track.is_some()) {
+        return Finding::Tags(tags);
+    }
+    match std::panic::catch_unwind(|| measure(path)) {
+        Ok(Ok((lufs, peak, seconds))) => Finding::Measured {
+            lufs,
+            peak,
+            seconds,
+        },
+        Ok(Err(reason)) => Finding::Unmeasurable(reason),
+        Err(_) => Finding::Unmeasurable("the decoder failed on this file".into()),
+    }
+}
+
+/// Decodes `path` and measures its integrated loudness (LUFS), sample peak (linear) and length
+/// (seconds). A mono file is measured as dual mono: it is heard from both speakers.
+pub fn measure(path: &Path) -> Result<(f32, f32, f64), String> {
+    use ebur128::{Channel, EbuR128, Mode};
+    use symphonia::core::codecs::audio::AudioDecoderOptions;
+    use symphonia::core::errors::Error as SymphoniaError;
+
+    let mut format = crate::media::open_format(path).map_err(|e| e.to_string())?;
+    let (track, params) = crate::media::audio_track(&*format).map_err(|e| e.to_string())?;
+    let mut decoder = crate::media::codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|e| format!("no decoder for this file: {e}"))?;
+    let mut meter: Option<(EbuR128, usize, u32)> = None;
+    let mut samples = Vec::new();
+    let mut frames = 0u64;
+    let mut bad = 0;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                break
+            }
+            Err(SymphoniaError::DecodeError(e)) => {
+                bad += 1;
+                if bad > MAX_BAD_PACKETS {
+                    return Err(format!("the file is damaged: {e}"));
+                }
+                continue;
+            }
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        };
+        if packet.track_id != track.id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(decoded) => decoded,
+            Err(SymphoniaError::DecodeError(e)) => {
+                bad += 1;
+                if bad > MAX_BAD_PACKETS {
+                    return Err(format!("the file is damaged: {e}"));
+                }
+                continue;
+            }
+            Err(e) => return Err(format!("the file is damaged: {e}")),
+        };
+        bad = 0;
+        let channels = decoded.spec().channels().count().max(1);
+        let rate = decoded.spec().rate();
+        samples.clear();
+        decoded.copy_to_vec_interleaved(&mut samples);
+        let fresh = meter
+            .as_ref()
+            .is_none_or(|(_, c, r)| *c != channels || *r != rate);
+        if fresh {
+            if meter.is_some() {
+                return Err("the channel count or rate changes inside the file".into());
+            }
+            let mut made = EbuR128::new(channels as u32, rate, Mode::I | Mode::SAMPLE_PEAK)
+                .map_err(|e| format!("cannot measure this layout: {e}"))?;
+            if channels == 1 {
+                made.set_channel(0, Channel::DualMono)
+                    .map_err(|e| format!("cannot measure this layout: {e}"))?;
+            }
+            meter = Some((made, channels, rate));
+        }
+        let (m, channels, _) = meter.as_mut().expect("the meter just made");
+        m.add_frames_f32(&samples)
+            .map_err(|e| format!("cannot measure: {e}"))?;
+        frames += (samples.len() / *channels) as u64;
+    }
+    let (m, channels, rate) = meter.ok_or("the file holds no audio")?;
+    let lufs = m
+        .loudness_global()
+        .map_err(|e| format!("cannot measure: {e}"))?;
+    if !lufs.is_finite() {
+        return Err("the file is silent".into());
+    }
+    let mut peak = 0.0f64;
+    for c in 0..channels as u32 {
+        peak = peak.max(
+            m.sample_peak(c)
+                .map_err(|e| format!("cannot measure: {e}"))?,
+        );
+    }
+    Ok((lufs as f32, peak as f32, frames as f64 / rate as f64))
+}
+
+// ── The background analysis ──────────────────────────────────────────────────────────────────
+
+/// One job for the analysis thread.
+type Job = (PathBuf, oneshot::Sender<Finding>);
+
+/// Starts the analysis: a task that works through what is not measured yet after every scan
+/// (and now), feeding one file at a time to a thread at the lowest CPU priority.
+pub fn start(store: Store, events: broadcast::Sender<Event>, table: Table) {
+    let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(1);
+    let started = std::thread::Builder::new()
+        .name("earshot-loudness".into())
+        .spawn(move || {
+            lower_priority();
+            while let Ok((path, reply)) = inbox.recv() {
+                let _ = reply.send(analyse(&path));
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "could not start the loudness analysis; tracks play unnormalised");
+        return;
+    }
+    let mut heard = events.subscribe();
+    crate::supervise::spawn("loudness", events, async move {
+        loop {
+            if let Err(error) = catch_up(&store, &table, &jobs).await {
+                tracing::warn!(%error, "the loudness analysis stopped for now");
+            }
+            // Wait for the next scan to end (anything else is not ours).
+            loop {
+                match heard.recv().await {
+                    Ok(Event::ScanFinished(_)) => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    });
+}
+
+/// The calling thread (Linux: only it) at nice 19, so the analysis takes only CPU time nothing
+/// else wants — the scan, decoding for playback and the window come first.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only reads its arguments; 0 = the calling thread on Linux.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
+/// Reloads the table and measures every track not known yet.
+async fn catch_up(
+    store: &Store,
+    table: &Table,
+    jobs: &std::sync::mpsc::SyncSender<Job>,
+) -> Result<(), crate::store::StoreError> {
+    let rows = store.call(super::store::loudness_entries).await?;
+    table.replace(rows);
+    table.busy.store(true, Relaxed);
+    let result = async {
+        loop {
+            let batch = store.call(|c| super::store::unmeasured(c, BATCH)).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (hash, path) in batch {
+                let (reply, answer) = oneshot::channel();
+                let job = (PathBuf::from(&path), reply);
+                let sent = {
+                    let jobs = jobs.clone();
+                    tokio::task::spawn_blocking(move || jobs.send(job)).await
+                };
+                if !matches!(sent, Ok(Ok(()))) {
+                    return Ok(());
+                }
+                let finding = answer
+                    .await
+                    .unwrap_or_else(|_| Finding::Unmeasurable("the analysis thread failed".into()));
+                let state = match &finding {
+                    Finding::Tags(tags) => EntryState::Known {
+                        track: tags
+                            .track
+                            .expect("analyse to return tags with a track level"),
+                        album_tag: tags.album,
+                    },
+                    Finding::Measured { lufs, peak, .. } => EntryState::Known {
+                        track: Level {
+                            lufs: *lufs,
+                            peak: Some(*peak),
+                        },
+                        album_tag: None,
+                    },
+                    Finding::Unmeasurable(reason) => {
+                        tracing::info!(%path, %reason, "cannot measure loudness");
+                        EntryState::Unmeasurable
+                    }
+                };
+                let owned = hash.clone();
+                store
+                    .call(move |c| super::store::put_loudness(c, &owned, &finding, now_millis()))
+                    .await?;
+                table.set(&hash, state);
+            }
+        }
+    }
+    .await;
+    table.busy.store(false, Relaxed);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(lufs: f32, peak: Option<f32>) -> Option<Level> {
+        Some(Level { lufs, peak })
+    }
+
+    #[test]
+    fn replaygain_gains_are_read_in_the_ways_taggers_write_them() {
+        assert_eq!(parse_gain_db("-6.20 dB"), Some(-6.2));
+        assert_eq!(parse_gain_db("+1.5 dB"), Some(1.5));
+        assert_eq!(parse_gain_db("  -3.1 db "), Some(-3.1));
+        assert_eq!(parse_gain_db("2.25"), Some(2.25));
+        assert_eq!(parse_gain_db("+3,5 dB"), Some(3.5));
+        assert_eq!(parse_gain_db("loud"), None);
+        assert_eq!(parse_gain_db(""), None);
+        assert_eq!(parse_gain_db("NaN dB"), None);
+        assert_eq!(parse_gain_db("-61 dB"), None, "absurd gains are ignored");
+        assert_eq!(parse_gain_db("+600 dB"), None);
+        assert_eq!(parse_peak("0.988553"), Some(0.988553));
+        assert_eq!(
+            parse_peak("1.2"),
+            Some(1.2),
+            "a float file may peak above 1"
+        );
+        assert_eq!(parse_peak("0"), None);
+        assert_eq!(parse_peak("-1"), None);
+        assert_eq!(parse_peak("peak"), None);
+        assert_eq!(parse_r128_gain("-1280"), Some(-5.0));
+        assert_eq!(parse_r128_gain("+256"), Some(1.0));
+        assert_eq!(parse_r128_gain("1.5"), None);
+        assert_eq!(parse_r128_gain("99999999"), None);
+    }
+
+    #[test]
+    fn tag_gains_become_levels_on_their_own_reference() {
+        let tags = TagLoudness::from_items([
+            ("REPLAYGAIN_TRACK_GAIN", "-6.20 dB"),
+            ("replaygain_track_peak", "0.9"),
+            ("----:com.apple.iTunes:replaygain_album_gain", "-5 dB"),
+        ]);
+        assert_eq!(tags.track, level(-11.8, Some(0.9)), "−18 LUFS − (−6.2 dB)");
+        assert_eq!(tags.album, level(-13.0, None));
+
+        // Opus: R128 gains are Q7.8 relative to −23 LUFS.
+        let opus =
+            TagLoudness::from_items([("R128_TRACK_GAIN", "-2560"), ("R128_ALBUM_GAIN", "0")]);
+        assert_eq!(opus.track, level(-13.0, None));
+        assert_eq!(opus.album, level(-23.0, None));
+
+        let both =
+            TagLoudness::from_items([("R128_TRACK_GAIN", "0"), ("REPLAYGAIN_TRACK_GAIN", "0 dB")]);
+        assert_eq!(both.track, level(-18.0, None), "ReplayGain wins over R128");
+
+        let garbage =
+            TagLoudness::from_items([("REPLAYGAIN_TRACK_GAIN", "very loud"), ("TITLE", "x")]);
+        assert_eq!(garbage, TagLoudness::default());
+    }
+
+    #[test]
+    fn an_album_integrates_its_tracks_by_energy_and_duration() {
+        assert_eq!(integrate([(-10.0, 100.0), (-10.0, 50.0)]), Some(-10.0));
+        // Equal lengths at −10 and −20: mean power (0.1 + 0.01) / 2 → −12.6 LUFS, not −15.
+        let mixed = integrate([(-10.0, 60.0), (-20.0, 60.0)]).unwrap();
+        assert!((mixed - -12.596).abs() < 0.01, "{mixed}");
+        // A long quiet track weighs more than a short one.
+        let long_quiet = integrate([(-10.0, 10.0), (-20.0, 600.0)]).unwrap();
+        assert!(long_quiet < -19.0, "{long_quiet}");
+        assert_eq!(integrate([]), None);
+        assert_eq!(integrate([(f32::NEG_INFINITY, 10.0)]), None);
+    }
+
+    #[test]
+    fn an_album_level_waits_for_every_track_and_skips_the_unmeasurable() {
+        let table = Table::default();
+        let key = ("Album".to_string(), "Artist".to_string());
+        let entry = |state| Entry {
+            album: key.clone(),
+            seconds: 60.0,
+            state,
+        };
+        let known = |lufs, peak| EntryState::Known {
+            track: Level {
+                lufs,
+                peak: Some(peak),
+            },
+            album_tag: None,
+        };
+        table.replace(vec![
+            ("a".into(), entry(known(-10.0, 0.5))),
+            ("b".into(), entry(EntryState::Pending)),
+            ("c".into(), entry(EntryState::Unmeasurable)),
+        ]);
+        assert_eq!(table.levels("a"), (level(-10.0, Some(0.5)), None));
+        table.set("b", known(-20.0, 0.9));
+        let (_, album) = table.levels("a");
+        let album = album.expect("every track is known");
+        assert!((album.lufs - -12.596).abs() < 0.01, "{album:?}");
+        assert_eq!(album.peak, Some(0.9));
+        assert_eq!(
+            table.count(),
+            Progress {
+                total: 3,
+                known: 2,
+                unmeasurable: 1,
+                busy: false
+            }
+        );
+    }
+}
