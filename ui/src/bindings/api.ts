@@ -179,7 +179,20 @@ export type Track = { hash: string, path: string, title: string, artists: Array<
 /**
  * The artists joined for display.
  */
-artist: string, album: string, album_artist: string, track_no: number | null, disc_no: number | null, year: number | null, genre: string, duration_ms: number, sample_rate: number, channels: number, codec: string, 
+artist: string, album: string, album_artist: string, track_no: number | null, 
+/**
+ * How many tracks the album (or this disc of it) has, when the tags say.
+ */
+track_total: number | null, disc_no: number | null, 
+/**
+ * How many discs the album has, when the tags say.
+ */
+disc_total: number | null, 
+/**
+ * The tags' compilation flag: an album of various artists (filed under "Various Artists"
+ * when no album artist is tagged). Defaults keep a friend's older `Track` readable.
+ */
+compilation: boolean, year: number | null, genre: string, duration_ms: number, sample_rate: number, channels: number, codec: string, 
 /**
  * Cover art hash, for `get_art`.
  */

@@ -541,9 +541,9 @@ pub enum Response {
     },
     Player(PlayerState),
     Queue(QueueState),
+    Normalisation(NormalisationState),
     OutputDevices {
         devices: Vec<String>,
-    Normalisation(NormalisationState),
         #[ts(optional)]
         default: Option<String>,
     },
@@ -625,7 +625,17 @@ pub struct Track {
     pub album: String,
     pub album_artist: String,
     pub track_no: Option<u32>,
+    /// How many tracks the album (or this disc of it) has, when the tags say.
+    #[serde(default)]
+    pub track_total: Option<u32>,
     pub disc_no: Option<u32>,
+    /// How many discs the album has, when the tags say.
+    #[serde(default)]
+    pub disc_total: Option<u32>,
+    /// The tags' compilation flag: an album of various artists (filed under "Various Artists"
+    /// when no album artist is tagged). Defaults keep a friend's older `Track` readable.
+    #[serde(default)]
+    pub compilation: bool,
     pub year: Option<i32>,
     pub genre: String,
     #[ts(type = "number")]

@@ -376,9 +376,6 @@ fn read_file(
                 .or_else(|| tags.artists.first().cloned())
                 .unwrap_or_default();
             let more = MoreTags {
-                track_total: tags.track_total,
-                disc_total: tags.disc_total,
-                compilation: tags.compilation,
                 title_sort: tags.sort.title.unwrap_or_default(),
                 artist_sort: tags.sort.artist.unwrap_or_default(),
                 album_sort: tags.sort.album.unwrap_or_default(),
@@ -395,7 +392,10 @@ fn read_file(
                         album: tags.album.unwrap_or_default(),
                         album_artist,
                         track_no: tags.track_no,
+                        track_total: tags.track_total,
                         disc_no: tags.disc_no,
+                        disc_total: tags.disc_total,
+                        compilation: tags.compilation,
                         year: tags.year,
                         genre: tags.genre.unwrap_or_default(),
                         duration_ms: stream.duration_ms,

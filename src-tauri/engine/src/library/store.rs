@@ -16,16 +16,13 @@ pub struct TrackRow {
     pub size: i64,
     pub mtime: i64,
     pub frames: Option<u64>,
-    /// What else the tags say, kept for sorting and grouping (not in the API's `Track` yet).
+    /// What else the tags say, kept for sorting (not in the API's `Track`).
     pub more: MoreTags,
 }
 
 /// Tag fields the library keeps beyond those of `Track`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MoreTags {
-    pub track_total: Option<u32>,
-    pub disc_total: Option<u32>,
-    pub compilation: bool,
     /// Sort names; empty when the tags give none.
     pub title_sort: String,
     pub artist_sort: String,
@@ -109,9 +106,9 @@ pub fn put_track(conn: &Connection, row: &TrackRow, now: i64) -> rusqlite::Resul
         track.codec,
         track.art,
         now,
-        row.more.track_total,
-        row.more.disc_total,
-        row.more.compilation,
+        track.track_total,
+        track.disc_total,
+        track.compilation,
         row.more.title_sort,
         row.more.artist_sort,
         row.more.album_sort,
@@ -219,7 +216,8 @@ pub fn problems(conn: &Connection) -> rusqlite::Result<Vec<ScanProblem>> {
 }
 
 const TRACK_COLUMNS: &str = "hash, path, title, artists, artist, album, album_artist, track_no, \
-     disc_no, year, genre, duration_ms, sample_rate, channels, codec, art";
+     disc_no, year, genre, duration_ms, sample_rate, channels, codec, art, track_total, disc_total, \
+     compilation";
 
 /// By the tags' sort names where they give them ("Beatles, The"), else the names shown.
 const TRACK_ORDER: &str = "coalesce(nullif(album_artist_sort, ''), album_artist) COLLATE NOCASE, \
@@ -237,7 +235,10 @@ fn track(r: &rusqlite::Row) -> rusqlite::Result<Track> {
         album: r.get(5)?,
         album_artist: r.get(6)?,
         track_no: r.get(7)?,
+        track_total: r.get(16)?,
         disc_no: r.get(8)?,
+        disc_total: r.get(17)?,
+        compilation: r.get(18)?,
         year: r.get(9)?,
         genre: r.get(10)?,
         duration_ms: r.get::<_, i64>(11)?.max(0) as u64,

@@ -415,6 +415,9 @@ pub(crate) async fn stream_from(
         album_artist: artist.clone(),
         track_no: None,
         disc_no: None,
+        track_total: None,
+        disc_total: None,
+        compilation: false,
         year: None,
         genre: String::new(),
         duration_ms: if facts.duration_ms > 0 {
