@@ -1682,6 +1682,51 @@ fn opus_seeks_land_on_the_frame_asked_for() {
     }
 }
 
+/// What the tags say of the album reaches the window: track and disc totals, the compilation flag.
+#[tokio::test]
+async fn listed_tracks_carry_the_albums_totals_and_the_compilation_flag() {
+    let music = tempfile::tempdir().unwrap();
+    let base = sox_tone(music.path(), "base.wav", 44_100, 0.0, 0.5);
+    let tagged: &[&str] = &[
+        "-c:a",
+        "flac",
+        "-metadata",
+        "album=Mix",
+        "-metadata",
+        "track=3/12",
+        "-metadata",
+        "disc=2/2",
+        "-metadata",
+        "compilation=1",
+    ];
+    ffmpeg(music.path(), &base, tagged, "tagged.flac");
+    ffmpeg(music.path(), &base, &["-c:a", "flac"], "plain.flac");
+    std::fs::remove_file(&base).unwrap();
+    let (engine, _data) = scanned(music.path(), None).await;
+    let all = sorted_tracks(&engine).await;
+    let facts: Vec<_> = all
+        .iter()
+        .map(|t| {
+            (
+                t.track_no,
+                t.track_total,
+                t.disc_no,
+                t.disc_total,
+                t.compilation,
+            )
+        })
+        .collect();
+    assert_eq!(
+        facts,
+        [
+            (None, None, None, None, false),
+            (Some(3), Some(12), Some(2), Some(2), true)
+        ],
+        "plain.flac has no such tags; tagged.flac has them all"
+    );
+    engine.shutdown().await;
+}
+
 /// A compilation whose tracks name no album artist is one album ("Various Artists"), not one per
 /// track artist; lists follow the tags' sort names ("Zombies, The" after "Various Artists").
 #[tokio::test]
