@@ -23,6 +23,8 @@ import type {
   LinkPreview,
   MessagePage,
   NearbyPeer,
+  NormalisationMode,
+  NormalisationState,
   PeerCard,
   Play,
   PlayerState,
@@ -352,6 +354,21 @@ export async function listOutputDevices(): Promise<{ devices: string[]; default:
 }
 
 export const setOutputDevice = (name: string | null) => player({ type: 'set_output_device', name: name ?? undefined });
+
+/** Loudness normalisation: the setting, and how far the background loudness analysis is. */
+export async function getNormalisation(): Promise<NormalisationState> {
+  const { type: _type, ...state } = expectResponse(await call({ type: 'get_normalisation' }), 'normalisation');
+  return state;
+}
+
+/** Sets the normalisation mode and, when given, the target level (LUFS); from the next track on. */
+export async function setNormalisation(mode: NormalisationMode, targetLufs?: number): Promise<NormalisationState> {
+  const { type: _type, ...state } = expectResponse(
+    await call({ type: 'set_normalisation', mode, target_lufs: targetLufs }),
+    'normalisation',
+  );
+  return state;
+}
 
 // ── Messages ─────────────────────────────────────────────────────────────────────────────────
 

@@ -6,6 +6,9 @@
 //!   is timed, and a figure from under a millisecond is printed as null, never as 0;
 //! - `scan`: tracks per second scanning 5,000 generated tagged files with cover art — cold (page
 //!   cache dropped when allowed), warm (files cached, empty library) and an unchanged rescan;
+//!   then the loudness analysis that follows a scan in the background (nice 19, one file at a
+//!   time): its rate in tracks and in seconds of audio per second, and how long a 5,000-track
+//!   library (of these 3 s files, and projected for 4-minute tracks) takes to be measured;
 //! - `playback`: the process's CPU share (% of one core) while playing through the real output
 //!   device for 30 s (needs a working audio device, e.g. a PulseAudio null sink).
 
@@ -14,7 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use earshot_engine::api::{Event, Request, Response};
+use earshot_engine::api::{Event, NormalisationState, Request, Response};
 use earshot_engine::player::decode::Decoder;
 use earshot_engine::{Config, Engine};
 use serde_json::json;
@@ -228,7 +231,23 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
     let data = tempfile::tempdir()?;
     let engine = Engine::start(Config::offline(data.path())).await?;
     let cold = timed_scan(&engine, Some(music.path())).await?;
+    // The loudness analysis starts as the scan finishes, and runs on while the rescan does.
+    let analysis_started = Instant::now();
     let unchanged = timed_scan(&engine, None).await?;
+    let (analysis, measured) = timed_analysis(&engine, analysis_started).await?;
+    let audio_seconds = match engine
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await?
+    {
+        Response::Tracks { tracks } => {
+            tracks.iter().map(|t| t.duration_ms as f64).sum::<f64>() / 1000.0
+        }
+        _ => bail!("unexpected answer to list_tracks"),
+    };
     engine.shutdown().await;
     // Warm scans and unchanged rescans, encrypted (as the app runs) against a plaintext database,
     // alternating three times in this sitting; medians.
@@ -257,6 +276,8 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
     let (warm_plain, unchanged_plain) = (median(&mut plaintext.0), median(&mut plaintext.1));
     let rate = |d: Duration| round(SCAN_FILES as f64 / d.as_secs_f64());
     let ms = |d: Duration| round(d.as_secs_f64() * 1000.0);
+    let analysis_s = analysis.as_secs_f64();
+    let audio_per_s = audio_seconds / analysis_s;
     Ok(json!({
         "bench": "scan",
         "build": mode(),
@@ -267,6 +288,17 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
         "warm_tracks_per_s": rate(warm),
         "unchanged_rescan_tracks_per_s": rate(unchanged),
         "unchanged_rescan_ms": ms(unchanged),
+        "loudness_analysis": {
+            "runs_after": "the cold scan, in the background (nice 19, one file at a time), beside the unchanged rescan",
+            "tracks": measured.tracks,
+            "measured_or_tagged": measured.known,
+            "unmeasurable": measured.unmeasurable,
+            "seconds": round(analysis_s),
+            "tracks_per_s": round(measured.tracks as f64 / analysis_s),
+            "audio_seconds_per_s": round(audio_per_s),
+            "library_of_5000_these_3s_tracks_s": round(SCAN_FILES as f64 / (measured.tracks as f64 / analysis_s)),
+            "library_of_5000_4min_tracks_min": round(5000.0 * 240.0 / audio_per_s / 60.0),
+        },
         "encrypted_vs_plaintext": {
             "runs": 3,
             "encrypted": { "warm_tracks_per_s": rate(warm), "unchanged_rescan_ms": ms(unchanged_warm) },
@@ -281,6 +313,28 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
 fn drop_page_cache() -> bool {
     let _ = Command::new("sync").status();
     std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
+}
+
+/// Waits until the loudness analysis has a verdict on every track; how long that took from
+/// `started`, and the final counts.
+async fn timed_analysis(
+    engine: &Engine,
+    started: Instant,
+) -> anyhow::Result<(Duration, NormalisationState)> {
+    loop {
+        let state = match engine.call(Request::GetNormalisation).await? {
+            Response::Normalisation(state) => state,
+            _ => bail!("unexpected answer to get_normalisation"),
+        };
+        if state.tracks > 0 && state.known + state.unmeasurable == state.tracks && !state.measuring
+        {
+            return Ok((started.elapsed(), state));
+        }
+        if started.elapsed() > Duration::from_secs(3600) {
+            bail!("the loudness analysis did not finish within an hour: {state:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Adds `folder` (or rescans all when None) and times it until the scan finishes.

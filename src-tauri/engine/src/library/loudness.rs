@@ -426,8 +426,12 @@ pub fn start(store: Store, events: broadcast::Sender<Event>, table: Table) {
     let mut heard = events.subscribe();
     crate::supervise::spawn("loudness", events, async move {
         loop {
-            if let Err(error) = catch_up(&store, &table, &jobs).await {
-                tracing::warn!(%error, "the loudness analysis stopped for now");
+            match catch_up(&store, &table, &jobs).await {
+                Ok(()) => {}
+                // The engine is shutting down: so does the analysis (its thread ends with
+                // the job channel).
+                Err(crate::store::StoreError::Closed) => return,
+                Err(error) => tracing::warn!(%error, "the loudness analysis stopped for now"),
             }
             // Wait for the next scan to end (anything else is not ours).
             loop {
@@ -621,5 +625,103 @@ mod tests {
                 busy: false
             }
         );
+    }
+
+    #[test]
+    fn a_damaged_file_in_the_queue_is_recorded_with_its_reason_and_never_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let damaged = dir.path().join("damaged.flac");
+        // A FLAC marker and then garbage: the scan may take it, decoding cannot.
+        let mut bytes = b"fLaC".to_vec();
+        bytes.extend((0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+        std::fs::write(&damaged, bytes).unwrap();
+        let Finding::Unmeasurable(reason) = analyse(&damaged) else {
+            panic!("a damaged file cannot be measured");
+        };
+        assert!(!reason.is_empty());
+
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrations().to_latest(&mut conn).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO folders (path, added_at) VALUES ('/m', 0);
+             INSERT INTO tracks (path, folder, hash, size, mtime, title, duration_ms, sample_rate,
+                 channels, codec, added_at)
+             VALUES ('{}', '/m', 'bad', 1, 1, 'Damaged', 1000, 44100, 2, 'flac', 0),
+                    ('/m/good.flac', '/m', 'good', 1, 1, 'Good', 1000, 44100, 2, 'flac', 0);",
+            damaged.display()
+        ))
+        .unwrap();
+        let queue = super::super::store::unmeasured(&mut conn, 10).unwrap();
+        assert_eq!(queue.len(), 2);
+        assert!(queue.iter().any(|(hash, _)| hash == "bad"));
+
+        super::super::store::put_loudness(
+            &mut conn,
+            "bad",
+            &Finding::Unmeasurable(reason.clone()),
+            5,
+        )
+        .unwrap();
+        let queue = super::super::store::unmeasured(&mut conn, 10).unwrap();
+        assert_eq!(
+            queue,
+            vec![("good".to_string(), "/m/good.flac".to_string())],
+            "the damaged file is not queued again"
+        );
+        assert_eq!(
+            super::super::store::loudness_error(&conn, "bad").unwrap(),
+            Some(reason)
+        );
+        let table = Table::default();
+        table.replace(super::super::store::loudness_entries(&mut conn).unwrap());
+        assert_eq!(table.levels("bad"), (None, None), "it plays unchanged");
+        let progress = table.count();
+        assert_eq!(
+            (progress.total, progress.known, progress.unmeasurable),
+            (2, 0, 1)
+        );
+    }
+
+    #[test]
+    fn a_measured_tone_reads_its_level_and_peak() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tone.wav");
+        // 3 s of a 1 kHz sine at amplitude 0.5 (−6 dBFS) in both channels: about −6 LUFS
+        // (K-weighting adds ~0.7 dB at 1 kHz, the −0.691 offset takes it back).
+        let rate = 48_000u32;
+        let mut wav = Vec::new();
+        let frames = rate * 3;
+        let data_len = frames * 4;
+        wav.extend(b"RIFF");
+        wav.extend((36 + data_len).to_le_bytes());
+        wav.extend(b"WAVEfmt ");
+        wav.extend(16u32.to_le_bytes());
+        wav.extend(1u16.to_le_bytes());
+        wav.extend(2u16.to_le_bytes());
+        wav.extend(rate.to_le_bytes());
+        wav.extend((rate * 4).to_le_bytes());
+        wav.extend(4u16.to_le_bytes());
+        wav.extend(16u16.to_le_bytes());
+        wav.extend(b"data");
+        wav.extend(data_len.to_le_bytes());
+        for i in 0..frames {
+            let v = (0.5
+                * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / rate as f64).sin()
+                * 32767.0) as i16;
+            wav.extend(v.to_le_bytes());
+            wav.extend(v.to_le_bytes());
+        }
+        std::fs::write(&path, wav).unwrap();
+        let Finding::Measured {
+            lufs,
+            peak,
+            seconds,
+        } = analyse(&path)
+        else {
+            panic!("a tone is measurable");
+        };
+        assert!((lufs - -6.0).abs() < 0.3, "{lufs} LUFS");
+        assert!((peak - 0.5).abs() < 0.01, "peak {peak}");
+        assert!((seconds - 3.0).abs() < 0.01, "{seconds} s");
     }
 }

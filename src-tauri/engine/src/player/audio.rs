@@ -399,7 +399,7 @@ impl AudioThread {
             source_start: landed,
             source_rate,
             stream_end: None,
-        self.shared.gain_from(self.pushed, self.gain_of(id));
+        self.shared.gain_from(self.pushed, self.gain_of(id), true);
         });
         if let Some(at_ns) = at_ns {
             // If the decoder landed off the asked frame, shift the instant to match.
@@ -505,7 +505,7 @@ impl AudioThread {
                     source_start: 0,
                     source_rate: decoder.source_rate(),
                     stream_end: None,
-                self.shared.gain_from(self.pushed, self.gain_of(id));
+                self.shared.gain_from(self.pushed, self.gain_of(id), false);
                 });
                 self.decoder = Some((id, decoder));
                 self.finished_reported = false;

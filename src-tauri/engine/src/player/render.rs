@@ -86,6 +86,9 @@ pub struct Shared {
     /// `gain_written` counts the changes written.
     gain_frames: [AtomicU64; GAIN_SLOTS],
     gain_values: [AtomicU32; GAIN_SLOTS],
+    /// Whether the change is taken at once (a new load, which starts from silence) rather than
+    /// ramped (a gapless join).
+    gain_jumps: [AtomicBool; GAIN_SLOTS],
     gain_written: AtomicU64,
 }
 
@@ -93,20 +96,23 @@ pub struct Shared {
 const GAIN_SLOTS: usize = 16;
 /// Where the soft limiter's knee starts: −1 dBFS.
 const KNEE: f32 = 0.891_250_9;
+/// The most the limiter lets out: the largest 16-bit sample (32767/32768), so no conversion
+/// downstream can overflow.
+const CEILING: f32 = 32767.0 / 32768.0;
 /// How fast a gain change is followed: a one-pole ramp with a 5 ms time constant (gone within
 /// ~60 ms), short enough to sit inside a track's first notes, long enough not to click.
 const GAIN_RAMP_SECONDS: f32 = 0.005;
 
 /// The soft limiter: samples up to −1 dBFS pass unchanged; above, `tanh` bends them towards full
-/// scale, which none reaches (the curve meets the straight line with the same slope, so the
-/// knee adds no edge of its own).
+/// scale, which none reaches (held at [`CEILING`]; the curve meets the straight line with the
+/// same slope, so the knee adds no edge of its own).
 pub fn limit(x: f32) -> f32 {
     let a = x.abs();
     if a <= KNEE {
         return x;
     }
     let over = (a - KNEE) / (1.0 - KNEE);
-    (KNEE + (1.0 - KNEE) * over.tanh()).min(1.0).copysign(x)
+    (KNEE + (1.0 - KNEE) * over.tanh()).min(CEILING).copysign(x)
 }
 
 impl Shared {
@@ -126,17 +132,20 @@ impl Shared {
     }
 
     /// From stream frame `frame` on, samples are multiplied by `gain` (loudness normalisation;
-    /// 1.0: unchanged). Called by the decoder thread only, in stream order.
-    pub fn gain_from(&self, frame: u64, gain: f32) {
+    /// 1.0: unchanged): at once if `jump` (a new load: the stream starts there after a flush),
+    /// else ramped from the gain before (a gapless join). Called by the decoder thread only, in
+    /// stream order.
+    pub fn gain_from(&self, frame: u64, gain: f32, jump: bool) {
         let n = self.gain_written.load(Relaxed);
         let slot = (n % GAIN_SLOTS as u64) as usize;
         self.gain_frames[slot].store(frame, Relaxed);
         self.gain_values[slot].store(gain.to_bits(), Relaxed);
+        self.gain_jumps[slot].store(jump, Relaxed);
         self.gain_written.store(n + 1, Release);
     }
 
     /// The gain change after the `read` ones the callback has taken, if one was written.
-    fn gain_change(&self, read: &mut u64) -> Option<(u64, f32)> {
+    fn gain_change(&self, read: &mut u64) -> Option<(u64, f32, bool)> {
         let written = self.gain_written.load(Acquire);
         if *read >= written {
             return None;
@@ -148,6 +157,7 @@ impl Shared {
         let change = (
             self.gain_frames[slot].load(Relaxed),
             f32::from_bits(self.gain_values[slot].load(Relaxed)),
+            self.gain_jumps[slot].load(Relaxed),
         );
         *read += 1;
         Some(change)
@@ -242,7 +252,7 @@ pub struct Renderer {
     /// changes taken from [`Shared`] so far.
     gain: f32,
     gain_target: f32,
-    gain_pending: Option<(u64, f32)>,
+    gain_pending: Option<(u64, f32, bool)>,
     gains_read: u64,
     /// The ramp's step per frame towards the target.
     gain_step: f32,
@@ -587,11 +597,14 @@ impl Renderer {
             }
             // Gain changes due by this stream frame; then one step of the ramp.
             let stream_frame = consumed as i64 + i;
-            while let Some((at, value)) = gain_pending {
+            while let Some((at, value, jump)) = gain_pending {
                 if stream_frame < at as i64 {
                     break;
                 }
                 gain_target = value;
+                if jump {
+                    gain = value;
+                }
                 gain_pending = shared.gain_change(&mut gains_read);
             }
             if gain != gain_target {
@@ -732,7 +745,7 @@ mod tests {
         let (mut producer, mut r, shared) = renderer(64);
         let samples = [0.3, -0.7, 0.99, -1.0, 0.123_456_7];
         push(&mut producer, samples);
-        shared.gain_from(0, 1.0);
+        shared.gain_from(0, 1.0, true);
         let mut out = [0.0; 5];
         r.render(&mut out, 0);
         assert_eq!(out, samples, "no gain stage, no limiter");
@@ -742,8 +755,8 @@ mod tests {
     fn a_gain_starts_on_its_frame_and_ramps_in_without_a_step() {
         let (mut producer, mut r, shared) = renderer(1024);
         push(&mut producer, std::iter::repeat_n(0.8, 400));
-        shared.gain_from(0, 1.0);
-        shared.gain_from(100, 0.25);
+        shared.gain_from(0, 1.0, true);
+        shared.gain_from(100, 0.25, false);
         let mut out = [0.0; 400];
         r.render(&mut out, 0);
         assert!(
@@ -765,16 +778,16 @@ mod tests {
         // A full-scale sine, boosted 12 dB: the limiter bends it under 1.0.
         let sine: Vec<f32> = (0..2000).map(|i| (i as f32 * 0.05).sin()).collect();
         push(&mut producer, sine.iter().copied());
-        shared.gain_from(0, 3.98);
+        shared.gain_from(0, 3.98, true);
         let mut out = vec![0.0; 2000];
         r.render(&mut out, 0);
         let peak = out.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-        assert!(peak <= 1.0, "peak {peak}");
+        assert!(peak < 1.0, "peak {peak}");
         assert!(peak > 0.99, "still loud: {peak}");
         // Below the knee the gain is exact.
         assert_eq!(limit(0.5), 0.5);
         assert_eq!(limit(-0.8), -0.8);
-        assert!(limit(100.0) <= 1.0 && limit(-100.0) >= -1.0);
+        assert!(limit(100.0) < 1.0 && limit(-100.0) > -1.0);
     }
 
     #[test]
