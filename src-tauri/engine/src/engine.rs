@@ -410,7 +410,7 @@ impl Engine {
                 inner
                     .player
                     .load(Load::PlayAt {
-                        track,
+                        track: Box::new(track),
                         frame,
                         at_ns,
                     })

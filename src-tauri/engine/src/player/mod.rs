@@ -126,7 +126,7 @@ pub enum Load {
     /// Play `track` alone from source frame `frame`, so that frame leaves the device at `at_ns`
     /// (engine clock).
     PlayAt {
-        track: Track,
+        track: Box<Track>,
         frame: u64,
         at_ns: u64,
     },
@@ -610,7 +610,7 @@ impl Actor {
                 frame,
                 at_ns,
             } => {
-                self.queue.replace(vec![track], 0);
+                self.queue.replace(vec![*track], 0);
                 self.state = PlaybackState::Playing;
                 self.send(Command::Pause(false));
                 self.load_current(0, Some(at_ns), Some(frame));
