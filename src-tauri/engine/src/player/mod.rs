@@ -1018,3 +1018,110 @@ fn no_entry(index: u32) -> ApiError {
         format!("The queue has no entry {index}."),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::DataKey;
+    use crate::media::loudness::{Level, Progress};
+    use crate::store::StoreOptions;
+
+    /// No loudness known: every track plays at unity gain.
+    struct Unmeasured;
+
+    impl loudness::Levels for Unmeasured {
+        fn levels(&self, _hash: &str) -> (Option<Level>, Option<Level>) {
+            (None, None)
+        }
+        fn progress(&self) -> Progress {
+            Progress::default()
+        }
+    }
+
+    /// Half a second of a quiet 16-bit stereo square wave at 48 kHz.
+    fn write_wav(path: &std::path::Path) {
+        let frames = 24_000u32;
+        let mut data = Vec::with_capacity(frames as usize * 4);
+        for n in 0..frames {
+            let sample: i16 = if n / 48 % 2 == 0 { 2000 } else { -2000 };
+            data.extend_from_slice(&sample.to_le_bytes());
+            data.extend_from_slice(&sample.to_le_bytes());
+        }
+        let mut wav = Vec::new();
+        wav.extend_from_slice(b"RIFF");
+        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(b"WAVEfmt ");
+        wav.extend_from_slice(&16u32.to_le_bytes());
+        wav.extend_from_slice(&1u16.to_le_bytes());
+        wav.extend_from_slice(&2u16.to_le_bytes());
+        wav.extend_from_slice(&48_000u32.to_le_bytes());
+        wav.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
+        wav.extend_from_slice(&4u16.to_le_bytes());
+        wav.extend_from_slice(&16u16.to_le_bytes());
+        wav.extend_from_slice(b"data");
+        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(&data);
+        std::fs::write(path, wav).unwrap();
+    }
+
+    fn track(hash: &str, path: &std::path::Path) -> Track {
+        Track {
+            hash: hash.into(),
+            path: path.display().to_string(),
+            title: hash.into(),
+            artists: vec!["A".into()],
+            artist: "A".into(),
+            album: "X".into(),
+            album_artist: "A".into(),
+            track_no: None,
+            track_total: None,
+            disc_no: None,
+            disc_total: None,
+            compilation: false,
+            year: None,
+            genre: String::new(),
+            duration_ms: 500,
+            sample_rate: 48_000,
+            channels: 2,
+            codec: "pcm_s16le".into(),
+            art: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_track_the_listener_hears_is_told_as_started_not_one_skipped_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _closed) = Store::open(
+            &dir.path().join("store.db"),
+            StoreOptions::default(),
+            &DataKey::from_bytes_for_tests([7; 32]),
+        )
+        .await
+        .unwrap();
+        let (events, _) = broadcast::channel(64);
+        let kind = OutputKind::Virtual(VirtualSink::new(48_000, 2));
+        let (player, mut player_events) = Player::start(store, events, kind, Arc::new(Unmeasured));
+        // The first cannot be decoded: the player skips it before a frame of it is heard.
+        let damaged = dir.path().join("damaged.wav");
+        std::fs::write(&damaged, "not audio at all\n".repeat(100)).unwrap();
+        let good = dir.path().join("good.wav");
+        write_wav(&good);
+        player
+            .load(Load::Play {
+                tracks: vec![track("damaged", &damaged), track("good", &good)],
+                start: 0,
+            })
+            .await
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(20), player_events.recv())
+            .await
+            .expect("a track to start within 20 s")
+            .expect("the player to be running");
+        let PlayerEvent::Started(started) = first;
+        assert_eq!(
+            started.hash, "good",
+            "the first track told as started is the one heard, not the skipped one"
+        );
+        player.shutdown().await;
+    }
+}
