@@ -352,6 +352,149 @@ fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     );
 }
 
+/// Settings offers the sound server's sinks by their descriptions, the default first and no ALSA
+/// plugin among them; the chosen sink gets the sound and stays chosen across a restart (by its
+/// id); when it goes away, the system default takes over, and the listener is told.
+#[test]
+fn output_devices_are_the_servers_sinks_by_name_and_the_chosen_one_plays() {
+    require!(missing_tools(PULSE_TOOLS));
+    let _turn = take_turn();
+    let music = tempfile::tempdir().unwrap();
+    ffmpeg(
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000:duration=30",
+            "-ac",
+            "2",
+            "-c:a",
+            "flac",
+        ],
+        &music.path().join("tone.flac"),
+    );
+    let pulse = Pulse::start();
+    // A second sink, as plugging in a headset adds one.
+    let loaded = pulse
+        .command("pactl")
+        .args(["load-module", "module-null-sink", "sink_name=headset"])
+        .arg(format!("rate={RATE}"))
+        .args([
+            "channels=2",
+            "format=float32le",
+            "sink_properties=\"device.description='USB Headset'\"",
+        ])
+        .output()
+        .expect("pactl to run");
+    assert!(
+        loaded.status.success(),
+        "loading a second null sink: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let module = String::from_utf8_lossy(&loaded.stdout).trim().to_string();
+    let recording = music.path().join("headset.raw");
+    let mut recorder = pulse
+        .command("parecord")
+        .args([
+            "--raw",
+            "--format=float32le",
+            "--channels=2",
+            "--latency-msec=5",
+            "--device=headset.monitor",
+        ])
+        .arg(format!("--rate={RATE}"))
+        .stdout(std::fs::File::create(&recording).unwrap())
+        .spawn()
+        .expect("parecord to start");
+    // As in `Pulse::record`: a low-latency recorder, given time to settle, paces the sink.
+    std::thread::sleep(Duration::from_millis(2500));
+
+    let [data] = dirs::<1>();
+    let wrapper = pulse.wrapper();
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut node = Node::start_with(data.path(), &["--offline"], &wrapper);
+    let listed = node.call(json!({"type": "list_output_devices"})).unwrap();
+    let devices = listed["devices"].as_array().unwrap().clone();
+    let names: Vec<&str> = devices
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["earshot-test", "USB Headset"],
+        "the sinks by their descriptions, the default first: {listed}"
+    );
+    assert_eq!(devices[0]["default"], true, "{listed}");
+    assert_eq!(devices[1]["default"], false, "{listed}");
+    let headset = devices[1]["id"].as_str().unwrap().to_string();
+
+    node.call(json!({"type": "set_output_device", "id": headset}))
+        .unwrap();
+    let mut node = node.restart();
+    let player = node.call(json!({"type": "get_player"})).unwrap();
+    assert_eq!(
+        player["chosen_device"], headset,
+        "the choice is remembered by its id: {player}"
+    );
+    node.call(json!({"type": "add_folder", "path": music.path()}))
+        .unwrap();
+    node.wait_event("scan_finished", STATE_TIMEOUT);
+    let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
+    node.call(json!({"type": "play", "hashes": [tracks["tracks"][0]["hash"]]}))
+        .unwrap();
+    loop {
+        let state = node.wait_event("player_changed", STATE_TIMEOUT);
+        if state["device"] == "USB Headset" {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(2000));
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+    let recorded = read_f32(&recording);
+    let peak = recorded.iter().fold(0f32, |m, s| m.max(s.abs()));
+    // ffmpeg's `sine` is at 1/8 of full scale (less any loudness normalisation).
+    assert!(
+        peak > 0.05 && recorded.len() > RATE as usize * 2,
+        "the tone reaches the chosen sink's monitor (peak {peak} over {} samples)",
+        recorded.len()
+    );
+
+    // Unplugged: playback pauses with a message; play again goes to the default, said so.
+    let unloaded = pulse
+        .command("pactl")
+        .args(["unload-module", &module])
+        .status()
+        .expect("pactl to run");
+    assert!(unloaded.success(), "unloading the second sink");
+    let lost = node.wait_event("player_message", STATE_TIMEOUT);
+    assert!(
+        lost["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("stopped working")),
+        "{lost}"
+    );
+    node.call(json!({"type": "resume"})).unwrap();
+    let notice = node.wait_event("player_message", STATE_TIMEOUT);
+    assert_eq!(
+        notice["message"],
+        "\"USB Headset\" is not connected: playing through the system default (earshot-test) until it is back.",
+        "{notice}"
+    );
+    let listed = node.call(json!({"type": "list_output_devices"})).unwrap();
+    let gone = listed["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == headset.as_str())
+        .cloned();
+    assert_eq!(
+        gone.map(|d| (d["name"].clone(), d["connected"].clone())),
+        Some((json!("USB Headset"), json!(false))),
+        "the chosen device is listed as not connected: {listed}"
+    );
+}
+
 /// `../shared/syncmeter` beside the checkout (CI runs with a copy of `shared/` there), or why it
 /// cannot be used.
 fn syncmeter() -> Result<PathBuf, String> {

@@ -25,6 +25,7 @@ import type {
   NearbyPeer,
   NormalisationMode,
   NormalisationState,
+  OutputDevice,
   PeerCard,
   Play,
   PlayerState,
@@ -348,12 +349,13 @@ export async function getQueue(): Promise<QueueState> {
   return queue;
 }
 
-export async function listOutputDevices(): Promise<{ devices: string[]; default: string | null }> {
-  const r = expectResponse(await call({ type: 'list_output_devices' }), 'output_devices');
-  return { devices: r.devices, default: r.default ?? null };
+/** The output devices a person can pick (readable names, stable ids), the system default first. */
+export async function listOutputDevices(): Promise<OutputDevice[]> {
+  return expectResponse(await call({ type: 'list_output_devices' }), 'output_devices').devices;
 }
 
-export const setOutputDevice = (name: string | null) => player({ type: 'set_output_device', name: name ?? undefined });
+/** Plays through the device with this id from now on; `null` follows the system default. */
+export const setOutputDevice = (id: string | null) => player({ type: 'set_output_device', id: id ?? undefined });
 
 /** Loudness normalisation: the setting, and how far the background loudness analysis is. */
 export async function getNormalisation(): Promise<NormalisationState> {

@@ -227,11 +227,13 @@ pub enum Request {
     GetPlayer,
     /// The whole play queue.
     GetQueue,
+    /// The output devices a person can pick, the system default first.
     ListOutputDevices,
-    /// Use this output device (a name from `list_output_devices`), or the system default.
+    /// Use this output device (an `id` from `list_output_devices`), or without one the system
+    /// default. Remembered by id: an unplugged device is used again once it is back.
     SetOutputDevice {
         #[ts(optional)]
-        name: Option<String>,
+        id: Option<String>,
     },
     /// Scheduled playback, the jam's foundation: frame `frame` of the track must leave the output
     /// device at `at_ns` on the engine clock (the system's monotonic clock, see `clock_now`).
@@ -543,9 +545,7 @@ pub enum Response {
     Queue(QueueState),
     Normalisation(NormalisationState),
     OutputDevices {
-        devices: Vec<String>,
-        #[ts(optional)]
-        default: Option<String>,
+        devices: Vec<OutputDevice>,
     },
     Clock {
         #[ts(type = "number")]
@@ -746,6 +746,21 @@ pub enum RepeatMode {
     One,
 }
 
+/// An output device Settings can offer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct OutputDevice {
+    /// Stable across restarts and re-plugging: the host and the system's own id
+    /// (`pulseaudio:alsa_output.pci-0000_00_1f.3.analog-stereo`, `alsa:sysdefault:CARD=PCH`).
+    pub id: String,
+    /// What a person reads: the sound server's description of the sink ("Built-in Audio Analog
+    /// Stereo"), the card's name without one, the system's name on Windows and macOS.
+    pub name: String,
+    /// The system's default output now.
+    pub default: bool,
+    /// False only for the chosen device when it is not connected (listed so Settings can say so).
+    pub connected: bool,
+}
+
 /// The player: what plays and how. The queue itself is not in it (a queue can hold a whole
 /// library): it comes with `queue_changed` and `get_queue`, and `queue_version` says which one
 /// this state goes with.
@@ -766,9 +781,9 @@ pub struct PlayerState {
     pub volume: u8,
     pub shuffle: bool,
     pub repeat: RepeatMode,
-    /// The output device in use, when one is open.
+    /// The output device in use (its readable name), when one is open.
     pub device: Option<String>,
-    /// The device chosen in Settings; `null` follows the system default.
+    /// The id of the device chosen in Settings; `null` follows the system default.
     pub chosen_device: Option<String>,
 }
 

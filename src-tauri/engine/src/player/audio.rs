@@ -87,10 +87,12 @@ pub enum Report {
     Finished { id: u64 },
     /// The track could not be played.
     Failed { id: u64, message: String },
-    /// The device was opened (name) or lost (error).
+    /// The device was opened (name) or lost (error). `instead_of`: the chosen device's id, when
+    /// it could not be opened and the system default was opened in its place.
     Device {
         name: Option<String>,
         error: Option<String>,
+        instead_of: Option<String>,
     },
     /// Scheduled playback's time keeping, every second: the median error of the frame at the
     /// head of the buffer (ns, positive: late); frames skipped (`dropped`) and padded with
@@ -144,10 +146,10 @@ pub struct AudioThread {
     schedule: Option<Schedule>,
     /// The callback's count of pauses at an instant already reported.
     pauses_seen: u64,
-}
-
     /// Gains of the loads named last ([`Command::Gain`]), newest last.
     gains: VecDeque<(u64, f32)>,
+}
+
 impl AudioThread {
     pub fn spawn(
         kind: OutputKind,
@@ -174,9 +176,9 @@ impl AudioThread {
             last_sync: Instant::now(),
             schedule: None,
             pauses_seen: 0,
+            gains: VecDeque::new(),
         };
         std::thread::Builder::new()
-            gains: VecDeque::new(),
             .name("earshot-audio".into())
             .spawn(move || thread.run())
             .expect("to start the audio thread")
@@ -253,8 +255,6 @@ impl AudioThread {
                 }
             }
             Command::Volume(volume) => self.shared.set_volume(volume),
-            Command::SetDevice(device) => {
-                self.device = device;
             Command::Gain { id, gain } => {
                 // The current load and the one chained after it are all that can be asked for.
                 if self.gains.len() >= 8 {
@@ -262,6 +262,8 @@ impl AudioThread {
                 }
                 self.gains.push_back((id, gain));
             }
+            Command::SetDevice(device) => {
+                self.device = device;
                 self.close();
             }
             Command::Stop => self.close(),
@@ -295,9 +297,12 @@ impl AudioThread {
             Renderer::new(c, Arc::clone(&self.shared), channels, rate)
         };
         let mut opened = output::open(&self.kind, self.device.as_deref(), &mut make_renderer);
+        let mut instead_of = None;
         if let (Err(error), Some(chosen)) = (&opened, &self.device) {
-            // The chosen device is gone (unplugged since): the system default will do.
+            // The chosen device is gone (unplugged since): the system default will do, and the
+            // listener is told. The choice stays: the next opening tries it first again.
             tracing::info!(device = %chosen, %error, "the chosen audio device cannot be opened; using the default");
+            instead_of = Some(chosen.clone());
             opened = output::open(&self.kind, None, &mut make_renderer);
         }
         match opened {
@@ -310,6 +315,7 @@ impl AudioThread {
                 self.report(Report::Device {
                     name: Some(name),
                     error: None,
+                    instead_of,
                 });
                 true
             }
@@ -393,13 +399,13 @@ impl AudioThread {
             0
         };
         let source_rate = decoder.source_rate();
+        self.shared.gain_from(self.pushed, self.gain_of(id), true);
         self.segments.push_back(Segment {
             id,
             stream_start: self.pushed,
             source_start: landed,
             source_rate,
             stream_end: None,
-        self.shared.gain_from(self.pushed, self.gain_of(id), true);
         });
         if let Some(at_ns) = at_ns {
             // If the decoder landed off the asked frame, shift the instant to match.
@@ -483,12 +489,6 @@ impl AudioThread {
         true
     }
 
-    /// The current track's samples are all queued: open the next one right behind them.
-    fn chain_next(&mut self, rate: u32, channels: usize) {
-        let Some((id, path)) = self.next.take() else {
-            return;
-        };
-        match Decoder::open(&path, rate, channels) {
     /// The gain asked for load `id` (1.0 when none was).
     fn gain_of(&self, id: u64) -> f32 {
         self.gains
@@ -498,14 +498,20 @@ impl AudioThread {
             .map_or(1.0, |(_, gain)| *gain)
     }
 
+    /// The current track's samples are all queued: open the next one right behind them.
+    fn chain_next(&mut self, rate: u32, channels: usize) {
+        let Some((id, path)) = self.next.take() else {
+            return;
+        };
+        match Decoder::open(&path, rate, channels) {
             Ok(decoder) => {
+                self.shared.gain_from(self.pushed, self.gain_of(id), false);
                 self.segments.push_back(Segment {
                     id,
                     stream_start: self.pushed,
                     source_start: 0,
                     source_rate: decoder.source_rate(),
                     stream_end: None,
-                self.shared.gain_from(self.pushed, self.gain_of(id), false);
                 });
                 self.decoder = Some((id, decoder));
                 self.finished_reported = false;
@@ -530,6 +536,7 @@ impl AudioThread {
             self.report(Report::Device {
                 name: None,
                 error: Some(error),
+                instead_of: None,
             });
             return;
         }

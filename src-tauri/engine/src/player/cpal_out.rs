@@ -1,28 +1,166 @@
-//! The real output: a cpal stream whose data callback runs the [`Renderer`].
+//! The real output: a cpal stream whose data callback runs the [`Renderer`], and the list of
+//! devices Settings offers.
 //!
 //! cpal reports, per buffer, when it will be played (`OutputCallbackInfo::timestamp().playback`)
 //! on a stream-relative clock. The callback maps that onto the engine clock with an offset learnt
 //! from the callback's own instant (`callback` is "now" on that clock): the smallest
 //! `engine_now − callback` seen is the best estimate, since the callback instant can only lag.
 //! Built and dropped on the player's audio thread (a cpal stream is not `Send` everywhere).
+//!
+//! Which cpal host plays ([`host`]): on Linux the sound server's, through cpal's PulseAudio host
+//! (a pure-Rust client of the PulseAudio protocol, which PipeWire's `pipewire-pulse` also
+//! speaks), whenever a server answers; its sinks carry the names a desktop shows ("Built-in
+//! Audio Analog Stereo"). With no server, ALSA, listed by [`alsa_outputs`]: the cards, not the
+//! plugin pseudo-devices ALSA's hints also name. `EARSHOT_AUDIO_HOST=alsa|pulseaudio` forces one.
+//! Elsewhere cpal's default host (WASAPI, CoreAudio), whose names are already the system's.
+//!
+//! A device is chosen by its cpal [`cpal::DeviceId`] as a string (`pulseaudio:<sink name>`,
+//! `alsa:sysdefault:CARD=PCH`, `wasapi:{…}`): stable across restarts and re-plugging, unlike a
+//! position in the list.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, StreamConfig, SupportedBufferSize};
 
 use super::output::Opened;
 use super::render::Renderer;
+use crate::api::OutputDevice;
 use crate::clock;
 
 /// Frames per device buffer where the device lets us choose: ~11 ms at 48 kHz. cpal's ALSA host
-/// through PulseAudio needs a fixed size (the default gives a stream of I/O-error callbacks).
+/// through PulseAudio needs a fixed size (the default gives a stream of I/O-error callbacks);
+/// its PulseAudio host turns it into a 2 × 512-frame server buffer (~21 ms).
 const BUFFER_FRAMES: u32 = 512;
+
+/// Forces a host on Linux: `alsa` or `pulseaudio` (for comparisons, and a way out should the
+/// sound server's host misbehave on some system).
+const HOST_VAR: &str = "EARSHOT_AUDIO_HOST";
+
+/// How often a chosen sound-server sink is looked for while it plays.
+const PRESENCE_CHECK: Duration = Duration::from_secs(1);
 
 pub struct CpalOutput {
     _stream: cpal::Stream,
     opened: Opened,
     failure: Arc<Mutex<Option<String>>>,
+    /// A chosen sink of the sound server, looked for every [`PRESENCE_CHECK`]: when a sink goes
+    /// away the server moves its streams to another one (PulseAudio's and PipeWire's rescue)
+    /// without a word to cpal, so the listener would hear the default while Settings still
+    /// names the unplugged device.
+    watched: Option<Watched>,
+}
+
+struct Watched {
+    host: Arc<cpal::Host>,
+    id: cpal::DeviceId,
+    next_check: Cell<Instant>,
+}
+
+/// The host that names the devices on this system now (a sound server can start or stop while
+/// we run, so this is decided at every listing and opening).
+#[cfg(target_os = "linux")]
+fn listing_host() -> Arc<cpal::Host> {
+    match forced_host() {
+        Some(cpal::HostId::Alsa) => alsa_host(),
+        _ => pulse_host().unwrap_or_else(alsa_host),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn listing_host() -> Arc<cpal::Host> {
+    Arc::new(cpal::default_host())
+}
+
+/// The host that plays the system default: on Linux ALSA's `default` (the sound server's ALSA
+/// plugin when a server runs), whose playback timestamps the jam's time keeping was measured
+/// with; cpal's PulseAudio host reported timestamps that drifted ~550 ppm in half the syncmeter
+/// runs (docs/architecture.md, "Outputs"). `EARSHOT_AUDIO_HOST=pulseaudio` plays it there anyway.
+#[cfg(target_os = "linux")]
+fn default_host() -> Arc<cpal::Host> {
+    match forced_host() {
+        Some(cpal::HostId::PulseAudio) => pulse_host().unwrap_or_else(alsa_host),
+        _ => alsa_host(),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn default_host() -> Arc<cpal::Host> {
+    Arc::new(cpal::default_host())
+}
+
+/// The host a device id names (the one connection to the sound server for its sinks).
+fn host_of(id: &cpal::DeviceId) -> Option<Arc<cpal::Host>> {
+    #[cfg(target_os = "linux")]
+    if id.host() == cpal::HostId::PulseAudio {
+        return pulse_host();
+    }
+    cpal::host_from_id(id.host()).ok().map(Arc::new)
+}
+
+#[cfg(target_os = "linux")]
+fn forced_host() -> Option<cpal::HostId> {
+    match std::env::var(HOST_VAR).ok()?.as_str() {
+        "alsa" => Some(cpal::HostId::Alsa),
+        "pulseaudio" => Some(cpal::HostId::PulseAudio),
+        "" => None,
+        other => {
+            tracing::warn!(value = other, "{HOST_VAR} is neither alsa nor pulseaudio");
+            None
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn alsa_host() -> Arc<cpal::Host> {
+    Arc::new(cpal::host_from_id(cpal::HostId::Alsa).unwrap_or_else(|_| cpal::default_host()))
+}
+
+/// The connection to the sound server, kept for the process: each new one costs a handshake
+/// and a thread of the protocol client, and a dropped client's thread does not always end.
+#[cfg(target_os = "linux")]
+static PULSE: Mutex<Option<Arc<cpal::Host>>> = Mutex::new(None);
+
+/// cpal's PulseAudio host when a server answers: the kept connection while it still answers,
+/// else a new one. `available_hosts` only looks for the server's socket; connecting tells
+/// whether it answers (within cpal's 2 s handshake timeout).
+#[cfg(target_os = "linux")]
+fn pulse_host() -> Option<Arc<cpal::Host>> {
+    let mut kept = PULSE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(host) = kept.as_ref() {
+        if host.output_devices().is_ok() {
+            return Some(Arc::clone(host));
+        }
+        *kept = None;
+    }
+    if !cpal::available_hosts().contains(&cpal::HostId::PulseAudio) {
+        return None;
+    }
+    let host = cpal::host_from_id(cpal::HostId::PulseAudio)
+        .inspect_err(|error| tracing::debug!(%error, "no PulseAudio server answers; using ALSA"))
+        .ok()
+        .map(Arc::new)?;
+    *kept = Some(Arc::clone(&host));
+    Some(host)
+}
+
+/// Whether this host is a sound server's (whose sinks can vanish without an error to cpal).
+fn is_sound_server(host: &cpal::Host) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        host.id() == cpal::HostId::PulseAudio
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = host;
+        false
+    }
+}
+
+fn device_id(device: &cpal::Device) -> Option<String> {
+    device.id().ok().map(|id| id.to_string())
 }
 
 fn device_name(device: &cpal::Device) -> String {
@@ -32,45 +170,206 @@ fn device_name(device: &cpal::Device) -> String {
         .unwrap_or_else(|_| "Unknown device".into())
 }
 
-fn find_device(name: Option<&str>) -> Result<cpal::Device, String> {
-    let host = cpal::default_host();
-    match name {
-        None => host
-            .default_output_device()
-            .ok_or_else(|| "there is no audio output device".to_string()),
-        Some(wanted) => host
-            .output_devices()
-            .map_err(|e| format!("cannot list audio devices: {e}"))?
-            .find(|d| device_name(d) == wanted)
-            .ok_or_else(|| format!("the audio device \"{wanted}\" is not connected")),
+/// The sink `PULSE_SINK` names, as libpulse clients honour it: the default for this process
+/// (the syncmeter routes each player to its own sink this way).
+#[cfg(target_os = "linux")]
+fn pulse_sink_override(host: &cpal::Host) -> Option<cpal::Device> {
+    if host.id() != cpal::HostId::PulseAudio {
+        return None;
     }
+    let sink = std::env::var("PULSE_SINK").ok().filter(|s| !s.is_empty())?;
+    host.device_by_id(&cpal::DeviceId::new(cpal::HostId::PulseAudio, sink))
+}
+
+fn default_device(host: &cpal::Host) -> Option<cpal::Device> {
+    #[cfg(target_os = "linux")]
+    if let Some(device) = pulse_sink_override(host) {
+        return Some(device);
+    }
+    host.default_output_device()
+}
+
+/// The device to open, the name to show for it, and the host and id to watch it by (a chosen
+/// sound-server sink): the one with this id (or, for a choice saved by an earlier version, this
+/// name), or the system default.
+fn find_device(id: Option<&str>) -> Result<(cpal::Device, String, Option<Watched>), String> {
+    let Some(wanted) = id else {
+        let device = default_device(&default_host())
+            .ok_or_else(|| "there is no audio output device".to_string())?;
+        // ALSA's `default` is "Default Audio Device"; the server, when there is one, knows what
+        // it plays to.
+        let name = if cfg!(target_os = "linux") {
+            default_device(&listing_host())
+                .map_or_else(|| device_name(&device), |d| device_name(&d))
+        } else {
+            device_name(&device)
+        };
+        return Ok((device, name, None));
+    };
+    if let Ok(parsed) = wanted.parse::<cpal::DeviceId>() {
+        if let Some(host) = host_of(&parsed) {
+            if let Some(device) = host.device_by_id(&parsed) {
+                let name = device_name(&device);
+                let watched = is_sound_server(&host).then(|| Watched {
+                    host,
+                    id: parsed,
+                    next_check: Cell::new(Instant::now() + PRESENCE_CHECK),
+                });
+                return Ok((device, name, watched));
+            }
+        }
+    }
+    listing_host()
+        .output_devices()
+        .map_err(|e| format!("cannot list audio devices: {e}"))?
+        .find(|d| device_name(d) == wanted)
+        .map(|d| {
+            let name = device_name(&d);
+            (d, name, None)
+        })
+        .ok_or_else(|| "the chosen audio device is not connected".to_string())
 }
 
 /// The rate and channel count the device will be opened with.
-pub fn probe_format(name: Option<&str>) -> Result<(u32, usize), String> {
-    let device = find_device(name)?;
+pub fn probe_format(id: Option<&str>) -> Result<(u32, usize), String> {
+    let (device, _, _) = find_device(id)?;
     let config = device
         .default_output_config()
         .map_err(|e| format!("the audio device cannot play: {e}"))?;
     Ok((config.sample_rate(), config.channels() as usize))
 }
 
-/// Output device names and the default one.
-pub fn devices() -> (Vec<String>, Option<String>) {
-    let host = cpal::default_host();
-    let names = host
-        .output_devices()
-        .map(|devices| devices.map(|d| device_name(&d)).collect())
-        .unwrap_or_default();
-    (names, host.default_output_device().map(|d| device_name(&d)))
+/// The output devices a person can pick, the default first.
+pub fn devices() -> Vec<OutputDevice> {
+    let host = listing_host();
+    let default = default_device(&host);
+    let default_id = default.as_ref().and_then(device_id);
+    let listed = match host.output_devices() {
+        Ok(devices) => devices.collect::<Vec<_>>(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot list audio devices");
+            Vec::new()
+        }
+    };
+    #[cfg(target_os = "linux")]
+    if host.id() == cpal::HostId::Alsa {
+        let hints: Vec<AlsaHint> = listed
+            .iter()
+            .filter(|d| {
+                d.description()
+                    .is_ok_and(|d| d.direction() != cpal::DeviceDirection::Input)
+            })
+            .filter_map(|d| {
+                let id = d.id().ok()?;
+                let description = d.description().ok()?;
+                Some(AlsaHint {
+                    pcm: id.id().to_string(),
+                    description: std::iter::once(description.name())
+                        .chain(description.extended())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                })
+            })
+            .collect();
+        return alsa_outputs(&hints)
+            .into_iter()
+            .map(|(pcm, name)| OutputDevice {
+                default: false,
+                id: cpal::DeviceId::new(cpal::HostId::Alsa, pcm).to_string(),
+                name,
+                connected: true,
+            })
+            .collect();
+    }
+    let mut devices: Vec<OutputDevice> = listed
+        .iter()
+        .filter(|d| {
+            d.description()
+                .is_ok_and(|d| d.direction() != cpal::DeviceDirection::Input)
+        })
+        .filter_map(|d| {
+            let id = device_id(d)?;
+            Some(OutputDevice {
+                default: Some(&id) == default_id.as_ref(),
+                id,
+                name: device_name(d),
+                connected: true,
+            })
+        })
+        .collect();
+    if let Some(default) = default.filter(|_| !devices.iter().any(|d| d.default)) {
+        // A default the listing missed (cpal's ALSA `default` is not always among the hints).
+        if let Some(id) = device_id(&default) {
+            devices.push(OutputDevice {
+                id,
+                name: device_name(&default),
+                default: true,
+                connected: true,
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    devices.retain(|d| seen.insert(d.id.clone()));
+    // Stable: the default first, the rest as the system lists them.
+    devices.sort_by_key(|d| !d.default);
+    devices
+}
+
+/// One entry of ALSA's device hints (`aplay -L`): the PCM name and its description, whose first
+/// line names the card and device ("HDA Intel PCH, ALC892 Analog") for a card's PCMs and says
+/// what a plugin does otherwise ("Rate Converter Plugin Using Libav/FFmpeg Library").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlsaHint {
+    pub pcm: String,
+    pub description: String,
+}
+
+/// The interfaces that are a whole output of a card, most preferred first: the card's own
+/// default (which converts formats and mixes), its front (analog) output, its HDMI and S/PDIF
+/// ports, then the raw device (with conversions, then without). Everything else ALSA's hints
+/// offer is a plugin or a view of these: resamplers, `null`, `jack`, `oss`, `pulse`, up/down
+/// mixers, `dmix`/`dsnoop`, `surround*` channel layouts.
+const CARD_INTERFACES: [&str; 6] = ["sysdefault", "front", "hdmi", "iec958", "plughw", "hw"];
+
+/// The ALSA outputs a person can pick, as `(pcm, readable name)`: one entry per card output,
+/// named by its description's first line (the card and device), in the order ALSA lists them;
+/// no plugin pseudo-devices; no two entries with the same name (the most preferred interface of
+/// [`CARD_INTERFACES`] wins). ALSA's `default` is not among them: it is the "system default"
+/// choice itself (no device chosen).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub fn alsa_outputs(hints: &[AlsaHint]) -> Vec<(String, String)> {
+    let mut cards: Vec<(usize, String, String)> = Vec::new();
+    for hint in hints {
+        // A card's PCM reads `interface:CARD=name,DEV=n` (or `hw:0,0`); plugins name no card.
+        let Some((interface, args)) = hint.pcm.split_once(':') else {
+            continue;
+        };
+        let Some(rank) = CARD_INTERFACES.iter().position(|i| *i == interface) else {
+            continue;
+        };
+        let names_card = args.contains("CARD=") || args.starts_with(|c: char| c.is_ascii_digit());
+        let name = hint.description.lines().next().unwrap_or_default().trim();
+        if !names_card || name.is_empty() {
+            continue;
+        }
+        match cards.iter_mut().find(|(_, _, n)| n == name) {
+            Some(entry) if rank < entry.0 => *entry = (rank, hint.pcm.clone(), name.to_string()),
+            Some(_) => {}
+            None => cards.push((rank, hint.pcm.clone(), name.to_string())),
+        }
+    }
+    cards
+        .into_iter()
+        .map(|(_, pcm, name)| (pcm, name))
+        .collect()
 }
 
 impl CpalOutput {
     pub fn open(
-        name: Option<&str>,
+        id: Option<&str>,
         mut make_renderer: impl FnMut(u32, usize) -> Renderer,
     ) -> Result<Self, String> {
-        let device = find_device(name)?;
+        let (device, name, watched) = find_device(id)?;
         let supported = device
             .default_output_config()
             .map_err(|e| format!("the audio device cannot play: {e}"))?;
@@ -105,8 +404,12 @@ impl CpalOutput {
                 },
                 move |error: cpal::Error| {
                     // Runs on cpal's thread (not the data callback). Only a device that went
-                    // away stops playback; passing I/O hiccups are noted and ridden out.
-                    if error.kind() == cpal::ErrorKind::DeviceNotAvailable {
+                    // away (or a sound server that did) stops playback; passing I/O hiccups are
+                    // noted and ridden out.
+                    if matches!(
+                        error.kind(),
+                        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated
+                    ) {
                         if let Ok(mut slot) = failed.lock() {
                             slot.get_or_insert_with(|| error.to_string());
                         }
@@ -123,11 +426,12 @@ impl CpalOutput {
         Ok(Self {
             _stream: stream,
             opened: Opened {
-                device: device_name(&device),
+                device: name,
                 rate,
                 channels,
             },
             failure,
+            watched,
         })
     }
 
@@ -135,7 +439,160 @@ impl CpalOutput {
         &self.opened
     }
 
+    /// Why the device stopped (an error cpal reported, or a watched sink that went away).
+    /// Called by the audio thread between buffers, never by the callback.
     pub fn failure(&self) -> Option<String> {
-        self.failure.lock().ok().and_then(|f| f.clone())
+        if let Some(failure) = self.failure.lock().ok().and_then(|f| f.clone()) {
+            return Some(failure);
+        }
+        let watched = self.watched.as_ref()?;
+        let now = Instant::now();
+        if now < watched.next_check.get() {
+            return None;
+        }
+        watched.next_check.set(now + PRESENCE_CHECK);
+        match watched.host.device_by_id(&watched.id) {
+            Some(_) => None,
+            None => Some("it was disconnected".to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints(entries: &[(&str, &str)]) -> Vec<AlsaHint> {
+        entries
+            .iter()
+            .map(|(pcm, description)| AlsaHint {
+                pcm: pcm.to_string(),
+                description: description.to_string(),
+            })
+            .collect()
+    }
+
+    /// What this machine's ALSA lists (no sound card, the Debian plugin packages), as cpal
+    /// enumerates it: its `default` plus every plugin hint.
+    const PLUGINS_ONLY: &[(&str, &str)] = &[
+        ("default", "Default Audio Device"),
+        (
+            "null",
+            "Discard all samples (playback) or generate zero samples (capture)",
+        ),
+        (
+            "lavrate",
+            "Rate Converter Plugin Using Libav/FFmpeg Library",
+        ),
+        (
+            "samplerate",
+            "Rate Converter Plugin Using Samplerate Library",
+        ),
+        ("speexrate", "Rate Converter Plugin Using Speex Resampler"),
+        ("jack", "JACK Audio Connection Kit"),
+        ("oss", "Open Sound System"),
+        ("pulse", "PulseAudio Sound Server"),
+        (
+            "speex",
+            "Plugin using Speex DSP (resample, agc, denoise, echo, dereverb)",
+        ),
+        ("upmix", "Plugin for channel upmix (4,6,8)"),
+        (
+            "vdownmix",
+            "Plugin for channel downmix (stereo) with a simple spacialization",
+        ),
+    ];
+
+    #[test]
+    fn plugin_pseudo_devices_and_the_default_are_not_offered_as_devices() {
+        assert_eq!(alsa_outputs(&hints(PLUGINS_ONLY)), Vec::new());
+    }
+
+    #[test]
+    fn each_card_output_appears_once_by_its_card_name() {
+        let mut entries = PLUGINS_ONLY[1..].to_vec();
+        entries.extend_from_slice(&[
+            (
+                "hw:CARD=PCH,DEV=0",
+                "HDA Intel PCH, ALC892 Analog\nDirect hardware device without any conversions",
+            ),
+            (
+                "plughw:CARD=PCH,DEV=0",
+                "HDA Intel PCH, ALC892 Analog\nHardware device with all software conversions",
+            ),
+            (
+                "sysdefault:CARD=PCH",
+                "HDA Intel PCH, ALC892 Analog\nDefault Audio Device",
+            ),
+            (
+                "front:CARD=PCH,DEV=0",
+                "HDA Intel PCH, ALC892 Analog\nFront output / input",
+            ),
+            (
+                "surround51:CARD=PCH,DEV=0",
+                "HDA Intel PCH, ALC892 Analog\n5.1 Surround output to Front, Center, Rear and Subwoofer speakers",
+            ),
+            (
+                "dmix:CARD=PCH,DEV=0",
+                "HDA Intel PCH, ALC892 Analog\nDirect sample mixing device",
+            ),
+            (
+                "hdmi:CARD=PCH,DEV=0",
+                "HDA Intel PCH, HDMI 0\nHDMI Audio Output",
+            ),
+            (
+                "hdmi:CARD=PCH,DEV=1",
+                "HDA Intel PCH, HDMI 1\nHDMI Audio Output",
+            ),
+            (
+                "sysdefault:CARD=Device",
+                "USB Audio Device, USB Audio\nDefault Audio Device",
+            ),
+            (
+                "iec958:CARD=Device,DEV=0",
+                "USB Audio Device, USB Audio\nIEC958 (S/PDIF) Digital Audio Output",
+            ),
+            ("usbstream:CARD=PCH", "HDA Intel PCH\nUSB Stream Output"),
+            // cpal adds numeric-card names for every physical device.
+            (
+                "hw:CARD=0,DEV=0",
+                "HDA Intel PCH, ALC892 Analog\nDirect hardware device without any conversions",
+            ),
+        ]);
+        let listed = alsa_outputs(&hints(&entries));
+        let expected = [
+            ("sysdefault:CARD=PCH", "HDA Intel PCH, ALC892 Analog"),
+            ("hdmi:CARD=PCH,DEV=0", "HDA Intel PCH, HDMI 0"),
+            ("hdmi:CARD=PCH,DEV=1", "HDA Intel PCH, HDMI 1"),
+            ("sysdefault:CARD=Device", "USB Audio Device, USB Audio"),
+        ];
+        assert_eq!(
+            listed,
+            expected
+                .iter()
+                .map(|(p, n)| (p.to_string(), n.to_string()))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_card_with_only_raw_devices_is_offered_through_its_converting_one() {
+        let entries = [
+            (
+                "hw:CARD=0,DEV=3",
+                "HDA NVidia, HDMI 0\nDirect hardware device without any conversions",
+            ),
+            (
+                "plughw:CARD=0,DEV=3",
+                "HDA NVidia, HDMI 0\nHardware device with all software conversions",
+            ),
+        ];
+        assert_eq!(
+            alsa_outputs(&hints(&entries)),
+            vec![(
+                "plughw:CARD=0,DEV=3".to_string(),
+                "HDA NVidia, HDMI 0".to_string()
+            )]
+        );
     }
 }

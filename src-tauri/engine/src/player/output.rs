@@ -1,7 +1,9 @@
 //! The seam to the audio hardware (conventions 6): an output that calls a [`Renderer`] for every
 //! buffer and tells it when that buffer leaves the device, on the engine clock.
 //!
-//! - [`Output::Cpal`]: the real device through cpal (ALSA/PulseAudio on Linux, WASAPI, CoreAudio).
+//! - [`Output::Cpal`]: the real device through cpal (the PulseAudio/PipeWire server, or ALSA
+//!   without one, on Linux; WASAPI, CoreAudio): see [`super::cpal_out`] for which host and how
+//!   devices are named and chosen (by a stable id).
 //! - [`Output::Virtual`]: a paced software sink for tests: it renders buffers in real time with a
 //!   fixed latency and keeps what it "played", and when, for inspection; its clock can drift
 //!   against the engine clock as a real sound card's does.
@@ -11,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::render::Renderer;
+use crate::api::OutputDevice;
 use crate::clock;
 
 /// Which output the player uses. Cheap to clone; decided when the engine starts.
@@ -77,13 +80,21 @@ pub fn open(
     }
 }
 
-/// Output device names (cpal), for Settings.
-pub fn devices(kind: &OutputKind) -> (Vec<String>, Option<String>) {
+/// The output devices a person can pick in Settings, the default first.
+pub fn devices(kind: &OutputKind) -> Vec<OutputDevice> {
     match kind {
         OutputKind::Cpal => super::cpal_out::devices(),
-        OutputKind::Virtual(_) => (vec!["Virtual sink".into()], Some("Virtual sink".into())),
+        OutputKind::Virtual(_) => vec![OutputDevice {
+            id: VIRTUAL_ID.into(),
+            name: "Virtual sink".into(),
+            default: true,
+            connected: true,
+        }],
     }
 }
+
+/// The virtual sink's device id.
+const VIRTUAL_ID: &str = "virtual:sink";
 
 /// A paced software output for tests.
 #[derive(Clone, Debug)]
