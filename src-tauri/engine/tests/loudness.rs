@@ -249,3 +249,159 @@ async fn two_files_12_db_apart_play_within_1_db_with_normalisation_and_12_db_apa
     );
     engine.shutdown().await;
 }
+
+/// Writes 48 kHz stereo 16-bit PCM.
+fn write_wav(path: &Path, samples: &[i16]) {
+    let data_len = (samples.len() * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + samples.len() * 2);
+    wav.extend(b"RIFF");
+    wav.extend((36 + data_len).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(48_000u32.to_le_bytes());
+    wav.extend((48_000u32 * 4).to_le_bytes());
+    wav.extend(4u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(data_len.to_le_bytes());
+    for s in samples {
+        wav.extend(s.to_le_bytes());
+    }
+    std::fs::write(path, wav).unwrap();
+}
+
+/// Plays every track in order to the end; what the device was handed.
+async fn play_all(engine: &Engine, sink: &VirtualSink, tracks: &[Track]) -> Vec<f32> {
+    sink.played.lock().unwrap().clear();
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::Play {
+            hashes: tracks.iter().map(|t| t.hash.clone()).collect(),
+            start: None,
+        })
+        .await
+        .expect("playback to start");
+    wait_for(
+        &mut events,
+        "the end of playback",
+        |e| matches!(e, Event::PlayerChanged(s) if s.state == PlaybackState::Stopped),
+    )
+    .await;
+    let played = sink.played.lock().unwrap().clone();
+    played
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gapless_join_is_sample_exact_with_normalisation_off_and_one_steady_gain_with_it_on() {
+    // One sine (not starting at zero, so its first sample shows where it starts), cut in two at
+    // an odd frame into two files.
+    let frames = 96_000usize;
+    let cut = 50_001usize;
+    let sine: Vec<i16> = (0..frames)
+        .flat_map(|i| {
+            let v = 0.3 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 48_000.0 + 1.0).sin();
+            let v = (v * 32767.0).round() as i16;
+            [v, v]
+        })
+        .collect();
+    let music = tempfile::tempdir().unwrap();
+    write_wav(&music.path().join("1 first.wav"), &sine[..cut * 2]);
+    write_wav(&music.path().join("2 second.wav"), &sine[cut * 2..]);
+    let original: Vec<f32> = sine.iter().map(|&s| s as f32 / 32768.0).collect();
+
+    let data = tempfile::tempdir().unwrap();
+    let sink = VirtualSink::new(48_000, 2);
+    let engine = Engine::start(Config {
+        audio: OutputKind::Virtual(sink.clone()),
+        ..Config::offline(data.path())
+    })
+    .await
+    .unwrap();
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::AddFolder {
+            path: music.path().display().to_string(),
+        })
+        .await
+        .unwrap();
+    wait_for(&mut events, "scan_finished", |e| {
+        matches!(e, Event::ScanFinished(_))
+    })
+    .await;
+    measured(&engine).await;
+    let Response::Tracks { mut tracks } = engine
+        .call(Request::ListTracks {
+            query: None,
+            album: None,
+            artist: None,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    tracks.sort_by(|a, b| a.path.cmp(&b.path));
+
+    // Where the music starts in what was played, and the played music lined up with the sine.
+    let aligned = |played: &[f32]| -> Vec<f32> {
+        let first = played.iter().position(|s| s.abs() > 1e-6).expect("sound");
+        assert!(
+            played.len() >= first + original.len(),
+            "the whole sine was played"
+        );
+        played[first..first + original.len()].to_vec()
+    };
+
+    normalisation(
+        &engine,
+        Request::SetNormalisation {
+            mode: NormalisationMode::Off,
+            target_lufs: None,
+        },
+    )
+    .await;
+    let off = aligned(&play_all(&engine, &sink, &tracks).await);
+    let worst_off = off
+        .iter()
+        .zip(&original)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst_off < 1e-6,
+        "off: sample for sample, worst error {worst_off}"
+    );
+
+    // On: one gain for both halves (they are equally loud), no step at the join.
+    normalisation(
+        &engine,
+        Request::SetNormalisation {
+            mode: NormalisationMode::Track,
+            target_lufs: Some(-18),
+        },
+    )
+    .await;
+    let on = aligned(&play_all(&engine, &sink, &tracks).await);
+    let middle = frames; // a sample well inside the first half
+    let gain = (on[middle..middle + 4800].iter().map(|s| s * s).sum::<f32>()
+        / original[middle..middle + 4800]
+            .iter()
+            .map(|s| s * s)
+            .sum::<f32>())
+    .sqrt();
+    assert!((gain - 1.0).abs() > 0.05, "a gain is applied: {gain}");
+    let worst = on
+        .iter()
+        .zip(&original)
+        .map(|(a, b)| (a - b * gain).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "gapless: off worst error {worst_off:e}; on gain {gain:.4}, worst deviation {worst:.2e}"
+    );
+    assert!(
+        worst < 2e-3,
+        "on: the music times one steady gain across the join, worst deviation {worst}"
+    );
+    engine.shutdown().await;
+}

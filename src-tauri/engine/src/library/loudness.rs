@@ -465,13 +465,29 @@ async fn catch_up(
     let rows = store.call(super::store::loudness_entries).await?;
     table.replace(rows);
     table.busy.store(true, Relaxed);
+    let mut skipped = 0u32;
     let result = async {
         loop {
-            let batch = store.call(|c| super::store::unmeasured(c, BATCH)).await?;
+            let batch = store
+                .call(move |c| super::store::unmeasured(c, BATCH, skipped))
+                .await?;
             if batch.is_empty() {
                 return Ok(());
             }
             for (hash, path) in batch {
+                // A file gone since the scan (a drive unplugged, a file moved) is passed over,
+                // not recorded: the next scan says what became of it. Everything before it in
+                // path order is done, so the ones passed over are the first `skipped` left.
+                let present = {
+                    let path = PathBuf::from(&path);
+                    tokio::task::spawn_blocking(move || path.is_file())
+                        .await
+                        .unwrap_or(false)
+                };
+                if !present {
+                    skipped += 1;
+                    continue;
+                }
                 let (reply, answer) = oneshot::channel();
                 let job = (PathBuf::from(&path), reply);
                 let sent = {
@@ -651,7 +667,7 @@ mod tests {
             damaged.display()
         ))
         .unwrap();
-        let queue = super::super::store::unmeasured(&mut conn, 10).unwrap();
+        let queue = super::super::store::unmeasured(&mut conn, 10, 0).unwrap();
         assert_eq!(queue.len(), 2);
         assert!(queue.iter().any(|(hash, _)| hash == "bad"));
 
@@ -662,7 +678,7 @@ mod tests {
             5,
         )
         .unwrap();
-        let queue = super::super::store::unmeasured(&mut conn, 10).unwrap();
+        let queue = super::super::store::unmeasured(&mut conn, 10, 0).unwrap();
         assert_eq!(
             queue,
             vec![("good".to_string(), "/m/good.flac".to_string())],

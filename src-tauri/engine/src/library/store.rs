@@ -557,14 +557,19 @@ pub fn loudness_entries(
 }
 
 /// Up to `limit` distinct tracks with no loudness row yet (one path each), in path order, so
-/// an album's tracks are measured together and its album gain is ready soon.
-pub fn unmeasured(conn: &mut Connection, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
+/// an album's tracks are measured together and its album gain is ready soon; the first `skip`
+/// left out (those passed over in this round: see `loudness::catch_up`).
+pub fn unmeasured(
+    conn: &mut Connection,
+    limit: u32,
+    skip: u32,
+) -> rusqlite::Result<Vec<(String, String)>> {
     let mut statement = conn.prepare_cached(
         "SELECT t.hash, min(t.path) AS first FROM tracks t
          WHERE NOT EXISTS (SELECT 1 FROM loudness l WHERE l.hash = t.hash)
-         GROUP BY t.hash ORDER BY first LIMIT ?1",
+         GROUP BY t.hash ORDER BY first LIMIT ?1 OFFSET ?2",
     )?;
-    let rows = statement.query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = statement.query_map([limit, skip], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
