@@ -319,6 +319,7 @@ pub fn devices() -> Vec<OutputDevice> {
 /// line names the card and device ("HDA Intel PCH, ALC892 Analog") for a card's PCMs and says
 /// what a plugin does otherwise ("Rate Converter Plugin Using Libav/FFmpeg Library").
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub struct AlsaHint {
     pub pcm: String,
     pub description: String,

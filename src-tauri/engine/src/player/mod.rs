@@ -329,13 +329,27 @@ impl Actor {
             if let Some(volume) = volume {
                 self.apply_volume(volume);
             }
-            // An earlier version kept the name; the output finds a device by name too.
-            let chosen = chosen.or_else(|| {
-                legacy.map(|name| ChosenOutput {
-                    id: name.clone(),
-                    name,
-                })
-            });
+            let chosen = match (chosen, legacy) {
+                (Some(chosen), _) => Some(chosen),
+                // An earlier version kept a name (often an ALSA plugin's description): the
+                // device of that name now, by id, or none (the default, without a notice on
+                // every start about a device that can never come back).
+                (None, Some(name)) => {
+                    let found = self
+                        .output_devices()
+                        .await
+                        .into_iter()
+                        .find(|d| d.name == name)
+                        .map(|d| ChosenOutput {
+                            id: d.id,
+                            name: d.name,
+                        });
+                    self.remember(OUTPUT_KEY, found.clone());
+                    self.remember(LEGACY_DEVICE_KEY, Option::<String>::None);
+                    found
+                }
+                (None, None) => None,
+            };
             if let Some(chosen) = chosen {
                 self.send(Command::SetDevice(Some(chosen.id.clone())));
                 self.chosen_device = Some(chosen);
