@@ -6,7 +6,7 @@
 //!   is timed, and a figure from under a millisecond is printed as null, never as 0;
 //! - `scan`: tracks per second scanning 5,000 generated tagged files with cover art — cold (page
 //!   cache dropped when allowed), warm (files cached, empty library) and an unchanged rescan;
-//!   then the loudness analysis that follows a scan in the background (nice 19, one file at a
+//!   then the loudness analysis that follows a scan in the background (idle priority, one file at a
 //!   time): its rate in tracks and in seconds of audio per second, and how long a 5,000-track
 //!   library (of these 3 s files, and projected for 4-minute tracks) takes to be measured;
 //! - `playback`: the process's CPU share (% of one core) while playing through the real output
@@ -289,7 +289,7 @@ pub async fn scan() -> anyhow::Result<serde_json::Value> {
         "unchanged_rescan_tracks_per_s": rate(unchanged),
         "unchanged_rescan_ms": ms(unchanged),
         "loudness_analysis": {
-            "runs_after": "the cold scan, in the background (nice 19, one file at a time), beside the unchanged rescan",
+            "runs_after": "the cold scan, in the background (idle priority, one file at a time), beside the unchanged rescan",
             "tracks": measured.tracks,
             "measured_or_tagged": measured.known,
             "unmeasurable": measured.unmeasurable,

@@ -7,8 +7,8 @@
 //! browsable at once. [`start`] runs one task that, whenever a scan finishes (and once at start,
 //! so an interrupted analysis resumes), takes the tracks whose content hash has no `loudness` row
 //! yet, album by album, and hands them one at a time to a single analysis thread at the lowest
-//! CPU priority (nice 19). Each file is read for tags first (a tagged file costs a tag read);
-//! otherwise it is decoded and measured. A file that cannot be measured is recorded as
+//! CPU priority (Linux's idle scheduling class; nice 19 elsewhere). Each file is read for tags
+//! first (a tagged file costs a tag read); otherwise it is decoded and measured. A file that cannot be measured is recorded as
 //! `unmeasurable` with its reason and never tried again for that hash (a changed file has a new
 //! hash and is measured afresh). Rows are keyed by hash, so a copy of a measured file costs nothing.
 //!
@@ -446,11 +446,26 @@ pub fn start(store: Store, events: broadcast::Sender<Event>, table: Table) {
     });
 }
 
-/// The calling thread (Linux: only it) at nice 19, so the analysis takes only CPU time nothing
-/// else wants — the scan, decoding for playback and the window come first.
+/// The calling thread (Linux: only it) in the idle scheduling class, so the analysis takes only
+/// CPU time nothing else wants — the scan, decoding for playback, the audio callbacks and the
+/// window come first, and a waking audio thread preempts it at once (a nice-19 thread can hold a
+/// waking one back for a scheduler slice, milliseconds: enough to disturb a jam's timing).
+/// Elsewhere, or if refused, nice 19.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority only reads its arguments; 0 = the calling thread on Linux.
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler and setpriority only read their arguments; 0 = the calling
+        // thread on Linux.
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+        if !idle {
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            }
+        }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    // SAFETY: setpriority only reads its arguments.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
