@@ -35,6 +35,24 @@ use crate::clock;
 /// its PulseAudio host turns it into a 2 × 512-frame server buffer (~21 ms).
 const BUFFER_FRAMES: u32 = 512;
 
+/// Overrides [`BUFFER_FRAMES`] (64–16384 frames), to measure what a device buffer costs in CPU
+/// and in sync (`earshot-node bench playback`, `../shared/syncmeter`).
+const BUFFER_VAR: &str = "EARSHOT_AUDIO_BUFFER_FRAMES";
+
+/// The device buffer to ask for: [`BUFFER_FRAMES`] unless [`BUFFER_VAR`] names a sane size.
+fn buffer_frames() -> u32 {
+    let Ok(value) = std::env::var(BUFFER_VAR) else {
+        return BUFFER_FRAMES;
+    };
+    match value.trim().parse::<u32>() {
+        Ok(frames) if (64..=16_384).contains(&frames) => frames,
+        Ok(_) | Err(_) => {
+            tracing::warn!(%value, "{BUFFER_VAR} is not a frame count from 64 to 16384; using {BUFFER_FRAMES}");
+            BUFFER_FRAMES
+        }
+    }
+}
+
 /// Forces a host on Linux: `alsa` or `pulseaudio` (for comparisons, and a way out should the
 /// sound server's host misbehave on some system).
 const HOST_VAR: &str = "EARSHOT_AUDIO_HOST";
@@ -376,9 +394,10 @@ impl CpalOutput {
             .map_err(|e| format!("the audio device cannot play: {e}"))?;
         let rate = supported.sample_rate();
         let channels = supported.channels() as usize;
+        let frames = buffer_frames();
         let buffer_size = match supported.buffer_size() {
-            SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&BUFFER_FRAMES) => {
-                BufferSize::Fixed(BUFFER_FRAMES)
+            SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&frames) => {
+                BufferSize::Fixed(frames)
             }
             _ => BufferSize::Default,
         };
