@@ -371,6 +371,22 @@ pub async fn playback() -> anyhow::Result<serde_json::Value> {
     let data = tempfile::tempdir()?;
     let engine = Engine::start(Config::offline(data.path())).await?;
     let tracks = add_and_list(&engine, music.path()).await?;
+    // The new track's loudness is measured once in the background: let that finish first, so
+    // the figure is playback alone.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match engine.call(Request::GetNormalisation).await? {
+            Response::Normalisation(state)
+                if state.known + state.unmeasurable >= state.tracks && !state.measuring =>
+            {
+                break
+            }
+            Response::Normalisation(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            other => bail!("the loudness analysis did not finish within 60 s: {other:?}"),
+        }
+    }
     let mut events = engine.subscribe();
     let hashes = tracks.into_iter().map(|t| t.hash).collect();
     engine
