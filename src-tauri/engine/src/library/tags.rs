@@ -69,7 +69,7 @@ pub fn read_loudness(path: &Path) -> Option<TagLoudness> {
         let mut file = std::fs::File::open(path).ok()?;
         if let Ok(opus) = lofty::ogg::OpusFile::read_from(&mut file, options) {
             let comments = opus.vorbis_comments();
-            let items = comments.items().map(|(k, v)| (k, v));
+            let items = comments.items();
             return Some(TagLoudness::from_items(items));
         }
     }
