@@ -324,8 +324,7 @@ impl Chat {
         // Readers (the player, streaming this track) follow the verified bytes as they land; they
         // open it by the name it will have when complete.
         let done = done_path(part, &hash, &extension);
-        let arriving =
-            crate::media::growing::register(&done, part, &hash.to_hex(), total, offset);
+        let arriving = crate::media::growing::register(&done, part, &hash.to_hex(), total, offset);
         let offsets: Vec<u64> = (offset..total).step_by(GROUP as usize).collect();
         let mut ranges = futures::stream::iter(offsets)
             .map(|at| {
