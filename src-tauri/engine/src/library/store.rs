@@ -510,7 +510,6 @@ pub fn recent_plays(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Play>
     rows.collect()
 }
 
-#[cfg(test)]
 // ── Loudness ─────────────────────────────────────────────────────────────────────────────────
 
 /// Every distinct track with its album, length and loudness state, for `loudness::Table`.
@@ -624,6 +623,7 @@ pub fn loudness_error(conn: &Connection, hash: &str) -> rusqlite::Result<Option<
         .flatten())
 }
 
+#[cfg(test)]
 mod tests {
     use super::*;
 
