@@ -42,6 +42,10 @@ pub const REPLAYGAIN_REFERENCE_LUFS: f32 = -18.0;
 pub const R128_REFERENCE_LUFS: f32 = -23.0;
 /// Tag gains beyond ±60 dB are nonsense (a typo, or a value in the wrong unit): ignored.
 const MAX_TAG_DB: f32 = 60.0;
+/// The largest believable peak tag: 10.0 linear (+20 dBFS). A float file may go past full scale,
+/// but not by that much; a larger peak (a value in the wrong unit, 1000 for "100 %") would hold
+/// the gain down by tens of dB and all but silence the track, so it is ignored.
+const MAX_TAG_PEAK: f32 = 10.0;
 /// Tracks fetched from the store per round of the analysis.
 const BATCH: u32 = 64;
 /// Consecutive undecodable packets after which a file is given up as damaged.
@@ -114,10 +118,10 @@ pub fn parse_gain_db(text: &str) -> Option<f32> {
 }
 
 /// A ReplayGain peak (linear, 1.0 = full scale; a float file may go above): None for garbage,
-/// zero or negative, or above +60 dB.
+/// zero or negative, or above [`MAX_TAG_PEAK`].
 pub fn parse_peak(text: &str) -> Option<f32> {
     let value: f32 = text.trim().replace(',', ".").parse().ok()?;
-    (value.is_finite() && value > 0.0 && value <= 1000.0).then_some(value)
+    (value.is_finite() && value > 0.0 && value <= MAX_TAG_PEAK).then_some(value)
 }
 
 /// An R128 gain: a signed integer, Q7.8 fixed point in dB (256 = +1 dB).
@@ -576,6 +580,18 @@ mod tests {
         assert_eq!(parse_peak("0"), None);
         assert_eq!(parse_peak("-1"), None);
         assert_eq!(parse_peak("peak"), None);
+        assert_eq!(parse_peak("10"), Some(10.0));
+        assert_eq!(parse_peak("10.5"), None, "an absurd peak is ignored");
+        assert_eq!(parse_peak("1000"), None);
+        assert_eq!(
+            TagLoudness::from_items([
+                ("REPLAYGAIN_TRACK_GAIN", "-3 dB"),
+                ("REPLAYGAIN_TRACK_PEAK", "500"),
+            ])
+            .track,
+            level(-15.0, None),
+            "the gain is kept, the absurd peak is not"
+        );
         assert_eq!(parse_r128_gain("-1280"), Some(-5.0));
         assert_eq!(parse_r128_gain("+256"), Some(1.0));
         assert_eq!(parse_r128_gain("1.5"), None);

@@ -19,6 +19,12 @@ pub const TARGET_RANGE: std::ops::RangeInclusive<i8> = -30..=-5;
 pub const PEAK_CEILING_DB: f32 = -1.0;
 /// Most boost ever applied (a near-silent track is not raised into noise).
 const MAX_BOOST_DB: f32 = 24.0;
+/// Most cut ever applied. The quietest target a listener can choose is −30 LUFS and nothing real
+/// is louder than 0 LUFS (a full-scale square wave is about +3; the loudest masters are about
+/// −3), so no genuine level asks for more than about −30 dB. A level or tag asking for more is
+/// wrong (a gain tag of "−60 dB", a value in the wrong unit), and obeying it would all but
+/// silence the track: −30 dB is still heard, and is as far as a bad tag can pull a track down.
+const MAX_CUT_DB: f32 = -30.0;
 /// The settings key of the listener's choice.
 pub const SETTING_KEY: &str = "player.normalisation";
 
@@ -69,8 +75,9 @@ impl Default for Setting {
 }
 
 /// The gain (dB) for a track: the target minus the level chosen by the mode, held so the known
-/// peak stays under [`PEAK_CEILING_DB`] and within [`MAX_BOOST_DB`]. 0 dB when normalisation is
-/// off or the level is not known (yet).
+/// peak stays under [`PEAK_CEILING_DB`], and within [`MAX_CUT_DB`]..=[`MAX_BOOST_DB`] (the floor
+/// applies last: an absurd level or peak cannot push the gain below it). 0 dB when
+/// normalisation is off or the level is not known (yet).
 pub fn gain_db(
     setting: Setting,
     track: Option<Level>,
@@ -91,7 +98,7 @@ pub fn gain_db(
     if let Some(peak) = level.peak.filter(|p| *p > 0.0 && p.is_finite()) {
         gain = gain.min(PEAK_CEILING_DB - 20.0 * peak.log10());
     }
-    gain
+    gain.max(MAX_CUT_DB)
 }
 
 /// dB as a linear factor.
@@ -158,6 +165,12 @@ mod tests {
         assert_eq!(gain_db(setting, level(-20.0, Some(1.0)), None, false), -1.0);
         // Unknown peak: the renderer's limiter is the only guard; the boost is still bounded.
         assert_eq!(gain_db(setting, level(-60.0, None), None, false), 24.0);
+        // Absurd levels or peaks (bad tags) cannot silence a track: −30 dB at most.
+        assert_eq!(gain_db(setting, level(42.0, None), None, false), -30.0);
+        assert_eq!(
+            gain_db(setting, level(-14.0, Some(1e6)), None, false),
+            -30.0
+        );
         // Unknown level: no change.
         assert_eq!(gain_db(setting, None, None, false), 0.0);
         let off = Setting {
