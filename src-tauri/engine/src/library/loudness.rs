@@ -46,6 +46,12 @@ const MAX_TAG_DB: f32 = 60.0;
 /// but not by that much; a larger peak (a value in the wrong unit, 1000 for "100 %") would hold
 /// the gain down by tens of dB and all but silence the track, so it is ignored.
 const MAX_TAG_PEAK: f32 = 10.0;
+/// The most channels the meter is made for: 7.1. Beyond that a file is refused before the meter
+/// exists (the meter keeps ~0.4 s of every channel at the file's rate: a crafted WAV with 64
+/// channels at 2.8 MHz would make it take ~580 MB).
+const MAX_CHANNELS: usize = 8;
+/// The highest sample rate the meter is made for (DXD is 352.8 kHz).
+const MAX_RATE: u32 = 384_000;
 /// Tracks fetched from the store per round of the analysis.
 const BATCH: u32 = 64;
 /// Consecutive undecodable packets after which a file is given up as damaged.
@@ -376,6 +382,7 @@ pub fn measure(path: &Path) -> Result<(f32, f32, f64), String> {
             if meter.is_some() {
                 return Err("the channel count or rate changes inside the file".into());
             }
+            meterable(channels, rate)?;
             let mut made = EbuR128::new(channels as u32, rate, Mode::I | Mode::SAMPLE_PEAK)
                 .map_err(|e| format!("cannot measure this layout: {e}"))?;
             if channels == 1 {
@@ -404,6 +411,22 @@ pub fn measure(path: &Path) -> Result<(f32, f32, f64), String> {
         );
     }
     Ok((lufs as f32, peak as f32, frames as f64 / rate as f64))
+}
+
+/// Whether the meter may be made for this layout: at most [`MAX_CHANNELS`] channels and
+/// [`MAX_RATE`] Hz.
+fn meterable(channels: usize, rate: u32) -> Result<(), String> {
+    if channels > MAX_CHANNELS {
+        return Err(format!(
+            "{channels} channels: more than the {MAX_CHANNELS} the analysis measures"
+        ));
+    }
+    if rate > MAX_RATE || rate == 0 {
+        return Err(format!(
+            "a sample rate of {rate} Hz: outside what the analysis measures (up to {MAX_RATE} Hz)"
+        ));
+    }
+    Ok(())
 }
 
 // ── The background analysis ──────────────────────────────────────────────────────────────────
@@ -730,14 +753,23 @@ mod tests {
     }
 
     #[test]
-    fn a_measured_tone_reads_its_level_and_peak() {
+    fn a_file_with_too_many_channels_or_too_high_a_rate_is_refused_before_the_meter_is_made() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tone.wav");
-        // 3 s of a 1 kHz sine at amplitude 0.5 (−6 dBFS) in both channels: about −6 LUFS
-        // (K-weighting adds ~0.7 dB at 1 kHz, the −0.691 offset takes it back).
-        let rate = 48_000u32;
+        let path = dir.path().join("fast.wav");
+        std::fs::write(&path, tone_wav(400_000, 1)).unwrap();
+        let Finding::Unmeasurable(reason) = analyse(&path) else {
+            panic!("400 kHz is refused");
+        };
+        assert!(reason.contains("400000 Hz"), "{reason}");
+        assert!(meterable(8, 384_000).is_ok());
+        assert!(meterable(9, 48_000).unwrap_err().contains("9 channels"));
+        assert!(meterable(64, 2_822_400).is_err());
+    }
+
+    /// `seconds` of a 1 kHz sine at amplitude 0.5 in both channels, 16-bit PCM WAV.
+    fn tone_wav(rate: u32, seconds: u32) -> Vec<u8> {
         let mut wav = Vec::new();
-        let frames = rate * 3;
+        let frames = rate * seconds;
         let data_len = frames * 4;
         wav.extend(b"RIFF");
         wav.extend((36 + data_len).to_le_bytes());
@@ -758,7 +790,16 @@ mod tests {
             wav.extend(v.to_le_bytes());
             wav.extend(v.to_le_bytes());
         }
-        std::fs::write(&path, wav).unwrap();
+        wav
+    }
+
+    #[test]
+    fn a_measured_tone_reads_its_level_and_peak() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tone.wav");
+        // 3 s of a 1 kHz sine at amplitude 0.5 (−6 dBFS) in both channels: about −6 LUFS
+        // (K-weighting adds ~0.7 dB at 1 kHz, the −0.691 offset takes it back).
+        std::fs::write(&path, tone_wav(48_000, 3)).unwrap();
         let Finding::Measured {
             lufs,
             peak,
