@@ -17,12 +17,14 @@
 //! Loudness normalisation is one multiplication per sample and adds no latency (so a jam's
 //! peers, each with its own gains, stay on the same timeline): the decoder thread posts each
 //! track's gain with the stream frame where the track begins ([`Shared::gain_from`]), and the
-//! callback moves to it from that frame on, over a few milliseconds, so a gapless join between
-//! tracks with different gains does not click. Any gain other than exactly 1.0 also goes through
-//! a soft limiter ([`limit`]): a per-sample knee above −1 dBFS that bends every sample under full
-//! scale, for what the gain's peak ceiling cannot promise (a track whose peak is not known, the
-//! overshoot of resampling and interpolation). With normalisation off every gain is exactly 1.0
-//! and samples pass bit for bit, as before.
+//! callback moves to it from that frame on by a linear ramp over 5 ms that ends on the target
+//! exactly, so a gapless join between tracks with different gains does not click and a gain of
+//! 1.0 after the join is exactly 1.0. A gain above 1.0 also goes through a soft limiter
+//! ([`limit`]): a per-sample knee above −1 dBFS that bends every sample under full scale, for
+//! what the gain's peak ceiling cannot promise (a track whose peak is not known, the overshoot of
+//! resampling and interpolation). A gain below 1.0 cannot take a sample in range past full
+//! scale, so it is a plain multiplication. With normalisation off every gain is exactly 1.0 and
+//! samples pass bit for bit, as before.
 //!
 //! "Stream frame" counts every frame that ever entered the ring, so it never goes backwards: the
 //! decoder thread knows which stream frame holds which track frame, and the callback knows which
@@ -99,9 +101,10 @@ const KNEE: f32 = 0.891_250_9;
 /// The most the limiter lets out: the largest 16-bit sample (32767/32768), so no conversion
 /// downstream can overflow.
 const CEILING: f32 = 32767.0 / 32768.0;
-/// How fast a gain change is followed: a one-pole ramp with a 5 ms time constant (gone within
-/// ~60 ms), short enough to sit inside a track's first notes, long enough not to click.
-const GAIN_RAMP_SECONDS: f32 = 0.005;
+/// How long a gain change takes: a linear ramp over 5 ms of frames that ends by assigning the
+/// target exactly (so a track whose gain is 1.0 is bit for bit again once it is over), short
+/// enough to sit inside a track's first notes, long enough not to click.
+const GAIN_RAMP_SECONDS: f64 = 0.005;
 
 /// The soft limiter: samples up to −1 dBFS pass unchanged; above, `tanh` bends them towards full
 /// scale, which none reaches (held at [`CEILING`]; the curve meets the straight line with the
@@ -254,8 +257,12 @@ pub struct Renderer {
     gain_target: f32,
     gain_pending: Option<(u64, f32, bool)>,
     gains_read: u64,
-    /// The ramp's step per frame towards the target.
+    /// The ramp under way: its step per frame, and the frames left (the last one assigns the
+    /// target).
     gain_step: f32,
+    gain_left: u32,
+    /// Frames a ramp lasts at this rate ([`GAIN_RAMP_SECONDS`], at least one).
+    gain_ramp: u32,
 }
 
 /// Playback timestamps the device timeline is the median of (about 0.7 s at 512 frames).
@@ -462,7 +469,9 @@ impl Renderer {
             gain_target: 1.0,
             gain_pending: None,
             gains_read: 0,
-            gain_step: 1.0 - (-1.0 / (GAIN_RAMP_SECONDS * rate.max(1) as f32)).exp(),
+            gain_step: 0.0,
+            gain_left: 0,
+            gain_ramp: ((GAIN_RAMP_SECONDS * rate as f64).round() as u32).max(1),
         }
     }
 
@@ -577,7 +586,9 @@ impl Renderer {
         if gain_pending.is_none() {
             gain_pending = shared.gain_change(&mut gains_read);
         }
-        let gain_step = self.gain_step;
+        let mut gain_step = self.gain_step;
+        let mut gain_left = self.gain_left;
+        let gain_ramp = self.gain_ramp;
         let mut offset = self.offset;
         let mut last_heard = None;
         let mut paused = false;
@@ -604,14 +615,20 @@ impl Renderer {
                 gain_target = value;
                 if jump {
                     gain = value;
+                    gain_left = 0;
+                } else {
+                    gain_left = gain_ramp;
+                    gain_step = (gain_target - gain) / gain_left as f32;
                 }
                 gain_pending = shared.gain_change(&mut gains_read);
             }
-            if gain != gain_target {
-                gain += (gain_target - gain) * gain_step;
-                if (gain_target - gain).abs() < 1e-6 {
-                    gain = gain_target;
-                }
+            if gain_left > 0 {
+                gain_left -= 1;
+                gain = if gain_left == 0 {
+                    gain_target
+                } else {
+                    gain + gain_step
+                };
             }
             let frame = &mut out[written * channels..(written + 1) * channels];
             if i < -4 {
@@ -626,7 +643,14 @@ impl Renderer {
                     } else {
                         cubic(sample(i - 1, c), x1, sample(i + 1, c), sample(i + 2, c), t)
                     };
-                    *o = if gain == 1.0 { x } else { limit(x * gain) } * volume;
+                    *o = if gain == 1.0 {
+                        x
+                    } else if gain > 1.0 {
+                        limit(x * gain)
+                    } else {
+                        // Attenuation cannot take a sample in range past full scale: no limiter.
+                        x * gain
+                    } * volume;
                 }
                 if i >= 0 {
                     last_heard = Some(written);
@@ -640,6 +664,8 @@ impl Renderer {
         self.gain_target = gain_target;
         self.gain_pending = gain_pending;
         self.gains_read = gains_read;
+        self.gain_step = gain_step;
+        self.gain_left = gain_left;
         // Consume the whole frames the position moved past, keeping the last two.
         let taken = offset.floor().clamp(0.0, available as f64) as i64;
         let mut kept = [[0.0f32; 8]; 2];
@@ -770,6 +796,92 @@ mod tests {
             .fold(0.0, f32::max);
         assert!(largest_step < 0.15, "a ramp, not a step: {largest_step}");
         assert_eq!(out[399], 0.2, "then the gain holds: 0.8 × 0.25");
+    }
+
+    /// A mono renderer at 48 kHz and a ring of a second.
+    fn renderer_48k() -> (rtrb::Producer<f32>, Renderer, Arc<Shared>) {
+        let (producer, consumer) = rtrb::RingBuffer::new(48_000);
+        let shared = Arc::new(Shared::new());
+        (
+            producer,
+            Renderer::new(consumer, Arc::clone(&shared), 1, 48_000),
+            shared,
+        )
+    }
+
+    /// A quiet-to-loud test signal: a 440 Hz sine at 48 kHz peaking at 0 dBFS.
+    fn sine_48k(frames: usize) -> Vec<f32> {
+        (0..frames)
+            .map(|i| (i as f64 * 440.0 / 48_000.0 * std::f64::consts::TAU).sin() as f32)
+            .collect()
+    }
+
+    #[test]
+    fn at_48_khz_a_ramp_into_a_gain_of_one_ends_bit_for_bit_after_5_ms() {
+        // A gapless join from a normalised track (0.5) into one played unchanged (1.0).
+        let (mut producer, mut r, shared) = renderer_48k();
+        let input = sine_48k(24_000);
+        push(&mut producer, input.iter().copied());
+        shared.gain_from(0, 0.5, true);
+        shared.gain_from(4_800, 1.0, false);
+        let mut out = vec![0.0; 24_000];
+        for buffer in out.chunks_mut(512) {
+            r.render(buffer, 0);
+        }
+        assert!(
+            out[..4_800].iter().zip(&input).all(|(o, x)| *o == x * 0.5),
+            "the first track plays at its gain"
+        );
+        let ramp_end = 4_800 + 240;
+        assert!(
+            out[4_800..ramp_end]
+                .iter()
+                .zip(&input[4_800..])
+                .any(|(o, x)| o != x),
+            "the join ramps"
+        );
+        assert_eq!(
+            &out[ramp_end..],
+            &input[ramp_end..],
+            "5 ms after the join the new track is bit for bit (no gain stage, no limiter)"
+        );
+    }
+
+    #[test]
+    fn at_48_khz_a_ramp_down_from_a_boost_ends_exactly_on_its_target() {
+        let (mut producer, mut r, shared) = renderer_48k();
+        let input: Vec<f32> = sine_48k(9_600).iter().map(|x| x * 0.25).collect();
+        push(&mut producer, input.iter().copied());
+        shared.gain_from(0, 2.0, true);
+        shared.gain_from(2_400, 0.7, false);
+        let mut out = vec![0.0; 9_600];
+        for buffer in out.chunks_mut(480) {
+            r.render(buffer, 0);
+        }
+        let largest_step = out
+            .windows(2)
+            .map(|w| (w[0] - w[1]).abs())
+            .fold(0.0, f32::max);
+        assert!(largest_step < 0.1, "a ramp, not a step: {largest_step}");
+        for (o, x) in out[2_400 + 240..].iter().zip(&input[2_400 + 240..]) {
+            assert_eq!(*o, x * 0.7, "the target gain, exactly");
+        }
+    }
+
+    #[test]
+    fn attenuation_is_a_plain_multiplication_that_never_engages_the_limiter() {
+        // −0.5 dB on a master that peaks at 0 dBFS: nothing can clip, so nothing is bent.
+        let (mut producer, mut r, shared) = renderer_48k();
+        let input = sine_48k(4_800);
+        push(&mut producer, input.iter().copied());
+        let gain = 0.944_060_9;
+        shared.gain_from(0, gain, true);
+        let mut out = vec![0.0; 4_800];
+        r.render(&mut out, 0);
+        for (o, x) in out.iter().zip(&input) {
+            assert_eq!(*o, x * gain);
+        }
+        assert!(out.iter().any(|o| o.abs() > KNEE), "samples above the knee");
     }
 
     #[test]
