@@ -17,7 +17,7 @@ use lofty::file::{AudioFile, TaggedFileExt};
 use lofty::picture::{MimeType, PictureType};
 use lofty::tag::{Accessor, ItemKey, Tag};
 
-use super::loudness::TagLoudness;
+use super::loudness::{Level, TagLoudness};
 use super::probe::{split_artists, Picture, Tags, MAX_ART_BYTES};
 
 /// The tags of `path` and its embedded cover (mime, bytes), or None when lofty does not know the
@@ -70,7 +70,9 @@ pub fn read_loudness(path: &Path) -> Option<TagLoudness> {
         if let Ok(opus) = lofty::ogg::OpusFile::read_from(&mut file, options) {
             let comments = opus.vorbis_comments();
             let items = comments.items();
-            return Some(TagLoudness::from_items(items));
+            let tags = TagLoudness::from_items(items);
+            let gain = opus_output_gain(path).unwrap_or(0.0);
+            return Some(without_output_gain(tags, gain));
         }
     }
     let file = lofty::probe::Probe::open(path)
@@ -99,6 +101,55 @@ pub fn read_loudness(path: &Path) -> Option<TagLoudness> {
 }
 
 /// Fills the fields still empty in `tags` from `tag`.
+/// The output gain (dB) in an Ogg Opus file's ID header (`OpusHead`, bytes 16–17: a signed
+/// Q7.8 number, RFC 7845 §5.1), or None when the file does not start with one.
+pub fn opus_output_gain(path: &Path) -> Option<f32> {
+    use std::io::Read;
+    let mut start = Vec::with_capacity(27 + 255 + 19);
+    std::fs::File::open(path)
+        .ok()?
+        .take(27 + 255 + 19)
+        .read_to_end(&mut start)
+        .ok()?;
+    opus_head_gain(&start)
+}
+
+/// [`opus_output_gain`] on the file's first bytes: the first Ogg page's first packet.
+fn opus_head_gain(start: &[u8]) -> Option<f32> {
+    if start.get(..4)? != b"OggS" {
+        return None;
+    }
+    let segments = *start.get(26)? as usize;
+    let head = start.get(27 + segments..)?;
+    if head.get(..8)? != b"OpusHead" {
+        return None;
+    }
+    let q78 = i16::from_le_bytes([*head.get(16)?, *head.get(17)?]);
+    Some(q78 as f32 / 256.0)
+}
+
+/// An Opus file's tag levels as the analysis and the player hear the file. R128 gains (and any
+/// ReplayGain tag in an Opus file) describe the decoder's output *with* the header's output gain
+/// applied (RFC 7845 §5.2.1), but symphonia-adapter-libopus 0.3.0 reads only the pre-skip from
+/// `OpusHead` and never sets `OPUS_SET_GAIN`, so the samples we measure and play lack it: what
+/// we hear is `gain` dB from what the tags describe. (With normalisation off, such a file plays
+/// without its header gain; that is the decoder's, not this.)
+pub fn without_output_gain(tags: TagLoudness, gain: f32) -> TagLoudness {
+    if gain == 0.0 || !gain.is_finite() {
+        return tags;
+    }
+    let shift = |level: Option<Level>| {
+        level.map(|l| Level {
+            lufs: l.lufs - gain,
+            peak: l.peak.map(|p| p * 10f32.powf(-gain / 20.0)),
+        })
+    };
+    TagLoudness {
+        track: shift(tags.track),
+        album: shift(tags.album),
+    }
+}
+
 fn fill(tags: &mut Tags, tag: &Tag) {
     set(&mut tags.title, tag.title().as_deref());
     if tags.artists.is_empty() {
@@ -191,6 +242,38 @@ fn cover(tag: &Tag) -> Option<Picture> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_opus_header_output_gain_is_taken_out_of_its_tag_levels() {
+        // An Ogg page header (27 bytes, one segment of 19) and an OpusHead with +3 dB (768 in
+        // Q7.8) of output gain.
+        let mut page = b"OggS".to_vec();
+        page.extend([0u8; 22]);
+        page.push(1);
+        page.push(19);
+        page.extend(b"OpusHead");
+        page.extend([1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0]);
+        page.extend(768i16.to_le_bytes());
+        page.push(0);
+        assert_eq!(opus_head_gain(&page), Some(3.0));
+        let negative = {
+            let mut p = page.clone();
+            let at = p.len() - 3;
+            p[at..at + 2].copy_from_slice(&(-1280i16).to_le_bytes());
+            p
+        };
+        assert_eq!(opus_head_gain(&negative), Some(-5.0));
+        assert_eq!(opus_head_gain(b"fLaC\0\0\0"), None);
+        assert_eq!(opus_head_gain(&page[..30]), None);
+
+        // R128_TRACK_GAIN 0: the output *with* +3 dB header gain is at −23 LUFS, so the samples
+        // we decode (without it) are at −26.
+        let tags = TagLoudness::from_items([("R128_TRACK_GAIN", "0"), ("R128_ALBUM_GAIN", "256")]);
+        let heard = without_output_gain(tags, 3.0);
+        assert_eq!(heard.track.map(|l| l.lufs), Some(-26.0));
+        assert_eq!(heard.album.map(|l| l.lufs), Some(-27.0));
+        assert_eq!(without_output_gain(tags, 0.0), tags);
+    }
 
     #[test]
     fn years_come_from_the_start_of_a_date() {
