@@ -270,14 +270,25 @@ struct Actor {
     next_id: u64,
     /// The load id of what plays now.
     current: Option<u64>,
-    /// The load id given to the audio thread for the track after, and its queue index.
-    chained: Option<(u64, usize)>,
+    /// What the audio thread was told follows the current track.
+    chained: Option<Chained>,
     /// A jam drives playback: the queue and the transport are the jam's.
     jamming: bool,
     /// Every track's loudness (the library's table, lent by the engine), and the listener's
     /// normalisation setting: each load and chained track gets its gain from them.
     levels: Arc<dyn loudness::Levels>,
     normalisation: loudness::Setting,
+}
+
+/// The entry chained after the current one: the load id the audio thread knows it by, its queue
+/// index, and which track it is. Entries are told apart by track, not only by index: "play next"
+/// puts a new track at the index already chained.
+#[derive(Debug, Clone, PartialEq)]
+struct Chained {
+    id: u64,
+    index: usize,
+    hash: String,
+    path: PathBuf,
 }
 
 impl Actor {
@@ -522,15 +533,24 @@ impl Actor {
         let next = self
             .queue
             .peek_after_end()
-            .map(|(index, track)| (index, PathBuf::from(&track.path)));
+            .map(|(index, track)| (index, track.hash.clone(), PathBuf::from(&track.path)));
         match next {
-            Some((index, path)) => {
-                if self.chained.map(|(_, i)| i) == Some(index) {
-                    return;
+            Some((index, hash, path)) => {
+                if let Some(chained) = &mut self.chained {
+                    if chained.hash == hash && chained.path == path {
+                        // The same track follows (perhaps moved up or down the queue).
+                        chained.index = index;
+                        return;
+                    }
                 }
                 let id = self.next_id;
                 self.next_id += 1;
-                self.chained = Some((id, index));
+                self.chained = Some(Chained {
+                    id,
+                    index,
+                    hash,
+                    path: path.clone(),
+                });
                 self.send_gain(id, index);
                 self.send(Command::SetNext(Some((id, path))));
             }
@@ -863,7 +883,10 @@ impl Actor {
     async fn on_report(&mut self, report: Report) {
         match report {
             Report::Started { id } => {
-                if let Some((chained, index)) = self.chained {
+                if let Some(Chained {
+                    id: chained, index, ..
+                }) = self.chained
+                {
                     if chained == id {
                         // Gapless transition: the next entry is now current.
                         self.queue.jump(index);
@@ -920,7 +943,10 @@ impl Actor {
                         self.stop();
                     }
                     self.changed();
-                } else if let Some((chained, index)) = self.chained {
+                } else if let Some(Chained {
+                    id: chained, index, ..
+                }) = self.chained
+                {
                     if chained == id {
                         let what = title(self.queue.items().get(index));
                         self.message(format!(
@@ -1076,6 +1102,95 @@ mod tests {
         wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
         wav.extend_from_slice(&data);
         std::fs::write(path, wav).unwrap();
+    }
+
+    /// A 16-bit stereo WAV at 48 kHz, `frames` long, holding a square wave of `amplitude`
+    /// (its own level, so the sink's samples say which file is heard).
+    fn write_level(path: &std::path::Path, amplitude: i16, frames: u32) {
+        write_wav(path);
+        let mut wav = std::fs::read(path).unwrap();
+        wav.truncate(44);
+        let mut data = Vec::with_capacity(frames as usize * 4);
+        for n in 0..frames {
+            let sample = if n / 48 % 2 == 0 {
+                amplitude
+            } else {
+                -amplitude
+            };
+            data.extend_from_slice(&sample.to_le_bytes());
+            data.extend_from_slice(&sample.to_le_bytes());
+        }
+        wav[4..8].copy_from_slice(&(36 + data.len() as u32).to_le_bytes());
+        wav[40..44].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        wav.extend_from_slice(&data);
+        std::fs::write(path, wav).unwrap();
+    }
+
+    /// The levels the sink played, in order, each once (silence left out).
+    fn levels_heard(sink: &VirtualSink) -> Vec<i16> {
+        let mut heard: Vec<i16> = Vec::new();
+        for s in sink.played.lock().unwrap().iter() {
+            let level = (s.abs() * 32_768.0).round() as i16;
+            if level != 0 && heard.last() != Some(&level) {
+                heard.push(level);
+            }
+        }
+        heard
+    }
+
+    async fn next_started(events: &mut mpsc::Receiver<PlayerEvent>) -> String {
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("a track to start within 20 s")
+            .expect("the player to be running");
+        let PlayerEvent::Started(track) = event;
+        track.hash
+    }
+
+    #[tokio::test]
+    async fn play_next_while_a_track_plays_is_the_track_heard_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _closed) = Store::open(
+            &dir.path().join("store.db"),
+            StoreOptions::default(),
+            &DataKey::from_bytes_for_tests([7; 32]),
+        )
+        .await
+        .unwrap();
+        let (events, _) = broadcast::channel(64);
+        let sink = VirtualSink::new(48_000, 2);
+        let kind = OutputKind::Virtual(sink.clone());
+        let (player, mut player_events) = Player::start(store, events, kind, Arc::new(Unmeasured));
+        let (a, b, x) = (
+            dir.path().join("a.wav"),
+            dir.path().join("b.wav"),
+            dir.path().join("x.wav"),
+        );
+        // A lasts 3 s: "play next" arrives well before its end is decoded.
+        write_level(&a, 1000, 3 * 48_000);
+        // Each longer than the ring, so what follows it is chained while it plays.
+        write_level(&b, 2000, 48_000);
+        write_level(&x, 3000, 48_000);
+        player
+            .load(Load::Play {
+                tracks: vec![track("a", &a), track("b", &b)],
+                start: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next_started(&mut player_events).await, "a");
+        player
+            .load(Load::PlayNext(vec![track("x", &x)]))
+            .await
+            .unwrap();
+        assert_eq!(next_started(&mut player_events).await, "x");
+        assert_eq!(next_started(&mut player_events).await, "b");
+        player.shutdown().await;
+        assert_eq!(
+            levels_heard(&sink),
+            vec![1000, 3000, 2000],
+            "A, then the track put next, then B"
+        );
     }
 
     fn track(hash: &str, path: &std::path::Path) -> Track {
