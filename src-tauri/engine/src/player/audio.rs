@@ -35,16 +35,19 @@ const SYNC_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub enum Command {
     /// Play `path` from source frame `start`, now (or paused), or so that `start` leaves the
-    /// device at `at_ns`. Discards whatever was queued.
+    /// device at `at_ns`, at loudness-normalisation `gain` (linear; 1.0 = unchanged). Discards
+    /// whatever was queued.
     Load {
         id: u64,
         path: PathBuf,
         start: u64,
         paused: bool,
         at_ns: Option<u64>,
+        gain: f32,
     },
-    /// The track to chain after the current one ends (gapless), or none.
-    SetNext(Option<(u64, PathBuf)>),
+    /// The track to chain after the current one ends (gapless), or none. The gain travels with
+    /// the track (never as a command of its own, which the mailbox could drop under backlog).
+    SetNext(Option<Next>),
     /// Pause (true) or play on (false); either cancels a pending [`Command::PauseAt`]. With a
     /// schedule, playing on lands exactly on it, as a start does: the time paused is skipped,
     /// unless a [`Command::Retime`] moved the schedule on by the pause's length first (then
@@ -65,16 +68,19 @@ pub enum Command {
         at_ns: u64,
     },
     Volume(f32),
-    /// The loudness-normalisation gain (linear; 1.0 = unchanged) of load `id`, sent before the
-    /// `Load` or `SetNext` that names it: it takes effect at the track's first stream frame.
-    Gain {
-        id: u64,
-        gain: f32,
-    },
     /// Close the device (reopened with `device` on the next load).
     SetDevice(Option<String>),
     Stop,
     Shutdown,
+}
+
+/// A track to chain: its load id, its file, and its loudness-normalisation gain (linear), which
+/// takes effect at the track's first stream frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Next {
+    pub id: u64,
+    pub path: PathBuf,
+    pub gain: f32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +136,7 @@ pub struct AudioThread {
     shared: Arc<Shared>,
     output: Option<(Output, rtrb::Producer<f32>)>,
     decoder: Option<(u64, Decoder)>,
-    next: Option<(u64, PathBuf)>,
+    next: Option<Next>,
     /// Decoded samples not yet in the ring, and how many of them went in.
     pending: Vec<f32>,
     pending_at: usize,
@@ -146,8 +152,6 @@ pub struct AudioThread {
     schedule: Option<Schedule>,
     /// The callback's count of pauses at an instant already reported.
     pauses_seen: u64,
-    /// Gains of the loads named last ([`Command::Gain`]), newest last.
-    gains: VecDeque<(u64, f32)>,
 }
 
 impl AudioThread {
@@ -176,7 +180,6 @@ impl AudioThread {
             last_sync: Instant::now(),
             schedule: None,
             pauses_seen: 0,
-            gains: VecDeque::new(),
         };
         std::thread::Builder::new()
             .name("earshot-audio".into())
@@ -230,10 +233,11 @@ impl AudioThread {
                 start,
                 paused,
                 at_ns,
-            } => self.load(id, path, start, paused, at_ns),
+                gain,
+            } => self.load(id, path, start, paused, at_ns, gain),
             Command::SetNext(next) => {
                 // A next track already opened for chaining is replaced only if it changed.
-                if self.next.as_ref().map(|n| n.0) != next.as_ref().map(|n| n.0) {
+                if self.next.as_ref().map(|n| n.id) != next.as_ref().map(|n| n.id) {
                     self.next = next;
                 }
             }
@@ -255,13 +259,6 @@ impl AudioThread {
                 }
             }
             Command::Volume(volume) => self.shared.set_volume(volume),
-            Command::Gain { id, gain } => {
-                // The current load and the one chained after it are all that can be asked for.
-                if self.gains.len() >= 8 {
-                    self.gains.pop_front();
-                }
-                self.gains.push_back((id, gain));
-            }
             Command::SetDevice(device) => {
                 self.device = device;
                 self.close();
@@ -354,7 +351,15 @@ impl AudioThread {
         self.pushed = self.shared.consumed.load(Acquire);
     }
 
-    fn load(&mut self, id: u64, path: PathBuf, start: u64, paused: bool, at_ns: Option<u64>) {
+    fn load(
+        &mut self,
+        id: u64,
+        path: PathBuf,
+        start: u64,
+        paused: bool,
+        at_ns: Option<u64>,
+        gain: f32,
+    ) {
         self.shared.primed.store(false, Release);
         self.shared.set_schedule(None);
         self.shared.pause_at(None);
@@ -399,7 +404,7 @@ impl AudioThread {
             0
         };
         let source_rate = decoder.source_rate();
-        self.shared.gain_from(self.pushed, self.gain_of(id), true);
+        self.shared.gain_from(self.pushed, gain, true);
         self.segments.push_back(Segment {
             id,
             stream_start: self.pushed,
@@ -489,23 +494,14 @@ impl AudioThread {
         true
     }
 
-    /// The gain asked for load `id` (1.0 when none was).
-    fn gain_of(&self, id: u64) -> f32 {
-        self.gains
-            .iter()
-            .rev()
-            .find(|(i, _)| *i == id)
-            .map_or(1.0, |(_, gain)| *gain)
-    }
-
     /// The current track's samples are all queued: open the next one right behind them.
     fn chain_next(&mut self, rate: u32, channels: usize) {
-        let Some((id, path)) = self.next.take() else {
+        let Some(Next { id, path, gain }) = self.next.take() else {
             return;
         };
         match Decoder::open(&path, rate, channels) {
             Ok(decoder) => {
-                self.shared.gain_from(self.pushed, self.gain_of(id), false);
+                self.shared.gain_from(self.pushed, gain, false);
                 self.segments.push_back(Segment {
                     id,
                     stream_start: self.pushed,
@@ -676,9 +672,16 @@ mod tests {
                 start: 0,
                 paused: false,
                 at_ns: Some(at_ns),
+                gain: 1.0,
             })
             .unwrap();
-        commands.send(Command::SetNext(Some((2, b)))).unwrap();
+        commands
+            .send(Command::SetNext(Some(Next {
+                id: 2,
+                path: b,
+                gain: 1.0,
+            })))
+            .unwrap();
         let mut seen = Vec::new();
         // A guard against a hang, not a timing assertion: the tracks last two seconds.
         let give_up = Instant::now() + Duration::from_secs(30);
@@ -789,6 +792,7 @@ mod tests {
                 start: 0,
                 paused: false,
                 at_ns: Some(at_ns),
+                gain: 1.0,
             })
             .unwrap();
         // Pause 0.8 s into the track (sent 0.5 s ahead), for 1 s: the schedule moves on by

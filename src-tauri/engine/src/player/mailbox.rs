@@ -86,6 +86,7 @@ mod tests {
             start: 0,
             paused: false,
             at_ns: None,
+            gain: 0.5,
         }
     }
 
@@ -144,6 +145,41 @@ mod tests {
         assert_eq!(received(&commands), vec!["Volume(0.2)".to_string()]);
         assert!(mailbox.flush());
         assert_eq!(received(&commands), vec![format!("{:?}", load(1))]);
+    }
+
+    #[test]
+    fn a_load_and_a_next_track_that_wait_in_the_backlog_arrive_with_their_gains() {
+        use crate::player::audio::Next;
+        let (channel, commands) = sync_channel(1);
+        let mut mailbox = Mailbox::new(channel);
+        mailbox.send(Command::Stop);
+        // The audio thread is busy (a slow device): everything below waits in the backlog.
+        mailbox.send(load(1));
+        mailbox.send(Command::SetNext(Some(Next {
+            id: 2,
+            path: PathBuf::from("/music/2.flac"),
+            gain: 0.25,
+        })));
+        for i in 0..100 {
+            mailbox.send(Command::Volume(i as f32 / 100.0));
+        }
+        let mut arrived = Vec::new();
+        loop {
+            arrived.extend(commands.try_iter());
+            if mailbox.flush() {
+                break;
+            }
+        }
+        arrived.extend(commands.try_iter());
+        let gains: Vec<(u64, f32)> = arrived
+            .iter()
+            .filter_map(|c| match c {
+                Command::Load { id, gain, .. } => Some((*id, *gain)),
+                Command::SetNext(Some(next)) => Some((next.id, next.gain)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(gains, vec![(1, 0.5), (2, 0.25)]);
     }
 
     #[test]

@@ -289,6 +289,7 @@ struct Chained {
     index: usize,
     hash: String,
     path: PathBuf,
+    gain: f32,
 }
 
 impl Actor {
@@ -476,13 +477,12 @@ impl Actor {
         }
     }
 
-    /// Tells the audio thread the gain of load `id`, queue entry `index` (before its `Load` or
-    /// `SetNext`): from its level, its album's when it plays as part of its album, and the
-    /// setting.
-    fn send_gain(&mut self, id: u64, index: usize) {
+    /// The gain (linear) queue entry `index` plays at, sent with its `Load` or `SetNext`: from
+    /// its level, its album's when it plays as part of its album, and the setting.
+    fn gain(&self, index: usize) -> f32 {
         let items = self.queue.items();
         let Some(track) = items.get(index) else {
-            return;
+            return 1.0;
         };
         let place = |i: Option<usize>| i.and_then(|i| items.get(i)).map(loudness::Place::of);
         let in_order = loudness::album_in_order(
@@ -496,11 +496,8 @@ impl Actor {
             _ => self.levels.levels(&track.hash),
         };
         let db = loudness::gain_db(self.normalisation, level, album, in_order);
-        tracing::debug!(id, db, in_order, "track gain");
-        self.send(Command::Gain {
-            id,
-            gain: loudness::linear(db),
-        });
+        tracing::debug!(index, db, in_order, "track gain");
+        loudness::linear(db)
     }
 
     /// Starts the current queue entry from `position_ms`.
@@ -515,15 +512,14 @@ impl Actor {
         self.chained = None;
         self.position_ms = position_ms;
         let start = frame.unwrap_or(position_ms * track.sample_rate as u64 / 1000);
-        if let Some(index) = self.queue.index() {
-            self.send_gain(id, index);
-        }
+        let gain = self.queue.index().map_or(1.0, |index| self.gain(index));
         self.send(Command::Load {
             id,
             path: PathBuf::from(&track.path),
             start,
             paused: self.state == PlaybackState::Paused,
             at_ns,
+            gain,
         });
         self.chain();
     }
@@ -536,8 +532,9 @@ impl Actor {
             .map(|(index, track)| (index, track.hash.clone(), PathBuf::from(&track.path)));
         match next {
             Some((index, hash, path)) => {
+                let gain = self.gain(index);
                 if let Some(chained) = &mut self.chained {
-                    if chained.hash == hash && chained.path == path {
+                    if chained.hash == hash && chained.path == path && chained.gain == gain {
                         // The same track follows (perhaps moved up or down the queue).
                         chained.index = index;
                         return;
@@ -550,9 +547,9 @@ impl Actor {
                     index,
                     hash,
                     path: path.clone(),
+                    gain,
                 });
-                self.send_gain(id, index);
-                self.send(Command::SetNext(Some((id, path))));
+                self.send(Command::SetNext(Some(audio::Next { id, path, gain })));
             }
             None => {
                 self.chained = None;
@@ -968,7 +965,7 @@ impl Actor {
                 if let (Some(opened), Some(chosen)) = (&name, &self.chosen_device) {
                     if instead_of.as_ref() == Some(&chosen.id) {
                         self.message(format!(
-                            "\"{}\" is not connected: playing through the system default ({opened}) until it is back.",
+                            "\"{}\" is not connected: playing through the system default ({opened}). It stays your choice and is tried again the next time playback starts after a stop or a device failure.",
                             chosen.name
                         ));
                     }
