@@ -304,35 +304,99 @@ fn album_level(levels: &Levels, key: &(String, String)) -> Option<Level> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finding {
     Tags(TagLoudness),
-    Measured { lufs: f32, peak: f32, seconds: f64 },
+    Measured {
+        lufs: f32,
+        peak: f32,
+        seconds: f64,
+    },
+    /// For good, for this content hash: the file is damaged, undecodable, silent or of a layout
+    /// the analysis refuses.
     Unmeasurable(String),
+    /// For now: the file could not be read (an I/O error: a drive gone, a NAS timeout, a
+    /// permission), or the analysis thread ended. Tried again at a later round, a few times.
+    Retry(String),
 }
 
-/// Reads `path`'s tags, else measures it. Never panics on a file's contents.
-pub fn analyse(path: &Path) -> Finding {
-    if let Some(tags) = super::tags::read_loudness(path).filter(|t| t.track.is_some()) {
-        return Finding::Tags(tags);
+/// Why a file could not be measured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The file's contents: for good.
+    Damaged(String),
+    /// Reading it: for now.
+    Unreadable(String),
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Failure::Damaged(reason)
     }
-    match std::panic::catch_unwind(|| measure(path)) {
-        Ok(Ok((lufs, peak, seconds))) => Finding::Measured {
-            lufs,
-            peak,
-            seconds,
-        },
-        Ok(Err(reason)) => Finding::Unmeasurable(reason),
-        Err(_) => Finding::Unmeasurable("the decoder failed on this file".into()),
+}
+
+impl From<&str> for Failure {
+    fn from(reason: &str) -> Self {
+        Failure::Damaged(reason.to_string())
+    }
+}
+
+/// Reads `path`'s tags, else measures it. Never panics: all of it (lofty, symphonia, libopus,
+/// the meter) runs under `catch_unwind`, and a panic makes the file unmeasurable (these readers
+/// panic on malformed contents, which do not change for the hash).
+pub fn analyse(path: &Path) -> Finding {
+    analyse_with(path, super::tags::read_loudness, measure)
+}
+
+fn analyse_with(
+    path: &Path,
+    read_tags: impl Fn(&Path) -> Option<TagLoudness>,
+    measure: impl Fn(&Path) -> Result<(f32, f32, f64), Failure>,
+) -> Finding {
+    let work = || {
+        if let Some(tags) = read_tags(path).filter(|t| t.track.is_some()) {
+            return Finding::Tags(tags);
+        }
+        match measure(path) {
+            Ok((lufs, peak, seconds)) => Finding::Measured {
+                lufs,
+                peak,
+                seconds,
+            },
+            Err(Failure::Damaged(reason)) => Finding::Unmeasurable(reason),
+            Err(Failure::Unreadable(reason)) => Finding::Retry(reason),
+        }
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|_| {
+        Finding::Unmeasurable("reading this file failed (its tags or its audio)".into())
+    })
+}
+
+/// A symphonia error met while reading packets: an I/O error other than the end of the file is
+/// the reading's (for now), anything else the file's.
+fn failure(error: symphonia::core::errors::Error) -> Failure {
+    match error {
+        symphonia::core::errors::Error::IoError(e) => {
+            Failure::Unreadable(format!("cannot read the file: {e}"))
+        }
+        other => Failure::Damaged(format!("the file is damaged: {other}")),
     }
 }
 
 /// Decodes `path` and measures its integrated loudness (LUFS), sample peak (linear) and length
 /// (seconds). A mono file is measured as dual mono: it is heard from both speakers.
-pub fn measure(path: &Path) -> Result<(f32, f32, f64), String> {
+pub fn measure(path: &Path) -> Result<(f32, f32, f64), Failure> {
     use ebur128::{Channel, EbuR128, Mode};
     use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::errors::Error as SymphoniaError;
 
-    let mut format = crate::media::open_format(path).map_err(|e| e.to_string())?;
-    let (track, params) = crate::media::audio_track(&*format).map_err(|e| e.to_string())?;
+    let probe = |e: crate::media::ProbeError| match e {
+        crate::media::ProbeError::Unreadable(_) => Failure::Unreadable(e.to_string()),
+        crate::media::ProbeError::Empty
+        | crate::media::ProbeError::UnknownFormat
+        | crate::media::ProbeError::NoAudio
+        | crate::media::ProbeError::UnsupportedCodec(_)
+        | crate::media::ProbeError::Damaged(_) => Failure::Damaged(e.to_string()),
+    };
+    let mut format = crate::media::open_format(path).map_err(probe)?;
+    let (track, params) = crate::media::audio_track(&*format).map_err(probe)?;
     let mut decoder = crate::media::codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default())
         .map_err(|e| format!("no decoder for this file: {e}"))?;
@@ -350,11 +414,11 @@ pub fn measure(path: &Path) -> Result<(f32, f32, f64), String> {
             Err(SymphoniaError::DecodeError(e)) => {
                 bad += 1;
                 if bad > MAX_BAD_PACKETS {
-                    return Err(format!("the file is damaged: {e}"));
+                    return Err(format!("the file is damaged: {e}").into());
                 }
                 continue;
             }
-            Err(e) => return Err(format!("the file is damaged: {e}")),
+            Err(e) => return Err(failure(e)),
         };
         if packet.track_id != track.id {
             continue;
@@ -364,11 +428,11 @@ pub fn measure(path: &Path) -> Result<(f32, f32, f64), String> {
             Err(SymphoniaError::DecodeError(e)) => {
                 bad += 1;
                 if bad > MAX_BAD_PACKETS {
-                    return Err(format!("the file is damaged: {e}"));
+                    return Err(format!("the file is damaged: {e}").into());
                 }
                 continue;
             }
-            Err(e) => return Err(format!("the file is damaged: {e}")),
+            Err(e) => return Err(failure(e)),
         };
         bad = 0;
         let channels = decoded.spec().channels().count().max(1);
@@ -434,31 +498,36 @@ fn meterable(channels: usize, rate: u32) -> Result<(), String> {
 /// One job for the analysis thread.
 type Job = (PathBuf, oneshot::Sender<Finding>);
 
+/// Transient failures ([`Finding::Retry`]) after which a file is given up as unmeasurable.
+const MAX_FAILURES: u32 = 5;
+/// Sessions that died while measuring a file after which it is given up as unmeasurable: the
+/// first death is retried once (it may have been something else: a quit, a power cut), the
+/// second is taken as the file's doing, so an abort in a decoder is not repeated at every start.
+const MAX_UNFINISHED: u32 = 2;
+/// How many times a session starts the analysis thread again after it ended.
+const MAX_RESTARTS: u32 = 3;
+
 /// Starts the analysis: a task that works through what is not measured yet after every scan
 /// (and now), feeding one file at a time to a thread at the lowest CPU priority.
 pub fn start(store: Store, events: broadcast::Sender<Event>, table: Table) {
-    let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(1);
-    let started = std::thread::Builder::new()
-        .name("earshot-loudness".into())
-        .spawn(move || {
-            lower_priority();
-            while let Ok((path, reply)) = inbox.recv() {
-                let _ = reply.send(analyse(&path));
-            }
-        });
-    if let Err(error) = started {
-        tracing::warn!(%error, "could not start the loudness analysis; tracks play unnormalised");
-        return;
-    }
+    let mut analyser = Analyser::new(analyse);
+    // This session, as the attempts table knows it (a mark left by another session is a death).
+    let session = now_millis();
     let mut heard = events.subscribe();
     crate::supervise::spawn("loudness", events, async move {
         loop {
-            match catch_up(&store, &table, &jobs).await {
+            match catch_up(&store, &table, &mut analyser, session).await {
                 Ok(()) => {}
                 // The engine is shutting down: so does the analysis (its thread ends with
                 // the job channel).
                 Err(crate::store::StoreError::Closed) => return,
                 Err(error) => tracing::warn!(%error, "the loudness analysis stopped for now"),
+            }
+            if analyser.stopped() {
+                tracing::warn!(
+                    "the loudness analysis thread kept ending; no more analysis this session"
+                );
+                return;
             }
             // Wait for the next scan to end (anything else is not ours).
             loop {
@@ -471,6 +540,82 @@ pub fn start(store: Store, events: broadcast::Sender<Event>, table: Table) {
             }
         }
     });
+}
+
+/// The analysis thread, started when first needed and again (at most [`MAX_RESTARTS`] times)
+/// if it ends.
+struct Analyser {
+    work: fn(&Path) -> Finding,
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    starts: u32,
+}
+
+impl Analyser {
+    fn new(work: fn(&Path) -> Finding) -> Self {
+        Self {
+            work,
+            jobs: None,
+            starts: 0,
+        }
+    }
+
+    /// Whether the thread ended more often than it may be started again.
+    fn stopped(&self) -> bool {
+        self.jobs.is_none() && self.starts > MAX_RESTARTS
+    }
+
+    fn thread(&mut self) -> Option<std::sync::mpsc::SyncSender<Job>> {
+        if let Some(jobs) = &self.jobs {
+            return Some(jobs.clone());
+        }
+        if self.starts > MAX_RESTARTS {
+            return None;
+        }
+        self.starts += 1;
+        if self.starts > 1 {
+            tracing::warn!(
+                start = self.starts,
+                "the loudness analysis thread ended; starting it again"
+            );
+        }
+        let (jobs, inbox) = std::sync::mpsc::sync_channel::<Job>(1);
+        let work = self.work;
+        let started = std::thread::Builder::new()
+            .name("earshot-loudness".into())
+            .spawn(move || {
+                lower_priority();
+                while let Ok((path, reply)) = inbox.recv() {
+                    let _ = reply.send(work(&path));
+                }
+            });
+        if let Err(error) = started {
+            tracing::warn!(%error, "could not start the loudness analysis thread");
+            return None;
+        }
+        self.jobs = Some(jobs.clone());
+        Some(jobs)
+    }
+
+    /// What the thread finds for `path`: [`Finding::Retry`] when the thread ended before
+    /// answering; None when it cannot be started any more.
+    async fn run(&mut self, path: PathBuf) -> Option<Finding> {
+        let jobs = self.thread()?;
+        let (reply, answer) = oneshot::channel();
+        let sent = tokio::task::spawn_blocking(move || jobs.send((path, reply))).await;
+        if !matches!(sent, Ok(Ok(()))) {
+            self.jobs = None;
+            return Some(Finding::Retry("the analysis thread had ended".into()));
+        }
+        match answer.await {
+            Ok(finding) => Some(finding),
+            Err(_) => {
+                self.jobs = None;
+                Some(Finding::Retry(
+                    "the analysis thread ended while measuring this file".into(),
+                ))
+            }
+        }
+    }
 }
 
 /// The calling thread (Linux: only it) in the idle scheduling class, so the analysis takes only
@@ -498,80 +643,112 @@ fn lower_priority() {
     }
 }
 
-/// Reloads the table and measures every track not known yet.
+/// Reloads the table and measures every track not known yet. The table says `busy` only while
+/// this runs: a stopped analysis is not shown as measuring.
 async fn catch_up(
     store: &Store,
     table: &Table,
-    jobs: &std::sync::mpsc::SyncSender<Job>,
+    analyser: &mut Analyser,
+    session: i64,
 ) -> Result<(), crate::store::StoreError> {
     let rows = store.call(super::store::loudness_entries).await?;
     table.replace(rows);
     table.busy.store(true, Relaxed);
+    let result = measure_pending(store, table, analyser, session).await;
+    table.busy.store(false, Relaxed);
+    result
+}
+
+async fn measure_pending(
+    store: &Store,
+    table: &Table,
+    analyser: &mut Analyser,
+    session: i64,
+) -> Result<(), crate::store::StoreError> {
+    use super::store::{Attempt, Recorded};
+    // Everything before the ones passed over in this round (missing files, transient failures)
+    // is done in path order, so those are the first `skipped` left.
     let mut skipped = 0u32;
-    let result = async {
-        loop {
-            let batch = store
-                .call(move |c| super::store::unmeasured(c, BATCH, skipped))
-                .await?;
-            if batch.is_empty() {
-                return Ok(());
-            }
-            for (hash, path) in batch {
-                // A file gone since the scan (a drive unplugged, a file moved) is passed over,
-                // not recorded: the next scan says what became of it. Everything before it in
-                // path order is done, so the ones passed over are the first `skipped` left.
-                let present = {
-                    let path = PathBuf::from(&path);
-                    tokio::task::spawn_blocking(move || path.is_file())
-                        .await
-                        .unwrap_or(false)
-                };
-                if !present {
-                    skipped += 1;
-                    continue;
-                }
-                let (reply, answer) = oneshot::channel();
-                let job = (PathBuf::from(&path), reply);
-                let sent = {
-                    let jobs = jobs.clone();
-                    tokio::task::spawn_blocking(move || jobs.send(job)).await
-                };
-                if !matches!(sent, Ok(Ok(()))) {
-                    return Ok(());
-                }
-                let finding = answer
+    loop {
+        let batch = store
+            .call(move |c| super::store::unmeasured(c, BATCH, skipped))
+            .await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for (hash, path) in batch {
+            // A file gone since the scan (a drive unplugged, a file moved) is passed over, not
+            // recorded: the next scan says what became of it.
+            let present = {
+                let path = PathBuf::from(&path);
+                tokio::task::spawn_blocking(move || path.is_file())
                     .await
-                    .unwrap_or_else(|_| Finding::Unmeasurable("the analysis thread failed".into()));
-                let state = match &finding {
-                    Finding::Tags(tags) => EntryState::Known {
-                        track: tags
-                            .track
-                            .expect("analyse to return tags with a track level"),
-                        album_tag: tags.album,
+                    .unwrap_or(false)
+            };
+            if !present {
+                skipped += 1;
+                continue;
+            }
+            // Durably "measuring this" before the file is opened: if the process dies in it,
+            // the next session knows (see MAX_UNFINISHED).
+            let owned = hash.clone();
+            let attempt = store
+                .call(move |c| {
+                    super::store::begin_loudness_attempt(
+                        c,
+                        &owned,
+                        session,
+                        now_millis(),
+                        MAX_UNFINISHED,
+                    )
+                })
+                .await?;
+            if let Attempt::GaveUp(reason) = attempt {
+                tracing::info!(%path, %reason, "cannot measure loudness");
+                table.set(&hash, EntryState::Unmeasurable);
+                continue;
+            }
+            let Some(finding) = analyser.run(PathBuf::from(&path)).await else {
+                return Ok(());
+            };
+            let state = match &finding {
+                Finding::Tags(tags) => tags.track.map(|track| EntryState::Known {
+                    track,
+                    album_tag: tags.album,
+                }),
+                Finding::Measured { lufs, peak, .. } => Some(EntryState::Known {
+                    track: Level {
+                        lufs: *lufs,
+                        peak: Some(*peak),
                     },
-                    Finding::Measured { lufs, peak, .. } => EntryState::Known {
-                        track: Level {
-                            lufs: *lufs,
-                            peak: Some(*peak),
-                        },
-                        album_tag: None,
-                    },
-                    Finding::Unmeasurable(reason) => {
-                        tracing::info!(%path, %reason, "cannot measure loudness");
-                        EntryState::Unmeasurable
-                    }
-                };
-                let owned = hash.clone();
-                store
-                    .call(move |c| super::store::put_loudness(c, &owned, &finding, now_millis()))
-                    .await?;
-                table.set(&hash, state);
+                    album_tag: None,
+                }),
+                Finding::Unmeasurable(reason) => {
+                    tracing::info!(%path, %reason, "cannot measure loudness");
+                    Some(EntryState::Unmeasurable)
+                }
+                Finding::Retry(reason) => {
+                    tracing::info!(%path, %reason, "cannot measure loudness now; later");
+                    None
+                }
+            };
+            let owned = hash.clone();
+            let recorded = store
+                .call(move |c| {
+                    super::store::put_loudness(c, &owned, &finding, now_millis(), MAX_FAILURES)
+                })
+                .await?;
+            match (recorded, state) {
+                (Recorded::Kept, Some(state)) => table.set(&hash, state),
+                // Tags without a track level (analyse never returns those): loads unmeasurable.
+                (Recorded::Kept, None) | (Recorded::GaveUp(_), _) => {
+                    table.set(&hash, EntryState::Unmeasurable)
+                }
+                // Still queued: passed over for this round.
+                (Recorded::Later, _) => skipped += 1,
             }
         }
     }
-    .await;
-    table.busy.store(false, Relaxed);
-    result
 }
 
 #[cfg(test)]
@@ -730,6 +907,7 @@ mod tests {
             "bad",
             &Finding::Unmeasurable(reason.clone()),
             5,
+            MAX_FAILURES,
         )
         .unwrap();
         let queue = super::super::store::unmeasured(&mut conn, 10, 0).unwrap();
@@ -750,6 +928,168 @@ mod tests {
             (progress.total, progress.known, progress.unmeasurable),
             (2, 0, 1)
         );
+    }
+
+    #[test]
+    fn a_panic_while_reading_tags_or_measuring_makes_the_file_unmeasurable_not_the_thread_end() {
+        let path = Path::new("/nowhere/x.flac");
+        let finding = analyse_with(path, |_| panic!("lofty on a malformed file"), measure);
+        assert!(
+            matches!(&finding, Finding::Unmeasurable(r) if r.contains("failed")),
+            "{finding:?}"
+        );
+        let finding = analyse_with(path, |_| None, |_| panic!("a decoder"));
+        assert!(matches!(finding, Finding::Unmeasurable(_)), "{finding:?}");
+    }
+
+    #[test]
+    fn a_read_error_is_retried_later_and_a_damaged_file_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        // The file cannot be opened (gone since the presence check, a permission, a drive
+        // unplugged): an I/O error, the reading's fault and not the content's.
+        let finding = analyse(&dir.path().join("gone.flac"));
+        assert!(matches!(finding, Finding::Retry(_)), "{finding:?}");
+        let empty = dir.path().join("empty.flac");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(analyse(&empty), Finding::Unmeasurable(_)));
+
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrations().to_latest(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO folders (path, added_at) VALUES ('/m', 0);
+             INSERT INTO tracks (path, folder, hash, size, mtime, title, duration_ms, sample_rate,
+                 channels, codec, added_at)
+             VALUES ('/m/nas.flac', '/m', 'nas', 1, 1, 'On a NAS', 1000, 44100, 2, 'flac', 0);",
+        )
+        .unwrap();
+        use super::super::store::{loudness_error, put_loudness, unmeasured, Recorded};
+        let timeout = Finding::Retry("cannot read the file: timed out".into());
+        for _ in 1..MAX_FAILURES {
+            assert_eq!(
+                put_loudness(&mut conn, "nas", &timeout, 1, MAX_FAILURES).unwrap(),
+                Recorded::Later
+            );
+            assert_eq!(
+                unmeasured(&mut conn, 10, 0).unwrap().len(),
+                1,
+                "still queued"
+            );
+            assert_eq!(loudness_error(&conn, "nas").unwrap(), None);
+        }
+        let Recorded::GaveUp(reason) =
+            put_loudness(&mut conn, "nas", &timeout, 1, MAX_FAILURES).unwrap()
+        else {
+            panic!("given up after {MAX_FAILURES} tries");
+        };
+        assert!(reason.contains("timed out"), "{reason}");
+        assert!(unmeasured(&mut conn, 10, 0).unwrap().is_empty());
+        assert_eq!(loudness_error(&conn, "nas").unwrap(), Some(reason));
+    }
+
+    #[test]
+    fn a_file_the_analysis_died_on_is_retried_once_then_unmeasurable() {
+        use super::super::store::{begin_loudness_attempt, loudness_error, Attempt};
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrations().to_latest(&mut conn).unwrap();
+        let begin = |conn: &mut rusqlite::Connection, session| {
+            begin_loudness_attempt(conn, "fatal", session, 9, MAX_UNFINISHED).unwrap()
+        };
+        // Session 1 marks it and dies measuring it; session 2 retries it once (and a store
+        // error inside session 2 is not a death); session 2 dies too; session 3 gives up.
+        assert_eq!(begin(&mut conn, 1), Attempt::Go);
+        assert_eq!(begin(&mut conn, 2), Attempt::Go);
+        assert_eq!(begin(&mut conn, 2), Attempt::Go);
+        let Attempt::GaveUp(reason) = begin(&mut conn, 3) else {
+            panic!("a file that killed the analysis twice is not tried a third time");
+        };
+        assert_eq!(reason, "the analysis stopped while measuring this file");
+        assert_eq!(loudness_error(&conn, "fatal").unwrap(), Some(reason));
+        // A finished attempt clears the mark: a later death counts from zero.
+        assert_eq!(
+            begin_loudness_attempt(&mut conn, "ok", 1, 9, MAX_UNFINISHED).unwrap(),
+            Attempt::Go
+        );
+        super::super::store::put_loudness(
+            &mut conn,
+            "ok",
+            &Finding::Measured {
+                lufs: -10.0,
+                peak: 0.5,
+                seconds: 1.0,
+            },
+            9,
+            MAX_FAILURES,
+        )
+        .unwrap();
+        let marks: i64 = conn
+            .query_row("SELECT count(*) FROM loudness_attempts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(marks, 0);
+    }
+
+    #[tokio::test]
+    async fn an_analysis_thread_that_keeps_ending_is_restarted_then_stops_and_is_not_measuring() {
+        use crate::keys::DataKey;
+        use crate::store::StoreOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _closed) = Store::open(
+            &dir.path().join("store.db"),
+            StoreOptions::default(),
+            &DataKey::from_bytes_for_tests([7; 32]),
+        )
+        .await
+        .unwrap();
+        let file = dir.path().join("a.wav");
+        std::fs::write(&file, tone_wav(8_000, 1)).unwrap();
+        let sql = format!(
+            "INSERT INTO folders (path, added_at) VALUES ('/m', 0);
+             INSERT INTO tracks (path, folder, hash, size, mtime, title, duration_ms, sample_rate,
+                 channels, codec, added_at)
+             VALUES ('{}', '/m', 'a', 1, 1, 'A', 1000, 8000, 2, 'wav', 0);",
+            file.display()
+        );
+        store.call(move |c| c.execute_batch(&sql)).await.unwrap();
+        let table = Table::default();
+        // A thread whose work panics outside analyse's catch_unwind: it ends at every file.
+        let mut analyser = Analyser::new(|_| panic!("the analysis thread dies"));
+        let tried = |store: Store| async move {
+            store
+                .call(|c| {
+                    c.query_row(
+                        "SELECT (SELECT count(*) FROM loudness),
+                                (SELECT failures FROM loudness_attempts WHERE hash = 'a')",
+                        [],
+                        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                    )
+                })
+                .await
+                .unwrap()
+        };
+        catch_up(&store, &table, &mut analyser, 1).await.unwrap();
+        assert!(!analyser.stopped(), "started again at the next round");
+        assert_eq!(
+            tried(store.clone()).await,
+            (0, 1),
+            "one try this round, not recorded unmeasurable: the thread's death is not the file's"
+        );
+        // Each later round (a scan finished) starts the thread again, until it may not.
+        for _ in 0..MAX_RESTARTS + 1 {
+            catch_up(&store, &table, &mut analyser, 1).await.unwrap();
+            assert!(!table.count().busy, "not shown measuring between rounds");
+        }
+        assert!(analyser.stopped());
+        assert!(
+            !table.count().busy,
+            "a stopped analysis is not shown measuring"
+        );
+        assert_eq!(table.levels("a"), (None, None));
+        assert_eq!(tried(store.clone()).await, (0, MAX_RESTARTS as i64 + 1));
+        assert_eq!(table.count().known, 0);
+
+        // A working thread measures it at the next round.
+        let mut analyser = Analyser::new(analyse);
+        catch_up(&store, &table, &mut analyser, 1).await.unwrap();
+        assert!(matches!(table.levels("a"), (Some(_), _)));
     }
 
     #[test]

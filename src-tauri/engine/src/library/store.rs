@@ -572,14 +572,30 @@ pub fn unmeasured(
     rows.collect()
 }
 
-/// Records what the loudness analysis found for the music with this hash.
+/// What became of a finding handed to [`put_loudness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// Kept as the hash's `loudness` row.
+    Kept,
+    /// A transient failure: the hash is tried again at a later round.
+    Later,
+    /// A transient failure once too often: recorded unmeasurable with this reason.
+    GaveUp(String),
+}
+
+/// Records what the loudness analysis found for the music with this hash, and ends its attempt.
+/// A [`Finding::Retry`](super::loudness::Finding::Retry) is counted, not kept, until it has
+/// happened `max_failures` times; then the hash is recorded unmeasurable.
 pub fn put_loudness(
     conn: &mut Connection,
     hash: &str,
     finding: &super::loudness::Finding,
     now: i64,
-) -> rusqlite::Result<()> {
+    max_failures: u32,
+) -> rusqlite::Result<Recorded> {
     use super::loudness::Finding;
+    let tx = conn.transaction()?;
+    let gave_up;
     let (source, track, album, error) = match finding {
         Finding::Tags(tags) => ("tags", tags.track, tags.album, None),
         Finding::Measured { lufs, peak, .. } => (
@@ -592,8 +608,25 @@ pub fn put_loudness(
             None,
         ),
         Finding::Unmeasurable(reason) => ("unmeasurable", None, None, Some(reason.as_str())),
+        Finding::Retry(reason) => {
+            let failures: u32 = tx
+                .prepare_cached(
+                    "INSERT INTO loudness_attempts (hash, failures, error, updated_at)
+                     VALUES (?1, 1, ?2, ?3)
+                     ON CONFLICT (hash) DO UPDATE SET running = NULL,
+                         failures = failures + 1, error = ?2, updated_at = ?3
+                     RETURNING failures",
+                )?
+                .query_row(params![hash, reason, now], |r| r.get(0))?;
+            if failures < max_failures {
+                tx.commit()?;
+                return Ok(Recorded::Later);
+            }
+            gave_up = format!("could not be read ({failures} tries): {reason}");
+            ("unmeasurable", None, None, Some(gave_up.as_str()))
+        }
     };
-    conn.prepare_cached(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO loudness
              (hash, source, track_lufs, track_peak, album_lufs, album_peak, error, measured_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -608,7 +641,67 @@ pub fn put_loudness(
         error,
         now,
     ])?;
-    Ok(())
+    tx.prepare_cached("DELETE FROM loudness_attempts WHERE hash = ?1")?
+        .execute([hash])?;
+    tx.commit()?;
+    Ok(match finding {
+        Finding::Retry(_) => Recorded::GaveUp(error.unwrap_or_default().to_string()),
+        Finding::Tags(_) | Finding::Measured { .. } | Finding::Unmeasurable(_) => Recorded::Kept,
+    })
+}
+
+/// Whether the analysis may measure a file now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Go,
+    /// Earlier sessions died while measuring it `max_unfinished` times: now recorded
+    /// unmeasurable with this reason.
+    GaveUp(String),
+}
+
+/// Marks `hash` as being measured by `session` (durably, before the file is opened), unless
+/// earlier sessions already died while measuring it `max_unfinished` times: then it is recorded
+/// unmeasurable. A mark left by this same session (a store error after the measuring) is not a
+/// death.
+pub fn begin_loudness_attempt(
+    conn: &mut Connection,
+    hash: &str,
+    session: i64,
+    now: i64,
+    max_unfinished: u32,
+) -> rusqlite::Result<Attempt> {
+    let tx = conn.transaction()?;
+    let previous: Option<(Option<i64>, u32)> = tx
+        .query_row(
+            "SELECT running, unfinished FROM loudness_attempts WHERE hash = ?1",
+            [hash],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (running, mut unfinished) = previous.unwrap_or((None, 0));
+    if running.is_some_and(|s| s != session) {
+        unfinished += 1;
+    }
+    if unfinished >= max_unfinished {
+        let reason = "the analysis stopped while measuring this file".to_string();
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO loudness (hash, source, error, measured_at)
+             VALUES (?1, 'unmeasurable', ?2, ?3)",
+        )?
+        .execute(params![hash, reason, now])?;
+        tx.prepare_cached("DELETE FROM loudness_attempts WHERE hash = ?1")?
+            .execute([hash])?;
+        tx.commit()?;
+        return Ok(Attempt::GaveUp(reason));
+    }
+    tx.prepare_cached(
+        "INSERT INTO loudness_attempts (hash, running, unfinished, updated_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (hash) DO UPDATE SET running = ?2, unfinished = ?3, updated_at = ?4",
+    )?
+    .execute(params![hash, session, unfinished, now])?;
+    tx.commit()?;
+    Ok(Attempt::Go)
 }
 
 /// Why the loudness of the music with this hash could not be measured, if it could not.
