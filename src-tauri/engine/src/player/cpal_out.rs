@@ -18,9 +18,9 @@
 //! `alsa:sysdefault:CARD=PCH`, `wasapi:{…}`): stable across restarts and re-plugging, unlike a
 //! position in the list.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, StreamConfig, SupportedBufferSize};
@@ -63,18 +63,67 @@ const PRESENCE_CHECK: Duration = Duration::from_secs(1);
 pub struct CpalOutput {
     _stream: cpal::Stream,
     opened: Opened,
+    /// Why the device stopped: set by cpal's error callback or by the [`watch`] thread, read by
+    /// the audio thread (never a call to the sound server there).
     failure: Arc<Mutex<Option<String>>>,
-    /// A chosen sink of the sound server, looked for every [`PRESENCE_CHECK`]: when a sink goes
-    /// away the server moves its streams to another one (PulseAudio's and PipeWire's rescue)
-    /// without a word to cpal, so the listener would hear the default while Settings still
-    /// names the unplugged device.
-    watched: Option<Watched>,
+    /// The [`watch`] thread of a chosen sink, told to end when the output is dropped.
+    watching: Option<Watching>,
 }
 
+struct Watching {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::Thread,
+}
+
+impl Drop for CpalOutput {
+    fn drop(&mut self) {
+        if let Some(watching) = &self.watching {
+            watching.stop.store(true, Ordering::Release);
+            watching.thread.unpark();
+        }
+    }
+}
+
+/// A chosen sink of the sound server, looked for every [`PRESENCE_CHECK`]: when a sink goes
+/// away the server moves its streams to another one (PulseAudio's and PipeWire's rescue)
+/// without a word to cpal, so the listener would hear the default while Settings still names
+/// the unplugged device.
 struct Watched {
     host: Arc<cpal::Host>,
     id: cpal::DeviceId,
-    next_check: Cell<Instant>,
+}
+
+/// Looks for a chosen sink every [`PRESENCE_CHECK`] on a thread of its own (a round trip to the
+/// server, up to cpal's 2 s handshake timeout when it restarts, must not hold up the audio
+/// thread that fills the ring), and records it as gone in `failure`. Ends when `stop` is set;
+/// nobody waits for it (a check in progress finishes on its own).
+fn watch(watched: Watched, failure: Arc<Mutex<Option<String>>>) -> Option<Watching> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let spawned = std::thread::Builder::new()
+        .name("earshot-device-watch".into())
+        .spawn(move || loop {
+            std::thread::park_timeout(PRESENCE_CHECK);
+            if stopped.load(Ordering::Acquire) {
+                return;
+            }
+            if watched.host.device_by_id(&watched.id).is_none() {
+                if let Ok(mut slot) = failure.lock() {
+                    slot.get_or_insert_with(|| "it was disconnected".to_string());
+                }
+                return;
+            }
+        });
+    match spawned {
+        Ok(thread) => Some(Watching {
+            stop,
+            thread: thread.thread().clone(),
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "cannot start the audio device watch; an unplugged device will go unnoticed");
+            None
+        }
+    }
 }
 
 /// The host that names the devices on this system now (a sound server can start or stop while
@@ -228,11 +277,7 @@ fn find_device(id: Option<&str>) -> Result<(cpal::Device, String, Option<Watched
         if let Some(host) = host_of(&parsed) {
             if let Some(device) = host.device_by_id(&parsed) {
                 let name = device_name(&device);
-                let watched = is_sound_server(&host).then(|| Watched {
-                    host,
-                    id: parsed,
-                    next_check: Cell::new(Instant::now() + PRESENCE_CHECK),
-                });
+                let watched = is_sound_server(&host).then_some(Watched { host, id: parsed });
                 return Ok((device, name, watched));
             }
         }
@@ -407,7 +452,7 @@ impl CpalOutput {
             buffer_size,
         };
         let mut renderer = make_renderer(rate, channels);
-        let failure = Arc::new(Mutex::new(None));
+        let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let failed = Arc::clone(&failure);
         // engine clock − stream clock, in ns; the smallest sample is the best.
         let mut offset: Option<i128> = None;
@@ -450,8 +495,8 @@ impl CpalOutput {
                 rate,
                 channels,
             },
+            watching: watched.and_then(|w| watch(w, Arc::clone(&failure))),
             failure,
-            watched,
         })
     }
 
@@ -460,21 +505,10 @@ impl CpalOutput {
     }
 
     /// Why the device stopped (an error cpal reported, or a watched sink that went away).
-    /// Called by the audio thread between buffers, never by the callback.
+    /// Called by the audio thread between buffers, never by the callback; only reads what cpal's
+    /// error callback and the [`watch`] thread recorded.
     pub fn failure(&self) -> Option<String> {
-        if let Some(failure) = self.failure.lock().ok().and_then(|f| f.clone()) {
-            return Some(failure);
-        }
-        let watched = self.watched.as_ref()?;
-        let now = Instant::now();
-        if now < watched.next_check.get() {
-            return None;
-        }
-        watched.next_check.set(now + PRESENCE_CHECK);
-        match watched.host.device_by_id(&watched.id) {
-            Some(_) => None,
-            None => Some("it was disconnected".to_string()),
-        }
+        self.failure.lock().ok().and_then(|f| f.clone())
     }
 }
 
