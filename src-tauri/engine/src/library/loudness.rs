@@ -8,9 +8,16 @@
 //! so an interrupted analysis resumes), takes the tracks whose content hash has no `loudness` row
 //! yet, album by album, and hands them one at a time to a single analysis thread at the lowest
 //! CPU priority (Linux's idle scheduling class; nice 19 elsewhere). Each file is read for tags
-//! first (a tagged file costs a tag read); otherwise it is decoded and measured. A file that cannot be measured is recorded as
-//! `unmeasurable` with its reason and never tried again for that hash (a changed file has a new
-//! hash and is measured afresh). Rows are keyed by hash, so a copy of a measured file costs nothing.
+//! first (a tagged file costs a tag read); otherwise it is decoded and measured, all of it under
+//! `catch_unwind`. A file whose *contents* cannot be measured (damaged, undecodable, silent, more
+//! than 8 channels or above 384 kHz, or a panic in a reader) is recorded as `unmeasurable` with
+//! its reason and never tried again for that hash (a changed file has a new hash and is measured
+//! afresh). A failure to *read* it (an I/O error) or the analysis thread ending is tried again at
+//! the next round (a scan's end, or the next start), and given up on after 5 tries. The
+//! hash is marked durably before the file is opened (`loudness_attempts`), so a file that kills
+//! the process (an abort in a decoder) is retried once at the next start and then recorded
+//! unmeasurable rather than killing every start. Rows are keyed by hash, so a copy of a measured
+//! file costs nothing.
 //!
 //! [`Table`] keeps every level in memory for the player, which must pick a gain without waiting
 //! on the store (its actor never awaits on a track change): reloaded from the store after each
@@ -265,7 +272,8 @@ impl crate::media::loudness::Levels for Table {
 }
 
 /// An album's level: its tag when every track has one, else its tracks' measurements
-/// integrated; None while a track is pending, or for a single track (no album to speak of).
+/// integrated; None while a track is pending, or with no album name (no album to speak of). A
+/// one-track album has its track's level.
 fn album_level(levels: &Levels, key: &(String, String)) -> Option<Level> {
     if key.0.is_empty() {
         return None;
@@ -623,6 +631,18 @@ impl Analyser {
 /// window come first, and a waking audio thread preempts it at once (a nice-19 thread can hold a
 /// waking one back for a scheduler slice, milliseconds: enough to disturb a jam's timing).
 /// Elsewhere, or if refused, nice 19.
+///
+/// The price of the idle class is priority inversion: preempted while holding a lock that
+/// playback also takes, this thread may wait long (tens to hundreds of ms on a busy machine)
+/// before it runs again and lets go. It takes no store connection (the async task does the
+/// store calls) and logs nothing (reasons are returned and the task logs them; symphonia's and
+/// lofty's `log` messages go nowhere, as no `log` bridge is installed). The locks it shares
+/// with playback's decode thread are `media::growing`'s `ARRIVING` map, held for one lookup
+/// when a file is opened, and the allocator's; playback waits on those only in its decode
+/// thread, behind the 0.5 s ring, never in the audio callback. Kept: the idle class passed the
+/// two-node scheduled-playback scenario where nice 19 failed it (00a7fac), and an unprivileged
+/// thread cannot leave the idle class around a lock (with the usual RLIMIT_NICE of 0). Keep it
+/// that way: nothing on this thread may log or take a lock playback waits on in its callback.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     {
