@@ -226,15 +226,42 @@ fn is_sound_server(host: &cpal::Host) -> bool {
     }
 }
 
+/// A device's id as text; none for an id with control or bidi characters (a sink name is set by
+/// any local client, and the id is logged and stored), so such a device is not offered.
 fn device_id(device: &cpal::Device) -> Option<String> {
-    device.id().ok().map(|id| id.to_string())
+    device
+        .id()
+        .ok()
+        .map(|id| id.to_string())
+        .filter(|id| !id.chars().any(crate::profile::is_forbidden_in_name))
 }
 
 fn device_name(device: &cpal::Device) -> String {
     device
         .description()
-        .map(|d| d.name().to_string())
-        .unwrap_or_else(|_| "Unknown device".into())
+        .map_or_else(|_| UNKNOWN_DEVICE.into(), |d| clean_name(d.name()))
+}
+
+const UNKNOWN_DEVICE: &str = "Unknown device";
+
+/// The most characters of a device's name shown or logged.
+const MAX_DEVICE_NAME_CHARS: usize = 128;
+
+/// A device's name as the system gives it, made fit to show and log: any local client can set a
+/// sound server's sink description, and a Bluetooth device names itself. Control characters (a
+/// newline would forge a log line) and bidirectional marks and overrides (which reorder what is
+/// shown) go, as in peers' names ([`crate::profile::is_forbidden_in_name`]); at most
+/// [`MAX_DEVICE_NAME_CHARS`]; "Unknown device" when nothing is left.
+pub fn clean_name(raw: &str) -> String {
+    let kept: String = raw
+        .chars()
+        .filter(|c| !crate::profile::is_forbidden_in_name(*c))
+        .collect();
+    let cut: String = kept.trim().chars().take(MAX_DEVICE_NAME_CHARS).collect();
+    match cut.trim_end() {
+        "" => UNKNOWN_DEVICE.to_string(),
+        name => name.to_string(),
+    }
 }
 
 /// The sink `PULSE_SINK` names, as libpulse clients honour it: the default for this process
@@ -412,10 +439,12 @@ pub fn alsa_outputs(hints: &[AlsaHint]) -> Vec<(String, String)> {
             continue;
         };
         let names_card = args.contains("CARD=") || args.starts_with(|c: char| c.is_ascii_digit());
-        let name = hint.description.lines().next().unwrap_or_default().trim();
-        if !names_card || name.is_empty() {
+        let first_line = hint.description.lines().next().unwrap_or_default();
+        if !names_card || first_line.trim().is_empty() {
             continue;
         }
+        let name = clean_name(first_line);
+        let name = name.as_str();
         match cards.iter_mut().find(|(_, _, n)| n == name) {
             Some(entry) if rank < entry.0 => *entry = (rank, hint.pcm.clone(), name.to_string()),
             Some(_) => {}
@@ -556,6 +585,25 @@ mod tests {
             "Plugin for channel downmix (stereo) with a simple spacialization",
         ),
     ];
+
+    #[test]
+    fn device_names_lose_control_and_bidi_characters_and_are_cut() {
+        // A sink description set by a local client, forging a log line and reversing its text.
+        assert_eq!(
+            clean_name("USB\n2026-11-27 INFO forged\u{202E}teseH\u{202C}\u{7}"),
+            "USB2026-11-27 INFO forgedteseH"
+        );
+        assert_eq!(clean_name(" \u{2066}\t "), UNKNOWN_DEVICE);
+        assert_eq!(clean_name(&"é".repeat(500)).chars().count(), 128);
+        let card = hints(&[(
+            "sysdefault:CARD=X",
+            "Evil\u{202E}draC\nDefault Audio Device",
+        )]);
+        assert_eq!(
+            alsa_outputs(&card),
+            vec![("sysdefault:CARD=X".to_string(), "EvildraC".to_string())]
+        );
+    }
 
     #[test]
     fn plugin_pseudo_devices_and_the_default_are_not_offered_as_devices() {
