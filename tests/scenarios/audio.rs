@@ -478,7 +478,7 @@ fn output_devices_are_the_servers_sinks_by_name_and_the_chosen_one_plays() {
     let notice = node.wait_event("player_message", STATE_TIMEOUT);
     assert_eq!(
         notice["message"],
-        "\"USB Headset\" is not connected: playing through the system default (earshot-test) until it is back.",
+        "\"USB Headset\" is not connected: playing through the system default (earshot-test). It stays your choice and is tried again the next time playback starts after a stop or a device failure.",
         "{notice}"
     );
     let listed = node.call(json!({"type": "list_output_devices"})).unwrap();
