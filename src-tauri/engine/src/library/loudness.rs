@@ -729,6 +729,11 @@ async fn measure_pending(
                 continue;
             }
             let Some(finding) = analyser.run(PathBuf::from(&path)).await else {
+                // Not tried at all: the mark is not a death.
+                let owned = hash.clone();
+                store
+                    .call(move |c| super::store::drop_loudness_mark(c, &owned))
+                    .await?;
                 return Ok(());
             };
             let state = match &finding {
@@ -1101,6 +1106,20 @@ mod tests {
         assert!(
             !table.count().busy,
             "a stopped analysis is not shown measuring"
+        );
+        let running: Option<i64> = store
+            .call(|c| {
+                c.query_row(
+                    "SELECT running FROM loudness_attempts WHERE hash = 'a'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            running, None,
+            "a file not tried is not marked as being measured"
         );
         assert_eq!(table.levels("a"), (None, None));
         assert_eq!(tried(store.clone()).await, (0, MAX_RESTARTS as i64 + 1));

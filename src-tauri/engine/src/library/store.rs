@@ -704,6 +704,14 @@ pub fn begin_loudness_attempt(
     Ok(Attempt::Go)
 }
 
+/// Takes away this session's "being measured" mark from `hash` when it was never tried after
+/// all (the analysis thread could not be started).
+pub fn drop_loudness_mark(conn: &mut Connection, hash: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE loudness_attempts SET running = NULL WHERE hash = ?1")?
+        .execute([hash])?;
+    Ok(())
+}
+
 /// Why the loudness of the music with this hash could not be measured, if it could not.
 pub fn loudness_error(conn: &Connection, hash: &str) -> rusqlite::Result<Option<String>> {
     Ok(conn
