@@ -87,6 +87,9 @@ pub struct Next {
 pub enum Report {
     /// The listener now hears this track (from a load or a gapless transition).
     Started { id: u64 },
+    /// The chained track `id` was taken: its samples are being queued behind the current
+    /// track's, so it plays next whatever `SetNext` says from now on.
+    Chained { id: u64 },
     /// Where the listener is in the current track, in milliseconds.
     Position { id: u64, ms: u64 },
     /// The last queued track played out; nothing follows.
@@ -235,12 +238,7 @@ impl AudioThread {
                 at_ns,
                 gain,
             } => self.load(id, path, start, paused, at_ns, gain),
-            Command::SetNext(next) => {
-                // A next track already opened for chaining is replaced only if it changed.
-                if self.next.as_ref().map(|n| n.id) != next.as_ref().map(|n| n.id) {
-                    self.next = next;
-                }
-            }
+            Command::SetNext(next) => self.set_next(next),
             Command::Pause(paused) => {
                 self.shared.pause_at(None);
                 self.shared.paused.store(paused, Relaxed);
@@ -494,6 +492,33 @@ impl AudioThread {
         true
     }
 
+    /// What follows the current track. A track not taken yet is replaced. The load id already
+    /// taken for chaining (its samples queued behind the current track's) is never queued a
+    /// second time: naming it again only updates its gain, from its first frame (or from now,
+    /// if that frame is already playing).
+    fn set_next(&mut self, next: Option<Next>) {
+        if let Some(wanted) = &next {
+            if self.next.as_ref().map(|n| n.id) != Some(wanted.id) {
+                if let Some(taken) = self.segments.iter().find(|s| s.id == wanted.id) {
+                    if self.announced != Some(wanted.id) {
+                        self.shared
+                            .gain_from(taken.stream_start, wanted.gain, false);
+                    }
+                    return;
+                }
+            }
+        }
+        self.next = next;
+        // A current track shorter than the ring was all queued before its next one was named:
+        // chain it now, right behind it (still gapless unless the ring ran dry meanwhile).
+        if self.decoder.is_none() && !self.finished_reported && !self.segments.is_empty() {
+            if let Some((output, _)) = &self.output {
+                let (rate, channels) = (output.opened().rate, output.opened().channels);
+                self.chain_next(rate, channels);
+            }
+        }
+    }
+
     /// The current track's samples are all queued: open the next one right behind them.
     fn chain_next(&mut self, rate: u32, channels: usize) {
         let Some(Next { id, path, gain }) = self.next.take() else {
@@ -511,6 +536,7 @@ impl AudioThread {
                 });
                 self.decoder = Some((id, decoder));
                 self.finished_reported = false;
+                self.report(Report::Chained { id });
             }
             Err(e) => self.report(Report::Failed {
                 id,

@@ -281,15 +281,23 @@ struct Actor {
 }
 
 /// The entry chained after the current one: the load id the audio thread knows it by, its queue
-/// index, and which track it is. Entries are told apart by track, not only by index: "play next"
-/// puts a new track at the index already chained.
+/// index, which track it is, its gain, and whether the audio thread has taken it (its samples
+/// are being queued behind the current track's: it plays next, whatever is sent from then on).
+/// Entries are told apart by track, not only by index: "play next" puts a new track at the index
+/// already chained.
 #[derive(Debug, Clone, PartialEq)]
 struct Chained {
     id: u64,
     index: usize,
-    hash: String,
-    path: PathBuf,
+    track: Track,
     gain: f32,
+    taken: bool,
+}
+
+impl Chained {
+    fn is(&self, track: &Track) -> bool {
+        self.track.hash == track.hash && self.track.path == track.path
+    }
 }
 
 impl Actor {
@@ -529,33 +537,78 @@ impl Actor {
         let next = self
             .queue
             .peek_after_end()
-            .map(|(index, track)| (index, track.hash.clone(), PathBuf::from(&track.path)));
+            .map(|(index, track)| (index, track.clone()));
+        let taken = self.chained.as_ref().is_some_and(|c| c.taken);
         match next {
-            Some((index, hash, path)) => {
+            Some((index, track)) => {
                 let gain = self.gain(index);
                 if let Some(chained) = &mut self.chained {
-                    if chained.hash == hash && chained.path == path && chained.gain == gain {
-                        // The same track follows (perhaps moved up or down the queue).
+                    if chained.is(&track) {
+                        // The same track follows (perhaps moved up or down the queue): nothing
+                        // to re-send unless its gain changed, under the same load id (the audio
+                        // thread never queues one id twice).
                         chained.index = index;
+                        if chained.gain != gain {
+                            chained.gain = gain;
+                            let update = audio::Next {
+                                id: chained.id,
+                                path: PathBuf::from(&track.path),
+                                gain,
+                            };
+                            self.send(Command::SetNext(Some(update)));
+                        }
                         return;
                     }
                 }
+                if taken {
+                    // Too late to replace: it plays next, and what follows it is chained once
+                    // it starts (see `Report::Started`).
+                    return;
+                }
                 let id = self.next_id;
                 self.next_id += 1;
+                let path = PathBuf::from(&track.path);
                 self.chained = Some(Chained {
                     id,
                     index,
-                    hash,
-                    path: path.clone(),
+                    track,
                     gain,
+                    taken: false,
                 });
                 self.send(Command::SetNext(Some(audio::Next { id, path, gain })));
             }
+            None if taken => {}
             None => {
                 self.chained = None;
                 self.send(Command::SetNext(None));
             }
         }
+    }
+
+    /// The queue index of the chained entry, now that it is heard: where it was chained, or
+    /// (the queue changed after the audio thread took it) the same track moved to follow the
+    /// current entry, or put back there if it was removed.
+    fn chained_index(&mut self, chained: &Chained) -> usize {
+        let items = self.queue.items();
+        if items.get(chained.index).is_some_and(|t| chained.is(t)) {
+            return chained.index;
+        }
+        let after = self.queue.index().map_or(0, |i| i + 1);
+        let found = items
+            .iter()
+            .enumerate()
+            .skip(after)
+            .chain(items.iter().enumerate().take(after))
+            .find(|(_, t)| chained.is(t))
+            .map(|(j, _)| j);
+        match found {
+            Some(j) => {
+                self.queue
+                    .move_item(j, if j < after { after - 1 } else { after });
+            }
+            None => self.queue.play_next(vec![chained.track.clone()]),
+        }
+        self.queue.index().map_or(0, |i| i + 1)
     }
 
     fn stop(&mut self) {
@@ -592,8 +645,7 @@ impl Actor {
             }
             JamCommand::Queue(tracks) => {
                 self.queue.replace(tracks, 0);
-                // The current entry plays on; what follows is chained anew.
-                self.chained = None;
+                // The current entry plays on; what follows is chained anew if it changed.
                 self.chain();
             }
             JamCommand::Retime(shift_ns) => self.send(Command::Retime { shift_ns }),
@@ -763,13 +815,11 @@ impl Actor {
             }
             Request::SetShuffle { on } => {
                 self.queue.set_shuffle(on);
-                self.chained = None;
                 self.chain();
                 Ok(self.changed())
             }
             Request::SetRepeat { mode } => {
                 self.queue.set_repeat(mode);
-                self.chained = None;
                 self.chain();
                 Ok(self.changed())
             }
@@ -788,7 +838,6 @@ impl Actor {
                 self.remember(loudness::SETTING_KEY, self.normalisation);
                 // The track chained next gets the new gain; the one playing keeps its own
                 // (gain changes only between tracks).
-                self.chained = None;
                 self.chain();
                 Ok(Response::Normalisation(self.normalisation_state()))
             }
@@ -880,12 +929,10 @@ impl Actor {
     async fn on_report(&mut self, report: Report) {
         match report {
             Report::Started { id } => {
-                if let Some(Chained {
-                    id: chained, index, ..
-                }) = self.chained
-                {
-                    if chained == id {
+                if let Some(chained) = self.chained.clone() {
+                    if chained.id == id {
                         // Gapless transition: the next entry is now current.
+                        let index = self.chained_index(&chained);
                         self.queue.jump(index);
                         self.current = Some(id);
                         self.chained = None;
@@ -898,6 +945,13 @@ impl Actor {
                         self.tell(PlayerEvent::Started(track));
                     }
                     self.changed();
+                }
+            }
+            Report::Chained { id } => {
+                if let Some(chained) = &mut self.chained {
+                    if chained.id == id {
+                        chained.taken = true;
+                    }
                 }
             }
             Report::Position { id, ms } => {
@@ -940,17 +994,17 @@ impl Actor {
                         self.stop();
                     }
                     self.changed();
-                } else if let Some(Chained {
-                    id: chained, index, ..
-                }) = self.chained
-                {
-                    if chained == id {
-                        let what = title(self.queue.items().get(index));
+                } else if let Some(chained) = self.chained.clone() {
+                    if chained.id == id {
+                        let what = title(Some(&chained.track));
                         self.message(format!(
                             "Cannot play {what}: {message}. It will be skipped."
                         ));
                         // Skip it: the entry after it follows the current track instead.
-                        self.queue.remove(index);
+                        let index = chained.index;
+                        if self.queue.items().get(index).is_some_and(|t| chained.is(t)) {
+                            self.queue.remove(index);
+                        }
                         self.chained = None;
                         self.chain();
                         self.changed();
@@ -1187,6 +1241,136 @@ mod tests {
             levels_heard(&sink),
             vec![1000, 3000, 2000],
             "A, then the track put next, then B"
+        );
+    }
+
+    /// A player on a virtual 48 kHz device, with no loudness known.
+    async fn player_on(
+        dir: &std::path::Path,
+        sink: &VirtualSink,
+    ) -> (Player, mpsc::Receiver<PlayerEvent>) {
+        let (store, _closed) = Store::open(
+            &dir.join("store.db"),
+            StoreOptions::default(),
+            &DataKey::from_bytes_for_tests([7; 32]),
+        )
+        .await
+        .unwrap();
+        let (events, _) = broadcast::channel(64);
+        let kind = OutputKind::Virtual(sink.clone());
+        Player::start(store, events, kind, Arc::new(Unmeasured))
+    }
+
+    /// Waits until the queue has played out (a guard against a hang, not a timing assertion).
+    async fn until_stopped(player: &Player) {
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let Ok(Response::Player(state)) = player.call(Request::GetPlayer).await else {
+                panic!("the player to answer");
+            };
+            if state.state == PlaybackState::Stopped {
+                return;
+            }
+            assert!(std::time::Instant::now() < give_up, "still playing");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Samples the sink played at `level`.
+    fn samples_at(sink: &VirtualSink, level: i16) -> usize {
+        let played = sink.played.lock().unwrap();
+        played
+            .iter()
+            .filter(|s| (s.abs() * 32_768.0).round() as i16 == level)
+            .count()
+    }
+
+    #[tokio::test]
+    async fn settings_changed_once_the_next_track_is_queued_do_not_play_it_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = VirtualSink::new(48_000, 2);
+        let (player, mut player_events) = player_on(dir.path(), &sink).await;
+        let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+        // A is shorter than the ring: B is queued behind it before A is even heard.
+        write_level(&a, 1000, 12_000);
+        write_level(&b, 2000, 48_000);
+        player
+            .load(Load::Play {
+                tracks: vec![track("a", &a), track("b", &b)],
+                start: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next_started(&mut player_events).await, "a");
+        // Each of these chains what follows A anew: B again, unchanged.
+        player
+            .call(Request::SetNormalisation {
+                mode: NormalisationMode::Track,
+                target_lufs: None,
+            })
+            .await
+            .unwrap();
+        player
+            .call(Request::SetRepeat {
+                mode: crate::api::RepeatMode::Off,
+            })
+            .await
+            .unwrap();
+        player
+            .call(Request::SetShuffle { on: false })
+            .await
+            .unwrap();
+        assert_eq!(next_started(&mut player_events).await, "b");
+        until_stopped(&player).await;
+        assert!(
+            player_events.try_recv().is_err(),
+            "B is told as started once"
+        );
+        player.shutdown().await;
+        assert_eq!(levels_heard(&sink), vec![1000, 2000]);
+        assert_eq!(
+            samples_at(&sink, 2000),
+            48_000 * 2,
+            "B is heard once, whole"
+        );
+    }
+
+    #[tokio::test]
+    async fn play_next_once_the_next_track_is_queued_plays_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = VirtualSink::new(48_000, 2);
+        let (player, mut player_events) = player_on(dir.path(), &sink).await;
+        let (a, b, x) = (
+            dir.path().join("a.wav"),
+            dir.path().join("b.wav"),
+            dir.path().join("x.wav"),
+        );
+        // A is shorter than the ring: B is queued behind it before "play next" arrives.
+        write_level(&a, 1000, 12_000);
+        write_level(&b, 2000, 48_000);
+        write_level(&x, 3000, 48_000);
+        player
+            .load(Load::Play {
+                tracks: vec![track("a", &a), track("b", &b)],
+                start: 0,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next_started(&mut player_events).await, "a");
+        player
+            .load(Load::PlayNext(vec![track("x", &x)]))
+            .await
+            .unwrap();
+        // What is heard and what is told agree: B (already queued), then X.
+        assert_eq!(next_started(&mut player_events).await, "b");
+        assert_eq!(next_started(&mut player_events).await, "x");
+        until_stopped(&player).await;
+        player.shutdown().await;
+        assert_eq!(levels_heard(&sink), vec![1000, 2000, 3000]);
+        assert_eq!(
+            samples_at(&sink, 2000),
+            48_000 * 2,
+            "B is heard once, whole"
         );
     }
 
