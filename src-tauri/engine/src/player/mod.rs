@@ -501,7 +501,9 @@ impl Actor {
         );
         let (level, album) = match self.normalisation.mode {
             NormalisationMode::Off => (None, None),
-            _ => self.levels.levels(&track.hash),
+            NormalisationMode::Track | NormalisationMode::Album | NormalisationMode::Auto => {
+                self.levels.levels(&track.hash)
+            }
         };
         let db = loudness::gain_db(self.normalisation, level, album, in_order);
         tracing::debug!(index, db, in_order, "track gain");
