@@ -198,13 +198,17 @@ impl Engine {
             config.audio,
             Arc::new(library.loudness()),
         );
-        tokio::spawn(record_plays(player_events, {
-            let library = library.clone();
-            move |track| {
+        crate::supervise::spawn(
+            "play recording",
+            events.clone(),
+            record_plays(player_events, {
                 let library = library.clone();
-                async move { library.record_play(track).await }
-            }
-        }));
+                move |track| {
+                    let library = library.clone();
+                    async move { library.record_play(track).await }
+                }
+            }),
+        );
         if config.media_controls {
             player.attach_media_controls(events.subscribe(), cover_art(library.clone()));
         }
