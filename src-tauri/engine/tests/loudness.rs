@@ -252,24 +252,7 @@ async fn two_files_12_db_apart_play_within_1_db_with_normalisation_and_12_db_apa
 
 /// Writes 48 kHz stereo 16-bit PCM.
 fn write_wav(path: &Path, samples: &[i16]) {
-    let data_len = (samples.len() * 2) as u32;
-    let mut wav = Vec::with_capacity(44 + samples.len() * 2);
-    wav.extend(b"RIFF");
-    wav.extend((36 + data_len).to_le_bytes());
-    wav.extend(b"WAVEfmt ");
-    wav.extend(16u32.to_le_bytes());
-    wav.extend(1u16.to_le_bytes());
-    wav.extend(2u16.to_le_bytes());
-    wav.extend(48_000u32.to_le_bytes());
-    wav.extend((48_000u32 * 4).to_le_bytes());
-    wav.extend(4u16.to_le_bytes());
-    wav.extend(16u16.to_le_bytes());
-    wav.extend(b"data");
-    wav.extend(data_len.to_le_bytes());
-    for s in samples {
-        wav.extend(s.to_le_bytes());
-    }
-    std::fs::write(path, wav).unwrap();
+    std::fs::write(path, earshot_engine::media::wav::pcm16(48_000, 2, samples)).unwrap();
 }
 
 /// Plays every track in order to the end; what the device was handed.

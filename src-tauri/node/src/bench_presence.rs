@@ -137,18 +137,11 @@ pub(super) fn write_wav(path: &Path, seconds: u32, hz: f32) -> anyhow::Result<()
     anyhow::ensure!(bytes < u32::MAX as u64 - 36, "a WAV holds under 4 GiB");
     let file = std::fs::File::create(path).with_context(|| format!("cannot write {path:?}"))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-    out.write_all(b"RIFF")?;
-    out.write_all(&(36 + bytes as u32).to_le_bytes())?;
-    out.write_all(b"WAVEfmt ")?;
-    out.write_all(&16u32.to_le_bytes())?;
-    out.write_all(&1u16.to_le_bytes())?; // PCM
-    out.write_all(&2u16.to_le_bytes())?; // stereo
-    out.write_all(&rate.to_le_bytes())?;
-    out.write_all(&(rate * 4).to_le_bytes())?;
-    out.write_all(&4u16.to_le_bytes())?;
-    out.write_all(&16u16.to_le_bytes())?;
-    out.write_all(b"data")?;
-    out.write_all(&(bytes as u32).to_le_bytes())?;
+    out.write_all(&earshot_engine::media::wav::pcm16_header(
+        rate,
+        2,
+        bytes as u32,
+    ))?;
     // One second of the tone, repeated: the phase is continuous whenever `hz` is whole.
     let second: Vec<u8> = (0..rate)
         .flat_map(|i| {

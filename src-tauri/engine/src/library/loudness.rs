@@ -1147,29 +1147,11 @@ mod tests {
 
     /// `seconds` of a 1 kHz sine at amplitude 0.5 in both channels, 16-bit PCM WAV.
     fn tone_wav(rate: u32, seconds: u32) -> Vec<u8> {
-        let mut wav = Vec::new();
-        let frames = rate * seconds;
-        let data_len = frames * 4;
-        wav.extend(b"RIFF");
-        wav.extend((36 + data_len).to_le_bytes());
-        wav.extend(b"WAVEfmt ");
-        wav.extend(16u32.to_le_bytes());
-        wav.extend(1u16.to_le_bytes());
-        wav.extend(2u16.to_le_bytes());
-        wav.extend(rate.to_le_bytes());
-        wav.extend((rate * 4).to_le_bytes());
-        wav.extend(4u16.to_le_bytes());
-        wav.extend(16u16.to_le_bytes());
-        wav.extend(b"data");
-        wav.extend(data_len.to_le_bytes());
-        for i in 0..frames {
-            let v = (0.5
-                * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / rate as f64).sin()
-                * 32767.0) as i16;
-            wav.extend(v.to_le_bytes());
-            wav.extend(v.to_le_bytes());
-        }
-        wav
+        let frames = (0..rate * seconds).map(|i| {
+            (0.5 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / rate as f64).sin() * 32767.0)
+                as i16
+        });
+        crate::media::wav::pcm16(rate, 2, &crate::media::wav::stereo(frames))
     }
 
     #[test]

@@ -647,27 +647,9 @@ mod tests {
     /// A 16-bit stereo WAV at 48 kHz whose frame `n` holds `((first + n) mod 65536) − 32768`:
     /// a ramp, so each played sample says which (fractional) stream frame it was read at.
     fn write_ramp(path: &std::path::Path, first: u32, frames: u32) {
-        let mut data = Vec::with_capacity(frames as usize * 4);
-        for n in first..first + frames {
-            let sample = ((n % 65_536) as i32 - 32_768) as i16;
-            data.extend_from_slice(&sample.to_le_bytes());
-            data.extend_from_slice(&sample.to_le_bytes());
-        }
-        let mut wav = Vec::new();
-        wav.extend_from_slice(b"RIFF");
-        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(b"WAVEfmt ");
-        wav.extend_from_slice(&16u32.to_le_bytes());
-        wav.extend_from_slice(&1u16.to_le_bytes());
-        wav.extend_from_slice(&2u16.to_le_bytes());
-        wav.extend_from_slice(&RATE.to_le_bytes());
-        wav.extend_from_slice(&(RATE * 4).to_le_bytes());
-        wav.extend_from_slice(&4u16.to_le_bytes());
-        wav.extend_from_slice(&16u16.to_le_bytes());
-        wav.extend_from_slice(b"data");
-        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(&data);
-        std::fs::write(path, wav).unwrap();
+        let ramp = (first..first + frames).map(|n| ((n % 65_536) as i32 - 32_768) as i16);
+        let samples = crate::media::wav::stereo(ramp);
+        std::fs::write(path, crate::media::wav::pcm16(RATE, 2, &samples)).unwrap();
     }
 
     /// Plays two ramp tracks back to back (gapless, one continuous ramp) scheduled 300 ms

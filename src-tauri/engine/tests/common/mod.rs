@@ -210,26 +210,8 @@ pub async fn ask_over_the_lan(from: &mut Peer, to: &mut Peer) -> PeerCard {
 /// A 16-bit stereo PCM WAV of `seconds` of a quiet tone (no encoder needed).
 pub fn write_wav(path: &std::path::Path, seconds: u32, hz: f32) {
     let rate = 44_100u32;
-    let frames = rate * seconds;
-    let mut data = Vec::with_capacity(frames as usize * 4);
-    for i in 0..frames {
-        let sample = ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * 3000.0) as i16;
-        data.extend_from_slice(&sample.to_le_bytes());
-        data.extend_from_slice(&sample.to_le_bytes());
-    }
-    let mut wav = Vec::new();
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 4).to_le_bytes());
-    wav.extend_from_slice(&4u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    std::fs::write(path, wav).unwrap();
+    let tone = (0..rate * seconds)
+        .map(|i| ((i as f32 * hz * std::f32::consts::TAU / rate as f32).sin() * 3000.0) as i16);
+    let samples = earshot_engine::media::wav::stereo(tone);
+    std::fs::write(path, earshot_engine::media::wav::pcm16(rate, 2, &samples)).unwrap();
 }

@@ -105,19 +105,7 @@ fn wav(tune: &Tune, track_no: u32) -> Vec<u8> {
     let data_len = (samples.len() * 2) as u32;
     let mut wav = id3v2(tune, track_no);
     wav.reserve(44 + data_len as usize);
-    wav.extend_from_slice(b"RIFF");
-    let riff_len = 4 + (8 + 16) + (8 + data_len);
-    wav.extend_from_slice(&riff_len.to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&RATE.to_le_bytes());
-    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend_from_slice(&earshot_engine::media::wav::pcm16_header(RATE, 1, data_len));
     for s in samples {
         wav.extend_from_slice(&s.to_le_bytes());
     }
