@@ -1133,28 +1133,9 @@ mod tests {
 
     /// Half a second of a quiet 16-bit stereo square wave at 48 kHz.
     fn write_wav(path: &std::path::Path) {
-        let frames = 24_000u32;
-        let mut data = Vec::with_capacity(frames as usize * 4);
-        for n in 0..frames {
-            let sample: i16 = if n / 48 % 2 == 0 { 2000 } else { -2000 };
-            data.extend_from_slice(&sample.to_le_bytes());
-            data.extend_from_slice(&sample.to_le_bytes());
-        }
-        let mut wav = Vec::new();
-        wav.extend_from_slice(b"RIFF");
-        wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(b"WAVEfmt ");
-        wav.extend_from_slice(&16u32.to_le_bytes());
-        wav.extend_from_slice(&1u16.to_le_bytes());
-        wav.extend_from_slice(&2u16.to_le_bytes());
-        wav.extend_from_slice(&48_000u32.to_le_bytes());
-        wav.extend_from_slice(&(48_000u32 * 4).to_le_bytes());
-        wav.extend_from_slice(&4u16.to_le_bytes());
-        wav.extend_from_slice(&16u16.to_le_bytes());
-        wav.extend_from_slice(b"data");
-        wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        wav.extend_from_slice(&data);
-        std::fs::write(path, wav).unwrap();
+        let square = (0..24_000u32).map(|n| if n / 48 % 2 == 0 { 2000 } else { -2000 });
+        let samples = crate::media::wav::stereo(square);
+        std::fs::write(path, crate::media::wav::pcm16(48_000, 2, &samples)).unwrap();
     }
 
     /// A 16-bit stereo WAV at 48 kHz, `frames` long, holding a square wave of `amplitude`
@@ -1359,6 +1340,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(next_started(&mut player_events).await, "a");
+        // The audio thread takes B (and says so) before it reports any position past A's start:
+        // once the player shows 100 ms into A, or B playing, B is queued behind A.
+        let give_up = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let Ok(Response::Player(state)) = player.call(Request::GetPlayer).await else {
+                panic!("the player to answer");
+            };
+            let on_a = state.current.as_ref().is_some_and(|t| t.hash == "a");
+            if !on_a || state.position_ms >= 100 {
+                break;
+            }
+            assert!(std::time::Instant::now() < give_up, "A never got 100 ms in");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         player
             .load(Load::PlayNext(vec![track("x", &x)]))
             .await
