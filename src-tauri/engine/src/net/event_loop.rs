@@ -251,6 +251,9 @@ pub struct EventLoop {
     relay_retries: Vec<(Instant, Multiaddr)>,
     /// Strangers to disconnect once their grace period ends.
     stranger_deadlines: HashMap<PeerId, Instant>,
+    /// Strangers whose grace ran out and whose connections are closing: a request already on its
+    /// way in is refused, not served (until their last connection is gone).
+    strangers_closing: HashSet<PeerId>,
     /// How long each stranger may stay, across reconnects.
     stranger_budget: StrangerBudget,
     /// Rate limits on strangers' pairing requests.
@@ -449,6 +452,7 @@ impl EventLoop {
             relay_listeners,
             relay_retries: Vec::new(),
             stranger_deadlines: HashMap::new(),
+            strangers_closing: HashSet::new(),
             stranger_budget: StrangerBudget::new(config.stranger_grace),
             pair_limit: PairRateLimit::new(now),
             nearby: HashMap::new(),
@@ -828,6 +832,7 @@ impl EventLoop {
             if connections.is_empty() {
                 self.connections.remove(&peer);
                 self.stranger_deadlines.remove(&peer);
+                self.strangers_closing.remove(&peer);
             }
         }
         let after = self.best_kind(&peer);
@@ -899,6 +904,7 @@ impl EventLoop {
             if !self.is_known(&peer) && self.swarm.is_connected(&peer) {
                 tracing::debug!(%peer, "closing a stranger's connection");
                 bump(&self.stats.strangers_closed, 1);
+                self.strangers_closing.insert(peer);
                 let _ = self.swarm.disconnect_peer_id(peer);
             }
         }
@@ -1123,10 +1129,11 @@ impl EventLoop {
         let allowed = if self.is_known(&peer) {
             self.pair_limit.allow_known(peer, now)
         } else {
-            let budget_spent = self
-                .stranger_deadlines
-                .get(&peer)
-                .is_some_and(|deadline| *deadline <= now);
+            let budget_spent = self.strangers_closing.contains(&peer)
+                || self
+                    .stranger_deadlines
+                    .get(&peer)
+                    .is_some_and(|deadline| *deadline <= now);
             if budget_spent {
                 bump(&self.stats.budget_spent, 1);
                 tracing::debug!(%peer, "a stranger whose connection budget is spent asked again");
