@@ -1184,17 +1184,8 @@ mod tests {
     #[tokio::test]
     async fn play_next_while_a_track_plays_is_the_track_heard_next() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _closed) = Store::open(
-            &dir.path().join("store.db"),
-            StoreOptions::default(),
-            &DataKey::from_bytes_for_tests([7; 32]),
-        )
-        .await
-        .unwrap();
-        let (events, _) = broadcast::channel(64);
         let sink = VirtualSink::new(48_000, 2);
-        let kind = OutputKind::Virtual(sink.clone());
-        let (player, mut player_events) = Player::start(store, events, kind, Arc::new(Unmeasured));
+        let (player, mut player_events) = player_on(dir.path(), &sink).await;
         let (a, b, x) = (
             dir.path().join("a.wav"),
             dir.path().join("b.wav"),
@@ -1398,16 +1389,7 @@ mod tests {
     #[tokio::test]
     async fn only_a_track_the_listener_hears_is_told_as_started_not_one_skipped_before() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _closed) = Store::open(
-            &dir.path().join("store.db"),
-            StoreOptions::default(),
-            &DataKey::from_bytes_for_tests([7; 32]),
-        )
-        .await
-        .unwrap();
-        let (events, _) = broadcast::channel(64);
-        let kind = OutputKind::Virtual(VirtualSink::new(48_000, 2));
-        let (player, mut player_events) = Player::start(store, events, kind, Arc::new(Unmeasured));
+        let (player, mut player_events) = player_on(dir.path(), &VirtualSink::new(48_000, 2)).await;
         // The first cannot be decoded: the player skips it before a frame of it is heard.
         let damaged = dir.path().join("damaged.wav");
         std::fs::write(&damaged, "not audio at all\n".repeat(100)).unwrap();
