@@ -909,27 +909,11 @@ mod tests {
     use crate::api::Profile;
 
     fn track(hash: &str) -> Track {
-        Track {
-            hash: hash.into(),
-            path: format!("/music/{hash}.flac"),
-            title: format!("Song {hash}"),
-            artists: vec!["A".into()],
-            artist: "A".into(),
-            album: "X".into(),
-            album_artist: "A".into(),
-            track_no: None,
-            disc_no: None,
-            track_total: None,
-            disc_total: None,
-            compilation: false,
-            year: None,
-            genre: String::new(),
-            duration_ms: 1000,
-            sample_rate: 48000,
-            channels: 2,
-            codec: "flac".into(),
-            art: None,
-        }
+        Track::for_tests(
+            hash,
+            &format!("/music/{hash}.flac"),
+            &format!("Song {hash}"),
+        )
     }
 
     #[tokio::test]

@@ -647,6 +647,35 @@ pub struct Track {
     pub art: Option<String>,
 }
 
+#[cfg(test)]
+impl Track {
+    /// A one-second stereo 48 kHz FLAC-like track for unit tests: `hash` at `path`, titled
+    /// `title`, artist "A", album "X"; tests override what they need with `..`.
+    pub(crate) fn for_tests(hash: &str, path: &str, title: &str) -> Track {
+        Track {
+            hash: hash.into(),
+            path: path.into(),
+            title: title.into(),
+            artists: vec!["A".into()],
+            artist: "A".into(),
+            album: "X".into(),
+            album_artist: "A".into(),
+            track_no: None,
+            track_total: None,
+            disc_no: None,
+            disc_total: None,
+            compilation: false,
+            year: None,
+            genre: String::new(),
+            duration_ms: 1000,
+            sample_rate: 48_000,
+            channels: 2,
+            codec: "flac".into(),
+            art: None,
+        }
+    }
+}
+
 /// Names an album: its title and album artist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct AlbumKey {

@@ -1364,25 +1364,9 @@ mod tests {
 
     fn track(hash: &str, path: &std::path::Path) -> Track {
         Track {
-            hash: hash.into(),
-            path: path.display().to_string(),
-            title: hash.into(),
-            artists: vec!["A".into()],
-            artist: "A".into(),
-            album: "X".into(),
-            album_artist: "A".into(),
-            track_no: None,
-            track_total: None,
-            disc_no: None,
-            disc_total: None,
-            compilation: false,
-            year: None,
-            genre: String::new(),
             duration_ms: 500,
-            sample_rate: 48_000,
-            channels: 2,
             codec: "pcm_s16le".into(),
-            art: None,
+            ..Track::for_tests(hash, &path.display().to_string(), hash)
         }
     }
 

@@ -252,25 +252,12 @@ mod tests {
 
     fn track(n: u32) -> Track {
         Track {
-            hash: format!("h{n}"),
-            path: format!("/music/{n}.flac"),
-            title: format!("Song {n}"),
-            artists: vec!["A".into()],
-            artist: "A".into(),
-            album: "X".into(),
-            album_artist: "A".into(),
             track_no: Some(n),
-            disc_no: None,
-            track_total: None,
-            disc_total: None,
-            compilation: false,
-            year: None,
-            genre: String::new(),
-            duration_ms: 1000,
-            sample_rate: 48000,
-            channels: 2,
-            codec: "flac".into(),
-            art: None,
+            ..Track::for_tests(
+                &format!("h{n}"),
+                &format!("/music/{n}.flac"),
+                &format!("Song {n}"),
+            )
         }
     }
 
