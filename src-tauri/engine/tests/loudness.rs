@@ -57,6 +57,29 @@ async fn wait_for(
     }
 }
 
+/// An engine on a virtual output with `music` added and scanned.
+async fn scanned(data: &Path, music: &Path) -> (Engine, VirtualSink) {
+    let sink = VirtualSink::new(48_000, 2);
+    let engine = Engine::start(Config {
+        audio: OutputKind::Virtual(sink.clone()),
+        ..Config::offline(data)
+    })
+    .await
+    .unwrap();
+    let mut events = engine.subscribe();
+    engine
+        .call(Request::AddFolder {
+            path: music.display().to_string(),
+        })
+        .await
+        .unwrap();
+    wait_for(&mut events, "scan_finished", |e| {
+        matches!(e, Event::ScanFinished(_))
+    })
+    .await;
+    (engine, sink)
+}
+
 async fn normalisation(engine: &Engine, request: Request) -> NormalisationState {
     match engine.call(request).await.expect("normalisation call") {
         Response::Normalisation(state) => state,
@@ -137,24 +160,7 @@ async fn two_files_12_db_apart_play_within_1_db_with_normalisation_and_12_db_apa
     );
 
     let data = tempfile::tempdir().unwrap();
-    let sink = VirtualSink::new(48_000, 2);
-    let engine = Engine::start(Config {
-        audio: OutputKind::Virtual(sink.clone()),
-        ..Config::offline(data.path())
-    })
-    .await
-    .unwrap();
-    let mut events = engine.subscribe();
-    engine
-        .call(Request::AddFolder {
-            path: music.path().display().to_string(),
-        })
-        .await
-        .unwrap();
-    wait_for(&mut events, "scan_finished", |e| {
-        matches!(e, Event::ScanFinished(_))
-    })
-    .await;
+    let (engine, sink) = scanned(data.path(), music.path()).await;
     let state = measured(&engine).await;
     assert_eq!((state.tracks, state.known), (4, 4), "{state:?}");
     assert_eq!(state.mode, NormalisationMode::Auto, "auto by default");
@@ -295,24 +301,7 @@ async fn a_gapless_join_is_sample_exact_with_normalisation_off_and_one_steady_ga
     let original: Vec<f32> = sine.iter().map(|&s| s as f32 / 32768.0).collect();
 
     let data = tempfile::tempdir().unwrap();
-    let sink = VirtualSink::new(48_000, 2);
-    let engine = Engine::start(Config {
-        audio: OutputKind::Virtual(sink.clone()),
-        ..Config::offline(data.path())
-    })
-    .await
-    .unwrap();
-    let mut events = engine.subscribe();
-    engine
-        .call(Request::AddFolder {
-            path: music.path().display().to_string(),
-        })
-        .await
-        .unwrap();
-    wait_for(&mut events, "scan_finished", |e| {
-        matches!(e, Event::ScanFinished(_))
-    })
-    .await;
+    let (engine, sink) = scanned(data.path(), music.path()).await;
     measured(&engine).await;
     let Response::Tracks { mut tracks } = engine
         .call(Request::ListTracks {
