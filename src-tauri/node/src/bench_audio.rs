@@ -372,12 +372,16 @@ pub async fn playback() -> anyhow::Result<serde_json::Value> {
     let engine = Engine::start(Config::offline(data.path())).await?;
     let tracks = add_and_list(&engine, music.path()).await?;
     // The new track's loudness is measured once in the background: let that finish first, so
-    // the figure is playback alone.
+    // the figure is playback alone. (Until the analysis has looked at the scan it counts no
+    // tracks, and "all of none measured" is not finished.)
+    let listed = tracks.len() as u32;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         match engine.call(Request::GetNormalisation).await? {
             Response::Normalisation(state)
-                if state.known + state.unmeasurable >= state.tracks && !state.measuring =>
+                if state.tracks >= listed
+                    && state.known + state.unmeasurable >= state.tracks
+                    && !state.measuring =>
             {
                 break
             }

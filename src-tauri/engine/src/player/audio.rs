@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use super::decode::Decoder;
-use super::output::{self, Output, OutputKind};
+use super::output::{self, Output, OutputKind, Timing};
 use super::render::{Renderer, Shared};
 use super::sync::Schedule;
 use crate::clock;
@@ -24,19 +24,15 @@ use crate::clock;
 const RING_SECONDS: f32 = 0.5;
 /// How often the listener's position is reported.
 const POSITION_EVERY: Duration = Duration::from_millis(100);
-/// How long the thread waits for a command while the ring needs nothing: the ring holds 0.5 s and
-/// is topped up once a quarter of it has played, so 20 ms is ample, and "started" and "finished"
-/// are reported within 20 ms of the listener hearing them. (It woke every 5 ms, 200 times a
-/// second, for no one.) A command wakes it at once.
-const IDLE_WAIT: Duration = Duration::from_millis(20);
 /// How often scheduled playback reports its error.
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub enum Command {
     /// Play `path` from source frame `start`, now (or paused), or so that `start` leaves the
-    /// device at `at_ns`, at loudness-normalisation `gain` (linear; 1.0 = unchanged). Discards
-    /// whatever was queued.
+    /// device at `at_ns`, at loudness-normalisation `gain` (linear; 1.0 = unchanged), on a
+    /// device opened for `timing` (reopened if it is open for the other). Discards whatever
+    /// was queued.
     Load {
         id: u64,
         path: PathBuf,
@@ -44,6 +40,7 @@ pub enum Command {
         paused: bool,
         at_ns: Option<u64>,
         gain: f32,
+        timing: Timing,
     },
     /// The track to chain after the current one ends (gapless), or none. The gain travels with
     /// the track (never as a command of its own, which the mailbox could drop under backlog).
@@ -138,6 +135,8 @@ pub struct AudioThread {
     reports: mpsc::Sender<Report>,
     shared: Arc<Shared>,
     output: Option<(Output, rtrb::Producer<f32>)>,
+    /// What the device is (or will next be) opened for.
+    timing: Timing,
     decoder: Option<(u64, Decoder)>,
     next: Option<Next>,
     /// Decoded samples not yet in the ring, and how many of them went in.
@@ -171,6 +170,7 @@ impl AudioThread {
             reports,
             shared,
             output: None,
+            timing: Timing::default(),
             decoder: None,
             next: None,
             pending: Vec::new(),
@@ -202,7 +202,7 @@ impl AudioThread {
             } else if busy {
                 self.commands.recv_timeout(Duration::ZERO)
             } else {
-                self.commands.recv_timeout(IDLE_WAIT)
+                self.commands.recv_timeout(self.timing.idle_wait())
             };
             match command {
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
@@ -237,7 +237,16 @@ impl AudioThread {
                 paused,
                 at_ns,
                 gain,
-            } => self.load(id, path, start, paused, at_ns, gain),
+                timing,
+            } => {
+                if timing != self.timing {
+                    // The device's buffer is chosen when it opens: open it anew (the load
+                    // discards what was queued anyway).
+                    self.timing = timing;
+                    self.output = None;
+                }
+                self.load(id, path, start, paused, at_ns, gain)
+            }
             Command::SetNext(next) => self.set_next(next),
             Command::Pause(paused) => {
                 self.shared.pause_at(None);
@@ -291,14 +300,20 @@ impl AudioThread {
             producer = Some(p);
             Renderer::new(c, Arc::clone(&self.shared), channels, rate)
         };
-        let mut opened = output::open(&self.kind, self.device.as_deref(), &mut make_renderer);
+        let timing = self.timing;
+        let mut opened = output::open(
+            &self.kind,
+            self.device.as_deref(),
+            timing,
+            &mut make_renderer,
+        );
         let mut instead_of = None;
         if let (Err(error), Some(chosen)) = (&opened, &self.device) {
             // The chosen device is gone (unplugged since): the system default will do, and the
             // listener is told. The choice stays: the next opening tries it first again.
             tracing::info!(device = %chosen, %error, "the chosen audio device cannot be opened; using the default");
             instead_of = Some(chosen.clone());
-            opened = output::open(&self.kind, None, &mut make_renderer);
+            opened = output::open(&self.kind, None, timing, &mut make_renderer);
         }
         match opened {
             Ok(output) => {
@@ -681,6 +696,7 @@ mod tests {
                 paused: false,
                 at_ns: Some(at_ns),
                 gain: 1.0,
+                timing: Timing::Exact,
             })
             .unwrap();
         commands
@@ -801,6 +817,7 @@ mod tests {
                 paused: false,
                 at_ns: Some(at_ns),
                 gain: 1.0,
+                timing: Timing::Exact,
             })
             .unwrap();
         // Pause 0.8 s into the track (sent 0.5 s ahead), for 1 s: the schedule moves on by

@@ -25,30 +25,29 @@ use std::time::Duration;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{BufferSize, StreamConfig, SupportedBufferSize};
 
-use super::output::Opened;
+use super::output::{Opened, Timing};
 use super::render::Renderer;
 use crate::api::OutputDevice;
 use crate::clock;
 
-/// Frames per device buffer where the device lets us choose: ~11 ms at 48 kHz. cpal's ALSA host
-/// through PulseAudio needs a fixed size (the default gives a stream of I/O-error callbacks);
-/// its PulseAudio host turns it into a 2 × 512-frame server buffer (~21 ms).
-const BUFFER_FRAMES: u32 = 512;
-
-/// Overrides [`BUFFER_FRAMES`] (64–16384 frames), to measure what a device buffer costs in CPU
-/// and in sync (`earshot-node bench playback`, `../shared/syncmeter`).
+/// Overrides the device period of every [`Timing`] (64–16384 frames), to measure what a device
+/// buffer costs in CPU and in sync (`earshot-node bench playback`, `../shared/syncmeter`).
+/// cpal's ALSA host through PulseAudio needs a fixed size (the default gives a stream of
+/// I/O-error callbacks); it asks for two periods. Its PulseAudio host turns a period into a
+/// two-period server buffer.
 const BUFFER_VAR: &str = "EARSHOT_AUDIO_BUFFER_FRAMES";
 
-/// The device buffer to ask for: [`BUFFER_FRAMES`] unless [`BUFFER_VAR`] names a sane size.
-fn buffer_frames() -> u32 {
+/// The device period to ask for: `timing`'s unless [`BUFFER_VAR`] names a sane size.
+fn buffer_frames(timing: Timing) -> u32 {
+    let frames = timing.buffer_frames();
     let Ok(value) = std::env::var(BUFFER_VAR) else {
-        return BUFFER_FRAMES;
+        return frames;
     };
     match value.trim().parse::<u32>() {
-        Ok(frames) if (64..=16_384).contains(&frames) => frames,
+        Ok(asked) if (64..=16_384).contains(&asked) => asked,
         Ok(_) | Err(_) => {
-            tracing::warn!(%value, "{BUFFER_VAR} is not a frame count from 64 to 16384; using {BUFFER_FRAMES}");
-            BUFFER_FRAMES
+            tracing::warn!(%value, "{BUFFER_VAR} is not a frame count from 64 to 16384; using {frames}");
+            frames
         }
     }
 }
@@ -460,6 +459,7 @@ pub fn alsa_outputs(hints: &[AlsaHint]) -> Vec<(String, String)> {
 impl CpalOutput {
     pub fn open(
         id: Option<&str>,
+        timing: Timing,
         mut make_renderer: impl FnMut(u32, usize) -> Renderer,
     ) -> Result<Self, String> {
         let (device, name, watched) = find_device(id)?;
@@ -468,7 +468,7 @@ impl CpalOutput {
             .map_err(|e| format!("the audio device cannot play: {e}"))?;
         let rate = supported.sample_rate();
         let channels = supported.channels() as usize;
-        let frames = buffer_frames();
+        let frames = buffer_frames(timing);
         let buffer_size = match supported.buffer_size() {
             SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&frames) => {
                 BufferSize::Fixed(frames)

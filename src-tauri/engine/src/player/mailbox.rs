@@ -87,6 +87,7 @@ mod tests {
             paused: false,
             at_ns: None,
             gain: 0.5,
+            timing: crate::player::output::Timing::Relaxed,
         }
     }
 

@@ -530,6 +530,13 @@ impl Actor {
             paused: self.state == PlaybackState::Paused,
             at_ns,
             gain,
+            // A jam keeps exact time even while paused, so playing on does not reopen the
+            // device; so does playback scheduled at an instant.
+            timing: if self.jamming || at_ns.is_some() {
+                output::Timing::Exact
+            } else {
+                output::Timing::Relaxed
+            },
         });
         self.chain();
     }
@@ -1118,6 +1125,7 @@ mod tests {
     use crate::keys::DataKey;
     use crate::media::loudness::{Level, Progress};
     use crate::store::StoreOptions;
+    use output::Timing;
 
     /// No loudness known: every track plays at unity gain.
     struct Unmeasured;
@@ -1215,6 +1223,49 @@ mod tests {
             levels_heard(&sink),
             vec![1000, 3000, 2000],
             "A, then the track put next, then B"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_device_opens_for_exact_timing_in_a_jam_and_relaxed_timing_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = VirtualSink::new(48_000, 2);
+        let (player, mut player_events) = player_on(dir.path(), &sink).await;
+        let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+        write_level(&a, 1000, 48_000);
+        write_level(&b, 2000, 48_000);
+        let alone = || Load::Play {
+            tracks: vec![track("a", &a)],
+            start: 0,
+        };
+        player.load(alone()).await.unwrap();
+        assert_eq!(next_started(&mut player_events).await, "a");
+        player
+            .jam(JamCommand::Load {
+                tracks: vec![track("b", &b)],
+                frame: 0,
+                at_ns: Some(clock::now_ns() + 200_000_000),
+            })
+            .await
+            .unwrap();
+        assert_eq!(next_started(&mut player_events).await, "b");
+        // Paused in the jam: still exact, so playing on needs no new device.
+        player
+            .jam(JamCommand::Load {
+                tracks: vec![track("b", &b)],
+                frame: 0,
+                at_ns: None,
+            })
+            .await
+            .unwrap();
+        player.jam(JamCommand::Stop).await.unwrap();
+        player.load(alone()).await.unwrap();
+        assert_eq!(next_started(&mut player_events).await, "a");
+        player.shutdown().await;
+        assert_eq!(
+            *sink.openings.lock().unwrap(),
+            vec![Timing::Relaxed, Timing::Exact, Timing::Relaxed],
+            "alone, then the jam (reopened once), then alone again"
         );
     }
 

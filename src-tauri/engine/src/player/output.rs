@@ -26,6 +26,43 @@ pub enum OutputKind {
     Virtual(VirtualSink),
 }
 
+/// How exactly playback must keep time, which sets the device buffer and how often the audio
+/// thread looks in: a small buffer costs wake-ups (the device, the sound server's client thread
+/// and ours, each several hundred times a second), a large one delays what is heard after a
+/// pause or a volume change and lets a scheduled start's timestamps coarsen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timing {
+    /// Listening alone: ~64 ms device periods (3072 frames at 48 kHz) and the audio thread
+    /// waking every 50 ms. A pause or a volume change is heard within ~90 ms (PulseAudio
+    /// reports 85 ms of buffer latency).
+    #[default]
+    Relaxed,
+    /// Scheduled playback (a jam, `play --at`): ~11 ms periods, so the instant each buffer
+    /// leaves the device is known finely enough to land a sample within a millisecond, and the
+    /// audio thread waking every 20 ms.
+    Exact,
+}
+
+impl Timing {
+    /// Frames per device period to ask for, where the device lets us choose.
+    pub fn buffer_frames(self) -> u32 {
+        match self {
+            Timing::Relaxed => 3072,
+            Timing::Exact => 512,
+        }
+    }
+
+    /// How long the audio thread sleeps while the ring needs nothing (a command wakes it at
+    /// once): the ring holds 0.5 s and is topped up once a quarter of it has played, so either
+    /// is ample, and "started" and "finished" are reported within this long of being heard.
+    pub fn idle_wait(self) -> Duration {
+        match self {
+            Timing::Relaxed => Duration::from_millis(50),
+            Timing::Exact => Duration::from_millis(20),
+        }
+    }
+}
+
 /// Facts about an opened output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
@@ -66,17 +103,19 @@ pub fn probe_format(kind: &OutputKind, device: Option<&str>) -> Result<(u32, usi
     }
 }
 
-/// Opens the output and starts calling `renderer`.
+/// Opens the output for `timing` and starts calling `renderer`. (The virtual sink keeps the
+/// buffer and latency its test gave it, and notes the timing in `openings`.)
 pub fn open(
     kind: &OutputKind,
     device: Option<&str>,
+    timing: Timing,
     make_renderer: impl FnMut(u32, usize) -> Renderer,
 ) -> Result<Output, String> {
     match kind {
         OutputKind::Cpal => {
-            super::cpal_out::CpalOutput::open(device, make_renderer).map(Output::Cpal)
+            super::cpal_out::CpalOutput::open(device, timing, make_renderer).map(Output::Cpal)
         }
-        OutputKind::Virtual(sink) => Ok(Output::Virtual(sink.start(make_renderer))),
+        OutputKind::Virtual(sink) => Ok(Output::Virtual(sink.start(timing, make_renderer))),
     }
 }
 
@@ -124,6 +163,8 @@ pub struct VirtualSink {
     /// `i` is `played[i × buffer × channels ..]`, and its frame `j` leaves the device at
     /// `instants[i] + j × 1e9 / (rate × (1 + drift_ppm / 1e6))`.
     pub instants: Arc<Mutex<Vec<u64>>>,
+    /// The [`Timing`] of each opening, in order (its buffer and latency stay the test's).
+    pub openings: Arc<Mutex<Vec<Timing>>>,
 }
 
 impl VirtualSink {
@@ -140,6 +181,7 @@ impl VirtualSink {
             hold_open: Arc::new(AtomicBool::new(false)),
             drift_ppm: 0.0,
             instants: Arc::new(Mutex::new(Vec::new())),
+            openings: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -148,10 +190,18 @@ impl VirtualSink {
         1e9 / (self.rate as f64 * (1.0 + self.drift_ppm * 1e-6))
     }
 
-    fn start(&self, mut make_renderer: impl FnMut(u32, usize) -> Renderer) -> VirtualRun {
+    fn start(
+        &self,
+        timing: Timing,
+        mut make_renderer: impl FnMut(u32, usize) -> Renderer,
+    ) -> VirtualRun {
         while self.hold_open.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(1));
         }
+        self.openings
+            .lock()
+            .expect("the virtual sink lock")
+            .push(timing);
         let mut renderer = make_renderer(self.rate, self.channels);
         let stop = Arc::new(AtomicBool::new(false));
         let sink = self.clone();
