@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, UNIX_EPOCH};
@@ -144,6 +145,76 @@ pub fn mtime_ms(meta: &std::fs::Metadata) -> i64 {
 
 /// Scans `folder` (already registered) and stores what it finds. `progress` is called as files
 /// are done (from this thread); `workers` files are read at once.
+/// Files a worker may be ahead of the others by, in the kernel's read-ahead: each file taken
+/// asks for the one this many places on, so a cold disk reads while the workers parse and hash
+/// (two workers reading a cold file each keep two reads in flight and wait for each).
+const READ_AHEAD_FILES: usize = 32;
+/// How much of a file is asked for ahead: its tags, cover art and first audio; the hash's
+/// sequential read brings the kernel's own read-ahead for the rest of a long file.
+const READ_AHEAD_BYTES: i64 = 2 << 20;
+
+/// The files to read, handed out in walk order.
+struct Queue {
+    files: Vec<Found>,
+    next: AtomicUsize,
+}
+
+impl Queue {
+    fn new(files: Vec<Found>) -> Self {
+        Self {
+            files,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next file, once the kernel has been asked to read ahead: the first taking asks for
+    /// the first [`READ_AHEAD_FILES`], each later one for the file that many places on.
+    fn take(&self) -> Option<Found> {
+        let taken = self.next.fetch_add(1, Ordering::Relaxed);
+        let file = self.files.get(taken)?.clone();
+        let first = if taken == 0 {
+            0
+        } else {
+            taken + READ_AHEAD_FILES
+        };
+        let last = (taken + READ_AHEAD_FILES).min(self.files.len() - 1);
+        for ahead in self.files.get(first..=last).unwrap_or_default() {
+            read_ahead(&ahead.path);
+        }
+        Some(file)
+    }
+}
+
+/// Asks the kernel to start reading the beginning of `path` into its page cache, and returns
+/// at once. Opened without blocking (a file swapped for a FIFO since the walk must not hang a
+/// worker); any failure is left to the real read to report.
+#[cfg(target_os = "linux")]
+fn read_ahead(path: &Path) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return;
+    };
+    // SAFETY: posix_fadvise only reads its arguments, and the descriptor is open for the call.
+    unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            0,
+            READ_AHEAD_BYTES,
+            libc::POSIX_FADV_WILLNEED,
+        );
+    }
+}
+
+/// Elsewhere the files are read as they are taken (macOS and Windows read ahead within a file
+/// only).
+#[cfg(not(target_os = "linux"))]
+fn read_ahead(_path: &Path) {}
+
 pub async fn scan_folder(
     store: &Store,
     folder: &str,
@@ -184,7 +255,7 @@ pub async fn scan_folder(
     progress(state.clone());
 
     // Workers read files; this task stores their results in batches.
-    let queue = Arc::new(Mutex::new(todo.clone().into_iter().map(|(f, _)| f)));
+    let queue = Arc::new(Queue::new(todo.iter().map(|(f, _)| f.clone()).collect()));
     // Cover images already thumbnailed in this scan (an album's tracks share one).
     let seen_art = Arc::new(Mutex::new(std::collections::HashSet::new()));
     let (results, outcomes) = mpsc::sync_channel::<Outcome>(BATCH);
@@ -198,8 +269,7 @@ pub async fn scan_folder(
             std::thread::Builder::new()
                 .name(format!("earshot-scan-{i}"))
                 .spawn(move || loop {
-                    let next = queue.lock().expect("the scan queue lock").next();
-                    let Some(file) = next else { return };
+                    let Some(file) = queue.take() else { return };
                     if results.send(read_file(&folder, file, &seen_art)).is_err() {
                         return;
                     }
@@ -419,5 +489,59 @@ fn read_file(
             size: file.size,
             mtime: file.mtime,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(dir: &Path, n: usize) -> Vec<Found> {
+        (0..n)
+            .map(|i| {
+                let path = dir.join(format!("{i:03}.mp3"));
+                // Every other file is missing: reading ahead must not mind.
+                if i % 2 == 0 {
+                    std::fs::write(&path, [0u8; 64]).unwrap();
+                }
+                Found {
+                    path,
+                    size: 64,
+                    mtime: 0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn workers_taking_at_once_get_every_file_once_in_walk_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = found(dir.path(), 3 * READ_AHEAD_FILES);
+        let queue = Arc::new(Queue::new(files.clone()));
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                std::thread::spawn(move || {
+                    let mut taken = Vec::new();
+                    while let Some(file) = queue.take() {
+                        taken.push(file.path);
+                    }
+                    taken
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for worker in workers {
+            let taken = worker.join().unwrap();
+            assert!(
+                taken.windows(2).all(|w| w[0] < w[1]),
+                "each worker's in order"
+            );
+            all.extend(taken);
+        }
+        all.sort();
+        let expected: Vec<PathBuf> = files.into_iter().map(|f| f.path).collect();
+        assert_eq!(all, expected);
+        assert!(queue.take().is_none(), "and nothing after the last");
     }
 }
