@@ -1204,13 +1204,7 @@ mod tests {
         // Each longer than the ring, so what follows it is chained while it plays.
         write_level(&b, 2000, 48_000);
         write_level(&x, 3000, 48_000);
-        player
-            .load(Load::Play {
-                tracks: vec![track("a", &a), track("b", &b)],
-                start: 0,
-            })
-            .await
-            .unwrap();
+        play_all(&player, vec![track("a", &a), track("b", &b)]).await;
         assert_eq!(next_started(&mut player_events).await, "a");
         player
             .load(Load::PlayNext(vec![track("x", &x)]))
@@ -1234,11 +1228,7 @@ mod tests {
         let (a, b) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
         write_level(&a, 1000, 48_000);
         write_level(&b, 2000, 48_000);
-        let alone = || Load::Play {
-            tracks: vec![track("a", &a)],
-            start: 0,
-        };
-        player.load(alone()).await.unwrap();
+        play_all(&player, vec![track("a", &a)]).await;
         assert_eq!(next_started(&mut player_events).await, "a");
         player
             .jam(JamCommand::Load {
@@ -1259,7 +1249,7 @@ mod tests {
             .await
             .unwrap();
         player.jam(JamCommand::Stop).await.unwrap();
-        player.load(alone()).await.unwrap();
+        play_all(&player, vec![track("a", &a)]).await;
         assert_eq!(next_started(&mut player_events).await, "a");
         player.shutdown().await;
         assert_eq!(
@@ -1267,6 +1257,11 @@ mod tests {
             vec![Timing::Relaxed, Timing::Exact, Timing::Relaxed],
             "alone, then the jam (reopened once), then alone again"
         );
+    }
+
+    /// Replaces the queue with `tracks` and plays the first.
+    async fn play_all(player: &Player, tracks: Vec<Track>) {
+        player.load(Load::Play { tracks, start: 0 }).await.unwrap();
     }
 
     /// A player on a virtual 48 kHz device, with no loudness known.
@@ -1319,13 +1314,7 @@ mod tests {
         // A is shorter than the ring: B is queued behind it before A is even heard.
         write_level(&a, 1000, 12_000);
         write_level(&b, 2000, 48_000);
-        player
-            .load(Load::Play {
-                tracks: vec![track("a", &a), track("b", &b)],
-                start: 0,
-            })
-            .await
-            .unwrap();
+        play_all(&player, vec![track("a", &a), track("b", &b)]).await;
         assert_eq!(next_started(&mut player_events).await, "a");
         // Each of these chains what follows A anew: B again, unchanged.
         player
@@ -1374,13 +1363,7 @@ mod tests {
         write_level(&a, 1000, 12_000);
         write_level(&b, 2000, 48_000);
         write_level(&x, 3000, 48_000);
-        player
-            .load(Load::Play {
-                tracks: vec![track("a", &a), track("b", &b)],
-                start: 0,
-            })
-            .await
-            .unwrap();
+        play_all(&player, vec![track("a", &a), track("b", &b)]).await;
         assert_eq!(next_started(&mut player_events).await, "a");
         // The audio thread takes B (and says so) before it reports any position past A's start:
         // once the player shows 100 ms into A, or B playing, B is queued behind A.
@@ -1430,13 +1413,11 @@ mod tests {
         std::fs::write(&damaged, "not audio at all\n".repeat(100)).unwrap();
         let good = dir.path().join("good.wav");
         write_wav(&good);
-        player
-            .load(Load::Play {
-                tracks: vec![track("damaged", &damaged), track("good", &good)],
-                start: 0,
-            })
-            .await
-            .unwrap();
+        play_all(
+            &player,
+            vec![track("damaged", &damaged), track("good", &good)],
+        )
+        .await;
         let first = tokio::time::timeout(Duration::from_secs(20), player_events.recv())
             .await
             .expect("a track to start within 20 s")
