@@ -84,10 +84,15 @@ export function forgetTransfer(hash: string): void {
   delete presence.transfers[hash];
 }
 
+/** Whether any friend is playing right now. */
+export function aFriendPlays(): boolean {
+  return presence.friends.some((f) => f.activity?.state === 'playing');
+}
+
 /** One tick a second while a friend is playing, so their progress moves between updates. */
 function tick() {
   setInterval(() => {
-    if (presence.friends.some((f) => f.activity?.state === 'playing')) presence.now = Date.now();
+    if (aFriendPlays()) presence.now = Date.now();
   }, 1000);
   // "N minutes ago" moves on too, more slowly.
   setInterval(() => (presence.now = Date.now()), 30_000);
