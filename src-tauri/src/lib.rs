@@ -17,6 +17,8 @@
 //! Links never act on arrival: they wait in [`links::PendingLinks`] until the window takes them,
 //! shows who they come from, and the user confirms.
 //!
+//! On Linux without a GPU the web view draws without compositing ([`rendering`]).
+//!
 //! The desktop behaviour (closing to the tray while music plays, the tray menu, the window's
 //! remembered place, starting at login) is in [`window`], [`tray`], [`desktop`] (the shell's
 //! settings file) and [`autostart`].
@@ -29,6 +31,8 @@ mod instance;
 mod links;
 mod notices;
 mod relaunch;
+#[cfg(target_os = "linux")]
+mod rendering;
 mod tray;
 mod window;
 
@@ -71,6 +75,9 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before any thread and any web view: it may set WebKit's environment.
+    #[cfg(target_os = "linux")]
+    let compositing = rendering::choose();
     let dir = match data_dir::resolve(args.data_dir) {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
@@ -218,6 +225,8 @@ pub fn run() -> ExitCode {
     for warning in &window_state_warnings {
         tracing::warn!(%warning, "window place");
     }
+    #[cfg(target_os = "linux")]
+    tracing::info!(compositing = %compositing.describe(), "web view");
     app.manage(engine.clone());
     app.run(move |app, event| {
         // macOS: a click on the Dock icon after the window was closed to the tray shows it.
