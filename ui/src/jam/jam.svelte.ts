@@ -7,6 +7,7 @@
 // friend accepted) opens the jam panel with "Joined Robin's jam", through the `onjoined` handler
 // the app gives `followJam`.
 import { acceptJam, declineJam, getJam, leaveJam, onEngineEvent, requestJam, saveJamQueue, startJam, toBackendError } from '../backend';
+import { ticker } from '../lib/ticker';
 import type { JamEnd, JamInvite, JamState } from '../bindings/api';
 
 export interface EndedJam {
@@ -84,6 +85,11 @@ export function jamBadge(): string | null {
   return incoming ? String(incoming) : null;
 }
 
+/** One tick a second while an invite counts down or the jam plays (its position moves); no timer
+    otherwise. Switched after every change of either. */
+const clockTick = ticker(1000, () => (jamState.now = Date.now()));
+const switchClock = () => clockTick(jamState.invites.length > 0 || jamState.jam?.playing === true);
+
 function setInvites(invites: JamInvite[]) {
   const now = Date.now();
   const deadlines: Record<string, number> = {};
@@ -96,11 +102,13 @@ function setInvites(invites: JamInvite[]) {
   jamState.invites = invites.map((i) => (i.playing !== null ? i : { ...i, playing: jamState.invites.find((o) => o.invite_id === i.invite_id)?.playing ?? null }));
   jamState.deadlines = deadlines;
   jamState.dismissed = jamState.dismissed.filter((id) => id in deadlines);
+  switchClock();
 }
 
 function setJam(jam: JamState | null) {
   const before = jamState.jam;
   jamState.jam = jam;
+  switchClock();
   if (!jam) return;
   last = jam;
   jamState.ended = null;
@@ -201,9 +209,6 @@ export async function followJam(joined: () => void = () => {}): Promise<void> {
   onjoined = joined;
   if (following) return;
   following = true;
-  setInterval(() => {
-    if (jamState.invites.length || jamState.jam?.playing) jamState.now = Date.now();
-  }, 1000);
   await onEngineEvent((event) => {
     switch (event.type) {
       case 'jam_changed':

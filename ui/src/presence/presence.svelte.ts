@@ -12,6 +12,7 @@ import {
   toBackendError,
 } from '../backend';
 import type { ActivitySettings, FriendActivity } from '../bindings/api';
+import { ticker } from '../lib/ticker';
 
 interface PresenceState {
   friends: FriendActivity[];
@@ -50,6 +51,7 @@ export function refreshActivity(): Promise<void> {
       loadAgain = false;
       try {
         presence.friends = await friendActivity();
+        progressTick(aFriendPlays());
         presence.error = null;
       } catch (error) {
         presence.error = toBackendError(error).message;
@@ -67,6 +69,7 @@ function replace(friend: FriendActivity) {
   const index = presence.friends.findIndex((f) => f.peer_id === friend.peer_id);
   if (index === -1) presence.friends.push(friend);
   else presence.friends[index] = friend;
+  progressTick(aFriendPlays());
 }
 
 /** Turns sharing on or off; the answer (and the event after it) updates `presence.settings`. */
@@ -89,11 +92,12 @@ export function aFriendPlays(): boolean {
   return presence.friends.some((f) => f.activity?.state === 'playing');
 }
 
-/** One tick a second while a friend is playing, so their progress moves between updates. */
+/** One tick a second while a friend is playing, so their progress moves between updates; no
+    timer at all while nobody plays. Switched after every change of `presence.friends`. */
+const progressTick = ticker(1000, () => (presence.now = Date.now()));
+
 function tick() {
-  setInterval(() => {
-    if (aFriendPlays()) presence.now = Date.now();
-  }, 1000);
+  progressTick(aFriendPlays());
   // "N minutes ago" moves on too, more slowly.
   setInterval(() => (presence.now = Date.now()), 30_000);
 }

@@ -65,6 +65,33 @@ describe("the window's view of friends' activity", () => {
     expect(presence.settings?.sharing).toBe(false);
   });
 
+  it('moves the progress once a second while a friend plays, and keeps no clock while nobody does', () => {
+    const paused = (name: string, title: string): FriendActivity => {
+      const f = friend(name, title);
+      return { ...f, activity: f.activity && { ...f.activity, state: 'paused' } };
+    };
+    // Everyone paused first, so the clock started by the earlier tests is stopped for real.
+    for (const f of [...presence.friends]) if (f.activity) emit({ type: 'friend_activity_changed', ...paused(f.display_name, f.activity.track.title) });
+    vi.useFakeTimers();
+    try {
+      const still = presence.now;
+      vi.advanceTimersByTime(5000);
+      expect(presence.now).toBe(still);
+
+      emit({ type: 'friend_activity_changed', ...friend('Ada', 'Gulls') });
+      const started = presence.now;
+      vi.advanceTimersByTime(1000);
+      expect(presence.now).toBe(started + 1000);
+
+      emit({ type: 'friend_activity_changed', ...paused('Ada', 'Gulls') });
+      const stopped = presence.now;
+      vi.advanceTimersByTime(5000);
+      expect(presence.now).toBe(stopped);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('keeps the progress of tracks on their way, by hash', () => {
     emit({ type: 'transfer_progress', hash: 'hash-Gulls', received: 512, total: 2048 });
     expect(presence.transfers['hash-Gulls']).toEqual({ received: 512, total: 2048 });
