@@ -4,12 +4,24 @@ WebKit2GTK 4.1 library Tauri uses on Linux, the same window size) showing a one-
 no Rust, no engine and no UI framework. It reports its first view exactly as the app does — the
 page waits two animation frames after load, tells this script, and it prints
 `earshot: first view N ms` on stderr (N on the page's clock) — then idles until killed. What the
-app costs beyond it is Earshot's own. (Python and PyGObject add ~15 MB to this UI process.)
+app costs beyond it is Earshot's own. (Python and PyGObject add ~15 MB to this UI process.) It
+draws as the app does: without a GPU render node in /dev/dri, WebKit's compositing is off
+(src-tauri/src/rendering.rs), unless WEBKIT_DISABLE_COMPOSITING_MODE is set already.
 
 Needs Debian's python3-gi and gir1.2-webkit2-4.1 (hence /usr/bin/python3, not a virtualenv's)."""
+import os
 import sys
 
 import gi
+
+# As src-tauri/src/rendering.rs decides, before WebKit is loaded.
+VAR = "WEBKIT_DISABLE_COMPOSITING_MODE"
+try:
+    DRI = os.listdir("/dev/dri")
+except OSError:
+    DRI = []
+if VAR not in os.environ and not any(name.startswith("renderD") for name in DRI):
+    os.environ[VAR] = "1"
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("WebKit2", "4.1")

@@ -99,14 +99,40 @@ export async function launchApp(driver, dataDir, extraArgs = []) {
   return browser;
 }
 
-/** Saves a screenshot as target/gui-screenshots/<name>.png, after the next frame is painted. */
+/**
+ * Saves a screenshot as target/gui-screenshots/<name>.png, after the next frame is painted.
+ *
+ * WebKitWebDriver captures the window at its next paint. Without a GPU the app draws without
+ * compositing (src-tauri/src/rendering.rs), and then a window that was hidden (to the tray) and
+ * shown again is not painted until something on the page changes: the screenshot would wait for
+ * ever, though the window shows the page. So while the screenshot is taken, a transparent pixel in
+ * a corner moves every frame, which repaints that pixel and nothing visible.
+ */
 export async function screenshot(browser, name) {
   mkdirSync(screenshotDir, { recursive: true });
   // A screenshot right after a DOM change can show the previous frame.
   await browser.execute(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
   await new Promise((r) => setTimeout(r, 300));
   const file = path.join(screenshotDir, `${name}.png`);
-  await browser.saveScreenshot(file);
+  await browser.execute(() => {
+    const pixel = document.createElement('div');
+    pixel.id = 'screenshot-repaint';
+    pixel.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;background:transparent;pointer-events:none';
+    document.body.append(pixel);
+    let odd = false;
+    const step = () => {
+      if (!pixel.isConnected) return;
+      odd = !odd;
+      pixel.style.left = odd ? '1px' : '0';
+      requestAnimationFrame(step);
+    };
+    requestAnimationFrame(step);
+  });
+  try {
+    await browser.saveScreenshot(file);
+  } finally {
+    await browser.execute(() => document.getElementById('screenshot-repaint')?.remove()).catch(() => {});
+  }
   return file;
 }
 
