@@ -5,8 +5,8 @@ no Rust, no engine and no UI framework. It reports its first view exactly as the
 page waits two animation frames after load, tells this script, and it prints
 `earshot: first view N ms` on stderr (N on the page's clock) — then idles until killed. What the
 app costs beyond it is Earshot's own. (Python and PyGObject add ~15 MB to this UI process.) It
-draws as the app does: without a GPU render node in /dev/dri, WebKit's compositing is off
-(src-tauri/src/rendering.rs), unless WEBKIT_DISABLE_COMPOSITING_MODE is set already.
+runs WebKit as the app does (src-tauri/src/rendering.rs): without a GPU render node in /dev/dri
+compositing is off, and WebKit's memory-pressure monitor is off, unless the variables are set already.
 
 Needs Debian's python3-gi and gir1.2-webkit2-4.1 (hence /usr/bin/python3, not a virtualenv's)."""
 import os
@@ -15,13 +15,13 @@ import sys
 import gi
 
 # As src-tauri/src/rendering.rs decides, before WebKit is loaded.
-VAR = "WEBKIT_DISABLE_COMPOSITING_MODE"
 try:
     DRI = os.listdir("/dev/dri")
 except OSError:
     DRI = []
-if VAR not in os.environ and not any(name.startswith("renderD") for name in DRI):
-    os.environ[VAR] = "1"
+if not any(name.startswith("renderD") for name in DRI):
+    os.environ.setdefault("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+os.environ.setdefault("WEBKIT_DISABLE_MEMORY_PRESSURE_MONITOR", "1")
 
 gi.require_version("Gtk", "3.0")
 gi.require_version("WebKit2", "4.1")

@@ -17,7 +17,8 @@
 //! Links never act on arrival: they wait in [`links::PendingLinks`] until the window takes them,
 //! shows who they come from, and the user confirms.
 //!
-//! On Linux without a GPU the web view draws without compositing ([`rendering`]).
+//! On Linux the web view draws without compositing where there is no GPU, and without WebKit's
+//! memory-pressure monitor ([`rendering`]).
 //!
 //! The desktop behaviour (closing to the tray while music plays, the tray menu, the window's
 //! remembered place, starting at login) is in [`window`], [`tray`], [`desktop`] (the shell's
@@ -77,7 +78,7 @@ pub fn run() -> ExitCode {
     };
     // Before any thread and any web view: it may set WebKit's environment.
     #[cfg(target_os = "linux")]
-    let compositing = rendering::choose();
+    let web_view_env = rendering::choose();
     let dir = match data_dir::resolve(args.data_dir) {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
@@ -226,7 +227,9 @@ pub fn run() -> ExitCode {
         tracing::warn!(%warning, "window place");
     }
     #[cfg(target_os = "linux")]
-    tracing::info!(compositing = %compositing.describe(), "web view");
+    for choice in &web_view_env {
+        tracing::info!(choice = %choice.describe(), "web view");
+    }
     app.manage(engine.clone());
     app.run(move |app, event| {
         // macOS: a click on the Dock icon after the window was closed to the tray shows it.

@@ -297,7 +297,7 @@ fn bare_web_view(env: &[(String, String)], runs: usize, window: Duration) -> any
     let (median, max) = median_max(&mut first_view);
     Ok(json!({
         "what": "tools/bench-app-anchor.py: WebKit2GTK 4.1 in a GTK window from Python, a \
-                 one-line page, no engine, drawing as the app does (compositing off without a GPU); the same \
+                 one-line page, no engine, WebKit set up as the app sets it (src-tauri/src/rendering.rs); the same \
                  display, bus, window size and measures",
         "first_view_ms": {
             "median": median,
