@@ -12,6 +12,7 @@ import {
   toBackendError,
 } from '../backend';
 import type { ActivitySettings, FriendActivity } from '../bindings/api';
+import { onClockTick } from '../lib/clock.svelte';
 import { ticker } from '../lib/ticker';
 
 interface PresenceState {
@@ -98,8 +99,8 @@ const progressTick = ticker(1000, () => (presence.now = Date.now()));
 
 function tick() {
   progressTick(aFriendPlays());
-  // "N minutes ago" moves on too, more slowly.
-  setInterval(() => (presence.now = Date.now()), 30_000);
+  // "N minutes ago" moves on too, with the window's clock.
+  onClockTick((now) => (presence.now = now));
 }
 
 /** Loads activity and settings once and follows the engine's events from then on. */
