@@ -5,10 +5,6 @@
 //! One thread owns the `MediaControls` (an OS seam, conventions 6); a task forwards player events
 //! to it and the OS's button presses back to the player. Without a session bus (a headless
 //! server, CI) it logs why and does nothing else.
-//!
-//! The thread starts when the player first has a track, not before: souvlaki's D-Bus loop wakes
-//! twice a second for as long as it runs (~10 ms of CPU a minute), which a peer that only chats
-//! should not pay, and before a track there is nothing for the controls to show or do.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
@@ -31,46 +27,19 @@ enum Update {
     Position(u64),
 }
 
-/// Starts the media controls (their thread once the player has a track); returns at once.
+/// Starts the media controls; returns at once.
 pub fn start(events: broadcast::Receiver<Event>, player: Player, art: CoverArt) {
     let (updates, inbox) = sync_channel::<Update>(32);
     let (presses, pressed) = mpsc::channel::<MediaControlEvent>(32);
-    let thread = Thread::NotYet { inbox, presses };
-    tokio::spawn(forward_events(events, updates, art, thread));
-    tokio::spawn(obey(pressed, player));
-}
-
-/// The controls' thread: what it will take, until it is started.
-enum Thread {
-    NotYet {
-        inbox: Receiver<Update>,
-        presses: mpsc::Sender<MediaControlEvent>,
-    },
-    Started,
-    /// The OS refused a thread: updates go nowhere.
-    Failed,
-}
-
-impl Thread {
-    /// Starts the thread if it is not running yet; whether updates have somewhere to go.
-    fn ensure_started(&mut self) -> bool {
-        *self = match std::mem::replace(self, Thread::Failed) {
-            Thread::NotYet { inbox, presses } => {
-                let spawned = std::thread::Builder::new()
-                    .name("earshot-media-keys".into())
-                    .spawn(move || run(inbox, presses));
-                match spawned {
-                    Ok(_) => Thread::Started,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot start the media controls");
-                        Thread::Failed
-                    }
-                }
-            }
-            other @ (Thread::Started | Thread::Failed) => other,
-        };
-        matches!(self, Thread::Started)
+    let spawned = std::thread::Builder::new()
+        .name("earshot-media-keys".into())
+        .spawn(move || run(inbox, presses));
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the media controls");
+        return;
     }
+    tokio::spawn(forward_events(events, updates, art));
+    tokio::spawn(obey(pressed, player));
 }
 
 /// Whether a session bus is there to attach to. Without one, libdbus would try to autolaunch a
@@ -152,17 +121,11 @@ async fn forward_events(
     mut events: broadcast::Receiver<Event>,
     updates: SyncSender<Update>,
     art_file: CoverArt,
-    mut thread: Thread,
 ) {
     let mut last_position = 0u64;
     loop {
         let update = match events.recv().await {
             Ok(Event::PlayerChanged(state)) => {
-                // Nothing to show yet: the thread waits for the first track.
-                let waiting = matches!(thread, Thread::NotYet { .. });
-                if (waiting && state.current.is_none()) || !thread.ensure_started() {
-                    continue;
-                }
                 last_position = state.position_ms;
                 let art = state.current.as_ref().and_then(|t| t.art.clone());
                 let cover = match art {
@@ -175,8 +138,7 @@ async fn forward_events(
             }
             // The OS extrapolates between updates; once a second is plenty.
             Ok(Event::PlayerPosition { position_ms, .. })
-                if matches!(thread, Thread::Started)
-                    && position_ms.abs_diff(last_position) >= 1000 =>
+                if position_ms.abs_diff(last_position) >= 1000 =>
             {
                 last_position = position_ms;
                 Update::Position(position_ms)
