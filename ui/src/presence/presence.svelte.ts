@@ -52,7 +52,7 @@ export function refreshActivity(): Promise<void> {
       loadAgain = false;
       try {
         presence.friends = await friendActivity();
-        progressTick(aFriendPlays());
+        switchClocks();
         presence.error = null;
       } catch (error) {
         presence.error = toBackendError(error).message;
@@ -70,7 +70,7 @@ function replace(friend: FriendActivity) {
   const index = presence.friends.findIndex((f) => f.peer_id === friend.peer_id);
   if (index === -1) presence.friends.push(friend);
   else presence.friends[index] = friend;
-  progressTick(aFriendPlays());
+  switchClocks();
 }
 
 /** Turns sharing on or off; the answer (and the event after it) updates `presence.settings`. */
@@ -97,8 +97,25 @@ export function aFriendPlays(): boolean {
     timer at all while nobody plays. Switched after every change of `presence.friends`. */
 const progressTick = ticker(1000, () => (presence.now = Date.now()));
 
+/** The playing bars' step (ActivityPanel): one timer for every panel on screen, ~4 steps a
+    second, only while a friend plays, and still while the window is in the background
+    (`body.idle`, main.ts). */
+export const playingBars = $state({ step: 0 });
+const BAR_STEPS = 8;
+/** Whether the window is hidden or behind others (main.ts marks `body.idle`); never without a page. */
+const inBackground = () => globalThis.document?.body.classList.contains('idle') ?? false;
+const barsTick = ticker(225, () => {
+  if (!inBackground()) playingBars.step = (playingBars.step + 1) % BAR_STEPS;
+});
+
+function switchClocks() {
+  const playing = aFriendPlays();
+  progressTick(playing);
+  barsTick(playing);
+}
+
 function tick() {
-  progressTick(aFriendPlays());
+  switchClocks();
   // "N minutes ago" moves on too, with the window's clock.
   onClockTick((now) => (presence.now = now));
 }
