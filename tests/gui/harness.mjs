@@ -307,7 +307,7 @@ export async function eventually(predicate, message, timeoutMs = 15000) {
 
 /**
  * Starts a private PulseAudio with one stereo 48 kHz null sink, "out", so the app really plays
- * (as tests/scenarios/audio.rs does for the engine): `env` (PULSE_SERVER, PULSE_RUNTIME_PATH, and
+ * (as tests/audio/main.rs does for the engine): `env` (PULSE_SERVER, PULSE_RUNTIME_PATH, and
  * XDG_CONFIG_HOME with an asoundrc that makes ALSA's default device the pulse plugin, which is
  * what cpal opens) goes to the driver, so the app it launches plays into "out". A low-latency
  * recorder on the sink's monitor runs from the start: an idle null sink renders 2 s ahead and

@@ -5,7 +5,6 @@
 //! path; `util` spawns and talks to nodes, each other module is one area of behaviour.
 
 mod activity;
-mod audio;
 mod control;
 mod friends;
 mod jam;

@@ -60,10 +60,12 @@ pub fn missing_tools(tools: &[(&str, &str)]) -> Option<String> {
         .map(|(tool, package)| format!("`{tool}` is not installed (apt-get install {package})"))
 }
 
-/// Tests that measure sound or timing (the audio tests, the namespace labs), and the jam tests
-/// whose three peers would load the machine under them, take turns through this lock. Side by
-/// side on two cores they measure each other: syncmeter's p95 offset was 0.85 ms alone and
-/// 9.7 ms while the labs ran. Short tests do not take it.
+/// Tests that measure timing (the namespace labs), and the jam tests whose three peers would load
+/// the machine under them, take turns through this lock; so do the tests of `tests/audio`, which
+/// also share this file, among themselves. Side by side on two cores they measure each other:
+/// syncmeter's p95 offset was 0.85 ms alone and 9.7 ms while the labs ran. Short tests do not
+/// take it. (The audio tests are a test binary of their own, which cargo never runs beside
+/// this one: the short tests' peers starting by the dozen starved the sound server's clients.)
 static TAKE_TURNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Waits for this test's turn (see [`TAKE_TURNS`]); the turn lasts as long as the guard.

@@ -594,7 +594,12 @@ dropped: number, duplicated: number,
 /**
  * Large corrections made by jumping.
  */
-jumps: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track | { "type": "jam_changed", jam: JamState | null, } | { "type": "jam_invites_changed", invites: Array<JamInvite>, } | { "type": "jam_invited" } & JamInvite | { "type": "jam_ended", reason: JamEnd, };
+jumps: number, 
+/**
+ * Times the output ran dry and restarted (what it played was interrupted; each is
+ * followed by a jump once the new stream's timing is measured).
+ */
+restarts: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track | { "type": "jam_changed", jam: JamState | null, } | { "type": "jam_invites_changed", invites: Array<JamInvite>, } | { "type": "jam_invited" } & JamInvite | { "type": "jam_ended", reason: JamEnd, };
 
 export type ApiError = { kind: ErrorKind, message: string, };
 

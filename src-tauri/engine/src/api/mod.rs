@@ -1094,6 +1094,9 @@ pub enum Event {
         duplicated: u64,
         /// Large corrections made by jumping.
         jumps: u32,
+        /// Times the output ran dry and restarted (what it played was interrupted; each is
+        /// followed by a jump once the new stream's timing is measured).
+        restarts: u32,
     },
     /// A conversation's list entry changed (new message, unread count, name, members, state):
     /// reload the inbox.

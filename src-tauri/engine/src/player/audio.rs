@@ -109,6 +109,7 @@ pub enum Report {
         dropped: u64,
         duplicated: u64,
         jumps: u32,
+        restarts: u32,
         ratio_ppm: f64,
     },
     /// A [`Command::PauseAt`] took effect: the listener stopped at this point of track `id`.
@@ -646,6 +647,7 @@ impl AudioThread {
                 dropped: self.shared.skipped.load(Relaxed),
                 duplicated: self.shared.padded.load(Relaxed),
                 jumps: self.shared.jumps.load(Relaxed),
+                restarts: self.shared.restarts.load(Relaxed),
                 ratio_ppm: self.shared.ratio_ppm(),
             });
         }

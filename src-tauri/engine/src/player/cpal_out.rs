@@ -481,6 +481,7 @@ impl CpalOutput {
             buffer_size,
         };
         let mut renderer = make_renderer(rate, channels);
+        let shared = renderer.shared();
         let failure: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
         let failed = Arc::clone(&failure);
         // engine clock − stream clock, in ns; the smallest sample is the best.
@@ -497,18 +498,33 @@ impl CpalOutput {
                     renderer.render(out, playback);
                 },
                 move |error: cpal::Error| {
-                    // Runs on cpal's thread (not the data callback). Only a device that went
-                    // away (or a sound server that did) stops playback; passing I/O hiccups are
-                    // noted and ridden out.
-                    if matches!(
-                        error.kind(),
-                        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::StreamInvalidated
-                    ) {
-                        if let Ok(mut slot) = failed.lock() {
-                            slot.get_or_insert_with(|| error.to_string());
+                    // Runs on cpal's thread (with ALSA, the one that calls the data callback).
+                    // Only a device that went away (or a sound server that did) stops playback;
+                    // passing I/O hiccups are noted and ridden out.
+                    match error.kind() {
+                        cpal::ErrorKind::DeviceNotAvailable
+                        | cpal::ErrorKind::StreamInvalidated => {
+                            if let Ok(mut slot) = failed.lock() {
+                                slot.get_or_insert_with(|| error.to_string());
+                            }
                         }
-                    } else {
-                        tracing::debug!(%error, "audio device reported an error");
+                        // The stream ran dry; cpal restarts it (with the pulse plugin, on a new
+                        // stream of the server's): the renderer's timeline starts afresh.
+                        cpal::ErrorKind::Xrun => {
+                            shared
+                                .restarts
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::debug!(%error, "audio device ran dry and restarts");
+                        }
+                        _ => {
+                            tracing::debug!(%error, "audio device reported an error");
+                            // While the pulse plugin rebuilds its stream after an xrun, every
+                            // poll of cpal's loop fails at once with an I/O error: thousands a
+                            // second, on the CPU the sound server needs to recover. A moment's
+                            // pause keeps that loop from spinning (what it waits for takes
+                            // milliseconds; the device's buffer covers ~20 ms).
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
                     }
                 },
                 None,

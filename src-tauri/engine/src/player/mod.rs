@@ -1050,12 +1050,14 @@ impl Actor {
                 dropped,
                 duplicated,
                 jumps,
+                restarts,
                 ..
             } => {
                 let _ = self.events.send(Event::SyncReport {
                     error_us: (error_ns / 1000).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
                     dropped,
                     duplicated,
+                    restarts,
                     jumps,
                 });
             }

@@ -83,6 +83,10 @@ pub struct Shared {
     pub padded: AtomicU64,
     pub jumps: AtomicU32,
     ratio_ppm: AtomicU64,
+    /// Times the device's stream ran dry and was restarted (an xrun, which cpal's error callback
+    /// reports): what it played was interrupted, and behind it the sound server may have built a
+    /// new stream with a latency of its own, so the renderer's timeline starts afresh.
+    pub restarts: AtomicU32,
     /// Gain changes, written by the decoder thread into a ring of [`GAIN_SLOTS`]: slot
     /// `n % GAIN_SLOTS` holds change `n` (the stream frame it starts at, the gain as f32 bits);
     /// `gain_written` counts the changes written.
@@ -249,6 +253,9 @@ pub struct Renderer {
     /// Frames handed to the device so far (samples and silence alike).
     rendered: u64,
     timeline: DeviceTimeline,
+    /// The timeline's steps and the device's restarts the corrector has been told of.
+    device_steps: u64,
+    device_restarts: u32,
     /// Whether the last buffer was silence for a pause (or an unprimed stream).
     held: bool,
     /// The gain now (ramping towards `gain_target`), the next change not yet reached, and the
@@ -282,6 +289,11 @@ const MAX_DRIFT: f64 = 300e-6;
 const FIT_SPREAD_NS: f64 = 100_000.0;
 /// A median this far (ns) from where the fitted line puts it is a step, not drift.
 const STEP_NS: f64 = 300_000.0;
+/// The smoothed timeline moving this far (ns) from where its slope puts it within
+/// [`HISTORY_EVERY`] buffers is a step of the device: the sound server stalled and played
+/// silence, or dropped audio ([`DeviceTimeline::steps`]). Drift moves it by a few µs in that time,
+/// and the median of [`TIMELINE`] timestamps by less than the jitter left after smoothing.
+const DEVICE_STEP_NS: f64 = 1_000_000.0;
 
 /// Where the device is: a steady timeline fitted to the jittery playback timestamps.
 ///
@@ -306,6 +318,10 @@ pub struct DeviceTimeline {
     /// The fitted drift: device ns per engine ns, minus one (negative: the device plays
     /// faster than its nominal rate).
     slope: f64,
+    /// (frames rendered, smoothed base ns) at the last look for a step, and the steps seen.
+    reference: Option<(u64, i64)>,
+    since_reference: u32,
+    steps: u64,
 }
 
 impl DeviceTimeline {
@@ -320,7 +336,28 @@ impl DeviceTimeline {
             history_next: 0,
             since_history: 0,
             slope: 0.0,
+            reference: None,
+            since_reference: 0,
+            steps: 0,
         }
+    }
+
+    /// Forgets the timestamps (the device's stream restarted: they were another stream's), keeping
+    /// the fitted drift, which is the device clock's and still holds.
+    pub fn restart(&mut self) {
+        *self = Self {
+            slope: self.slope,
+            steps: self.steps,
+            ..Self::new(self.rate as u32)
+        };
+    }
+
+    /// How many times the smoothed timeline has stepped (moved more than [`DEVICE_STEP_NS`] off
+    /// its slope within [`HISTORY_EVERY`] buffers): each is a stall or a loss of the sound
+    /// server, heard already, after which the error a schedule measures comes from the device,
+    /// not from drift.
+    pub fn steps(&self) -> u64 {
+        self.steps
     }
 
     /// Takes the timestamp of the buffer starting at frame `rendered` and returns its playback
@@ -370,7 +407,28 @@ impl DeviceTimeline {
         let values = &mut carried[..self.recent_len];
         let middle = values.len() / 2;
         let (_, median, _) = values.select_nth_unstable(middle);
-        (*median as f64 + elapsed(rendered)).max(0.0) as u64
+        let median = *median;
+
+        // A step: the smoothed base moved off the slope by more than drift could in this time.
+        // Only once the timeline is full: while it fills, its median still wanders.
+        if self.recent_len == TIMELINE {
+            self.since_reference += 1;
+            match self.reference {
+                Some((at, base)) => {
+                    let predicted = base as f64 + self.slope * elapsed(rendered - at);
+                    if (median as f64 - predicted).abs() > DEVICE_STEP_NS {
+                        self.steps += 1;
+                        self.reference = Some((rendered, median));
+                        self.since_reference = 0;
+                    } else if self.since_reference >= HISTORY_EVERY {
+                        self.reference = Some((rendered, median));
+                        self.since_reference = 0;
+                    }
+                }
+                None => self.reference = Some((rendered, median)),
+            }
+        }
+        (median as f64 + elapsed(rendered)).max(0.0) as u64
     }
 
     /// The device's drift against the engine clock, in parts per million (positive: the
@@ -464,6 +522,8 @@ impl Renderer {
             previous: [[0.0; 8]; 2],
             rendered: 0,
             timeline: DeviceTimeline::new(rate),
+            device_steps: 0,
+            device_restarts: 0,
             held: false,
             gain: 1.0,
             gain_target: 1.0,
@@ -475,15 +535,29 @@ impl Renderer {
         }
     }
 
+    /// What the renderer shares with the decoder thread (the output's error callback counts the
+    /// device's restarts there).
+    pub fn shared(&self) -> std::sync::Arc<Shared> {
+        std::sync::Arc::clone(&self.shared)
+    }
+
     /// Fills `out` (interleaved, `channels` per frame); `playback_ns` is when its first frame
     /// leaves the device, on the engine clock.
     pub fn render(&mut self, out: &mut [f32], playback_ns: u64) {
         let channels = self.channels;
         let frames = out.len() / channels;
+        let shared = &*self.shared;
+        // The stream ran dry and restarted since the last buffer: the timestamps before it are
+        // of another stream (the slope, the device's clock, still holds).
+        let restarts = shared.restarts.load(Relaxed);
+        let restarted = restarts != self.device_restarts;
+        if restarted {
+            self.device_restarts = restarts;
+            self.timeline.restart();
+        }
         let playback_ns = self.timeline.smooth(self.rendered, playback_ns);
         self.rendered += frames as u64;
         let rate = self.rate.max(1) as f64;
-        let shared = &*self.shared;
 
         let request = shared.flush_request.load(Acquire);
         if shared.flush_done.load(Relaxed) != request {
@@ -523,7 +597,14 @@ impl Renderer {
             }
             schedule = current;
         }
+        let stepped = self.timeline.steps() != self.device_steps;
+        self.device_steps = self.timeline.steps();
         if let Some(schedule) = schedule {
+            if restarted {
+                self.corrector.device_restarted();
+            } else if stepped {
+                self.corrector.device_stepped();
+            }
             let due = schedule.due_ns(consumed) as f64 + self.offset * 1e9 / rate;
             let error = (playback_ns as f64 - due).clamp(i64::MIN as f64, i64::MAX as f64) as i64;
             // The fitted drift, as the ratio that keeps pace with the device: it plays
@@ -1116,6 +1197,84 @@ mod tests {
             let fitted = timeline.drift_ppm();
             assert!((fitted - drift).abs() < 10.0, "{drift}: fitted {fitted}");
             assert!(worst < 150_000.0, "{drift}: {worst} ns off");
+        }
+    }
+
+    #[test]
+    fn a_stall_of_the_device_is_a_step_and_jitter_or_drift_never_is() {
+        for (drift, jitter) in [(0.0, 100_000), (0.0, 1_000_000), (250.0, 1_000_000)] {
+            let (timeline, _) = timeline_run(drift, jitter, 0, 4000, 1000);
+            assert_eq!(
+                timeline.steps(),
+                0,
+                "drift {drift} ppm, jitter ±{jitter} ns"
+            );
+        }
+        for (step, jitter) in [
+            (3_000_000, 100_000),
+            (-2_000_000, 100_000),
+            (3_000_000, 1_000_000),
+        ] {
+            // The step comes at buffer 1500; seen within 0.5 s (47 buffers of 512 frames).
+            let (before, _) = timeline_run(0.0, jitter, step, 1500, 1);
+            let (after, _) = timeline_run(0.0, jitter, step, 1547, 1);
+            assert_eq!(
+                before.steps(),
+                0,
+                "{step} ns, jitter ±{jitter} ns: nothing before"
+            );
+            assert!(after.steps() >= 1, "{step} ns, jitter ±{jitter} ns: seen");
+        }
+    }
+
+    /// Renders 2,000 buffers of 10 ms through a schedule; from buffer 1,500 on (past the
+    /// settling seconds) every buffer leaves the device `stall_ns` later, and if `restart` the
+    /// device reports that its stream restarted there. Returns the errors the corrector
+    /// measured after each buffer, and the jumps it made after the start.
+    fn through_a_stall(stall_ns: u64, restart: bool) -> (Vec<i64>, u32) {
+        const RATE: u32 = 48_000;
+        const FRAMES: usize = 480;
+        let (mut producer, consumer) = rtrb::RingBuffer::new(RATE as usize);
+        let shared = Arc::new(Shared::new());
+        let mut r = Renderer::new(consumer, Arc::clone(&shared), 1, RATE);
+        shared.set_schedule(Some(Schedule {
+            frame: 0,
+            at_ns: 1_000_000_000,
+            rate: RATE,
+        }));
+        let mut out = vec![0.0; FRAMES];
+        let mut errors = Vec::new();
+        for b in 0..2_000u64 {
+            while producer.slots() > 0 {
+                producer.push(0.25).unwrap();
+            }
+            let stall = if b >= 1_500 { stall_ns } else { 0 };
+            if b == 1_500 && restart {
+                r.shared().restarts.fetch_add(1, Relaxed);
+            }
+            r.render(&mut out, 1_000_000_000 + b * 10_000_000 + stall);
+            errors.push(shared.error_ns.load(Relaxed));
+        }
+        (errors, shared.jumps.load(Relaxed))
+    }
+
+    #[test]
+    fn after_a_stall_of_the_device_the_schedule_is_back_within_half_a_second() {
+        let (errors, jumps) = through_a_stall(3_000_000, false);
+        assert_eq!(jumps, 1, "the stall's error jumped once");
+        let worst = errors[1_550..].iter().map(|e| e.abs()).max().unwrap();
+        assert!(worst <= 65_000, "{worst} ns off after 0.5 s");
+    }
+
+    #[test]
+    fn after_the_device_restarts_the_schedule_is_back_within_a_fifth_of_a_second() {
+        // A restart forgets the old stream's timestamps at once: no waiting for the median of
+        // the old and the new to turn.
+        for stall in [3_000_000, 2_000_000] {
+            let (errors, jumps) = through_a_stall(stall, true);
+            assert_eq!(jumps, 1, "{stall} ns: jumped once");
+            let worst = errors[1_520..].iter().map(|e| e.abs()).max().unwrap();
+            assert!(worst <= 65_000, "{stall} ns: {worst} ns off after 0.2 s");
         }
     }
 

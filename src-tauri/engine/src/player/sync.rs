@@ -7,9 +7,13 @@
 //!
 //! - a **jump** of the read position, only at the start (which is how a scheduled start lands on
 //!   its exact instant, to a fraction of a frame: silence first when early, frames skipped when
-//!   late), when the error reaches [`JUMP_NS`] (a device that stalled, a schedule moved far),
-//!   and, in the first [`SETTLE_S`] after a start, when it reaches [`SETTLE_JUMP_NS`] (a sound
-//!   server's latency that settles late);
+//!   late), when the error reaches [`JUMP_NS`] (a schedule moved far, a long stall), and when it
+//!   reaches [`SETTLE_JUMP_NS`] in the first [`SETTLE_S`] after a start (a sound server's
+//!   latency that settles late) or the first [`STEP_SETTLE_S`] after the device's timeline
+//!   stepped ([`Corrector::device_stepped`]: the sound server stalled and played silence, or
+//!   dropped audio — heard already; slewing the milliseconds it leaves would keep the peers
+//!   apart for as many seconds) or its stream ran dry and restarted
+//!   ([`Corrector::device_restarted`], for [`SETTLE_S`]);
 //! - otherwise a **playback ratio** — stream frames read per output frame — that the renderer
 //!   follows by interpolating between frames. It is a PI controller on the error with a dead
 //!   band: an error inside [`DEAD_BAND_NS`] asks for nothing, so a device whose clock is the
@@ -69,6 +73,10 @@ pub const JUMP_NS: i64 = 5_000_000;
 /// inaudible ratio would take as many seconds as milliseconds (a jump at a start is expected).
 pub const SETTLE_JUMP_NS: i64 = 1_500_000;
 pub const SETTLE_S: f64 = 10.0;
+/// After a step of the device's timeline, errors from [`SETTLE_JUMP_NS`] are jumped for this
+/// long: time for the measurements after the step to fill the window (a stall can also step
+/// the timeline twice, as the sound server catches up).
+pub const STEP_SETTLE_S: f64 = 2.0;
 /// Errors within this are left alone: what is left of timestamp jitter after smoothing.
 pub const DEAD_BAND_NS: f64 = 60_000.0;
 /// The largest ratio change once on time (parts per million).
@@ -108,8 +116,9 @@ pub struct Corrector {
     integral: f64,
     /// The ratio handed out last.
     ratio: f64,
-    /// Seconds of audio since the start (or the last restart).
-    since_start_s: f64,
+    /// Seconds of audio left in which an error from [`SETTLE_JUMP_NS`] is jumped (after a start,
+    /// a restart or a step of the device's timeline).
+    settle_left_s: f64,
     /// Jumps after the start, and the frames they skipped or padded with silence.
     pub jumps: u32,
     pub skipped: u64,
@@ -126,7 +135,7 @@ impl Default for Corrector {
             median: 0,
             integral: 0.0,
             ratio: 1.0,
-            since_start_s: 0.0,
+            settle_left_s: SETTLE_S,
             jumps: 0,
             skipped: 0,
             padded: 0,
@@ -146,7 +155,7 @@ impl Corrector {
         if !self.started {
             // The start: land exactly on the scheduled instant, silence first if early.
             self.started = true;
-            self.since_start_s = 0.0;
+            self.settle_left_s = SETTLE_S;
             return Step {
                 jump_frames: to_frames(error_ns),
                 ratio: self.ratio,
@@ -161,8 +170,8 @@ impl Corrector {
         let (_, median, _) = values.select_nth_unstable(middle);
         let median = *median;
         self.median = median;
-        self.since_start_s += frames as f64 / rate;
-        let settling = self.since_start_s < SETTLE_S && self.len >= WINDOW / 2;
+        self.settle_left_s = (self.settle_left_s - frames as f64 / rate).max(0.0);
+        let settling = self.settle_left_s > 0.0 && self.len >= WINDOW / 2;
         if median.abs() >= JUMP_NS || (settling && median.abs() >= SETTLE_JUMP_NS) {
             self.jumps += 1;
             let jump = to_frames(median);
@@ -227,6 +236,32 @@ impl Corrector {
         self.len = 0;
         self.next = 0;
         self.median = 0;
+    }
+
+    /// The device's timeline stepped (see [`super::render::DeviceTimeline::steps`]): the sound
+    /// server stalled and played silence, or dropped audio. What was measured before no longer
+    /// holds, and the error the step leaves is jumped as soon as it is measured, as after a
+    /// start: the step was heard already, and slewing it away would take as many seconds as it
+    /// is milliseconds. What was learnt of the device (ratio, integral) is kept.
+    pub fn device_stepped(&mut self) {
+        self.discontinuity(STEP_SETTLE_S);
+    }
+
+    /// The device's stream ran dry and was restarted (an xrun): as [`Self::device_stepped`], but
+    /// behind it the sound server may have built a new stream, whose latency settles as a new
+    /// one's does, so errors from [`SETTLE_JUMP_NS`] are jumped for [`SETTLE_S`].
+    pub fn device_restarted(&mut self) {
+        self.discontinuity(SETTLE_S);
+    }
+
+    fn discontinuity(&mut self, settle_s: f64) {
+        if !self.started {
+            return;
+        }
+        self.len = 0;
+        self.next = 0;
+        self.median = 0;
+        self.settle_left_s = self.settle_left_s.max(settle_s);
     }
 
     /// The current (median) error, in nanoseconds.
@@ -473,6 +508,60 @@ mod tests {
             "{}",
             sim.true_error_ns()
         );
+    }
+
+    #[test]
+    fn the_error_a_step_of_the_device_leaves_is_jumped_once_measured_even_after_settling() {
+        for stall in [3_000_000.0, -2_000_000.0] {
+            let mut sim = Sim::new(schedule_at(1_000_000_000), 1_000_000_000, 0.0);
+            // Past the settling seconds, where an error this size would be slewed.
+            run(&mut sim, 1_500, |_| 0);
+            // The sound server stalls (its timeline steps later) or drops audio (earlier).
+            sim.playback_ns += stall;
+            sim.corrector.device_stepped();
+            let mut jumps = Vec::new();
+            for i in 0..200usize {
+                if sim.buffer(0).jump_frames != 0.0 {
+                    jumps.push(i);
+                }
+            }
+            assert_eq!(jumps.len(), 1, "{stall}: one jump, not seconds of slewing");
+            assert!(
+                jumps[0] <= WINDOW / 2,
+                "{stall}: jumped once the window held enough measurements, not at buffer {}",
+                jumps[0]
+            );
+            assert!(
+                sim.true_error_ns().abs() < 60_000.0,
+                "{stall}: {} ns off",
+                sim.true_error_ns()
+            );
+        }
+    }
+
+    #[test]
+    fn after_a_step_has_settled_a_small_error_is_slewed_again() {
+        let mut sim = Sim::new(schedule_at(1_000_000_000), 1_000_000_000, 0.0);
+        run(&mut sim, 1_500, |_| 0);
+        sim.corrector.device_stepped();
+        // Past the seconds a step opens.
+        run(
+            &mut sim,
+            (STEP_SETTLE_S * RATE as f64 / BUFFER as f64) as u64 + 10,
+            |_| 0,
+        );
+        sim.schedule = sim.schedule.shifted(2_000_000);
+        run(&mut sim, 1_000, |_| 0);
+        assert_eq!(sim.corrector.jumps, 0);
+    }
+
+    #[test]
+    fn a_step_before_the_start_changes_nothing() {
+        let mut corrector = Corrector::default();
+        corrector.device_stepped();
+        let step = corrector.on_buffer(-1_000_000, RATE, BUFFER as usize, 1.0);
+        assert_eq!(step.jump_frames, -48.0, "the start lands on its instant");
+        assert_eq!(corrector.jumps, 0);
     }
 
     #[test]

@@ -5,6 +5,19 @@
 //! `parecord`, `ffmpeg`, `dbus-daemon` and `playerctl` (the test command installs them); a test
 //! whose tools are missing is skipped with a printed reason, and fails under CI
 //! (`util::prerequisite_missing`).
+//!
+//! A test target of its own (`cargo test -p earshot-node --test audio`), not a module of
+//! `scenarios`: cargo runs test binaries one after another, so nothing else the suite starts runs
+//! beside these, and inside it they take turns ([`util::take_turn`]). They listen for a
+//! millisecond and for the first samples of a track; beside the scenarios' dozens of debug-built
+//! peers starting on two cores, the sound server's clients were starved for longer than their
+//! buffers (CI dry runs: two scheduled players 1.6–3.2 ms apart at p95 in 5 of ~35 runs, and the
+//! first 4.6 ms of a queue lost once in 4 runs), which measures the machine, not the player. How
+//! the player recovers from such a stall is `player::render`'s and `player::sync`'s unit tests.
+
+#[allow(dead_code)] // the helpers the scenarios use and these tests do not
+#[path = "../scenarios/util.rs"]
+mod util;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -525,7 +538,7 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
     };
     let _turn = take_turn();
     let node = crate::util::node_binary();
-    let [a, b] = dirs::<2>();
+    let [a, b, kept] = dirs::<3>();
     let at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -544,7 +557,8 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
         .arg(meter.join("syncmeter.sh"))
         // 60 s analysed after 15 s of settling: in the first seconds PulseAudio's own latency
         // estimate for a new stream is still converging (up to ~0.9 ms off, gone within ~15 s).
-        .args(["--alsa-default", "-d", "60", "-s", "15"])
+        .args(["--alsa-default", "-d", "60", "-s", "15", "-o"])
+        .arg(kept.path())
         .arg(player(a.path()))
         .arg(player(b.path()))
         .env("PATH", path)
@@ -565,9 +579,52 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
     eprintln!("two scheduled nodes, measured by syncmeter: {figures}");
     let median = figures["median_ms"].as_f64().unwrap().abs();
     let p95 = figures["p95_ms"].as_f64().unwrap();
-    assert!(figures["windows"].as_u64().unwrap() >= 55, "{figures}");
-    assert!(median <= 0.5, "median offset {median} ms");
-    assert!(p95 <= 1.0, "p95 offset {p95} ms");
+    let story = || sync_story(kept.path());
+    assert!(
+        figures["windows"].as_u64().unwrap() >= 55,
+        "{figures}\n{}",
+        story()
+    );
+    assert!(median <= 0.5, "median offset {median} ms\n{}", story());
+    assert!(p95 <= 1.0, "p95 offset {p95} ms\n{}", story());
+}
+
+/// What a failed sync measurement needs to be read: the windows that were off by more than half a
+/// millisecond (seconds into the recording, offset, correlation), and each player's own account,
+/// one line a second (its measured error in µs, then its jumps and its device's restarts so far).
+fn sync_story(kept: &Path) -> String {
+    let windows = std::fs::read_to_string(kept.join("windows.csv")).unwrap_or_default();
+    let off: Vec<&str> = windows
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            line.split(',')
+                .nth(1)
+                .and_then(|offset| offset.parse::<f64>().ok())
+                .is_some_and(|offset| offset.abs() > 0.5)
+        })
+        .collect();
+    let mut story = format!("windows off by > 0.5 ms (t_s,offset_ms,corr,2nd peak): {off:?}\n");
+    for player in ["A", "B"] {
+        let log =
+            std::fs::read_to_string(kept.join(format!("player{player}.log"))).unwrap_or_default();
+        let timeline: Vec<String> = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|line| {
+                let sync = line.get("sync")?;
+                Some(format!(
+                    "{}/{}/{}",
+                    sync["error_us"], sync["jumps"], sync["restarts"]
+                ))
+            })
+            .collect();
+        story += &format!(
+            "player {player}, error µs / jumps / restarts each second: {}\n",
+            timeline.join(" ")
+        );
+    }
+    story
 }
 
 /// A private session D-Bus; stopped on drop.
