@@ -696,6 +696,40 @@ mod tests {
         std::fs::write(path, crate::media::wav::pcm16(RATE, 2, &samples)).unwrap();
     }
 
+    /// An audio thread playing into `sink`: where to send it commands, its reports, its handle.
+    fn spawn_on(
+        sink: &VirtualSink,
+    ) -> (
+        std::sync::mpsc::SyncSender<Command>,
+        mpsc::Receiver<Report>,
+        std::thread::JoinHandle<()>,
+    ) {
+        let (commands, receiver) = std::sync::mpsc::sync_channel(16);
+        let (sender, reports) = mpsc::channel(1024);
+        let thread = AudioThread::spawn(
+            OutputKind::Virtual(sink.clone()),
+            receiver,
+            sender,
+            Arc::new(Shared::new()),
+        );
+        (commands, reports, thread)
+    }
+
+    /// The thread's reports until track `id` finished (a guard against a hang, not a timing
+    /// assertion: the tests' tracks last seconds).
+    fn reports_until_finished(reports: &mut mpsc::Receiver<Report>, id: u64) -> Vec<Report> {
+        let mut seen = Vec::new();
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while !seen.contains(&Report::Finished { id }) {
+            assert!(Instant::now() < give_up, "no end in sight: {seen:?}");
+            match reports.try_recv() {
+                Ok(report) => seen.push(report),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        seen
+    }
+
     /// Plays two ramp tracks back to back (gapless, one continuous ramp) scheduled 300 ms
     /// ahead on a virtual device drifting by `drift_ppm`; returns, for every frame the device
     /// played, how late it left the device against the schedule (ns), and the thread's reports.
@@ -708,14 +742,7 @@ mod tests {
             drift_ppm,
             ..VirtualSink::new(RATE, 2)
         };
-        let (commands, receiver) = std::sync::mpsc::sync_channel(16);
-        let (sender, mut reports) = mpsc::channel(1024);
-        let thread = AudioThread::spawn(
-            OutputKind::Virtual(sink.clone()),
-            receiver,
-            sender,
-            Arc::new(Shared::new()),
-        );
+        let (commands, mut reports, thread) = spawn_on(&sink);
         let at_ns = clock::now_ns() + 300_000_000;
         commands
             .send(Command::Load {
@@ -735,16 +762,7 @@ mod tests {
                 gain: 1.0,
             })))
             .unwrap();
-        let mut seen = Vec::new();
-        // A guard against a hang, not a timing assertion: the tracks last two seconds.
-        let give_up = Instant::now() + Duration::from_secs(30);
-        while !seen.contains(&Report::Finished { id: 2 }) {
-            assert!(Instant::now() < give_up, "no end in sight: {seen:?}");
-            match reports.try_recv() {
-                Ok(report) => seen.push(report),
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
+        let seen = reports_until_finished(&mut reports, 2);
         commands.send(Command::Shutdown).unwrap();
         thread.join().unwrap();
 
@@ -801,14 +819,7 @@ mod tests {
             latency: Duration::from_millis(60),
             ..VirtualSink::new(RATE, 2)
         };
-        let (commands, receiver) = std::sync::mpsc::sync_channel(16);
-        let (sender, mut reports) = mpsc::channel(1024);
-        let thread = AudioThread::spawn(
-            OutputKind::Virtual(sink.clone()),
-            receiver,
-            sender,
-            Arc::new(Shared::new()),
-        );
+        let (commands, mut reports, thread) = spawn_on(&sink);
         commands
             .send(Command::Load {
                 id: 1,
@@ -820,16 +831,7 @@ mod tests {
                 timing: Timing::Relaxed,
             })
             .unwrap();
-        // A guard against a hang, not a timing assertion: the track lasts half a second.
-        let give_up = Instant::now() + Duration::from_secs(30);
-        loop {
-            assert!(Instant::now() < give_up, "the track never finished");
-            match reports.try_recv() {
-                Ok(Report::Finished { id: 1 }) => break,
-                Ok(_) => {}
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
-            }
-        }
+        reports_until_finished(&mut reports, 1);
         commands.send(Command::Shutdown).unwrap();
         thread.join().unwrap();
 
@@ -883,14 +885,7 @@ mod tests {
         let a = dir.path().join("a.wav");
         write_ramp(&a, 0, 2 * RATE);
         let sink = VirtualSink::new(RATE, 2);
-        let (commands, receiver) = std::sync::mpsc::sync_channel(16);
-        let (sender, mut reports) = mpsc::channel(1024);
-        let thread = AudioThread::spawn(
-            OutputKind::Virtual(sink.clone()),
-            receiver,
-            sender,
-            Arc::new(Shared::new()),
-        );
+        let (commands, mut reports, thread) = spawn_on(&sink);
         let at_ns = clock::now_ns() + 300_000_000;
         let wait_until = |ns: u64| {
             while clock::now_ns() < ns {
