@@ -193,6 +193,22 @@ fn decoded(path: &Path) -> Vec<f32> {
     out.chunks(2).map(|f| f[0]).collect()
 }
 
+/// Waits for the node's `player_changed` events until one satisfies `reached`.
+fn wait_player(node: &mut Node, reached: impl Fn(&serde_json::Value) -> bool) {
+    while !reached(&node.wait_event("player_changed", STATE_TIMEOUT)) {}
+}
+
+/// Lets the recorder take `linger` more of the sink, stops it, and returns the recording
+/// (interleaved stereo) and its peak.
+fn stop_recording(mut recorder: Child, recording: &Path, linger: Duration) -> (Vec<f32>, f32) {
+    std::thread::sleep(linger);
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+    let recorded = read_f32(recording);
+    let peak = recorded.iter().fold(0f32, |m, s| m.max(s.abs()));
+    (recorded, peak)
+}
+
 fn read_f32(path: &Path) -> Vec<f32> {
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -293,21 +309,12 @@ fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
 
     let pulse = Pulse::start();
     let recording = music.path().join("rec.raw");
-    let mut recorder = pulse.record(&recording);
+    let recorder = pulse.record(&recording);
     let [data] = dirs::<1>();
     let mut node = playing(data.path(), music.path(), pulse.wrapper(), 2);
-    loop {
-        let event = node.wait_event("player_changed", STATE_TIMEOUT);
-        if event["state"] == "stopped" {
-            break;
-        }
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = recorder.kill();
-    let _ = recorder.wait();
-
-    let recorded: Vec<f32> = read_f32(&recording).chunks(2).map(|f| f[0]).collect();
-    let peak = recorded.iter().fold(0f32, |m, s| m.max(s.abs()));
+    wait_player(&mut node, |state| state["state"] == "stopped");
+    let (stereo, peak) = stop_recording(recorder, &recording, Duration::from_millis(300));
+    let recorded: Vec<f32> = stereo.chunks(2).map(|f| f[0]).collect();
     eprintln!("recorded {} frames, peak {peak}", recorded.len());
     let mut reference = decoded(&first);
     reference.extend(decoded(&second));
@@ -406,7 +413,7 @@ fn output_devices_are_the_servers_sinks_by_name_and_the_chosen_one_plays() {
     );
     let module = String::from_utf8_lossy(&loaded.stdout).trim().to_string();
     let recording = music.path().join("headset.raw");
-    let mut recorder = pulse
+    let recorder = pulse
         .command("parecord")
         .args([
             "--raw",
@@ -455,17 +462,8 @@ fn output_devices_are_the_servers_sinks_by_name_and_the_chosen_one_plays() {
     let tracks = node.call(json!({"type": "list_tracks"})).unwrap();
     node.call(json!({"type": "play", "hashes": [tracks["tracks"][0]["hash"]]}))
         .unwrap();
-    loop {
-        let state = node.wait_event("player_changed", STATE_TIMEOUT);
-        if state["device"] == "USB Headset" {
-            break;
-        }
-    }
-    std::thread::sleep(Duration::from_millis(2000));
-    let _ = recorder.kill();
-    let _ = recorder.wait();
-    let recorded = read_f32(&recording);
-    let peak = recorded.iter().fold(0f32, |m, s| m.max(s.abs()));
+    wait_player(&mut node, |state| state["device"] == "USB Headset");
+    let (recorded, peak) = stop_recording(recorder, &recording, Duration::from_millis(2000));
     // ffmpeg's `sine` is at 1/8 of full scale (less any loudness normalisation).
     assert!(
         peak > 0.05 && recorded.len() > RATE as usize * 2,
@@ -741,17 +739,7 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
     assert!(Path::new(art_file).is_file(), "the cover {art_file} exists");
 
     bus.playerctl(&["--player", &name, "pause"]);
-    loop {
-        let state = node.wait_event("player_changed", STATE_TIMEOUT);
-        if state["state"] == "paused" {
-            break;
-        }
-    }
+    wait_player(&mut node, |state| state["state"] == "paused");
     bus.playerctl(&["--player", &name, "play-pause"]);
-    loop {
-        let state = node.wait_event("player_changed", STATE_TIMEOUT);
-        if state["state"] == "playing" {
-            break;
-        }
-    }
+    wait_player(&mut node, |state| state["state"] == "playing");
 }
