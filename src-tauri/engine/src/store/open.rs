@@ -94,6 +94,41 @@ pub(super) fn sqlcipher_key(key: &DataKey) -> Zeroizing<String> {
     ))
 }
 
+/// How long [`sqlcipher_ready`] waits for another thread's SQLite start to finish.
+const SQLCIPHER_START_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits, once per process, until SQLCipher can key a connection.
+///
+/// SQLite starts itself on the first connection a process opens, and marks itself started
+/// *before* it runs SQLCipher's part of the start (`SQLITE_EXTRA_INIT`, outside its lock). A
+/// second thread opening a connection in that moment sees SQLite started, and its `PRAGMA key`
+/// fails ("An error occurred with PRAGMA key or rekey. PRAGMA key requires a key of one or more
+/// characters…"): two engines starting together in one process (tests, benches) met it. So the
+/// first keyed open keys a throwaway in-memory connection until that works — the start finishes
+/// within microseconds, whichever thread (or test's own plain connection) began it — and every
+/// other opener waits for that answer. Only a start that failed for good (no memory for
+/// SQLCipher's locked heap, no randomness) outlasts the wait, and is reported.
+fn sqlcipher_ready() -> Result<(), String> {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let started = std::time::Instant::now();
+            loop {
+                let probe = Connection::open_in_memory().and_then(|conn| {
+                    conn.pragma_update(None, "key", format!("x'{}'", "0".repeat(64)))
+                });
+                match probe {
+                    Ok(()) => return Ok(()),
+                    Err(e) if started.elapsed() >= SQLCIPHER_START_WAIT => {
+                        return Err(format!("SQLCipher did not start: {e}"))
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_micros(200)),
+                }
+            }
+        })
+        .clone()
+}
+
 /// Opens the database at `path` with `cipher_key` (from [`sqlcipher_key`]).
 pub(super) fn open(
     path: &Path,
@@ -104,6 +139,10 @@ pub(super) fn open(
     let cipher = (!options.unencrypted).then_some(cipher_key);
     // 0. A database from before encryption is converted first (with the same checks as below).
     if let Some(cipher) = cipher {
+        sqlcipher_ready().map_err(|detail| StoreError::Open {
+            path: path.to_path_buf(),
+            detail,
+        })?;
         super::encrypt::discard_leftovers(path);
         let found = header(path).map_err(|e| StoreError::Open {
             path: path.to_path_buf(),
@@ -125,12 +164,6 @@ pub(super) fn open(
     })?;
     // The key must be the first thing the connection hears; it reads nothing by itself.
     if let Some(cipher) = cipher {
-        // One connection at a time is keyed in a process: SQLCipher sets up its crypto provider
-        // on the first key, and two engines starting together in one process (tests, benches)
-        // once saw that fail ("PRAGMA key requires a key of one or more characters") while
-        // both did it at the same moment. Keying takes microseconds.
-        static KEYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = KEYING.lock().unwrap_or_else(|p| p.into_inner());
         conn.pragma_update(None, "key", cipher).map_err(sqlite)?;
     }
     conn.busy_timeout(options.busy_timeout).map_err(sqlite)?;
