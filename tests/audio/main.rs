@@ -98,7 +98,7 @@ impl Pulse {
             .env("PULSE_RUNTIME_PATH", root.join("runtime"))
             .env("PULSE_STATE_PATH", root.join("state"))
             .env("PULSE_CONFIG", root.join("daemon.conf"))
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(root.join("server.log")).unwrap())
             .spawn()
             .expect("pulseaudio to start (apt-get install pulseaudio pulseaudio-utils)");
         let pulse = Pulse { dir, server };
@@ -170,9 +170,26 @@ impl Pulse {
 }
 
 impl Drop for Pulse {
+    /// Stops the server. A failing test also prints how the server fared (whether it had
+    /// exited, and the end of its log): a client's "Connection terminated" says nothing of why.
     fn drop(&mut self) {
+        let exited = self.server.try_wait();
         let _ = self.server.kill();
         let _ = self.server.wait();
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!(
+                "pulseaudio before the test ended: {}\n--- the end of its log ---\n{}",
+                match exited {
+                    Ok(Some(status)) => format!("had exited ({status})"),
+                    Ok(None) => "still running".to_string(),
+                    Err(e) => format!("unknown ({e})"),
+                },
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 
