@@ -606,7 +606,8 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
 
 /// What a failed sync measurement needs to be read: the windows that were off by more than half a
 /// millisecond (seconds into the recording, offset, correlation), and each player's own account,
-/// one line a second (its measured error in µs, then its jumps and its device's restarts so far).
+/// one line a second (its measured error in µs, its playback ratio's distance from 1.0 in ppm, then
+/// its jumps and its device's restarts so far).
 fn sync_story(kept: &Path) -> String {
     let windows = std::fs::read_to_string(kept.join("windows.csv")).unwrap_or_default();
     let off: Vec<&str> = windows
@@ -629,13 +630,13 @@ fn sync_story(kept: &Path) -> String {
             .filter_map(|line| {
                 let sync = line.get("sync")?;
                 Some(format!(
-                    "{}/{}/{}",
-                    sync["error_us"], sync["jumps"], sync["restarts"]
+                    "{}/{}/{}/{}",
+                    sync["error_us"], sync["ratio_ppm"], sync["jumps"], sync["restarts"]
                 ))
             })
             .collect();
         story += &format!(
-            "player {player}, error µs / jumps / restarts each second: {}\n",
+            "player {player}, error µs / ratio ppm / jumps / restarts each second: {}\n",
             timeline.join(" ")
         );
     }

@@ -104,8 +104,8 @@ async fn play(engine: &Engine, args: &PlayArgs) -> Result<(), String> {
             () = &mut limit => return Ok(()),
             () = control::stop_signal() => return Ok(()),
             event = events.recv() => match event {
-                Ok(Event::SyncReport { error_us, dropped, duplicated, jumps, restarts }) => {
-                    println!("{}", json!({"sync": {"error_us": error_us, "dropped": dropped, "duplicated": duplicated, "jumps": jumps, "restarts": restarts}}));
+                Ok(Event::SyncReport { error_us, dropped, duplicated, jumps, restarts, ratio_ppm }) => {
+                    println!("{}", json!({"sync": {"error_us": error_us, "dropped": dropped, "duplicated": duplicated, "jumps": jumps, "restarts": restarts, "ratio_ppm": ratio_ppm}}));
                 }
                 Ok(Event::PlayerMessage { message }) => eprintln!("earshot-node: {message}"),
                 Ok(Event::PlayerChanged(state)) if state.state == PlaybackState::Stopped => return Ok(()),

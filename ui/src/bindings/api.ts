@@ -599,7 +599,12 @@ jumps: number,
  * Times the output ran dry and restarted (what it played was interrupted; each is
  * followed by a jump once the new stream's timing is measured).
  */
-restarts: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track | { "type": "jam_changed", jam: JamState | null, } | { "type": "jam_invites_changed", invites: Array<JamInvite>, } | { "type": "jam_invited" } & JamInvite | { "type": "jam_ended", reason: JamEnd, };
+restarts: number, 
+/**
+ * The playback ratio's distance from 1.0 in parts per million (positive: reading the
+ * music faster than the device plays, to catch up), rounded: the correction under way.
+ */
+ratio_ppm: number, } | { "type": "conversations_changed" } | { "type": "message_changed" } & ChatMessage | { "type": "delivery_changed", conversation: string, } | { "type": "transfer_progress", hash: string, received: number, total: number, } | { "type": "message_notice", conversation: string, title: string, author_name: string, first_line: string, } | { "type": "friend_activity_changed" } & FriendActivity | { "type": "activity_settings_changed" } & ActivitySettings | { "type": "track_added" } & Track | { "type": "jam_changed", jam: JamState | null, } | { "type": "jam_invites_changed", invites: Array<JamInvite>, } | { "type": "jam_invited" } & JamInvite | { "type": "jam_ended", reason: JamEnd, };
 
 export type ApiError = { kind: ErrorKind, message: string, };
 

@@ -1097,6 +1097,9 @@ pub enum Event {
         /// Times the output ran dry and restarted (what it played was interrupted; each is
         /// followed by a jump once the new stream's timing is measured).
         restarts: u32,
+        /// The playback ratio's distance from 1.0 in parts per million (positive: reading the
+        /// music faster than the device plays, to catch up), rounded: the correction under way.
+        ratio_ppm: i32,
     },
     /// A conversation's list entry changed (new message, unread count, name, members, state):
     /// reload the inbox.

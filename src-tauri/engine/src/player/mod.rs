@@ -1051,7 +1051,7 @@ impl Actor {
                 duplicated,
                 jumps,
                 restarts,
-                ..
+                ratio_ppm,
             } => {
                 let _ = self.events.send(Event::SyncReport {
                     error_us: (error_ns / 1000).clamp(i32::MIN as i64, i32::MAX as i64) as i32,
@@ -1059,6 +1059,7 @@ impl Actor {
                     duplicated,
                     restarts,
                     jumps,
+                    ratio_ppm: ratio_ppm.round().clamp(i32::MIN as f64, i32::MAX as f64) as i32,
                 });
             }
             // A jam's pause landed: the position is where everyone stopped.
