@@ -545,6 +545,19 @@ fn syncmeter() -> Result<PathBuf, String> {
     }
 }
 
+/// Seconds a new output stream is left to settle before the players' offset counts: in its first
+/// seconds PulseAudio's own latency estimate for a new stream is still converging (up to ~0.9 ms
+/// off, gone within ~15 s). A stream that ran dry and restarted (a stall of the sound server) is a
+/// new stream: the same seconds after it count only against [`RESTART_BOUND_MS`].
+const NEW_STREAM_SETTLE_S: f64 = 15.0;
+/// How far apart the players may be while a restarted stream settles: the corrector jumps what the
+/// restart left and slews the rest, so more than this is a recovery that failed (before restarts
+/// were handled, a stall kept two players 2.2–8.8 ms apart for seconds).
+const RESTART_BOUND_MS: f64 = 2.0;
+
+/// Two players scheduled on one instant, recorded through one sound server by syncmeter: after
+/// their streams settle, they play within a millisecond of each other (p95 of 1 s windows over
+/// 60 s), and their median offset is within half of one.
 #[test]
 fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
     let meter = match syncmeter() {
@@ -570,9 +583,10 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
     let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
     let output = Command::new("bash")
         .arg(meter.join("syncmeter.sh"))
-        // 60 s analysed after 15 s of settling: in the first seconds PulseAudio's own latency
-        // estimate for a new stream is still converging (up to ~0.9 ms off, gone within ~15 s).
-        .args(["--alsa-default", "-d", "60", "-s", "15", "-o"])
+        // 60 s analysed once the new streams have settled.
+        .args(["--alsa-default", "-d", "60", "-s"])
+        .arg(NEW_STREAM_SETTLE_S.to_string())
+        .arg("-o")
         .arg(kept.path())
         .arg(player(a.path()))
         .arg(player(b.path()))
@@ -592,16 +606,115 @@ fn two_nodes_scheduled_on_one_instant_play_within_a_millisecond() {
     );
     let figures: serde_json::Value = serde_json::from_str(last).expect("syncmeter's JSON line");
     eprintln!("two scheduled nodes, measured by syncmeter: {figures}");
-    let median = figures["median_ms"].as_f64().unwrap().abs();
-    let p95 = figures["p95_ms"].as_f64().unwrap();
     let story = || sync_story(kept.path());
     assert!(
         figures["windows"].as_u64().unwrap() >= 55,
         "{figures}\n{}",
         story()
     );
+    // The windows a restarted stream was settling in (from a second before the last report
+    // that did not know of the restart), apart.
+    let onset_s = figures["onset_s"].as_f64().unwrap();
+    let restarts: Vec<f64> = restart_times_ms(kept.path())
+        .into_iter()
+        .map(|unix_ms| onset_s + (unix_ms as f64 - at as f64) / 1000.0)
+        .collect();
+    let (settling, steady): (Vec<Window>, Vec<Window>) =
+        windows(kept.path()).into_iter().partition(|(t, _)| {
+            restarts
+                .iter()
+                .any(|r| *t >= r - 1.0 && *t < r + NEW_STREAM_SETTLE_S)
+        });
+    if !restarts.is_empty() {
+        eprintln!(
+            "streams restarted at {restarts:.1?} s into the recording: {} windows settling, {} counted",
+            settling.len(),
+            steady.len()
+        );
+    }
+    // A restart costs 16 windows; a quiet machine here saw none or one in a run (both players at
+    // once when the server stalled), and 25 windows still measure a p95.
+    assert!(
+        steady.len() >= 25,
+        "only {} windows outside a restarted stream's settling: the sound server stalled too often \
+         to measure\n{}",
+        steady.len(),
+        story()
+    );
+    let worst_settling = settling.iter().map(|(_, o)| o.abs()).fold(0.0, f64::max);
+    assert!(
+        worst_settling <= RESTART_BOUND_MS,
+        "{worst_settling} ms apart while a restarted stream settled\n{}",
+        story()
+    );
+    let mut offsets: Vec<f64> = steady.iter().map(|(_, o)| *o).collect();
+    offsets.sort_by(f64::total_cmp);
+    let median = percentile(&offsets, 50.0).abs();
+    let mut apart: Vec<f64> = offsets.iter().map(|o| o.abs()).collect();
+    apart.sort_by(f64::total_cmp);
+    let p95 = percentile(&apart, 95.0);
     assert!(median <= 0.5, "median offset {median} ms\n{}", story());
     assert!(p95 <= 1.0, "p95 offset {p95} ms\n{}", story());
+}
+
+/// One of syncmeter's windows: seconds into the recording, the players' offset in ms.
+type Window = (f64, f64);
+
+fn windows(kept: &Path) -> Vec<Window> {
+    std::fs::read_to_string(kept.join("windows.csv"))
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.split(',');
+            let t = fields.next()?.parse().ok()?;
+            let offset = fields.next()?.parse().ok()?;
+            Some((t, offset))
+        })
+        .collect()
+}
+
+/// When either player's stream restarted: the stamp (Unix ms) of the last sync report before the
+/// one that counted it.
+fn restart_times_ms(kept: &Path) -> Vec<u64> {
+    let mut times = Vec::new();
+    for player in ["A", "B"] {
+        let log =
+            std::fs::read_to_string(kept.join(format!("player{player}.log"))).unwrap_or_default();
+        let mut last: Option<(u64, u64)> = None;
+        for line in log.lines() {
+            let Ok(line) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            let Some(sync) = line.get("sync") else {
+                continue;
+            };
+            let (Some(restarts), Some(stamp)) =
+                (sync["restarts"].as_u64(), sync["unix_ms"].as_u64())
+            else {
+                continue;
+            };
+            if let Some((before, stamp_before)) = last {
+                if restarts > before {
+                    times.push(stamp_before);
+                }
+            }
+            last = Some((restarts, stamp));
+        }
+    }
+    times
+}
+
+/// The `p`th percentile of sorted values, interpolated between ranks (as numpy's default, which
+/// syncmeter uses).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return f64::NAN;
+    };
+    let rank = p / 100.0 * last as f64;
+    let below = rank.floor() as usize;
+    let above = (below + 1).min(last);
+    sorted[below] + (sorted[above] - sorted[below]) * (rank - below as f64)
 }
 
 /// What a failed sync measurement needs to be read: the windows that were off by more than half a

@@ -8,8 +8,8 @@
 //! ```
 //!
 //! It adds the file's folder to the library, schedules the track with `play_at`, and prints one
-//! JSON line per sync report (`{"sync":{"error_us":…}}`) until the track ends, `--seconds` pass,
-//! or Ctrl-C / SIGTERM.
+//! JSON line per sync report (`{"sync":{"error_us":…,"unix_ms":…}}`, stamped when printed) until
+//! the track ends, `--seconds` pass, or Ctrl-C / SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,7 +105,7 @@ async fn play(engine: &Engine, args: &PlayArgs) -> Result<(), String> {
             () = control::stop_signal() => return Ok(()),
             event = events.recv() => match event {
                 Ok(Event::SyncReport { error_us, dropped, duplicated, jumps, restarts, ratio_ppm }) => {
-                    println!("{}", json!({"sync": {"error_us": error_us, "dropped": dropped, "duplicated": duplicated, "jumps": jumps, "restarts": restarts, "ratio_ppm": ratio_ppm}}));
+                    println!("{}", json!({"sync": {"error_us": error_us, "dropped": dropped, "duplicated": duplicated, "jumps": jumps, "restarts": restarts, "ratio_ppm": ratio_ppm, "unix_ms": unix_ms()}}));
                 }
                 Ok(Event::PlayerMessage { message }) => eprintln!("earshot-node: {message}"),
                 Ok(Event::PlayerChanged(state)) if state.state == PlaybackState::Stopped => return Ok(()),
@@ -114,6 +114,14 @@ async fn play(engine: &Engine, args: &PlayArgs) -> Result<(), String> {
             }
         }
     }
+}
+
+/// Now, in milliseconds since the Unix epoch: when a sync report was printed, on the clock
+/// `--at-unix-ms` is given in, so a measurement can place it on its recording.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn call(engine: &Engine, request: Request) -> Result<Response, String> {
