@@ -203,6 +203,15 @@ fn ffmpeg(args: &[&str], out: &Path) {
     assert!(status.success(), "ffmpeg failed making {}", out.display());
 }
 
+/// A stereo FLAC fixture from one of ffmpeg's generated sources (`lavfi`), with `tags` (more
+/// output options, such as `-metadata title=…`) written into it.
+fn stereo_flac(source: &str, tags: &[&str], out: &Path) {
+    let mut args = vec!["-f", "lavfi", "-i", source, "-ac", "2"];
+    args.extend_from_slice(tags);
+    args.extend_from_slice(&["-c:a", "flac"]);
+    ffmpeg(&args, out);
+}
+
 fn decoded(path: &Path) -> Vec<f32> {
     let mut decoder = Decoder::open(path, RATE, 2).unwrap();
     let mut out = Vec::new();
@@ -296,31 +305,15 @@ fn a_queue_plays_through_real_cpal_exactly_and_back_to_back() {
     let music = tempfile::tempdir().unwrap();
     let first = music.path().join("1 noise.flac");
     let second = music.path().join("2 chirp.flac");
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "anoisesrc=color=pink:amplitude=0.3:sample_rate=48000:duration=2:seed=7",
-            "-ac",
-            "2",
-            "-c:a",
-            "flac",
-        ],
+    stereo_flac(
+        "anoisesrc=color=pink:amplitude=0.3:sample_rate=48000:duration=2:seed=7",
+        &[],
         &first,
     );
     // 44.1 kHz: resampled to the device's rate on the way.
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "aevalsrc=0.4*sin(2*PI*(200+400*t)*t):s=44100:d=2",
-            "-ac",
-            "2",
-            "-c:a",
-            "flac",
-        ],
+    stereo_flac(
+        "aevalsrc=0.4*sin(2*PI*(200+400*t)*t):s=44100:d=2",
+        &[],
         &second,
     );
 
@@ -397,17 +390,9 @@ fn output_devices_are_the_servers_sinks_by_name_and_the_chosen_one_plays() {
     require!(missing_tools(PULSE_TOOLS));
     let _turn = take_turn();
     let music = tempfile::tempdir().unwrap();
-    ffmpeg(
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=48000:duration=30",
-            "-ac",
-            "2",
-            "-c:a",
-            "flac",
-        ],
+    stereo_flac(
+        "sine=frequency=440:sample_rate=48000:duration=30",
+        &[],
         &music.path().join("tone.flac"),
     );
     let pulse = Pulse::start();
@@ -822,20 +807,13 @@ fn the_desktop_media_controls_show_the_track_and_pause_and_resume_it() {
         ],
         &music.path().join("cover.png"),
     );
-    ffmpeg(
+    stereo_flac(
+        "sine=frequency=330:sample_rate=48000:duration=20",
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=330:sample_rate=48000:duration=20",
-            "-ac",
-            "2",
             "-metadata",
             "title=Media Key Test",
             "-metadata",
             "artist=Earshot",
-            "-c:a",
-            "flac",
         ],
         &music.path().join("keys.flac"),
     );
