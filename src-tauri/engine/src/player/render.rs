@@ -253,8 +253,7 @@ pub struct Renderer {
     /// Frames handed to the device so far (samples and silence alike).
     rendered: u64,
     timeline: DeviceTimeline,
-    /// The timeline's steps and the device's restarts the corrector has been told of.
-    device_steps: u64,
+    /// The device's restarts the renderer has seen.
     device_restarts: u32,
     /// Whether the last buffer was silence for a pause (or an unprimed stream).
     held: bool,
@@ -416,11 +415,11 @@ impl DeviceTimeline {
             match self.reference {
                 Some((at, base)) => {
                     let predicted = base as f64 + self.slope * elapsed(rendered - at);
-                    if (median as f64 - predicted).abs() > DEVICE_STEP_NS {
+                    let stepped = (median as f64 - predicted).abs() > DEVICE_STEP_NS;
+                    if stepped {
                         self.steps += 1;
-                        self.reference = Some((rendered, median));
-                        self.since_reference = 0;
-                    } else if self.since_reference >= HISTORY_EVERY {
+                    }
+                    if stepped || self.since_reference >= HISTORY_EVERY {
                         self.reference = Some((rendered, median));
                         self.since_reference = 0;
                     }
@@ -522,7 +521,6 @@ impl Renderer {
             previous: [[0.0; 8]; 2],
             rendered: 0,
             timeline: DeviceTimeline::new(rate),
-            device_steps: 0,
             device_restarts: 0,
             held: false,
             gain: 1.0,
@@ -555,7 +553,9 @@ impl Renderer {
             self.device_restarts = restarts;
             self.timeline.restart();
         }
+        let steps = self.timeline.steps();
         let playback_ns = self.timeline.smooth(self.rendered, playback_ns);
+        let stepped = self.timeline.steps() != steps;
         self.rendered += frames as u64;
         let rate = self.rate.max(1) as f64;
 
@@ -597,8 +597,6 @@ impl Renderer {
             }
             schedule = current;
         }
-        let stepped = self.timeline.steps() != self.device_steps;
-        self.device_steps = self.timeline.steps();
         if let Some(schedule) = schedule {
             if restarted {
                 self.corrector.device_restarted();
