@@ -144,6 +144,11 @@ impl Pulse {
     /// Starts recording the sink's monitor (float32, stereo) to `file`. An idle null sink renders
     /// 2 s ahead; a low-latency recorder, given time to settle, makes it render in small blocks.
     pub fn record(&self, file: &Path) -> Child {
+        self.record_sink("out", file)
+    }
+
+    /// As [`Pulse::record`], for the sink named `sink`.
+    pub fn record_sink(&self, sink: &str, file: &Path) -> Child {
         let child = self
             .command("parecord")
             .args([
@@ -151,8 +156,8 @@ impl Pulse {
                 "--format=float32le",
                 "--channels=2",
                 "--latency-msec=5",
-                "--device=out.monitor",
             ])
+            .arg(format!("--device={sink}.monitor"))
             .arg(format!("--rate={RATE}"))
             .stdout(std::fs::File::create(file).unwrap())
             .spawn()
@@ -415,21 +420,7 @@ fn output_devices_are_the_servers_sinks_by_name_and_the_chosen_one_plays() {
     );
     let module = String::from_utf8_lossy(&loaded.stdout).trim().to_string();
     let recording = music.path().join("headset.raw");
-    let recorder = pulse
-        .command("parecord")
-        .args([
-            "--raw",
-            "--format=float32le",
-            "--channels=2",
-            "--latency-msec=5",
-            "--device=headset.monitor",
-        ])
-        .arg(format!("--rate={RATE}"))
-        .stdout(std::fs::File::create(&recording).unwrap())
-        .spawn()
-        .expect("parecord to start");
-    // As in `Pulse::record`: a low-latency recorder, given time to settle, paces the sink.
-    std::thread::sleep(Duration::from_millis(2500));
+    let recorder = pulse.record_sink("headset", &recording);
 
     let [data] = dirs::<1>();
     let wrapper = pulse.wrapper();
